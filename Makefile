@@ -1,0 +1,30 @@
+# Two commands set up and run everything: `make demo` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test install bench clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): $(PY) pyproject.toml constraints.txt
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -c constraints.txt torch==2.13.0
+	$(PY) -m pip install -q -c constraints.txt -e ".[all,test]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(PY) examples/demo.py --out out
+
+test: $(STAMP)
+	NEUROPLEX_STRICT_PLUGINS=1 $(PY) -m pytest -q
+
+bench: $(STAMP)
+	$(PY) -m benchmarks --help
+
+clean:
+	rm -rf $(VENV) out build *.egg-info

@@ -1,0 +1,159 @@
+"""The scripting front doors: :func:`load_model`, :func:`simulate`, :func:`equilibrate`."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import torch
+
+from .dynamics import Dynamics
+from .errors import ModelError, NeuroplexError, UnknownNameError
+from .host import get_host
+from .ir import ModelIR
+from .solution import Solution
+from .solver import Solver
+
+
+@dataclass(frozen=True)
+class Importer:
+    """Reads model files of some suffixes into a :class:`ModelIR`."""
+
+    name: str
+    suffixes: tuple[str, ...]
+    load: Callable[[Path], ModelIR]
+    description: str = ""
+
+
+def shipped_models() -> dict[str, Path]:
+    """Model files shipped in ``neuroplex.models`` by stem (e.g. ``"repressilator"``)."""
+    root = resources.files("neuroplex.models")
+    out: dict[str, Path] = {}
+    for entry in root.iterdir():
+        name = entry.name
+        if name.startswith(("_", ".")) or name.endswith((".py", ".md", ".pyc")) or not entry.is_file():
+            continue
+        out.setdefault(name.split(".")[0], Path(str(entry)))
+    return out
+
+
+def find_importer(path: Path) -> Importer:
+    """The registered importer for a file's suffix."""
+    host = get_host()
+    suffix = "".join(path.suffixes[-1:]).lower()
+    for name in host.names("importers"):
+        importer = host.get("importers", name).obj
+        if suffix in importer.suffixes:
+            return importer
+    known = sorted({s for n in host.names("importers") for s in host.get("importers", n).obj.suffixes})
+    raise NeuroplexError(f"{path}: no importer reads {suffix or 'files without a suffix'!r} files "
+                         f"(importers know: {', '.join(known) or 'none'})")
+
+
+def load_model(source: Any, **params: float) -> ModelIR | Dynamics:
+    """A model from a file (importer by suffix), a shipped model name, a registered neuron
+    name, a :class:`ModelIR` or a :class:`Dynamics`. Keyword arguments set parameters."""
+    if isinstance(source, (ModelIR, Dynamics)):
+        model = source
+    elif isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if path.exists():
+            model = find_importer(path).load(path)
+        else:
+            shipped = shipped_models()
+            if str(source) in shipped:
+                return load_model(shipped[str(source)], **params)
+            try:
+                factory = get_host().get("neurons", str(source)).obj
+            except UnknownNameError:
+                raise NeuroplexError(
+                    f"{source}: no such file, shipped model or neuron (shipped: {', '.join(sorted(shipped)) or 'none'}; "
+                    f"neurons: {', '.join(get_host().names('neurons')) or 'none'})") from None
+            return factory(**params)
+    else:
+        raise ModelError(f"cannot make a model from {type(source).__name__}")
+    if params:
+        if not isinstance(model, ModelIR):
+            raise ModelError("parameters can only be set on IR models")
+        model = model.with_parameters(**params)
+    return model
+
+
+def make_solver(solver: str | Solver, capability: str, **options: Any) -> Solver:
+    """A solver instance from a registered name (constructor options apply) or an instance."""
+    if isinstance(solver, Solver):
+        if options:
+            raise NeuroplexError("solver options go to the solver's constructor when passing an instance")
+        instance = solver
+    else:
+        cls = get_host().get("solvers", solver).obj
+        try:
+            instance = cls(**options)
+        except TypeError as exc:
+            raise NeuroplexError(f"solver {solver!r}: {exc}") from None
+    if capability not in instance.capabilities:
+        raise NeuroplexError(f"solver {instance.name!r} cannot {capability} (it can: {', '.join(sorted(instance.capabilities))})")
+    return instance
+
+
+def simulate(
+    model: Any,
+    t_span: tuple[float, float] | float,
+    *,
+    solver: str | Solver = "torch",
+    y0: torch.Tensor | None = None,
+    params: torch.Tensor | None = None,
+    t_eval: torch.Tensor | Sequence[float] | None = None,
+    n_points: int | None = None,
+    inputs: torch.Tensor | None = None,
+    throw: bool = False,
+    progress: bool = False,
+    **solver_options: Any,
+) -> Solution:
+    """Integrate ``model`` over ``t_span`` with a registered solver.
+
+    ``model``: anything :func:`load_model` takes. ``params``/``y0``: ``(n,)`` or ``(batch, n)``
+    (a batch of parameter sets or initial states runs in one call). ``t_eval`` or ``n_points``
+    choose output times. Remaining keyword arguments configure the solver
+    (e.g. ``method="dopri5", rtol=1e-8``). ``throw=True`` raises naming failed samples.
+    """
+    model = load_model(model)
+    if not isinstance(t_span, (tuple, list)):
+        t_span = (0.0, float(t_span))
+    t0, t1 = float(t_span[0]), float(t_span[1])
+    if t_eval is None and n_points is not None:
+        t_eval = torch.linspace(t0, t1, int(n_points), dtype=torch.float64)
+    elif t_eval is not None and not isinstance(t_eval, torch.Tensor):
+        t_eval = torch.as_tensor(list(t_eval), dtype=torch.float64)
+    instance = make_solver(solver, "simulate", **solver_options)
+    host = get_host()
+    host.call_lifecycle("neuroplex_simulation_start", model=model, solver=instance,
+                        options={"t_span": (t0, t1), "kind": "simulate"})
+    sol = instance.simulate(model, (t0, t1), y0=y0, params=params, t_eval=t_eval, inputs=inputs, progress=progress)
+    sol.meta.setdefault("model", getattr(model, "name", ""))
+    host.call_lifecycle("neuroplex_simulation_finish", model=model, solver=instance, solution=sol)
+    return sol.raise_on_failure() if throw else sol
+
+
+def equilibrate(
+    model: Any,
+    y0: torch.Tensor | None = None,
+    *,
+    solver: str | Solver = "torch",
+    params: torch.Tensor | None = None,
+    inputs: torch.Tensor | None = None,
+    throw: bool = False,
+    **solver_options: Any,
+) -> Solution:
+    """Drive ``model`` to a fixed point from ``y0``; ``solution.ys`` is ``(batch, n)`` and
+    ``solution.stats`` holds ``iterations`` and ``residual`` per sample."""
+    model = load_model(model)
+    instance = make_solver(solver, "equilibrate", **solver_options)
+    host = get_host()
+    host.call_lifecycle("neuroplex_simulation_start", model=model, solver=instance, options={"kind": "equilibrate"})
+    sol = instance.equilibrate(model, y0, params=params, inputs=inputs)
+    sol.meta.setdefault("model", getattr(model, "name", ""))
+    host.call_lifecycle("neuroplex_simulation_finish", model=model, solver=instance, solution=sol)
+    return sol.raise_on_failure() if throw else sol

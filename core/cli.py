@@ -1,0 +1,151 @@
+"""The ``neuroplex`` command line. Plugins add sub-commands through ``register_commands``.
+
+Errors print one clear line and exit non-zero; ``--debug`` shows the traceback.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import __version__
+from .errors import NeuroplexError
+from .host import get_host
+
+
+class NeuroplexGroup(click.Group):
+    """A click group that turns errors into one line unless ``--debug`` is given."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort, KeyboardInterrupt):
+            raise
+        except Exception as exc:  # noqa: BLE001 - the CLI's one error boundary
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            kind = "" if isinstance(exc, NeuroplexError) else f"{type(exc).__name__}: "
+            click.echo(f"error: {kind}{exc}", err=True)
+            ctx.exit(1)
+
+
+def _version_text() -> str:
+    lines = [f"neuroplex {__version__}", "plugins:"]
+    for rec in get_host().plugins():
+        lines.append(f"  {rec.name} {rec.version or '?'} ({rec.dist or '?'}) {rec.status}")
+    return "\n".join(lines)
+
+
+def _print_version(ctx: click.Context, _param: Any, value: bool) -> None:
+    if value and not ctx.resilient_parsing:
+        click.echo(_version_text())
+        ctx.exit()
+
+
+@click.group(cls=NeuroplexGroup)
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_print_version,
+              help="Show the version and every plugin's version.")
+@click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """neuroplex: neuromorphic simulation on one batched PyTorch solver."""
+    ctx.ensure_object(dict)["debug"] = debug
+
+
+@cli.command()
+@click.option("--all", "show_all", is_flag=True, help="Include the built-in plugins.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def plugins(show_all: bool, as_json: bool) -> None:
+    """List installed plugins, their versions, status and what each provides."""
+    records = get_host().plugins(include_builtin=show_all)
+    if as_json:
+        click.echo(json.dumps([r.as_dict() for r in records], indent=2))
+        return
+    if not records:
+        click.echo("no third-party plugins installed (use --all to list the built-ins)")
+        return
+    click.echo(f"{'name':<16} {'version':<9} {'status':<9} provides")
+    for r in records:
+        provides = "; ".join(f"{k}: {', '.join(v)}" for k, v in r.provides.items())
+        click.echo(f"{r.name:<16} {r.version or '?':<9} {r.status:<9} {r.error if r.status == 'failed' else provides}")
+
+
+@cli.command()
+def solvers() -> None:
+    """List registered solvers and their methods."""
+    host = get_host()
+    for name in host.names("solvers"):
+        entry = host.get("solvers", name)
+        info = entry.obj.describe()
+        methods = f" methods: {', '.join(info['methods'])}" if info["methods"] else ""
+        click.echo(f"{name:<12} [{entry.plugin}] {', '.join(info['capabilities'])};{methods}")
+
+
+@cli.command()
+def neurons() -> None:
+    """List registered neuron models."""
+    host = get_host()
+    for name in host.names("neurons"):
+        entry = host.get("neurons", name)
+        doc = (getattr(entry.obj, "__doc__", "") or "").strip().splitlines()
+        click.echo(f"{name:<20} [{entry.plugin}] {doc[0] if doc else ''}")
+
+
+@cli.command()
+@click.argument("model")
+@click.option("--solver", default="torch", show_default=True, help="Registered solver name.")
+@click.option("--method", default=None, help="Integration method of the solver (e.g. dopri5, rk4).")
+@click.option("--t-end", type=float, default=100.0, show_default=True, help="End time (model units).")
+@click.option("--t-start", type=float, default=0.0, show_default=True)
+@click.option("--dt", type=float, default=None, help="Step size for fixed-step methods.")
+@click.option("--points", type=int, default=1001, show_default=True, help="Output points.")
+@click.option("--rtol", type=float, default=None)
+@click.option("--atol", type=float, default=None)
+@click.option("--device", default=None, help="cpu | cuda | auto")
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="Write the trajectory (.csv or .npz).")
+@click.option("--plot", type=click.Path(path_type=Path), default=None, help="Write a PNG plot.")
+def simulate(model: str, solver: str, method: str | None, t_end: float, t_start: float, dt: float | None,
+             points: int, rtol: float | None, atol: float | None, device: str | None,
+             out: Path | None, plot: Path | None) -> None:
+    """Simulate MODEL (a file, a shipped model name or a neuron name)."""
+    from .api import simulate as run_simulation
+
+    options = {k: v for k, v in dict(method=method, dt=dt, rtol=rtol, atol=atol, device=device).items() if v is not None}
+    sol = run_simulation(model, (t_start, t_end), solver=solver, n_points=points, progress=True, throw=True, **options)
+    click.echo(f"{sol.meta.get('model', model)}: {len(sol.names)} variables, {sol.ys.shape[-2]} points, "
+               f"solver {sol.solver} {sol.method}".rstrip())
+    for name in sol.names[:12]:
+        click.echo(f"  {name:<20} final {float(sol[name][0, -1]):.6g}")
+    if out is not None:
+        click.echo(f"wrote {sol.save(out, sample=0)}")
+    if plot is not None:
+        sol.plot(path=plot)
+        click.echo(f"wrote {plot}")
+
+
+_COMMANDS_ADDED = False
+
+
+def build_cli() -> click.Group:
+    """The CLI group with every plugin's commands added."""
+    global _COMMANDS_ADDED
+    if not _COMMANDS_ADDED:
+        get_host().add_commands(cli)
+        _COMMANDS_ADDED = True
+    return cli
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point."""
+    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    try:
+        group = build_cli()
+    except Exception as exc:  # noqa: BLE001 - plugin loading in strict mode
+        if debug:
+            raise
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    group.main(args=argv, prog_name="neuroplex")

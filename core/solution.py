@@ -1,0 +1,219 @@
+"""One result shape for trajectories and equilibria, whatever solver produced it."""
+from __future__ import annotations
+
+import enum
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from .errors import SolverError
+
+
+class Status(enum.IntEnum):
+    """Per-sample outcome codes (torchode's shape)."""
+
+    SUCCESS = 0
+    MAX_STEPS = 1
+    DT_MIN = 2
+    NONFINITE = 3
+    NOT_CONVERGED = 4
+    EVENT_STOP = 5
+    FAILED = 6
+
+
+@dataclass
+class SpikeTrain:
+    """Spikes (or any events) as flat arrays: ``sample[k]``, ``index[k]`` (neuron or event
+    index) and ``time[k]``; ``names`` maps indices to labels where useful."""
+
+    sample: torch.Tensor
+    index: torch.Tensor
+    time: torch.Tensor
+    names: Sequence[str] | None = None
+
+    def __len__(self) -> int:
+        return int(self.time.numel())
+
+    def for_sample(self, b: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """(index, time) arrays of one sample, sorted by time."""
+        mask = (self.sample == b).cpu().numpy()
+        idx, t = self.index.cpu().numpy()[mask], self.time.cpu().numpy()[mask]
+        order = np.lexsort((idx, t))
+        return idx[order], t[order]
+
+    @staticmethod
+    def empty(device: Any = None) -> "SpikeTrain":
+        z = torch.zeros(0, dtype=torch.long, device=device)
+        return SpikeTrain(z, z.clone(), torch.zeros(0, dtype=torch.float64, device=device))
+
+
+@dataclass
+class Solution:
+    """Result of :func:`neuroplex.simulate` or :func:`neuroplex.equilibrate`.
+
+    ``ys`` is ``(batch, n_times, n_vars)`` for trajectories and ``(batch, n_vars)`` for
+    equilibria; ``ts`` is ``(n_times,)`` (or ``(batch, n_times)`` when samples have their
+    own grids; None for equilibria); ``status`` is one :class:`Status` code per sample;
+    ``stats`` holds per-sample tensors (``n_steps``, ``n_rhs``, ``residual``, ``iterations``);
+    ``spikes`` is the event log.
+    """
+
+    ys: torch.Tensor
+    ts: torch.Tensor | None
+    names: list[str]
+    status: torch.Tensor
+    stats: dict[str, Any] = field(default_factory=dict)
+    spikes: SpikeTrain | None = None
+    solver: str = ""
+    method: str = ""
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    # --------------------------------------------------------------- status
+    @property
+    def batch_size(self) -> int:
+        return int(self.ys.shape[0])
+
+    @property
+    def ok(self) -> bool:
+        return bool((self.status == Status.SUCCESS).all())
+
+    def failed_samples(self) -> list[int]:
+        return [int(i) for i in torch.nonzero(self.status != Status.SUCCESS).flatten()]
+
+    def raise_on_failure(self) -> "Solution":
+        """Raise :class:`SolverError` naming the failed samples and their status."""
+        bad = self.failed_samples()
+        if bad:
+            shown = ", ".join(f"{i} ({Status(int(self.status[i])).name.lower().replace('_', ' ')})" for i in bad[:10])
+            more = f" and {len(bad) - 10} more" if len(bad) > 10 else ""
+            raise SolverError(f"{self.solver or 'solver'}: {len(bad)} of {self.batch_size} sample(s) failed: {shown}{more}")
+        return self
+
+    # ---------------------------------------------------------------- access
+    def __getitem__(self, name: str) -> torch.Tensor:
+        """Trajectory (or equilibrium value) of one variable, ``(batch, n_times)``."""
+        try:
+            i = self.names.index(name)
+        except ValueError:
+            raise KeyError(f"no variable {name!r}; have {', '.join(self.names)}") from None
+        return self.ys[..., i]
+
+    def to_numpy(self) -> dict[str, np.ndarray]:
+        """``{"t": ts, name: array, ...}`` with arrays ``(batch, n_times)``."""
+        out: dict[str, np.ndarray] = {}
+        if self.ts is not None:
+            out["t"] = self.ts.detach().cpu().numpy()
+        for i, n in enumerate(self.names):
+            out[n] = self.ys[..., i].detach().cpu().numpy()
+        return out
+
+    def to_pandas(self, sample: int | None = None) -> Any:
+        """A long-form DataFrame (``sample, t, <vars>``); needs pandas (optional)."""
+        try:
+            import pandas as pd
+        except ImportError as exc:  # pragma: no cover - pandas is in the test set-up
+            raise ImportError("Solution.to_pandas needs pandas: pip install 'neuroplex[pandas]'") from exc
+        return pd.DataFrame(self._table(sample))
+
+    def _table(self, sample: int | None) -> dict[str, np.ndarray]:
+        ys = self.ys.detach().cpu().numpy()
+        samples = range(ys.shape[0]) if sample is None else [sample]
+        if self.ts is None:
+            cols = {"sample": np.array(list(samples))}
+            for i, n in enumerate(self.names):
+                cols[n] = ys[list(samples), i]
+            return cols
+        ts = self.ts.detach().cpu().numpy()
+        n_t = ys.shape[1]
+        cols = {"sample": np.repeat(np.array(list(samples)), n_t),
+                "t": np.concatenate([ts[b] if ts.ndim == 2 else ts for b in samples])}
+        for i, n in enumerate(self.names):
+            cols[n] = np.concatenate([ys[b, :, i] for b in samples])
+        return cols
+
+    def save(self, path: str | os.PathLike, sample: int | None = None) -> Path:
+        """Write CSV (long form) or ``.npz``, atomically (temp file + rename)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                if path.suffix == ".npz":
+                    arrays = {k: v for k, v in self.to_numpy().items()}
+                    arrays["status"] = self.status.cpu().numpy()
+                    if self.spikes is not None:
+                        arrays.update(spike_sample=self.spikes.sample.cpu().numpy(),
+                                      spike_index=self.spikes.index.cpu().numpy(),
+                                      spike_time=self.spikes.time.cpu().numpy())
+                    np.savez(fh, **arrays)
+                else:
+                    cols = self._table(sample)
+                    header = ",".join(cols)
+                    data = np.column_stack([np.asarray(c, dtype=float) for c in cols.values()])
+                    fmt = ["%d"] + ["%.17g"] * (data.shape[1] - 1)
+                    np.savetxt(fh, data, delimiter=",", header=header, comments="", fmt=fmt)
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+        return path
+
+    def plot(self, names: Sequence[str] | None = None, sample: int = 0, ax: Any = None,
+             path: str | os.PathLike | None = None, title: str | None = None) -> Any:
+        """Plot trajectories of one sample (and a spike raster if present); returns the figure."""
+        import matplotlib
+
+        if path is not None:
+            matplotlib.use("Agg", force=False)
+        import matplotlib.pyplot as plt
+
+        if self.ts is None:
+            raise SolverError("an equilibrium has no trajectory to plot")
+        names = list(names or self.names)
+        raster = self.spikes is not None and len(self.spikes) > 0
+        if ax is None:
+            fig, axes = plt.subplots(2 if raster else 1, 1, figsize=(8, 6 if raster else 4), sharex=True, squeeze=False)
+            ax = axes[0, 0]
+        else:
+            fig, axes = ax.figure, None
+        ts = self.ts[sample] if self.ts.dim() == 2 else self.ts
+        t = ts.detach().cpu().numpy()
+        for n in names:
+            ax.plot(t, self[n][sample].detach().cpu().numpy(), label=n)
+        ax.set_ylabel("value")
+        if len(names) <= 12:
+            ax.legend(loc="best", fontsize="small")
+        ax.set_title(title or f"{self.meta.get('model', '')} ({self.solver} {self.method})".strip())
+        if raster and axes is not None:
+            idx, st = self.spikes.for_sample(sample)
+            axes[1, 0].plot(st, idx, "|", markersize=3)
+            axes[1, 0].set_ylabel("neuron")
+        (axes[-1, 0] if axes is not None else ax).set_xlabel("time")
+        fig.tight_layout()
+        if path is not None:
+            save_figure(fig, path)
+        return fig
+
+
+def save_figure(fig: Any, path: str | os.PathLike) -> Path:
+    """Save a matplotlib figure atomically and close it."""
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        fig.savefig(tmp, dpi=120)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        plt.close(fig)
+    return path

@@ -1,0 +1,1 @@
+"""Model files shipped with neuroplex (written by us, with their references)."""

@@ -1,0 +1,1 @@
+"""Built-in plugins (each declared through the `neuroplex` entry-point group)."""

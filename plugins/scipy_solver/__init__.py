@@ -1,0 +1,1 @@
+"""neuroplex package."""

@@ -1,0 +1,1 @@
+"""SBML import/export (python-libsbml), SBML Test Suite runner."""
