@@ -12,6 +12,7 @@ registering one name for one kind of item is a :class:`PluginConflictError` nami
 from __future__ import annotations
 
 import importlib.metadata as md
+import inspect
 import logging
 import os
 import threading
@@ -90,7 +91,7 @@ class Entry:
 class Registrar:
     """Callable passed to ``register_*`` hooks: ``register(obj, name=None, aliases=(), **info)``.
 
-    ``name`` defaults to ``obj.name``. Items are staged and only committed to the registry
+    ``name`` defaults to ``obj.name`` (or a plain function's ``__name__``). Items are staged and only committed to the registry
     when the plugin's hook returns without error.
     """
 
@@ -101,6 +102,8 @@ class Registrar:
 
     def __call__(self, obj: Any, name: str | None = None, aliases: Iterable[str] = (), **info: Any) -> None:
         key = name or getattr(obj, "name", None)
+        if not key and inspect.isfunction(obj) and obj.__name__ != "<lambda>":
+            key = obj.__name__
         if not key or not isinstance(key, str):
             raise PluginError(f"plugin {self.plugin!r} registered a {self.kind[:-1]} without a name: {obj!r}")
         self.items.append(Entry(key, self.kind, obj, self.plugin, tuple(aliases), dict(info)))
@@ -252,7 +255,7 @@ class PluginHost:
         message = (f"neuroplex plugin {record.display_name} failed at {stage}: {record.error} "
                    f"(see `neuroplex plugins --all`; block it with NEUROPLEX_DISABLE_PLUGINS={record.name})")
         if self.strict:
-            raise PluginError(message) from exc
+            raise (PluginConflictError if isinstance(exc, PluginConflictError) else PluginError)(message) from exc
         log.warning(message)
 
     # ------------------------------------------------------------------ lookup
