@@ -113,7 +113,7 @@ def test_resume_is_bit_identical(tmp_path, stop_after):
 def test_resume_from_shorter_run_and_fresh_differs(tmp_path):
     data = toy_data()
     full = DeltaRule(5, 3)
-    Trainer(full, data, epochs=4, batch_size=16, seed=2, run_dir=tmp_path / "a", progress=False, plot=False, plot=False).fit()
+    Trainer(full, data, epochs=4, batch_size=16, seed=2, run_dir=tmp_path / "a", progress=False, plot=False).fit()
     part = DeltaRule(5, 3)
     Trainer(part, data, epochs=2, batch_size=16, seed=2, run_dir=tmp_path / "b", progress=False, plot=False).fit()
     Trainer(part, data, epochs=4, batch_size=16, seed=2, run_dir=tmp_path / "b", resume=True, progress=False, plot=False).fit()
