@@ -41,6 +41,20 @@ class exprel(sympy.Function):
 
     nargs = 1
 
+    @classmethod
+    def eval(cls, x: sympy.Basic) -> sympy.Basic | None:
+        if x.is_zero:
+            return sympy.Integer(1)
+        return None
+
+    def _eval_evalf(self, prec: int) -> sympy.Basic:
+        x = self.args[0]
+        return ((sympy.exp(x) - 1) / x).evalf(prec)
+
+    def fdiff(self, argindex: int = 1) -> sympy.Basic:
+        x = self.args[0]
+        return (x * sympy.exp(x) - sympy.exp(x) + 1) / x**2
+
 
 _SYMPIFY_LOCALS: dict[str, Any] = {"exprel": exprel}
 # names sympy would otherwise read as built-in objects

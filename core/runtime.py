@@ -26,8 +26,8 @@ def where(cond: Any, a: Any, b: Any) -> torch.Tensor:
     if not isinstance(cond, torch.Tensor):
         return a if cond else b
     ref = a if isinstance(a, torch.Tensor) and a.is_floating_point() else b if isinstance(b, torch.Tensor) else None
-    if ref is None:
-        ref = torch.empty((), dtype=torch.get_default_dtype(), device=cond.device)
+    if ref is None:  # two folded constants: keep full precision, the caller casts on stacking
+        ref = torch.empty((), dtype=torch.float64, device=cond.device)
     return torch.where(cond, _t(a, ref).to(ref.dtype), _t(b, ref).to(ref.dtype))
 
 
