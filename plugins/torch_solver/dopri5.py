@@ -1,0 +1,82 @@
+"""Dormand-Prince 5(4) with FSAL, Hairer's 4th-order dense output and a PI step controller.
+
+Tableau and dense output coefficients: Dormand & Prince (1980); Hairer, Norsett & Wanner,
+*Solving ODEs I*, sec. II.5 (Table 5.2) and II.6 (dense output, eq. 6.12 with the
+``DOPRI5`` code's ``d`` coefficients).
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+
+from .explicit import combine
+from .methods import register_method
+
+Rhs = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+C = [0.0, 1 / 5, 3 / 10, 4 / 5, 8 / 9, 1.0, 1.0]
+A = [
+    [],
+    [1 / 5],
+    [3 / 40, 9 / 40],
+    [44 / 45, -56 / 15, 32 / 9],
+    [19372 / 6561, -25360 / 2187, 64448 / 6561, -212 / 729],
+    [9017 / 3168, -355 / 33, 46732 / 5247, 49 / 176, -5103 / 18656],
+    [35 / 384, 0.0, 500 / 1113, 125 / 192, -2187 / 6784, 11 / 84],
+]
+#: error weights: 5th-order minus embedded 4th-order weights (k1..k7)
+E = [71 / 57600, 0.0, -71 / 16695, 71 / 1920, -17253 / 339200, 22 / 525, -1 / 40]
+#: dense output coefficients (Hairer's DOPRI5, d1..d7)
+D = [-12715105075 / 11282082432, 0.0, 87487479700 / 32700410799, -10690763975 / 1880347072,
+     701980252875 / 199316789632, -1453857185 / 822651844, 69997945 / 29380423]
+
+
+class Dopri5Dense:
+    """Hairer's continuous extension of DOPRI5 (4th order), built lazily on first use."""
+
+    def __init__(self, y0: torch.Tensor, y1: torch.Tensor, ks: list[torch.Tensor], h: torch.Tensor):
+        self.y0, self.y1, self.ks, self.h = y0, y1, ks, h
+        self._r: tuple[torch.Tensor, ...] | None = None
+
+    def _coeffs(self) -> tuple[torch.Tensor, ...]:
+        if self._r is None:
+            hc = self.h[:, None]
+            k1, k7 = self.ks[0], self.ks[6]
+            ydiff = self.y1 - self.y0
+            bspl = hc * k1 - ydiff
+            r4 = ydiff - hc * k7 - bspl
+            r5 = combine(torch.zeros_like(self.y0), self.h, D, self.ks)
+            self._r = (self.y0, ydiff, bspl, r4, r5)
+        return self._r
+
+    def __call__(self, theta: torch.Tensor) -> torch.Tensor:
+        r1, r2, r3, r4, r5 = self._coeffs()
+        if theta.dim() == 2:
+            r1, r2, r3, r4, r5 = (r[:, None] for r in (r1, r2, r3, r4, r5))
+        th = theta[..., None]
+        th1 = 1.0 - th
+        return r1 + th * (r2 + th1 * (r3 + th * (r4 + th1 * r5)))
+
+
+class Dopri5Stepper:
+    """Adaptive Dormand-Prince 5(4); ``step`` returns the error estimate for the controller."""
+
+    adaptive = True
+    order = 5            # error estimate behaves like h^5 (embedded order 4 + 1)
+    controller_beta = 0.04  # Hairer's PI stabilisation for DOPRI5
+    rhs_per_step = 6
+    name = "dopri5"
+
+    def step(self, f: Rhs, t: torch.Tensor, y: torch.Tensor, h: torch.Tensor, t_new: torch.Tensor,
+             f0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, Dopri5Dense]:
+        ks = [f0]
+        for i in range(1, 6):
+            ks.append(f(t + C[i] * h, combine(y, h, A[i], ks)))
+        y1 = combine(y, h, A[6], ks)
+        ks.append(f(t_new, y1))
+        err = combine(torch.zeros_like(y), h, E, ks)
+        return y1, err, ks[6], Dopri5Dense(y, y1, ks, h)
+
+
+register_method("dopri5", Dopri5Stepper, description="Dormand-Prince 5(4), adaptive (PI control), 4th-order dense output")

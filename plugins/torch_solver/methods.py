@@ -1,0 +1,53 @@
+"""The method table of the torch solver: ``register_method(name, factory, kind=...)``.
+
+Simulation methods (``kind="simulate"``) are stepper factories: a zero-argument callable
+returning an object with ``order``, ``adaptive``, ``rhs_per_step`` and
+``step(f, t, y, h, t_new, f0) -> (y1, err, f1, dense)`` (see :mod:`.core`). Equilibrium
+methods (``kind="equilibrate"``) are functions ``solve(F, y0, settings) -> (y, iterations,
+residual, converged)``. Families live in their own small modules (``explicit``, ``dopri5``,
+``rosenbrock``, ``equilibrium``) and register themselves on import.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from neuroplex.errors import NeuroplexError
+
+
+@dataclass(frozen=True)
+class Method:
+    """One entry of the method table."""
+
+    name: str
+    kind: str
+    factory: Callable[..., Any]
+    description: str = ""
+
+
+_TABLE: dict[tuple[str, str], Method] = {}
+
+
+def register_method(name: str, factory: Callable[..., Any], *, kind: str = "simulate",
+                    description: str = "", replace: bool = False) -> Method:
+    """Add a method to the table (``kind`` is ``"simulate"`` or ``"equilibrate"``)."""
+    if kind not in ("simulate", "equilibrate"):
+        raise NeuroplexError(f"method {name!r}: kind must be 'simulate' or 'equilibrate', not {kind!r}")
+    key = (kind, name)
+    if key in _TABLE and not replace:
+        raise NeuroplexError(f"torch solver: {kind} method {name!r} is already registered")
+    _TABLE[key] = Method(name, kind, factory, description)
+    return _TABLE[key]
+
+
+def get_method(name: str, kind: str = "simulate") -> Method:
+    """The registered method, or an error listing the known ones."""
+    try:
+        return _TABLE[(kind, name)]
+    except KeyError:
+        raise NeuroplexError(f"torch solver: no {kind} method {name!r}; known: {', '.join(method_names(kind))}") from None
+
+
+def method_names(kind: str = "simulate") -> list[str]:
+    """Names of the registered methods of one kind, in registration order."""
+    return [m.name for (k, _), m in _TABLE.items() if k == kind]
