@@ -1,0 +1,518 @@
+"""SBML (Level 2 version 1 to Level 3 version 2) to the neuroplex model IR, on python-libsbml.
+
+The mapping keeps every SBML id usable by name:
+
+* **Species** whose quantity changes through reactions or events (or is a boundary
+  species) are integrated as *amounts*, so variable compartments, conversion factors and
+  events that resize a compartment are exact (reactions change amounts, SBML L3 section
+  4.11). A species whose SBML value is a concentration (``hasOnlySubstanceUnits=false``
+  in a compartment of non-zero dimension) then has an internal amount state and its id
+  is an IR *assignment* ``amount / compartment``; otherwise the state carries its id.
+  Species under a rate rule, and constant species, keep their SBML value (concentration
+  or amount) as the state.
+* **Assignment rules** and **reaction rates** (a reaction id names its kinetic law) are IR
+  assignments, sorted by dependency.
+* **Parameters, compartments and species-reference stoichiometries** are IR parameters
+  when they are fixed numbers; they become states (zero derivative unless a rate rule
+  gives one) when an initial assignment, a rate rule or an event sets them.
+* **Local parameters** become IR parameters named ``<reaction>_<id>`` (made unique).
+* **Events** keep trigger, delay, priority, persistent, initialValue and
+  useValuesFromTriggerTime; :mod:`neuroplex.sbml.driver` gives them SBML semantics.
+* ``rateOf(x)`` is replaced by the right-hand side of ``x`` (chain rule through
+  assignment rules); function definitions are inlined.
+
+SBML facts the IR does not carry are in ``model.metadata["sbml"]`` and the file in
+``model.metadata["source"]``. Algebraic rules, fast reactions, the csymbol ``delay`` and
+SBML packages raise :class:`SBMLImportError` naming the element and the feature, and
+libsbml errors are reported with their line numbers: never a silently wrong model.
+"""
+from __future__ import annotations
+
+import keyword
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import libsbml
+import sympy
+
+from neuroplex.ir import Event, ModelIR, Parameter, State
+
+from .errors import SBMLImportError
+from .mathml import MathConverter, RateOf, number
+
+__all__ = ["SBMLModel", "read_sbml", "read_sbml_string", "SBMLImportError"]
+
+_SEVERE = (libsbml.LIBSBML_SEV_ERROR, libsbml.LIBSBML_SEV_FATAL)
+#: libsbml errors about units only (simulation ignores units): 10313 undefined unit id
+_UNIT_ONLY_ERRORS = frozenset({10313})
+
+
+class SBMLModel(ModelIR):
+    """A :class:`~neuroplex.ir.ModelIR` read from SBML: knows how to report SBML values
+    (amounts or concentrations) and runs with SBML event semantics on the torch solver."""
+
+    # ---------------------------------------------------------------- reporting
+    @property
+    def sbml(self) -> dict[str, Any]:
+        return self.metadata["sbml"]
+
+    def species_ids(self) -> list[str]:
+        return list(self.sbml["species"])
+
+    def default_outputs(self) -> list[str]:
+        """SBML ids reported by default: species (by their SBML value), then compartments,
+        parameters and stoichiometries that change during a run."""
+        out = list(self.sbml["species"])
+        varying = set(self.state_names) | set(self.assignments)
+        for sid in [*self.sbml["compartments"], *self.sbml["parameters"], *self.sbml["species_references"]]:
+            if sid in varying:
+                out.append(sid)
+        return out
+
+    def value_expression(self, sid: str, quantity: str | None = None) -> sympy.Expr:
+        """The expression of SBML id ``sid``; for a species ``quantity`` may ask for its
+        ``"amount"`` or ``"concentration"`` whatever ``hasOnlySubstanceUnits`` says."""
+        sp = self.sbml["species"].get(sid)
+        if sp is None:
+            if sid in self.sbml["reactions"] or sid in self.state_names or sid in self.assignments \
+                    or sid in self.parameter_names:
+                return sympy.Symbol(sid)
+            raise SBMLImportError(f"model {self.name!r} has no SBML variable {sid!r}")
+        if quantity is None or quantity == sp["quantity"] or sp["dimensionless_compartment"]:
+            if sp["amount_state"] is not None and sp["quantity"] == "amount":
+                return sympy.Symbol(sp["amount_state"])
+            return sympy.Symbol(sid)
+        size = sympy.Symbol(sp["compartment"])
+        if quantity == "amount":  # SBML value is a concentration
+            if sp["amount_state"] is not None:
+                return sympy.Symbol(sp["amount_state"])
+            return sympy.Symbol(sid) * size
+        if quantity == "concentration":
+            return sympy.Symbol(sid) / size
+        raise SBMLImportError(f"quantity must be 'amount' or 'concentration', not {quantity!r}")
+
+    # --------------------------------------------------------------- simulation
+    def torch_simulate(self, t_span: tuple[float, float], **options: Any) -> Any:
+        """Simulate with SBML semantics on the torch integrator
+        (see :func:`neuroplex.sbml.driver.simulate` for the options)."""
+        from .driver import simulate
+
+        return simulate(self, t_span, **options)
+
+
+# ======================================================================== reading
+def read_sbml(path: str | os.PathLike) -> SBMLModel:
+    """Read an SBML file into an :class:`SBMLModel`."""
+    path = Path(path)
+    if not path.is_file():
+        raise SBMLImportError(f"{path}: no such SBML file")
+    doc = libsbml.SBMLReader().readSBMLFromFile(str(path))
+    model = _from_document(doc, str(path), path.stem)
+    model.metadata["source"] = str(path)
+    return model
+
+
+def read_sbml_string(text: str, source: str | None = None) -> SBMLModel:
+    """Read SBML from a string (``source`` names it in messages and metadata)."""
+    doc = libsbml.SBMLReader().readSBMLFromString(text)
+    model = _from_document(doc, source or "<string>", "model")
+    model.metadata["sbml_text"] = text
+    return model
+
+
+def _messages(doc: Any, where: str, limit: int = 5) -> list[str]:
+    out = []
+    for i in range(doc.getNumErrors()):
+        err = doc.getError(i)
+        if err.getSeverity() in _SEVERE and err.getErrorId() not in _UNIT_ONLY_ERRORS:
+            msg = " ".join(err.getMessage().split())
+            out.append(f"{where}:{err.getLine()}: {msg}")
+    if len(out) > limit:
+        out = out[:limit] + [f"... and {len(out) - limit} more"]
+    return out
+
+
+def _from_document(doc: Any, where: str, stem: str) -> SBMLModel:
+    errors = _messages(doc, where)
+    if errors:
+        raise SBMLImportError("invalid SBML: " + "; ".join(errors))
+    _reject_packages(doc, where)
+    model = doc.getModel()
+    if model is None:
+        raise SBMLImportError(f"{where}: the SBML document has no model")
+    doc.setConsistencyChecks(libsbml.LIBSBML_CAT_UNITS_CONSISTENCY, False)
+    doc.setConsistencyChecks(libsbml.LIBSBML_CAT_MODELING_PRACTICE, False)
+    doc.setConsistencyChecks(libsbml.LIBSBML_CAT_SBO_CONSISTENCY, False)
+    doc.setConsistencyChecks(libsbml.LIBSBML_CAT_GENERAL_CONSISTENCY, True)
+    doc.setConsistencyChecks(libsbml.LIBSBML_CAT_IDENTIFIER_CONSISTENCY, True)
+    doc.setConsistencyChecks(libsbml.LIBSBML_CAT_MATHML_CONSISTENCY, True)
+    if doc.checkConsistency():
+        errors = _messages(doc, where)
+        if errors:
+            raise SBMLImportError("inconsistent SBML: " + "; ".join(errors))
+    return _Builder(doc, model, where, stem).build()
+
+
+#: packages that only annotate a model (drawing, grouping) and leave its dynamics alone
+_HARMLESS_PACKAGES = frozenset({"layout", "render", "groups"})
+
+
+def _reject_packages(doc: Any, where: str) -> None:
+    """Refuse SBML L3 packages that change a model's meaning (comp, fbc, qual, ...)."""
+    if doc.getLevel() < 3:
+        return
+    names: list[str] = []
+    for i in range(doc.getNumPlugins()):
+        pkg = doc.getPlugin(i).getPackageName()
+        # l3v2extendedmath is libsbml's internal carrier of L3v2 core math, not a package
+        if not pkg or pkg == "l3v2extendedmath" or pkg in _HARMLESS_PACKAGES or not doc.isPackageEnabled(pkg):
+            continue
+        names.append(pkg)
+    for i in range(doc.getNumUnknownPackages()):
+        names.append(doc.getUnknownPackagePrefix(i) or doc.getUnknownPackageURI(i))
+    if names:
+        model = doc.getModel()
+        mid = model.getId() if model is not None and model.getId() else "(no id)"
+        raise SBMLImportError(f"{where}: model {mid!r} uses the SBML package(s) {', '.join(sorted(set(names)))}, "
+                              f"which neuroplex does not support (core SBML only)")
+
+
+def _unique(base: str, taken: set[str]) -> str:
+    name = base
+    i = 1
+    while name in taken:
+        name = f"{base}_{i}"
+        i += 1
+    taken.add(name)
+    return name
+
+
+class _Builder:
+    """One pass over a libsbml model that produces the IR."""
+
+    def __init__(self, doc: Any, model: Any, where: str, stem: str):
+        self.doc, self.m, self.where = doc, model, where
+        self.level, self.version = doc.getLevel(), doc.getVersion()
+        self.stem = stem
+        m = model
+        self.compartments = {c.getId(): c for c in m.getListOfCompartments()}
+        self.species = {s.getId(): s for s in m.getListOfSpecies()}
+        self.parameters = {p.getId(): p for p in m.getListOfParameters()}
+        self.reactions = {r.getId(): r for r in m.getListOfReactions()}
+        self.species_refs: dict[str, Any] = {}
+        for r in m.getListOfReactions():
+            for lst in (r.getListOfReactants(), r.getListOfProducts()):
+                for sr in lst:
+                    if self.level >= 3 and sr.isSetId() and sr.getId():
+                        self.species_refs[sr.getId()] = sr
+        self.functions = {f.getId(): f.getMath() for f in m.getListOfFunctionDefinitions()}
+        self.ids: set[str] = {*self.compartments, *self.species, *self.parameters, *self.reactions,
+                              *self.species_refs, *self.functions}
+        for ev in m.getListOfEvents():
+            if ev.isSetId():
+                self.ids.add(ev.getId())
+        self.taken = set(self.ids) | set(keyword.kwlist)
+        time_name = _unique("time", set(self.taken))
+        self.taken.add(time_name)
+        self.time = sympy.Symbol(time_name)
+        self.local_names: dict[tuple[str, str], str] = {}
+
+    # ------------------------------------------------------------------ helpers
+    def sym(self, sid: str) -> sympy.Symbol:
+        return sympy.Symbol(sid)
+
+    def converter(self, local: dict[str, str] | None = None) -> MathConverter:
+        local = local or {}
+
+        def resolve(name: str) -> Any:
+            if name in local:
+                return sympy.Symbol(local[name])
+            if name in self.ids and name not in self.functions:
+                return sympy.Symbol(name)
+            raise SBMLImportError(f"{self.where}: math uses undefined id {name!r}")
+
+        return MathConverter(resolve, self.functions, self.time)
+
+    def math(self, node: Any, where: str, *, boolean: bool = False, local: dict[str, str] | None = None) -> Any:
+        return self.converter(local).convert(node, where, boolean=boolean)
+
+    # -------------------------------------------------------------------- build
+    def build(self) -> SBMLModel:  # noqa: C901 - one pass in SBML's order
+        m, W = self.m, self.where
+        assignment_rules: dict[str, Any] = {}
+        rate_rules: dict[str, Any] = {}
+        for i, rule in enumerate(m.getListOfRules()):
+            if rule.isAlgebraic():
+                label = rule.getMetaId() or rule.getId() or f"#{i + 1}"
+                raise SBMLImportError(f"{W}: algebraic rule {label} is not supported (algebraic rules need a DAE solver)")
+            var = rule.getVariable()
+            if not rule.isSetMath():  # L3v2: a rule without math has no effect
+                continue
+            if var not in self.ids or var in self.reactions or var in self.functions:
+                raise SBMLImportError(f"{W}: rule for unknown or non-variable id {var!r}")
+            kind = "assignment" if rule.isAssignment() else "rate"
+            expr = self.math(rule.getMath(), f"{W}: {kind} rule for {var!r}")
+            (assignment_rules if kind == "assignment" else rate_rules)[var] = expr
+        for rid, r in self.reactions.items():
+            if r.isSetFast() and r.getFast():
+                raise SBMLImportError(f"{W}: reaction {rid!r} is fast (fast reactions are not supported)")
+        init_assign: dict[str, Any] = {}
+        for ia in m.getListOfInitialAssignments():
+            sid = ia.getSymbol()
+            if not ia.isSetMath():  # L3v2: no math, no effect
+                continue
+            init_assign[sid] = self.math(ia.getMath(), f"{W}: initial assignment for {sid!r}")
+        event_targets: set[str] = set()
+        for ev in m.getListOfEvents():
+            if ev.isSetTrigger() and ev.getTrigger().isSetMath():
+                for ea in ev.getListOfEventAssignments():
+                    if ea.isSetMath():
+                        event_targets.add(ea.getVariable())
+
+        states: list[State] = []
+        params: list[Parameter] = []
+        derivs: dict[str, Any] = {}
+        assigns: dict[str, Any] = {}
+        nan = sympy.nan
+        species_meta: dict[str, Any] = {}
+
+        def value_or_nan(obj: Any, is_set: str, get: str, default: float | None = None) -> Any:
+            if getattr(obj, is_set)():
+                return number(getattr(obj, get)())
+            return number(default) if default is not None else nan
+
+        def constant_or_state(sid: str, value: Any, constant: bool) -> None:
+            """A parameter/compartment/stoichiometry: IR parameter unless something sets it."""
+            if sid in assignment_rules:
+                assigns[sid] = assignment_rules[sid]
+            elif sid in rate_rules or sid in init_assign or sid in event_targets or not value.is_number:
+                states.append(State(sid, init_assign.get(sid, value)))
+                derivs[sid] = rate_rules.get(sid, sympy.Integer(0))
+            else:
+                params.append(Parameter(sid, float(value)))
+
+        default_size = 1.0 if self.level < 3 else None
+        for cid, c in self.compartments.items():
+            dims = c.getSpatialDimensionsAsDouble() if self.level >= 3 else c.getSpatialDimensions()
+            size = value_or_nan(c, "isSetSize", "getSize", default_size if dims != 0 else 1.0)
+            constant_or_state(cid, size, c.getConstant())
+        for pid, p in self.parameters.items():
+            constant_or_state(pid, value_or_nan(p, "isSetValue", "getValue"), p.getConstant())
+        for srid, sr in self.species_refs.items():
+            if sr.isSetStoichiometryMath():
+                raise SBMLImportError(f"{W}: species reference {srid!r} has both an id and stoichiometryMath")
+            value = value_or_nan(sr, "isSetStoichiometry", "getStoichiometry", 1.0)
+            constant_or_state(srid, value, sr.getConstant() if self.level >= 3 else True)
+
+        model_cf = m.getConversionFactor() if self.level >= 3 and m.isSetConversionFactor() else None
+        amount_state: dict[str, str] = {}
+        for sid, s in self.species.items():
+            cid = s.getCompartment()
+            if cid not in self.compartments:
+                raise SBMLImportError(f"{W}: species {sid!r} is in unknown compartment {cid!r}")
+            c = self.compartments[cid]
+            dims = c.getSpatialDimensionsAsDouble() if self.level >= 3 else c.getSpatialDimensions()
+            zero_d = dims == 0
+            hosu = s.getHasOnlySubstanceUnits() or zero_d
+            quantity = "amount" if hosu else "concentration"
+            V = self.sym(cid)
+            if s.isSetInitialAmount():
+                amount0: Any = value_or_nan(s, "isSetInitialAmount", "getInitialAmount")
+                natural0 = amount0 if hosu else amount0 / V
+            elif s.isSetInitialConcentration():
+                conc0 = value_or_nan(s, "isSetInitialConcentration", "getInitialConcentration")
+                natural0 = conc0 * V if hosu and not zero_d else conc0
+            else:
+                natural0 = nan
+            if sid in init_assign:
+                natural0 = init_assign[sid]
+            amt = None
+            if sid in assignment_rules:
+                assigns[sid] = assignment_rules[sid]
+            elif sid in rate_rules or (s.getConstant() and sid not in event_targets):
+                states.append(State(sid, natural0))
+                derivs[sid] = rate_rules.get(sid, sympy.Integer(0))
+            else:
+                if hosu:
+                    amt = sid
+                    states.append(State(sid, natural0))
+                else:
+                    amt = _unique(f"{sid}_amount", self.taken)
+                    states.append(State(amt, natural0 * V))
+                    assigns[sid] = self.sym(amt) / V
+                derivs[amt] = sympy.Integer(0)
+                amount_state[sid] = amt
+            cf = s.getConversionFactor() if self.level >= 3 and s.isSetConversionFactor() else model_cf
+            species_meta[sid] = {
+                "compartment": cid, "has_only_substance_units": bool(s.getHasOnlySubstanceUnits()),
+                "boundary_condition": bool(s.getBoundaryCondition()), "constant": bool(s.getConstant()),
+                "quantity": quantity, "amount_state": amt, "dimensionless_compartment": bool(zero_d),
+                "conversion_factor": cf,
+            }
+
+        # reactions: rate assignments and amount derivatives
+        reactions_meta: dict[str, Any] = {}
+        local_meta: dict[str, list[str]] = {}
+        for rid, r in self.reactions.items():
+            local: dict[str, str] = {}
+            kl = r.getKineticLaw() if r.isSetKineticLaw() else None
+            if kl is not None:
+                for lp in list(kl.getListOfParameters()) + (list(kl.getListOfLocalParameters()) if self.level >= 3 else []):
+                    name = _unique(f"{rid}_{lp.getId()}", self.taken)
+                    local[lp.getId()] = name
+                    local_meta[name] = [rid, lp.getId()]
+                    params.append(Parameter(name, float(lp.getValue()) if lp.isSetValue() else math.nan))
+            if kl is not None and kl.isSetMath():
+                rate = self.math(kl.getMath(), f"{W}: kinetic law of reaction {rid!r}", local=local)
+            else:
+                rate = sympy.Integer(0)
+            assigns[rid] = rate
+            meta: dict[str, Any] = {"reversible": bool(r.getReversible()), "reactants": [], "products": [],
+                                    "modifiers": [mr.getSpecies() for mr in r.getListOfModifiers()],
+                                    "local_parameters": dict(local)}
+            for sign, lst, key in ((-1, r.getListOfReactants(), "reactants"), (1, r.getListOfProducts(), "products")):
+                for sr in lst:
+                    sid = sr.getSpecies()
+                    if sid not in self.species:
+                        raise SBMLImportError(f"{W}: reaction {rid!r} uses unknown species {sid!r}")
+                    if sr.getId() in self.species_refs:
+                        stoich: Any = self.sym(sr.getId())
+                    elif self.level == 2 and sr.isSetStoichiometryMath():
+                        stoich = self.math(sr.getStoichiometryMath().getMath(),
+                                           f"{W}: stoichiometryMath of {sid!r} in reaction {rid!r}")
+                    else:
+                        stoich = number(sr.getStoichiometry()) if sr.isSetStoichiometry() or self.level < 3 \
+                            else sympy.Integer(1)
+                    meta[key].append([sid, str(stoich)])
+                    sp = self.species[sid]
+                    if sp.getBoundaryCondition() or sid not in amount_state:
+                        continue
+                    term = sign * stoich * self.sym(rid)
+                    cf = species_meta[sid]["conversion_factor"]
+                    if cf:
+                        term = term * self.sym(cf)
+                    derivs[amount_state[sid]] = derivs[amount_state[sid]] + term
+            reactions_meta[rid] = meta
+
+        # rate rules of ids that are states already added above
+        for var in rate_rules:
+            if var not in derivs:
+                raise SBMLImportError(f"{W}: rate rule for {var!r}, which cannot change")
+
+        # events
+        events: list[Event] = []
+        for i, ev in enumerate(m.getListOfEvents()):
+            name = ev.getId() if ev.isSetId() and ev.getId() else _unique(f"event{i + 1}", self.taken)
+            label = f"{W}: event {name!r}"
+            trig = ev.getTrigger() if ev.isSetTrigger() else None
+            if trig is None or not trig.isSetMath():  # L3v2: an event without a trigger never fires
+                continue
+            trigger = self.math(trig.getMath(), f"{label} trigger", boolean=True)
+            delay = self.math(ev.getDelay().getMath(), f"{label} delay") if ev.isSetDelay() and ev.getDelay().isSetMath() else None
+            priority = self.math(ev.getPriority().getMath(), f"{label} priority") \
+                if self.level >= 3 and ev.isSetPriority() and ev.getPriority().isSetMath() else None
+            new_values: dict[str, Any] = {}
+            for ea in ev.getListOfEventAssignments():
+                var = ea.getVariable()
+                if not ea.isSetMath():
+                    continue
+                new_values[var] = self.math(ea.getMath(), f"{label} assignment to {var!r}")
+            out: dict[str, Any] = {}
+            for var, expr in new_values.items():
+                if var in self.species and var in amount_state:
+                    meta = species_meta[var]
+                    if meta["quantity"] == "concentration":
+                        cid = meta["compartment"]
+                        expr = expr * new_values.get(cid, self.sym(cid))
+                    out[amount_state[var]] = expr
+                elif var in assigns and var not in self.reactions:
+                    raise SBMLImportError(f"{label} assigns {var!r}, which an assignment rule defines")
+                elif var in derivs:
+                    out[var] = expr
+                else:
+                    raise SBMLImportError(f"{label} assigns {var!r}, which is not a variable")
+            persistent = bool(trig.getPersistent()) if self.level >= 3 else True
+            initial_value = bool(trig.getInitialValue()) if self.level >= 3 else True
+            uvftt = bool(ev.getUseValuesFromTriggerTime()) if (self.level, self.version) >= (2, 4) else True
+            events.append(Event(name, trigger, out, delay=delay, priority=priority, persistent=persistent,
+                                initial_value=initial_value, use_values_from_trigger_time=uvftt))
+
+        # rateOf: replace by right-hand sides
+        resolver = _RateResolver(derivs, assigns, {p.name for p in params}, self.time)
+        derivs = {k: resolver.sub(v) for k, v in derivs.items()}
+        assigns = {k: resolver.sub(v) for k, v in assigns.items()}
+        for st in states:
+            st.initial = resolver.sub(st.initial)
+        for ev in events:
+            ev.trigger = resolver.sub(ev.trigger)
+            ev.assignments = {k: resolver.sub(v) for k, v in ev.assignments.items()}
+            ev.delay = resolver.sub(ev.delay) if ev.delay is not None else None
+            ev.priority = resolver.sub(ev.priority) if ev.priority is not None else None
+        assigns = _toposort(assigns, W)
+
+        name = m.getId() or m.getName() or self.stem
+        metadata = {"sbml": {
+            "level": self.level, "version": self.version, "model_id": m.getId(), "model_name": m.getName(),
+            "species": species_meta, "compartments": list(self.compartments), "parameters": list(self.parameters),
+            "species_references": list(self.species_refs), "reactions": reactions_meta,
+            "local_parameters": local_meta, "assignment_rules": list(assignment_rules),
+            "rate_rules": list(rate_rules), "initial_assignments": list(init_assign),
+            "function_definitions": list(self.functions), "conversion_factor": model_cf,
+            "ids": sorted(self.ids), "time_symbol": self.time.name,
+        }}
+        ir = SBMLModel(name=name, states=states, parameters=params, derivatives=derivs, assignments=assigns,
+                       events=events, time=self.time, time_unit="second", metadata=metadata)
+        ir.validate()
+        return ir
+
+
+class _RateResolver:
+    """Replaces ``rateOf(x)`` by dx/dt: the derivative of a state, the chain rule through
+    an assignment, zero for a constant."""
+
+    def __init__(self, derivs: dict[str, Any], assigns: dict[str, Any], constants: set[str], time: sympy.Symbol):
+        self.derivs, self.assigns, self.constants, self.time = derivs, assigns, constants, time
+        self.active: set[str] = set()
+
+    def sub(self, expr: Any) -> Any:
+        if not isinstance(expr, sympy.Basic) or not expr.has(RateOf):
+            return expr
+        return expr.replace(RateOf, lambda x: self.rate(x))
+
+    def rate(self, x: Any) -> Any:
+        name = x.name
+        if name in self.active:
+            raise SBMLImportError(f"rateOf({name}) depends on itself")
+        self.active.add(name)
+        try:
+            if name in self.derivs:
+                return self.sub(self.derivs[name])
+            if name in self.assigns:
+                expr = self.sub(self.assigns[name])
+                out = sympy.diff(expr, self.time)
+                for s in expr.free_symbols - {self.time}:
+                    d = sympy.diff(expr, s)
+                    if d != 0:
+                        out += d * self.rate(s)
+                return out
+            return sympy.Integer(0)
+        finally:
+            self.active.discard(name)
+
+
+def _toposort(assigns: dict[str, Any], where: str) -> dict[str, Any]:
+    order: dict[str, Any] = {}
+    deps = {k: {s.name for s in getattr(v, "free_symbols", ())} & set(assigns) for k, v in assigns.items()}
+    pending = dict(deps)
+    while pending:
+        ready = [k for k, d in pending.items() if d <= set(order)]
+        if not ready:
+            raise SBMLImportError(f"{where}: assignment rules or reaction rates depend on each other in a cycle: "
+                                  f"{', '.join(sorted(pending))}")
+        for k in ready:
+            order[k] = assigns[k]
+            del pending[k]
+    return order
+
