@@ -2,10 +2,11 @@
 per-sample step control and events, and equilibrium solvers.
 
 Functional core: :func:`integrate`. Solver class: :class:`TorchSolver`. Method table:
-:func:`register_method`.
+:func:`register_method` (see ``docs/torch-solver.md``).
 """
-from . import dopri5, explicit  # noqa: F401  (register their methods)
+from . import dopri5, equilibrium, explicit, rosenbrock  # noqa: F401  (register their methods)
 from .core import IntegrationResult, integrate
 from .methods import get_method, method_names, register_method
+from .solver import TorchSolver
 
-__all__ = ["IntegrationResult", "integrate", "register_method", "get_method", "method_names"]
+__all__ = ["IntegrationResult", "TorchSolver", "integrate", "register_method", "get_method", "method_names"]

@@ -22,11 +22,10 @@ def combine(y: torch.Tensor, h: torch.Tensor, coeffs: Sequence[float], ks: Seque
     for c, k in zip(coeffs, ks):
         if c == 0.0:
             continue
-        term = k * c
-        acc = term if acc is None else acc + term
+        acc = k * c if acc is None else acc.add(k, alpha=c)
     if acc is None:
         return y
-    return y + h[:, None] * acc
+    return torch.addcmul(y, h[:, None], acc)
 
 
 class HermiteDense:

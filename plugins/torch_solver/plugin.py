@@ -1,2 +1,9 @@
-"""Plugin module (entry point in pyproject.toml); filled in by its owner."""
-from neuroplex.hookspecs import hookimpl  # noqa: F401
+"""Entry point of the built-in ``torch`` solver plugin."""
+from neuroplex.hookspecs import hookimpl
+
+from .solver import TorchSolver
+
+
+@hookimpl
+def register_solvers(register):
+    register(TorchSolver)

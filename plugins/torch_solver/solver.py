@@ -1,0 +1,241 @@
+"""The ``torch`` solver: :class:`TorchSolver` wires models (ModelIR or Dynamics) to the
+batched step loop (:mod:`.core`) and the equilibrium methods (:mod:`.equilibrium`)."""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from neuroplex.config import resolve_device
+from neuroplex.dynamics import Dynamics
+from neuroplex.errors import NeuroplexError, SolverError
+from neuroplex.ir import ModelIR
+from neuroplex.solution import Solution, SpikeTrain
+from neuroplex.solver import Solver
+
+from .core import EventSpec, run_loop
+from .equilibrium import EquilibriumProblem, EquilibriumSettings
+from .methods import get_method, method_names
+
+_DTYPES = {"float64": torch.float64, "double": torch.float64, "float32": torch.float32, "float": torch.float32}
+
+
+class TorchSolver(Solver):
+    """Batched PyTorch integrators (euler, heun, rk4, dopri5, rosenbrock) with per-sample
+    step control and events, and equilibrium solvers (iteration, damped, anderson, ode).
+
+    ``method``: a simulate method (default ``"dopri5"``) or an equilibrate method (default
+    ``"iteration"``); a simulate method given to ``equilibrate`` runs the ODE to steady state.
+    ``rtol``/``atol``: adaptive error control. ``dt``: the fixed step (euler/heun/rk4; default
+    span/1000) or the first step of adaptive methods. ``dt_min``/``dt_max``/``max_steps``:
+    step limits. ``device``: ``"cpu" | "cuda" | "auto"``; ``dtype``: ``"float64" | "float32"``. Left at None
+    they follow a Dynamics' own ``dtype``/``device`` (or, for hand-written Dynamics without
+    them, the given ``y0``/``params`` tensors); ModelIR models run in float64 on the CPU. Equilibrium: ``tol`` (residual),
+    ``max_iter``, ``damping``, ``anderson_m``, ``ode_method``.
+    """
+
+    name = "torch"
+    capabilities = frozenset({"simulate", "equilibrate"})
+    accepts = frozenset({"dynamics", "network"})
+    methods = ("euler", "heun", "rk4", "dopri5", "rosenbrock", "iteration", "damped", "anderson", "ode")
+
+    def __init__(self, method: str | None = None, *, rtol: float = 1e-6, atol: float = 1e-9,
+                 dt: float | None = None, dt_min: float = 0.0, dt_max: float | None = None,
+                 max_steps: int = 100_000, device: str | torch.device | None = None,
+                 dtype: str | torch.dtype | None = None, tol: float = 1e-6, max_iter: int = 1000,
+                 damping: float = 0.5, anderson_m: int = 5, ode_method: str = "dopri5"):
+        if method is not None and method not in method_names("simulate") and method not in method_names("equilibrate"):
+            raise NeuroplexError(f"torch solver: unknown method {method!r}; simulate: "
+                                 f"{', '.join(method_names('simulate'))}; equilibrate: "
+                                 f"{', '.join(method_names('equilibrate'))}")
+        if ode_method not in method_names("simulate"):
+            raise NeuroplexError(f"torch solver: unknown ode_method {ode_method!r}; known: {', '.join(method_names('simulate'))}")
+        if dt is not None and dt <= 0:
+            raise NeuroplexError(f"torch solver: dt must be positive, got {dt}")
+        if rtol <= 0 or atol < 0:
+            raise NeuroplexError(f"torch solver: need rtol > 0 and atol >= 0, got rtol={rtol}, atol={atol}")
+        self._method = method
+        self.method = method or "dopri5"
+        self.rtol, self.atol = float(rtol), float(atol)
+        self.dt, self.dt_min, self.dt_max = dt, float(dt_min), dt_max
+        self.max_steps = int(max_steps)
+        self.device = resolve_device(device) if device is not None else None
+        if isinstance(dtype, str):
+            if dtype not in _DTYPES:
+                raise NeuroplexError(f"torch solver: dtype must be 'float64' or 'float32', not {dtype!r}")
+            dtype = _DTYPES[dtype]
+        self.dtype = dtype
+        self.eq = EquilibriumSettings(tol=float(tol), max_iter=int(max_iter), damping=float(damping),
+                                      anderson_m=int(anderson_m), ode_method=ode_method, rtol=self.rtol,
+                                      atol=self.atol, dt=dt, dt_max=dt_max, max_steps=self.max_steps)
+
+    # ------------------------------------------------------------------ setup
+    def _placement(self, model: Any, *tensors: Any) -> tuple[torch.dtype, torch.device]:
+        """The solver's dtype/device if set; else a Dynamics' own ``dtype``/``device``, else (for
+        hand-written Dynamics) those of the given tensors; else float64 on CPU."""
+        dtype, device = self.dtype, self.device
+        if isinstance(model, Dynamics):
+            own_dtype, own_device = getattr(model, "dtype", None), getattr(model, "device", None)
+            dtype = dtype or (own_dtype if isinstance(own_dtype, torch.dtype) else None)
+            device = device or (torch.device(own_device) if isinstance(own_device, (str, torch.device)) else None)
+            for x in tensors:
+                if isinstance(x, torch.Tensor):
+                    if dtype is None and x.is_floating_point():
+                        dtype = x.dtype
+                    if device is None:
+                        device = x.device
+        return dtype or torch.float64, device or torch.device("cpu")
+
+    def _dynamics(self, model: Any, dtype: torch.dtype, device: torch.device) -> Dynamics:
+        if isinstance(model, Dynamics):
+            return model
+        if isinstance(model, ModelIR):
+            return model.compile(dtype=dtype, device=device)
+        raise SolverError(f"torch solver: cannot run a {type(model).__name__}; give a ModelIR or a Dynamics")
+
+    @staticmethod
+    def _batch(name: str, x: torch.Tensor, width: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+        x = torch.as_tensor(x).to(dtype=dtype, device=device)
+        if x.dim() == 1:
+            x = x[None]
+        if x.dim() != 2 or x.shape[-1] != width:
+            raise SolverError(f"torch solver: {name} must be ({width},) or (batch, {width}), got {tuple(x.shape)}")
+        return x
+
+    def _prepare(self, dyn: Dynamics, y0: Any, params: Any, inputs: Any, dtype: torch.dtype,
+                 device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        n_p = len(dyn.param_names)
+        if params is None:
+            p = dyn.default_params(dtype=dtype, device=device)
+        else:
+            p = params
+        p = self._batch("params", p, n_p, dtype, device)
+        if y0 is None:
+            y = dyn.initial_state(p, dtype=dtype, device=device)
+        else:
+            y = y0
+        y = self._batch("y0", y, dyn.n_states, dtype, device)
+        try:
+            b = torch.broadcast_shapes((p.shape[0],), (y.shape[0],))[0]
+        except RuntimeError:
+            raise SolverError(f"torch solver: batch sizes of params ({p.shape[0]}) and y0 ({y.shape[0]}) differ") from None
+        p = p.expand(b, -1)
+        y = y.expand(b, -1)
+        u = None
+        if inputs is not None:
+            u = self._batch("inputs", inputs, len(dyn.input_names), dtype, device)
+            if u.shape[0] not in (1, b):
+                raise SolverError(f"torch solver: inputs batch {u.shape[0]} does not match batch {b}")
+            u = u.expand(b, -1)
+        return y, p, u
+
+    # --------------------------------------------------------------- simulate
+    def simulate(self, model: Any, t_span: tuple[float, float], *, y0: torch.Tensor | None = None,
+                 params: torch.Tensor | None = None, t_eval: torch.Tensor | None = None,
+                 inputs: torch.Tensor | None = None, progress: bool = False) -> Solution:
+        """Integrate ``model`` over ``t_span``; outputs at ``t_eval`` (default: both ends) by
+        the method's dense output. States then observables in ``ys``; events in ``spikes``."""
+        if hasattr(model, "torch_simulate"):
+            return model.torch_simulate(t_span, solver=self, t_eval=t_eval, params=params, y0=y0, progress=progress)
+        if self._method is not None and self._method not in method_names("simulate"):
+            raise SolverError(f"torch solver: {self._method!r} is an equilibrium method; simulate methods: "
+                              f"{', '.join(method_names('simulate'))}")
+        dtype, device = self._placement(model, y0, params)
+        dyn = self._dynamics(model, dtype, device)
+        y, p, u = self._prepare(dyn, y0, params, inputs, dtype, device)
+        b = y.shape[0]
+        t0, t1 = float(t_span[0]), float(t_span[1])
+        if not t1 >= t0:
+            raise SolverError(f"torch solver: t_span must have t1 >= t0, got ({t0}, {t1})")
+        te = torch.tensor([t0, t1] if t1 > t0 else [t0], dtype=dtype, device=device) if t_eval is None else \
+            torch.as_tensor(t_eval).to(dtype=dtype, device=device).flatten().contiguous()
+        if te.numel() > 1 and bool((te[1:] < te[:-1]).any()):
+            raise SolverError("torch solver: t_eval must be increasing")
+        stepper = get_method(self.method, "simulate").factory()
+        dt0 = self.dt
+        if dt0 is None and not getattr(stepper, "adaptive", False):
+            dt0 = (t1 - t0) / 1000 if t1 > t0 else 1.0
+
+        def f(t: torch.Tensor, yy: torch.Tensor) -> torch.Tensor:
+            return dyn.rhs(t, yy, p, u)
+
+        events = _event_spec(dyn, p, u, device) if dyn.events else None
+        res = run_loop(f, stepper, torch.full((b,), t0, dtype=dtype, device=device),
+                       torch.full((b,), t1, dtype=dtype, device=device), y, rtol=self.rtol, atol=self.atol,
+                       dt0=dt0, dt_min=self.dt_min, dt_max=self.dt_max, max_steps=self.max_steps, t_eval=te,
+                       events=events, progress=progress)
+        ys = res.ys
+        obs_names = list(dyn.observable_names)
+        if obs_names:
+            n_t = te.numel()
+            tt = te[None, :].expand(b, n_t)
+            pp = p[:, None, :].expand(b, n_t, p.shape[-1])
+            uu = u[:, None, :].expand(b, n_t, u.shape[-1]) if u is not None else None
+            ys = torch.cat([ys, dyn.observe(tt, ys, pp, uu)], -1)
+        spikes = _spikes(res.event_log, [ev.name for ev in dyn.events], device) if dyn.events else None
+        stats = {"n_steps": res.n_steps, "n_rhs": res.n_rhs, "t_end": res.t_end}
+        if dyn.events:
+            stats["event_stop"] = res.event_stop
+        if hasattr(stepper, "n_jac"):
+            stats["n_jac"] = torch.full((b,), stepper.n_jac, dtype=torch.long, device=device)
+        return Solution(ys=ys, ts=te, names=[*dyn.state_names, *obs_names], status=res.status, stats=stats,
+                        spikes=spikes, solver=self.name, method=self.method,
+                        meta={"model": getattr(dyn, "name", "")})
+
+    # ------------------------------------------------------------ equilibrate
+    def equilibrate(self, model: Any, y0: torch.Tensor | None = None, *, params: torch.Tensor | None = None,
+                    inputs: torch.Tensor | None = None) -> Solution:
+        """Fixed point of ``model`` from ``y0`` with per-sample convergence; ``stats`` has
+        ``iterations`` and ``residual`` per sample."""
+        method, settings = self._method or "iteration", self.eq
+        if method in method_names("simulate"):
+            method, settings = "ode", EquilibriumSettings(**{**vars(self.eq), "ode_method": method})
+        solve = get_method(method, "equilibrate").factory
+        dtype, device = self._placement(model, y0, params)
+        dyn = self._dynamics(model, dtype, device)
+        y, p, u = self._prepare(dyn, y0, params, inputs, dtype, device)
+        problem = EquilibriumProblem(lambda yy: dyn.fixed_point_map(yy, p, u), lambda t, yy: dyn.rhs(t, yy, p, u))
+        out = solve(problem, y, settings)
+        return Solution(ys=out.y, ts=None, names=list(dyn.state_names), status=out.status,
+                        stats={"iterations": out.iterations, "residual": out.residual},
+                        solver=self.name, method=method, meta={"model": getattr(dyn, "name", "")})
+
+
+def _event_spec(dyn: Dynamics, p: torch.Tensor, u: torch.Tensor | None, device: torch.device) -> EventSpec:
+    """Model events as continuous functions: ``root`` where the compiler found one, else the
+    trigger as +-1 (located by bisection)."""
+    evs = list(dyn.events)
+
+    def g(t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        cols = []
+        for ev in evs:
+            if ev.root is not None:
+                cols.append(ev.root(t, y, p, u))
+            else:
+                trig = ev.trigger(t, y, p, u)
+                cols.append(torch.where(trig, torch.ones_like(y[:, 0]), -torch.ones_like(y[:, 0])))
+        return torch.stack(cols, -1)
+
+    def apply(t: torch.Tensor, y: torch.Tensor, fired: torch.Tensor) -> torch.Tensor:
+        for e, ev in enumerate(evs):
+            m = fired[:, e]
+            if bool(m.any()):
+                y = torch.where(m[:, None], ev.apply(t, y, p, u), y)
+        return y
+
+    bisect = torch.tensor([ev.root is None for ev in evs], dtype=torch.bool, device=device)
+    terminal = torch.tensor([bool(ev.terminal) for ev in evs], dtype=torch.bool, device=device)
+    return EventSpec(g, bisect, terminal, apply)
+
+
+def _spikes(log: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]], names: list[str],
+            device: torch.device) -> SpikeTrain:
+    if not log:
+        empty = SpikeTrain.empty(device)
+        empty.names = names
+        return empty
+    smp = torch.cat([x[0] for x in log])
+    idx = torch.cat([x[1] for x in log])
+    tim = torch.cat([x[2] for x in log]).to(torch.float64)
+    order = torch.argsort(tim, stable=True)
+    return SpikeTrain(smp[order], idx[order], tim[order], names)
