@@ -1,0 +1,88 @@
+"""Brian2 run set-up: codegen target, float type and device, restored afterwards.
+
+Brian2 keeps its code-generation target, default float type and device in global state;
+:func:`brian_session` sets them for one run and puts them back so that two solvers in one
+process (e.g. a cython run and a numpy run in the same comparison) do not leak settings.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+from neuroplex.errors import NeuroplexError
+
+TARGETS = ("numpy", "cython", "cpp_standalone")
+
+
+@dataclass
+class Session:
+    """What a run needs to know about its Brian2 environment."""
+
+    target: str
+    standalone: bool
+    directory: str | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def build(self) -> None:
+        """Compile and run a standalone project (no-op for runtime targets)."""
+        if not self.standalone:
+            return
+        from brian2 import device
+
+        device.build(directory=self.directory, compile=True, run=True, debug=False, clean=False)
+
+    def last_run_time(self) -> float | None:
+        """Brian2's own measurement of its main loop (``device._last_run_time``)."""
+        from brian2 import device
+
+        value = getattr(device, "_last_run_time", None)
+        return float(value) if value is not None else None
+
+
+def import_brian2() -> Any:
+    """Import brian2 or raise a clear error (it is an optional dependency)."""
+    try:
+        import brian2
+    except ImportError as exc:  # pragma: no cover - brian2 is installed in the test set-up
+        raise NeuroplexError("the brian2 solver needs Brian2: pip install 'neuroplex[snn]'") from exc
+    return brian2
+
+
+@contextlib.contextmanager
+def brian_session(target: str = "numpy", dtype: str = "float64", directory: str | None = None) -> Iterator[Session]:
+    """Set Brian2's target, float type and device for the duration of a run."""
+    if target not in TARGETS:
+        raise NeuroplexError(f"brian2 target must be one of {', '.join(TARGETS)}, not {target!r}")
+    if dtype not in ("float32", "float64"):
+        raise NeuroplexError(f"brian2 dtype must be 'float32' or 'float64', not {dtype!r}")
+    brian2 = import_brian2()
+    import numpy as np
+
+    prefs = brian2.prefs
+    old_target = prefs.codegen.target
+    old_dtype = prefs.core.default_float_dtype
+    own_dir = None
+    prefs.core.default_float_dtype = getattr(np, dtype)
+    standalone = target == "cpp_standalone"
+    try:
+        if standalone:
+            if directory is None:
+                own_dir = directory = tempfile.mkdtemp(prefix="neuroplex_brian2_")
+            brian2.set_device("cpp_standalone", directory=directory, build_on_run=False)
+            brian2.device.reinit()
+            brian2.device.activate(directory=directory, build_on_run=False)
+        else:
+            prefs.codegen.target = target
+        yield Session(target=target, standalone=standalone, directory=directory)
+    finally:
+        prefs.codegen.target = old_target
+        prefs.core.default_float_dtype = old_dtype
+        if standalone:
+            brian2.device.reinit()
+            brian2.set_device("runtime")
+            if own_dir is not None and os.path.isdir(own_dir):
+                shutil.rmtree(own_dir, ignore_errors=True)
