@@ -122,6 +122,18 @@ def test_initial_values_depend_on_parameters_assignments_and_each_other():
         circular.compile()
 
 
+def test_functions_of_constants_inputs_and_constant_initial_values():
+    """Initial values and default inputs are plain numbers: functions of them still compile."""
+    model = nx.ModelIR("hh-like", states=[nx.State("V", -65.0), nx.State("x", "rate")],
+                       inputs={"I": 0.5}, assignments={"rate": "exp(-(V + 65) / 80) + exp(I)"},
+                       derivatives={"V": "exp(I) - V / 10", "x": "-x"})
+    dyn = model.compile()
+    np.testing.assert_allclose(dyn.initial_state().numpy(), [-65.0, 1.0 + math.exp(0.5)])
+    y = torch.tensor([-65.0, 0.0], dtype=torch.float64)
+    np.testing.assert_allclose(dyn.rhs(0.0, y).numpy(), [math.exp(0.5) + 6.5, 0.0])
+    np.testing.assert_allclose(dyn.observe(0.0, y).numpy(), [1.0 + math.exp(0.5)])
+
+
 def test_inputs_time_and_energy():
     model = nx.ModelIR("driven", states=[nx.State("x", 0.0)], parameters=[nx.Parameter("w", 2.0)],
                        inputs={"I": 1.0}, derivatives={"x": "I * sin(t) - w * x"}, energy="w * x**2 / 2")
