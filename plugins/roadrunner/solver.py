@@ -1,0 +1,269 @@
+"""``roadrunner`` solver: libroadrunner runs the model's SBML file, the reference for comparisons.
+
+The model is the SBML file named by ``ir.metadata["source"]`` (SBML, or Antimony converted
+with antimony); an IR built in Python is first written to SBML with
+:func:`neuroplex.sbml.writer.write_sbml`. Output names are the IR's (states, then observables),
+so a roadrunner :class:`~neuroplex.solution.Solution` lines up with the torch solver's:
+each name becomes a roadrunner selection (``[S]`` for a species the IR reports as a
+concentration, ``S`` otherwise). A batch of parameter sets runs as a loop: set the changed
+``init(...)`` values, ``resetAll()``, simulate. libroadrunner is imported lazily, so the
+package works without it.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, ClassVar, Sequence
+
+import numpy as np
+import torch
+
+from neuroplex.dynamics import Dynamics
+from neuroplex.errors import ModelError, NeuroplexError
+from neuroplex.ir import ModelIR
+from neuroplex.solution import Solution, Status
+from neuroplex.solver import Solver
+
+INTEGRATORS = ("cvode", "rk45", "rk4", "euler")
+
+
+def import_roadrunner() -> Any:
+    """The ``roadrunner`` module, or a clear error naming the optional dependency."""
+    try:
+        import roadrunner
+    except ImportError as exc:
+        raise NeuroplexError("the roadrunner solver needs libroadrunner: pip install 'neuroplex[sbml]'") from exc
+    return roadrunner
+
+
+def sbml_text(model: ModelIR) -> str:
+    """SBML for ``model``: its source file (SBML or Antimony) or the writer's output."""
+    source = model.metadata.get("source")
+    if source:
+        path = Path(source)
+        if not path.exists():
+            raise NeuroplexError(f"{path}: the model's source file no longer exists")
+        if path.suffix.lower() in (".ant", ".antimony", ".txt"):
+            return antimony_to_sbml(path)
+        return path.read_text(encoding="utf-8")
+    from neuroplex.sbml.writer import write_sbml
+
+    return write_sbml(model)
+
+
+def antimony_to_sbml(path: Path) -> str:
+    """Convert an Antimony file to SBML with the antimony library."""
+    try:
+        import antimony
+    except ImportError as exc:
+        raise NeuroplexError("Antimony models need antimony: pip install 'neuroplex[sbml]'") from exc
+    antimony.clearPreviousLoads()
+    if antimony.loadAntimonyString(path.read_text(encoding="utf-8")) < 0:
+        raise ModelError(f"{path}: {antimony.getLastError().strip()}")
+    return antimony.getSBMLString(antimony.getMainModuleName())
+
+
+class RoadRunnerModel:
+    """A loaded roadrunner instance plus the mapping from IR names to roadrunner selections."""
+
+    def __init__(self, model: ModelIR, sbml: str | None = None):
+        rr_mod = import_roadrunner()
+        self.ir = model
+        self.sbml = sbml if sbml is not None else sbml_text(model)
+        try:
+            self.rr = rr_mod.RoadRunner(self.sbml)
+        except RuntimeError as exc:
+            raise ModelError(f"roadrunner cannot load model {model.name!r}: {str(exc).strip().splitlines()[0]}") from exc
+        m = self.rr.model
+        self.species = set(m.getFloatingSpeciesIds()) | set(m.getBoundarySpeciesIds())
+        self.settable = set(m.getGlobalParameterIds()) | set(m.getCompartmentIds()) | self.species
+        self.reactions = set(m.getReactionIds())
+        self.concentration = concentration_species(model, self.species)
+        names = [*model.state_names, *model.assignments]
+        self.names = [n for n in names if self.selectable(n)]
+        self.selections = [self.selection(n) for n in self.names]
+        self.rr.timeCourseSelections = ["time", *self.selections]
+        self._current: dict[str, float] = {}
+        self._original: dict[str, float] = {}
+
+    def selectable(self, name: str) -> bool:
+        """Whether roadrunner can report ``name`` (a species, parameter, compartment or reaction)."""
+        return name in self.settable or name in self.reactions
+
+    def selection(self, name: str) -> str:
+        return f"[{name}]" if name in self.concentration else name
+
+    def init_selection(self, name: str) -> str:
+        """The ``init(...)`` selection that sets the initial value of an IR state or parameter."""
+        return f"init([{name}])" if name in self.concentration else f"init({name})"
+
+    def configure(self, integrator: str, rtol: float, atol: float, stiff: bool, max_steps: int | None,
+                  max_step: float | None) -> None:
+        rr = self.rr
+        rr.setIntegrator(integrator)
+        integ = rr.getIntegrator()
+        settings = set(integ.getSettings())
+        if "relative_tolerance" in settings:
+            integ.setValue("relative_tolerance", float(rtol))
+        if "absolute_tolerance" in settings:
+            integ.setValue("absolute_tolerance", float(atol))
+        if "stiff" in settings:
+            integ.setValue("stiff", bool(stiff))
+        if max_steps is not None and "maximum_num_steps" in settings:
+            integ.setValue("maximum_num_steps", int(max_steps))
+        if max_step is not None and "maximum_time_step" in settings:
+            integ.setValue("maximum_time_step", float(max_step))
+
+    def set_initial(self, values: dict[str, float]) -> None:
+        """Set ``init(x)`` values (restoring the file's own values for keys a previous call set
+        but this one does not), then ``resetAll()``."""
+        for key in [k for k in self._current if k not in values]:
+            self.rr.setValue(key, self._original[key])
+            del self._current[key]
+        for key, value in values.items():
+            if self._current.get(key) != value:
+                if key not in self._original:
+                    self._original[key] = float(self.rr.getValue(key))
+                self.rr.setValue(key, float(value))
+                self._current[key] = value
+        self.rr.resetAll()
+
+    def run(self, times: np.ndarray) -> np.ndarray:
+        out = self.rr.simulate(times=[float(t) for t in times], selections=["time", *self.selections])
+        return np.asarray(out)[:, 1:]
+
+
+def concentration_species(model: ModelIR, species: set[str]) -> set[str]:
+    """Species ids that the IR (the torch side) reports as concentrations.
+
+    The SBML reader records the reported quantity of each species in
+    ``metadata["sbml"]["species"][id]["concentration"]`` (a bool); a species listed there as an
+    amount is selected by id, all other species as ``[id]`` (an SBML species symbol means its
+    concentration unless ``hasOnlySubstanceUnits`` is set).
+    """
+    info = (model.metadata.get("sbml") or {}).get("species") or {}
+    out = set()
+    for s in species:
+        entry = info.get(s)
+        if entry is None or bool(entry.get("concentration", True)):
+            out.add(s)
+    return out
+
+
+class RoadRunnerSolver(Solver):
+    """libroadrunner (CVODE by default): runs the model's SBML file, the SBML reference."""
+
+    name: ClassVar[str] = "roadrunner"
+    capabilities: ClassVar[frozenset[str]] = frozenset({"simulate"})
+    accepts: ClassVar[frozenset[str]] = frozenset({"sbml", "dynamics"})
+    methods: ClassVar[Sequence[str]] = INTEGRATORS
+
+    def __init__(self, integrator: str = "cvode", rtol: float = 1e-8, atol: float = 1e-12, stiff: bool = True,
+                 max_steps: int | None = 100_000, max_step: float | None = None, method: str | None = None,
+                 device: Any = None):
+        choice = (method or integrator).lower()
+        if choice not in INTEGRATORS:
+            raise NeuroplexError(f"roadrunner solver: unknown integrator {choice!r} (integrators: {', '.join(INTEGRATORS)})")
+        if device not in (None, "cpu", "auto"):
+            raise NeuroplexError("the roadrunner solver runs on the CPU only")
+        self.integrator = choice
+        self.rtol, self.atol, self.stiff = float(rtol), float(atol), bool(stiff)
+        self.max_steps, self.max_step = max_steps, max_step
+        self._cache: dict[int, RoadRunnerModel] = {}
+
+    def load(self, model: ModelIR) -> RoadRunnerModel:
+        """A configured :class:`RoadRunnerModel` for ``model`` (cached per IR object)."""
+        key = id(model)
+        rm = self._cache.get(key)
+        if rm is None or rm.ir is not model:
+            rm = RoadRunnerModel(model)
+            rm.configure(self.integrator, self.rtol, self.atol, self.stiff, self.max_steps, self.max_step)
+            self._cache = {key: rm}
+        return rm
+
+    def simulate(self, model: Any, t_span: tuple[float, float], *, y0: torch.Tensor | None = None,
+                 params: torch.Tensor | None = None, t_eval: torch.Tensor | None = None,
+                 inputs: torch.Tensor | None = None, progress: bool = False) -> Solution:
+        if isinstance(model, Dynamics) or not isinstance(model, ModelIR):
+            raise ModelError(f"the roadrunner solver needs an SBML/Antimony file or a ModelIR, not {type(model).__name__}")
+        if inputs is not None or model.inputs:
+            raise ModelError(f"model {model.name!r}: the roadrunner solver does not take external inputs")
+        t0, t1 = float(t_span[0]), float(t_span[1])
+        ts = (torch.tensor([t0, t1], dtype=torch.float64) if t_eval is None
+              else torch.as_tensor(t_eval, dtype=torch.float64).flatten())
+        times = ts.numpy()
+        if times[0] != t0:
+            times = np.concatenate([[t0], times])
+        rm = self.load(model)
+        rm, samples = self._samples(model, rm, params, y0)
+        ys = torch.full((len(samples), ts.numel(), len(rm.names)), math.nan, dtype=torch.float64)
+        status = torch.zeros(len(samples), dtype=torch.long)
+        errors: dict[int, str] = {}
+        iterator = range(len(samples))
+        if progress and len(samples) > 1:
+            from tqdm import tqdm
+
+            iterator = tqdm(iterator, desc="roadrunner", unit="sample")
+        for b in iterator:
+            try:
+                rm.set_initial(samples[b])
+                out = rm.run(times)
+            except RuntimeError as exc:
+                status[b] = Status.FAILED
+                errors[b] = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                continue
+            ys[b] = torch.from_numpy(out[-ts.numel():])
+            if not np.isfinite(out).all():
+                status[b] = Status.NONFINITE
+        meta = {"model": model.name, "rtol": self.rtol, "atol": self.atol, "selections": list(rm.selections)}
+        if errors:
+            meta["errors"] = errors
+        return Solution(ys=ys, ts=ts, names=list(rm.names), status=status, stats={}, solver=self.name,
+                        method=self.integrator, meta=meta)
+
+    def _samples(self, model: ModelIR, rm: RoadRunnerModel, params: torch.Tensor | None,
+                 y0: torch.Tensor | None) -> tuple[RoadRunnerModel, list[dict[str, float]]]:
+        """Per sample, the ``init(...)`` values to set (every sample sets the same keys)."""
+        p = None if params is None else torch.as_tensor(params, dtype=torch.float64)
+        y = None if y0 is None else torch.as_tensor(y0, dtype=torch.float64)
+        sizes = {int(x.shape[0]) for x in (p, y) if x is not None and x.dim() > 1}
+        if len(sizes) > 1:
+            raise NeuroplexError(f"params and y0 have different batch sizes: {sorted(sizes)}")
+        batch = sizes.pop() if sizes else 1
+        columns: dict[str, np.ndarray] = {}
+        if p is not None:
+            names = model.parameter_names
+            if p.shape[-1] != len(names):
+                raise NeuroplexError(f"params has {p.shape[-1]} values per sample; model {model.name!r} has {len(names)} parameters")
+            pb = (p.expand(batch, -1) if p.dim() == 1 else p).numpy()
+            defaults = np.array([prm.value for prm in model.parameters], dtype=np.float64)
+            changed = np.flatnonzero((pb != defaults[None, :]).any(axis=0))
+            bad = [names[i] for i in changed if names[i] not in rm.settable]
+            if bad:
+                rm = self._rewrite(model, bad)
+            for i in changed:
+                columns[rm.init_selection(names[i])] = pb[:, i]
+        if y is not None:
+            names = model.state_names
+            if y.shape[-1] != len(names):
+                raise NeuroplexError(f"y0 has {y.shape[-1]} values per sample; model {model.name!r} has {len(names)} states")
+            yb = (y.expand(batch, -1) if y.dim() == 1 else y).numpy()
+            bad = [n for n in names if n not in rm.settable]
+            if bad:
+                raise ModelError(f"model {model.name!r}: roadrunner cannot set the initial value of {', '.join(bad[:5])}")
+            for i, n in enumerate(names):
+                columns[rm.init_selection(n)] = yb[:, i]
+        return rm, [{k: float(v[b]) for k, v in columns.items()} for b in range(batch)]
+
+    def _rewrite(self, model: ModelIR, bad: list[str]) -> RoadRunnerModel:
+        """Reload from the writer's SBML, where every IR parameter is a global parameter
+        (local parameters of the source file cannot be set in roadrunner)."""
+        from neuroplex.sbml.writer import write_sbml
+
+        rm = RoadRunnerModel(model, sbml=write_sbml(model))
+        rm.configure(self.integrator, self.rtol, self.atol, self.stiff, self.max_steps, self.max_step)
+        still = [n for n in bad if n not in rm.settable]
+        if still:
+            raise ModelError(f"model {model.name!r}: roadrunner cannot set parameter(s) {', '.join(still[:5])}")
+        self._cache = {id(model): rm}
+        return rm
