@@ -111,10 +111,47 @@ def _masked_max(g: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
     return torch.where(cols, g, torch.full_like(g, -math.inf)).amax(-1)
 
 
+#: interior points scanned in a step after a reset that left an event function at >= 0
+SCAN = (0.125, 0.25, 0.375, 0.5, 0.625, 0.75, 0.875, 1.0)
+
+
+def detect_crossings(events: EventSpec, dense: Callable[[torch.Tensor], torch.Tensor], t: torch.Tensor,
+                     h: torch.Tensor, g0: torch.Tensor, g1: torch.Tensor, pending: torch.Tensor,
+                     accept: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Brackets ``[lo, hi]`` (in units of the step) holding the first crossing of each sample.
+
+    A column crosses where it goes from ``< 0`` to ``>= 0``. ``pending`` columns were left at
+    ``>= 0`` by a reset (a bouncing ball at height 0): the step may carry them below zero and
+    back, so such steps are scanned at interior points of the dense output. Returns
+    ``(lo, hi, g_lo, g_hi, crossed)`` with ``crossed`` the columns crossing inside the bracket.
+    """
+    lo, hi = torch.zeros_like(t), torch.ones_like(t)
+    crossed = accept[:, None] & (g0 < 0) & (g1 >= 0)
+    g_lo, g_hi = g0, g1
+    need = (accept[:, None] & pending & (g1 >= 0)).any(-1)
+    if bool(need.any()):
+        g_prev = torch.where(pending, torch.full_like(g0, math.inf), g0)
+        th_prev = torch.zeros_like(t)
+        found = torch.zeros_like(need)
+        crossed = crossed & ~need[:, None]
+        for th in SCAN:
+            g_th = g1 if th == 1.0 else events.g(t + th * h, dense(torch.full_like(t, th)))
+            cr = need[:, None] & ~found[:, None] & (g_prev < 0) & (g_th >= 0)
+            hit = cr.any(-1)
+            lo = torch.where(hit, th_prev, lo)
+            hi = torch.where(hit, torch.full_like(hi, th), hi)
+            g_lo = torch.where(hit[:, None], g_prev, g_lo)
+            g_hi = torch.where(hit[:, None], g_th, g_hi)
+            crossed = torch.where(hit[:, None], cr, crossed)
+            found = found | hit
+            g_prev, th_prev = g_th, torch.full_like(t, th)
+    return lo, hi, g_lo, g_hi, crossed
+
+
 def locate_events(events: EventSpec, dense: Callable[[torch.Tensor], torch.Tensor], t: torch.Tensor,
-                  h: torch.Tensor, g0: torch.Tensor, g1: torch.Tensor,
+                  h: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, g0: torch.Tensor, g1: torch.Tensor,
                   crossed: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """First crossing inside the step of the samples with a crossed column.
+    """First crossing inside the bracket ``[lo, hi]`` of the samples with a crossed column.
 
     Root finding on ``H(theta) = max_c g_c(t + theta h, dense(theta))`` over the crossed
     columns: Illinois (regula falsi with halving), or bisection where a crossed column is a
@@ -122,8 +159,6 @@ def locate_events(events: EventSpec, dense: Callable[[torch.Tensor], torch.Tenso
     (at or just after the crossing, where H >= 0) and ``g`` there (``(B, k)``).
     """
     has = crossed.any(-1)
-    lo = torch.zeros_like(t)
-    hi = torch.ones_like(t)
     f_lo = _masked_max(g0, crossed)
     f_hi = _masked_max(g1, crossed)
     g_hi = g1
@@ -243,8 +278,10 @@ def run_loop(f: Rhs, stepper: Any, t0: torch.Tensor, t1: torch.Tensor, y0: torch
     beta = float(getattr(stepper, "controller_beta", 0.0))
     alpha = 1.0 / q - 0.75 * beta
     fac_max = float(getattr(stepper, "fac_max", FAC_MAX))
-    tiny = 10 * torch.finfo(dtype).eps
+    eps = torch.finfo(dtype).eps
+    tiny = 10 * eps
     g_prev = events.g(t, y) if events is not None else None
+    pending = torch.zeros_like(g_prev, dtype=torch.bool) if g_prev is not None else None
     log: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
     bar = _progress_bar(t0, t1) if progress else None
     try:
@@ -253,7 +290,7 @@ def run_loop(f: Rhs, stepper: Any, t0: torch.Tensor, t1: torch.Tensor, y0: torch
             if not bool(active.any()):
                 break
             remaining = t1 - t
-            last = dt >= remaining
+            last = dt * (1 + 64 * eps) >= remaining  # no sliver step left by rounding
             h = torch.where(last, remaining, dt)
             h = torch.where(active, h, torch.zeros_like(h))
             t_new = torch.where(last, t1, t + h)
@@ -284,10 +321,10 @@ def run_loop(f: Rhs, stepper: Any, t0: torch.Tensor, t1: torch.Tensor, y0: torch
             finish = accept & last
             if events is not None:
                 g1 = events.g(t_new, y1)
-                crossed = accept[:, None] & (g_prev < 0) & (g1 >= 0)
+                lo, hi, g_lo, g_hi, crossed = detect_crossings(events, dense, t, h, g_prev, g1, pending, accept)
                 has = crossed.any(-1)
                 if bool(has.any()):
-                    theta, g_ev = locate_events(events, dense, t, h, g_prev, g1, crossed)
+                    theta, g_ev = locate_events(events, dense, t, h, lo, hi, g_lo, g_hi, crossed)
                     t_ev = torch.where(theta >= 1.0, t_new, t + theta * h)
                     y_ev = torch.where((theta >= 1.0)[:, None], y1, dense(theta))
                     fired = crossed & (g_ev >= 0)
@@ -308,13 +345,17 @@ def run_loop(f: Rhs, stepper: Any, t0: torch.Tensor, t1: torch.Tensor, y0: torch
                         f_after = f(t_new, y1)
                         n_rhs += recompute
                         f1 = torch.where(recompute[:, None], f_after, f1)
-                        g1 = torch.where(recompute[:, None], events.g(t_new, y1), g1)
+                        g_post = events.g(t_new, y1)
+                        g1 = torch.where(recompute[:, None], g_post, g1)
+                        # reset left the function at >= 0: it may dip and return within a step
+                        pending = pending | (recompute[:, None] & fired & (g_post >= 0))
                     else:
                         g1 = torch.where(has[:, None], g_ev, g1)
                     event_stop = event_stop | term
                     finish = (finish & ~has) | term | (has & (t_new >= t1))
                 elif out is not None:
                     out.record(accept, t, h, t_new, y1, dense)
+                pending = pending & ~(accept[:, None] & (g1 < 0))
                 g_prev = torch.where(accept[:, None], g1, g_prev)
             elif out is not None:
                 out.record(accept, t, h, t_new, y1, dense)

@@ -1,0 +1,44 @@
+"""Batch invariance: a sample solved alone equals the same sample inside a batch of 64."""
+from __future__ import annotations
+
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from neuroplex.plugins.torch_solver import integrate
+
+
+def _linear(a: torch.Tensor):
+    """y' = A_b y per sample, written element-wise (no batched matmul, whose blocking may
+    depend on the batch size)."""
+    def f(t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return (a * y[:, None, :]).sum(-1)
+    return f
+
+
+@settings(max_examples=12, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), n=st.integers(1, 4), shift=st.floats(-2.0, 1.0),
+       method=st.sampled_from(["dopri5", "rosenbrock", "rk4"]), pos=st.integers(0, 63))
+def test_sample_alone_equals_sample_in_batch(seed: int, n: int, shift: float, method: str, pos: int) -> None:
+    gen = torch.Generator().manual_seed(seed)
+    a = torch.randn(64, n, n, generator=gen, dtype=torch.float64) + shift * torch.eye(n, dtype=torch.float64)
+    y0 = torch.randn(64, n, generator=gen, dtype=torch.float64)
+    t1 = 1.0 + 2.0 * torch.rand(64, generator=gen, dtype=torch.float64)  # per-sample end times
+    te = torch.linspace(0.0, 3.0, 7, dtype=torch.float64)
+    opts = dict(method=method, rtol=1e-7, atol=1e-9, t_eval=te, dt0=0.01 if method == "rk4" else None)
+    full = integrate(_linear(a), 0.0, t1, y0, **opts)
+    alone = integrate(_linear(a[pos:pos + 1]), 0.0, t1[pos:pos + 1], y0[pos:pos + 1], **opts)
+    assert full.status[pos] == alone.status[0]
+    assert int(full.n_steps[pos]) == int(alone.n_steps[0])
+    torch.testing.assert_close(full.y_end[pos], alone.y_end[0], rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(full.ys[pos], alone.ys[0], rtol=1e-12, atol=1e-12, equal_nan=True)
+    # outputs beyond a sample's own end time are NaN, before it finite
+    assert torch.isnan(full.ys[pos][te > t1[pos]]).all()
+    assert torch.isfinite(full.ys[pos][te <= t1[pos]]).all()
+
+
+def test_per_sample_step_sizes_differ() -> None:
+    k = torch.tensor([[0.1], [50.0]], dtype=torch.float64)
+    res = integrate(lambda t, y: -k * y * (1 + torch.sin(k * t[:, None])), 0.0, 2.0, torch.ones(2, 1, dtype=torch.float64))
+    assert res.ok
+    assert int(res.n_steps[1]) > 3 * int(res.n_steps[0])
