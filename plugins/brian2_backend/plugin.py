@@ -15,3 +15,10 @@ from .solver import Brian2Solver
 @hookimpl
 def register_solvers(register: Any) -> None:
     register(Brian2Solver)
+
+
+@hookimpl
+def register_commands(cli: Any) -> None:
+    from .cli import add_commands
+
+    add_commands(cli)

@@ -1,0 +1,138 @@
+"""``neuroplex compare-snn``: run one network on several solvers and report their agreement."""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from neuroplex.errors import NeuroplexError
+
+
+def network_builders() -> dict[str, Any]:
+    """Network builder names accepted by ``compare-snn`` (from the snn plugin)."""
+    from neuroplex.plugins.snn import builders
+
+    found = dict(getattr(builders, "BUILDERS", {}) or {})
+    for name in ("cuba", "cobahh"):
+        if hasattr(builders, name):
+            found.setdefault(name, getattr(builders, name))
+    return found
+
+
+def build_network(spec: str, *, n: int | None = None, seed: int | None = None, in_degree: int | None = None,
+                  dt: float | None = None, monitor: list[int] | None = None) -> Any:
+    """A network from a builder name (``cuba``, ``cobahh``) or an exported network file."""
+    from neuroplex.plugins.snn.network import Network
+
+    path = Path(spec)
+    if path.suffix == ".npz" or path.exists():
+        net = Network.load(path)
+        if dt is not None:
+            net.dt = float(dt)
+        if monitor and not net.monitors:
+            first = next(p for p in net.populations.values() if getattr(p, "kind", "neurons") == "neurons")
+            net.monitor(first.name, [first.model.metadata.get("threshold_state", first.model.state_names[0])],
+                        [i for i in monitor if i < first.n])
+        return net
+    builders = network_builders()
+    if spec not in builders:
+        raise NeuroplexError(f"{spec}: no such network file or builder (builders: {', '.join(sorted(builders))})")
+    kwargs: dict[str, Any] = {}
+    if n is not None:
+        kwargs["n"] = n
+    if seed is not None:
+        kwargs["seed"] = seed
+    if in_degree is not None:
+        kwargs["in_degree"] = in_degree
+    if dt is not None:
+        kwargs["dt"] = dt
+    if monitor is not None:
+        kwargs["monitor"] = [i for i in monitor if n is None or i < n]
+    return builders[spec](**kwargs)
+
+
+def run_on(solver: str, net: Any, duration: float, *, dt: float | None, method: str | None, dtype: str,
+           seed: int | None, progress: bool = False) -> Any:
+    """Run ``net`` on ``solver`` (``name`` or ``brian2:<target>``); a Solution."""
+    from neuroplex.api import make_solver
+
+    name, _, target = solver.partition(":")
+    options: dict[str, Any] = {"dtype": dtype}
+    if dt is not None:
+        options["dt"] = dt
+    if method is not None:
+        options["method"] = method
+    if name == "brian2":
+        options["target"] = target or "numpy"
+        options["seed"] = seed
+    elif target:
+        raise NeuroplexError(f"solver {solver!r}: only brian2 takes a target after ':'")
+    instance = make_solver(name, "simulate", **options)
+    start = time.perf_counter()
+    sol = instance.simulate(net, (0.0, float(duration)), progress=progress)
+    sol.meta.setdefault("wall_time_s", time.perf_counter() - start)
+    return sol
+
+
+def _write_json(path: Path, data: Any) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(data, fh, indent=2, default=float)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def add_commands(cli: click.Group) -> None:
+    """Register ``compare-snn`` on the neuroplex CLI group."""
+
+    @cli.command("compare-snn")
+    @click.argument("network")
+    @click.option("--solvers", default="torch,brian2", show_default=True,
+                  help="Comma-separated solvers; brian2:cython / brian2:cpp_standalone pick Brian2's target.")
+    @click.option("--duration", type=float, default=1.0, show_default=True, help="Simulated time (s).")
+    @click.option("--dt", type=float, default=None, help="Time step (s); default the network's (0.1 ms).")
+    @click.option("--method", default=None, help="Integration method for every population (exact, euler, "
+                  "exponential_euler, rk2, rk4); default each neuron's own.")
+    @click.option("--n", "n", type=int, default=None, help="Network size for builders (cuba, cobahh).")
+    @click.option("--seed", type=int, default=1, show_default=True, help="Builder seed (connectivity, initial state).")
+    @click.option("--in-degree", type=int, default=None, help="Fixed in-degree instead of p = 80/n.")
+    @click.option("--monitor", default="0,1,2", show_default=True, help="Neuron indices whose v is recorded.")
+    @click.option("--dtype", type=click.Choice(["float64", "float32"]), default="float64", show_default=True)
+    @click.option("--out", type=click.Path(path_type=Path), default=None,
+                  help="Folder for report.json and comparison.png.")
+    def compare_snn(network: str, solvers: str, duration: float, dt: float | None, method: str | None,
+                    n: int | None, seed: int, in_degree: int | None, monitor: str, dtype: str,
+                    out: Path | None) -> None:
+        """Run NETWORK (a builder name such as cuba or cobahh, or an exported network
+        file) on each solver and report spike counts, rates, ISI CV, spike-time agreement,
+        voltage RMSE and wall times."""
+        from .compare import compare_runs, format_report, plot_comparison
+
+        names = [s.strip() for s in solvers.split(",") if s.strip()]
+        if not names:
+            raise NeuroplexError("--solvers names no solver")
+        mon = [int(x) for x in monitor.split(",") if x.strip()] if monitor else None
+        net = build_network(network, n=n, seed=seed, in_degree=in_degree, dt=dt, monitor=mon)
+        step = float(dt or net.dt)
+        runs = {}
+        for name in names:
+            click.echo(f"running {net.name} on {name} ...", err=True)
+            runs[name] = run_on(name, net, duration, dt=step, method=method, dtype=dtype, seed=seed, progress=True)
+        n_neurons = sum(p.n for p in net.populations.values() if getattr(p, "kind", "neurons") == "neurons")
+        report = compare_runs(runs, n_neurons=n_neurons, duration=duration, dt=step)
+        report["network"] = net.name
+        click.echo(format_report(report))
+        if out is not None:
+            click.echo(f"wrote {_write_json(out / 'report.json', report)}")
+            click.echo(f"wrote {plot_comparison(runs, out / 'comparison.png', title=f'{net.name}: ' + ' vs '.join(names))}")
