@@ -89,7 +89,8 @@ _RELATIONS: dict[int, str] = {
 
 
 def is_boolean(expr: Any) -> bool:
-    return isinstance(expr, (Boolean, bool))
+    """A truth value (sympy's Symbol also derives from Boolean, but names a number here)."""
+    return isinstance(expr, bool) or (isinstance(expr, Boolean) and not isinstance(expr, sympy.Symbol))
 
 
 def as_number(expr: Any) -> sympy.Expr:
