@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from neuroplex.host import reset_host
+
 ROOT = Path(__file__).resolve().parents[2]
 FENCE = re.compile(r"^```python([^\n]*)\n(.*?)^```", re.S | re.M)
 DOCS = sorted([*(ROOT / "docs").glob("*.md"), ROOT / "README.md"])
@@ -30,6 +32,7 @@ def test_doc_examples_run(path: Path, tmp_path: Path, monkeypatch: pytest.Monkey
             exec(code, namespace)  # noqa: S102 - the project's own documentation
     finally:
         plt.close("all")
+        reset_host(None)  # a doc may install its own plugin host
 
 
 def test_fence_parser(tmp_path: Path):
