@@ -1,2 +1,17 @@
-"""Plugin module (entry point in pyproject.toml); filled in by its owner."""
-from neuroplex.hookspecs import hookimpl  # noqa: F401
+"""The ``neurons`` plugin: registers the built-in spiking neuron models (see
+:mod:`neuroplex.plugins.neurons.models`) as factories ``f(**params) -> ModelIR``."""
+from __future__ import annotations
+
+from typing import Any
+
+from neuroplex.hookspecs import hookimpl
+
+from .models import NEURONS
+
+ALIASES = {"izhikevich": ("izh",), "adex": ("aeif",), "traub_miles": ("cobahh_hh",)}
+
+
+@hookimpl
+def register_neurons(register: Any) -> None:
+    for name, factory in NEURONS.items():
+        register(factory, name=name, aliases=ALIASES.get(name, ()))

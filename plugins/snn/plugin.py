@@ -1,2 +1,20 @@
-"""Plugin module (entry point in pyproject.toml); filled in by its owner."""
-from neuroplex.hookspecs import hookimpl  # noqa: F401
+"""The ``snn`` plugin: spiking networks on the clock-driven torch engine.
+
+Registers the standard benchmark networks as tasks (``cuba``, ``cobahh``; factories
+returning a :class:`~neuroplex.plugins.snn.network.Network`). A Network runs through
+``network.run(duration)`` or the torch solver (``neuroplex.simulate(network, (0, T),
+solver="torch", dt=1e-4)``, which calls ``Network.torch_simulate``).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from neuroplex.hookspecs import hookimpl
+
+from . import builders
+
+
+@hookimpl
+def register_tasks(register: Any) -> None:
+    register(builders.cuba, name="cuba", kind="network")
+    register(builders.cobahh, name="cobahh", kind="network")

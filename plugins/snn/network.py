@@ -1,0 +1,483 @@
+"""Spiking networks: populations of one neuron IR, synapses, Poisson inputs and monitors.
+
+A :class:`Network` is a plain description (numpy connectivity, torch initial values); the
+clock-driven engine (:mod:`neuroplex.plugins.snn.engine`) runs it on torch, the Brian2
+backend builds Brian objects from the same description, and :meth:`Network.export` /
+:meth:`Network.load` move one network *instance* between simulators.
+
+Conventions (Brian2's):
+
+* Time in seconds, fixed step ``dt`` (default 0.1 ms), step ``k`` covers ``[k dt, (k+1) dt)``.
+* Order inside a step: state update of every population, threshold of every population,
+  synaptic propagation (``target += weight`` on the post-synaptic state, after ``delay``
+  steps; no delay acts on the next update), reset of spiking neurons.
+* A spike detected in step ``k`` has time ``k dt``; refractoriness is
+  ``timestep(t - lastspike) < timestep(refractory)``.
+* ``batch = B`` runs B independent networks in one call: initial values may be ``(n,)``
+  (shared) or ``(B, n)``; connectivity is one list of synapses with a ``sample`` column.
+
+Example::
+
+    net = Network(dt=1e-4)
+    P = net.add_population("P", get_neuron("lif")(synapses="current"), 4000,
+                           init={"v": v0})
+    net.connect("P", "P", "ge", p=0.02, weight=1.62e-3, pre_range=(0, 3200), seed=1)
+    net.monitor("P", ["v"], [0, 1, 2])
+    sol = net.run(1.0)          # neuroplex.Solution; sol.spikes is a SpikeTrain
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from neuroplex.errors import ModelError, NeuroplexError
+from neuroplex.ir import ModelIR
+
+FORMAT_VERSION = 1
+
+
+@dataclass
+class TimedArray:
+    """An input sampled every ``dt`` seconds: ``values[i]`` holds for ``[i dt, (i+1) dt)``
+    (the last value after the end, as Brian2's ``TimedArray``). ``values`` is ``(T,)``
+    (all neurons), ``(T, n)`` or ``(T, B, n)``."""
+
+    values: torch.Tensor
+    dt: float
+
+    def __post_init__(self) -> None:
+        self.values = torch.as_tensor(self.values, dtype=torch.float64)
+        self.dt = float(self.dt)
+
+
+@dataclass
+class Population:
+    """``n`` neurons of one model. ``init``: initial values per state (scalar, ``(n,)`` or
+    ``(B, n)``), others from the model; ``params``: parameter overrides (scalar or per
+    neuron); ``inputs``: values of the model's inputs (scalar, tensor or :class:`TimedArray`);
+    ``method``: integration method (default ``model.metadata['method']``)."""
+
+    name: str
+    model: ModelIR
+    n: int
+    method: str | None = None
+    init: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+    inputs: dict[str, Any] = field(default_factory=dict)
+    record_spikes: bool = True
+    kind: str = "neurons"
+
+    @property
+    def integration_method(self) -> str:
+        return self.method or str(self.model.metadata.get("method", "euler"))
+
+
+@dataclass
+class PoissonGroup:
+    """``n`` independent Poisson sources: spike in a step iff ``rand() < rate dt`` (Brian2's
+    ``PoissonGroup``). ``rates`` in Hz, scalar or ``(n,)``."""
+
+    name: str
+    n: int
+    rates: Any
+    record_spikes: bool = False
+    kind: str = "poisson"
+
+
+@dataclass
+class Synapses:
+    """Synapses ``pre -> post`` acting on the post-synaptic state ``target`` by
+    ``target += weight`` when the pre-synaptic neuron spikes (``delay`` steps later).
+
+    ``i``, ``j``, ``sample``: int64 arrays, one entry per synapse (``sample`` = which of the
+    B independent networks); ``weight``: float64 array (target's unit); ``delay``: int64
+    steps or None."""
+
+    name: str
+    pre: str
+    post: str
+    target: str
+    i: np.ndarray
+    j: np.ndarray
+    weight: np.ndarray
+    sample: np.ndarray
+    delay: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return int(self.i.size)
+
+
+@dataclass
+class StateMonitor:
+    """Record ``variables`` of the neurons ``indices`` of ``population`` at the start of
+    every ``every``-th step (Brian2's ``StateMonitor(when='start')``)."""
+
+    population: str
+    variables: list[str]
+    indices: list[int]
+    every: int = 1
+
+
+class Network:
+    """A spiking network description (see the module docstring)."""
+
+    def __init__(self, *, dt: float = 1e-4, batch: int = 1, name: str = "network"):
+        if batch < 1:
+            raise NeuroplexError(f"network batch must be >= 1, not {batch}")
+        self.dt = float(dt)
+        self.batch = int(batch)
+        self.name = name
+        self.populations: dict[str, Population | PoissonGroup] = {}
+        self.synapses: dict[str, Synapses] = {}
+        self.monitors: list[StateMonitor] = []
+        self.meta: dict[str, Any] = {}
+
+    # ------------------------------------------------------------------ building
+    def add_population(self, name: str, model: ModelIR, n: int, *, method: str | None = None,
+                       init: dict[str, Any] | None = None, params: dict[str, Any] | None = None,
+                       inputs: dict[str, Any] | None = None, record_spikes: bool = True) -> Population:
+        """Add ``n`` neurons of ``model`` (a :class:`ModelIR`, e.g. ``get_neuron("lif")()``)."""
+        self._check_name(name)
+        if not isinstance(model, ModelIR):
+            raise ModelError(f"population {name!r}: model must be a ModelIR, not {type(model).__name__}")
+        model.validate()
+        for key in init or {}:
+            model.state(key)
+        for key in params or {}:
+            model.parameter(key)
+        for key in inputs or {}:
+            if key not in model.inputs:
+                raise ModelError(f"population {name!r}: model {model.name!r} has no input {key!r} "
+                                 f"(inputs: {', '.join(model.inputs) or 'none'})")
+        pop = Population(name, model, int(n), method, dict(init or {}), dict(params or {}), dict(inputs or {}),
+                         record_spikes)
+        self.populations[name] = pop
+        return pop
+
+    def add_poisson(self, name: str, n: int, rates: Any, *, record_spikes: bool = False) -> PoissonGroup:
+        """Add ``n`` Poisson sources firing at ``rates`` Hz."""
+        self._check_name(name)
+        group = PoissonGroup(name, int(n), rates, record_spikes)
+        self.populations[name] = group
+        return group
+
+    def connect(self, pre: str, post: str, target: str, *, weight: Any, i: Any = None, j: Any = None,
+                p: float | None = None, in_degree: int | None = None, seed: int | None = None,
+                pre_range: tuple[int, int] | None = None, post_range: tuple[int, int] | None = None,
+                autapses: bool = True, delay: Any = None, sample: Any = None, name: str | None = None) -> Synapses:
+        """Connect ``pre`` to ``post`` so that a pre spike does ``target += weight``.
+
+        Give either explicit lists ``i`` (pre) and ``j`` (post) (with ``sample`` for batched
+        networks; default: the same list in every sample), or ``p`` (independent Bernoulli
+        per pair, Brian2's ``connect(p=...)``) or ``in_degree`` (each post neuron draws that
+        many distinct pre neurons). ``pre_range``/``post_range`` restrict to index ranges
+        ``[a, b)`` (e.g. the excitatory part). Random connectivity differs per sample and is
+        reproducible from ``seed``. ``weight``: scalar or per synapse; ``delay``: steps
+        (scalar or per synapse), default none.
+        """
+        name = name or f"{pre}_{post}_{target}_{len(self.synapses)}"
+        if name in self.synapses:
+            raise NeuroplexError(f"synapses {name!r} already exist")
+        src, dst = self._pop(pre), self._pop(post)
+        if not isinstance(dst, Population):
+            raise NeuroplexError(f"synapses {name!r}: post-synaptic group {post!r} is a Poisson group")
+        dst.model.state(target)
+        a0, a1 = pre_range or (0, src.n)
+        b0, b1 = post_range or (0, dst.n)
+        if explicit := (i is not None or j is not None):
+            if i is None or j is None or p is not None or in_degree is not None:
+                raise NeuroplexError(f"synapses {name!r}: give i and j together, without p/in_degree")
+            ii = np.asarray(i, dtype=np.int64).ravel()
+            jj = np.asarray(j, dtype=np.int64).ravel()
+            if ii.shape != jj.shape:
+                raise NeuroplexError(f"synapses {name!r}: i has {ii.size} entries, j has {jj.size}")
+            if sample is None:
+                ss = np.repeat(np.arange(self.batch), ii.size)
+                ii, jj = np.tile(ii, self.batch), np.tile(jj, self.batch)
+            else:
+                ss = np.asarray(sample, dtype=np.int64).ravel()
+        else:
+            rng = np.random.default_rng(seed)
+            parts = [_random_connect(rng, a0, a1, b0, b1, p, in_degree, pre == post and not autapses)
+                     for _ in range(self.batch)]
+            ii = np.concatenate([q[0] for q in parts])
+            jj = np.concatenate([q[1] for q in parts])
+            ss = np.concatenate([np.full(q[0].size, b, dtype=np.int64) for b, q in enumerate(parts)])
+        n_syn = ii.size
+        if n_syn and (ii.min() < 0 or ii.max() >= src.n or jj.min() < 0 or jj.max() >= dst.n):
+            raise NeuroplexError(f"synapses {name!r}: indices outside {pre!r} (n={src.n}) or {post!r} (n={dst.n})")
+        if n_syn and (ss.min() < 0 or ss.max() >= self.batch):
+            raise NeuroplexError(f"synapses {name!r}: sample index outside 0..{self.batch - 1}")
+        w = _per_synapse(weight, n_syn, np.float64, name, "weight", explicit)
+        d = None if delay is None else _per_synapse(delay, n_syn, np.int64, name, "delay", explicit)
+        if d is not None and n_syn and d.min() < 0:
+            raise NeuroplexError(f"synapses {name!r}: negative delay")
+        syn = Synapses(name, pre, post, target, ii, jj, w, ss, d)
+        self.synapses[name] = syn
+        return syn
+
+    def monitor(self, population: str, variables: Sequence[str], indices: Sequence[int] | None = None,
+                every: int = 1) -> StateMonitor:
+        """Record state ``variables`` of ``indices`` (default all) of ``population``."""
+        pop = self._pop(population)
+        if not isinstance(pop, Population):
+            raise NeuroplexError(f"cannot monitor the state of Poisson group {population!r}")
+        for v in variables:
+            pop.model.state(v)
+        idx = list(range(pop.n)) if indices is None else [int(x) for x in indices]
+        if any(x < 0 or x >= pop.n for x in idx):
+            raise NeuroplexError(f"monitor of {population!r}: index outside 0..{pop.n - 1}")
+        mon = StateMonitor(population, list(variables), idx, int(every))
+        self.monitors.append(mon)
+        return mon
+
+    # ------------------------------------------------------------------- running
+    def run(self, duration: float, *, method: str | None = None, dtype: Any = torch.float64,
+            device: Any = "cpu", dt: float | None = None, progress: bool = False, seed: int | None = None,
+            chunk: int | None = None) -> Any:
+        """Run for ``duration`` seconds on the clock-driven torch engine; a
+        :class:`neuroplex.solution.Solution` (spikes in ``.spikes``, monitored traces in
+        ``.ys`` named ``"<population>.<state>[<index>]"``)."""
+        from .engine import Engine
+
+        engine = Engine(self, dt=dt or self.dt, method=method, dtype=dtype, device=device)
+        return engine.run(duration, progress=progress, seed=seed, chunk=chunk)
+
+    def torch_simulate(self, t_span: tuple[float, float], solver: Any = None, t_eval: Any = None,
+                       params: Any = None, y0: Any = None, progress: bool = False) -> Any:
+        """Entry point of the torch solver: reads ``solver.dt``, ``solver.method``,
+        ``solver.device``, ``solver.dtype`` (a clock method among exact/euler/
+        exponential_euler/rk2/rk4 overrides each population's; other methods are ignored:
+        spiking networks are always clock-driven). ``t_span[0]`` must be 0 (networks start
+        from their initial state). ``params``/``y0`` are not used by networks (set
+        population ``params``/``init`` instead)."""
+        from .integrators import METHODS
+
+        if params is not None or y0 is not None:
+            raise NeuroplexError("a Network takes initial values and parameters per population "
+                                 "(add_population(init=..., params=...)), not y0/params")
+        t0, t1 = float(t_span[0]), float(t_span[1])
+        if t0 != 0.0:
+            raise NeuroplexError(f"network {self.name!r}: t_span must start at 0, not {t0}")
+        dt = getattr(solver, "dt", None) or self.dt
+        method = getattr(solver, "method", None)
+        method = method if method in METHODS else None
+        dtype = getattr(solver, "dtype", None) or torch.float64
+        if isinstance(dtype, str):
+            dtype = getattr(torch, dtype)
+        device = getattr(solver, "device", None) or "cpu"
+        sol = self.run(t1 - t0, method=method, dtype=dtype, device=device, dt=dt, progress=progress)
+        if t_eval is not None and sol.ts is not None and sol.ts.numel():
+            t_eval = torch.as_tensor(t_eval, dtype=torch.float64)
+            k = torch.clamp(torch.round(t_eval / dt).long(), 0, sol.ts.numel() - 1)
+            sol.ys, sol.ts = sol.ys[:, k], sol.ts[k]
+        sol.solver = getattr(solver, "name", "torch") or "torch"
+        return sol
+
+    # --------------------------------------------------------- export / import
+    def export(self, path: str | os.PathLike) -> Path:
+        """Write the network instance (connectivity, weights, delays, initial values,
+        parameters, inputs, monitors) to ``path`` (``.npz``), atomically."""
+        spec: dict[str, Any] = {"format": "neuroplex-network", "version": FORMAT_VERSION, "name": self.name,
+                                "dt": self.dt, "batch": self.batch, "populations": [], "synapses": [],
+                                "monitors": [vars(m) for m in self.monitors], "meta": self.meta}
+        arrays: dict[str, np.ndarray] = {}
+        for pop in self.populations.values():
+            if isinstance(pop, PoissonGroup):
+                arrays[f"pop.{pop.name}.rates"] = np.asarray(torch.as_tensor(pop.rates, dtype=torch.float64))
+                spec["populations"].append({"name": pop.name, "kind": "poisson", "n": pop.n,
+                                            "record_spikes": pop.record_spikes})
+                continue
+            factory = pop.model.metadata.get("factory")
+            if not factory:
+                raise NeuroplexError(f"population {pop.name!r}: only registered neurons can be exported "
+                                     f"(model {pop.model.name!r} has no metadata['factory'])")
+            entry = {"name": pop.name, "kind": "neurons", "n": pop.n, "method": pop.method,
+                     "factory": factory, "factory_kwargs": pop.model.metadata.get("factory_kwargs", {}),
+                     "record_spikes": pop.record_spikes, "params": {}, "inputs": {}, "init": [], "timed": {}}
+            for key, val in pop.params.items():
+                if _is_scalar(val):
+                    entry["params"][key] = float(val)
+                else:
+                    arrays[f"pop.{pop.name}.param.{key}"] = _np(val)
+                    entry["params"][key] = None
+            for key, val in pop.init.items():
+                arrays[f"pop.{pop.name}.init.{key}"] = _np(val)
+                entry["init"].append(key)
+            for key, val in pop.inputs.items():
+                if isinstance(val, TimedArray):
+                    arrays[f"pop.{pop.name}.input.{key}"] = _np(val.values)
+                    entry["timed"][key] = val.dt
+                elif _is_scalar(val):
+                    entry["inputs"][key] = float(val)
+                else:
+                    arrays[f"pop.{pop.name}.input.{key}"] = _np(val)
+                    entry["inputs"][key] = None
+            spec["populations"].append(entry)
+        for syn in self.synapses.values():
+            spec["synapses"].append({"name": syn.name, "pre": syn.pre, "post": syn.post, "target": syn.target,
+                                     "has_delay": syn.delay is not None})
+            for key in ("i", "j", "weight", "sample") + (("delay",) if syn.delay is not None else ()):
+                arrays[f"syn.{syn.name}.{key}"] = getattr(syn, key)
+        arrays["__network__"] = np.frombuffer(json.dumps(spec).encode(), dtype=np.uint8)
+        return _atomic_savez(Path(path), arrays)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "Network":
+        """Read a network written by :meth:`export`, or Brian2's exported CUBA instance
+        (keys ``exc_pre, exc_post, inh_pre, inh_post, v0_mV``: see ``builders.cuba``)."""
+        from neuroplex.host import get_neuron
+
+        path = Path(path)
+        if not path.exists():
+            raise NeuroplexError(f"{path}: no such network file")
+        try:
+            data = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise NeuroplexError(f"{path}: not a readable .npz network file ({exc})") from None
+        keys = set(data.files)
+        if "__network__" not in keys:
+            if {"exc_pre", "exc_post", "inh_pre", "inh_post", "v0_mV"} <= keys:
+                from .builders import cuba_from_instance
+
+                return cuba_from_instance(path)
+            raise NeuroplexError(f"{path}: not a neuroplex network file (no '__network__' entry; "
+                                 f"keys: {', '.join(sorted(keys))})")
+        spec = json.loads(bytes(data["__network__"]).decode())
+        if spec.get("format") != "neuroplex-network":
+            raise NeuroplexError(f"{path}: unknown network format {spec.get('format')!r}")
+        net = cls(dt=spec["dt"], batch=spec["batch"], name=spec.get("name", "network"))
+        net.meta = dict(spec.get("meta", {}))
+        for entry in spec["populations"]:
+            name = entry["name"]
+            if entry["kind"] == "poisson":
+                net.add_poisson(name, entry["n"], torch.as_tensor(data[f"pop.{name}.rates"]),
+                                record_spikes=entry["record_spikes"])
+                continue
+            model = get_neuron(entry["factory"])(**entry["factory_kwargs"])
+            params = {k: (v if v is not None else torch.as_tensor(data[f"pop.{name}.param.{k}"]))
+                      for k, v in entry["params"].items()}
+            init = {k: torch.as_tensor(data[f"pop.{name}.init.{k}"]) for k in entry["init"]}
+            inputs: dict[str, Any] = {k: (v if v is not None else torch.as_tensor(data[f"pop.{name}.input.{k}"]))
+                                      for k, v in entry["inputs"].items()}
+            for k, tdt in entry["timed"].items():
+                inputs[k] = TimedArray(torch.as_tensor(data[f"pop.{name}.input.{k}"]), tdt)
+            net.add_population(name, model, entry["n"], method=entry["method"], init=init, params=params,
+                               inputs=inputs, record_spikes=entry["record_spikes"])
+        for entry in spec["synapses"]:
+            name = entry["name"]
+            arr = {k: data[f"syn.{name}.{k}"] for k in ("i", "j", "weight", "sample")}
+            delay = data[f"syn.{name}.delay"] if entry["has_delay"] else None
+            net.synapses[name] = Synapses(name, entry["pre"], entry["post"], entry["target"],
+                                          arr["i"].astype(np.int64), arr["j"].astype(np.int64),
+                                          arr["weight"].astype(np.float64), arr["sample"].astype(np.int64),
+                                          None if delay is None else delay.astype(np.int64))
+        for m in spec["monitors"]:
+            net.monitors.append(StateMonitor(m["population"], list(m["variables"]), list(m["indices"]),
+                                             int(m["every"])))
+        return net
+
+    # ------------------------------------------------------------------ helpers
+    def _check_name(self, name: str) -> None:
+        if not name or not name.replace("_", "").isalnum():
+            raise NeuroplexError(f"population name {name!r} must be alphanumeric (underscores allowed)")
+        if name in self.populations:
+            raise NeuroplexError(f"population {name!r} already exists")
+
+    def _pop(self, name: str) -> Population | PoissonGroup:
+        try:
+            return self.populations[name]
+        except KeyError:
+            raise NeuroplexError(f"no population {name!r}; have {', '.join(self.populations) or 'none'}") from None
+
+    def population_offsets(self) -> dict[str, tuple[int, int]]:
+        """``{name: (offset, n)}``: global spike indices of each population's neurons."""
+        out, off = {}, 0
+        for pop in self.populations.values():
+            out[pop.name] = (off, pop.n)
+            off += pop.n
+        return out
+
+    def __repr__(self) -> str:
+        pops = ", ".join(f"{p.name}[{p.n}]" for p in self.populations.values())
+        return f"Network({pops}; {sum(len(s) for s in self.synapses.values())} synapses; batch {self.batch})"
+
+
+def _random_connect(rng: np.random.Generator, a0: int, a1: int, b0: int, b1: int, p: float | None,
+                    in_degree: int | None, no_autapses: bool) -> tuple[np.ndarray, np.ndarray]:
+    n_pre, n_post = a1 - a0, b1 - b0
+    if (p is None) == (in_degree is None):
+        raise NeuroplexError("connect: give exactly one of i/j, p or in_degree")
+    if p is not None:
+        if not 0.0 <= p <= 1.0:
+            raise NeuroplexError(f"connect: p must be in [0, 1], not {p}")
+        ii, jj = [], []
+        rows = max(1, 4_000_000 // max(n_post, 1))
+        for r0 in range(0, n_pre, rows):
+            r1 = min(n_pre, r0 + rows)
+            hit = rng.random((r1 - r0, n_post), dtype=np.float32) < p
+            ri, rj = np.nonzero(hit)
+            ii.append(ri + r0 + a0)
+            jj.append(rj + b0)
+        i, j = np.concatenate(ii).astype(np.int64), np.concatenate(jj).astype(np.int64)
+    else:
+        k = int(in_degree)
+        if not 0 <= k <= n_pre:
+            raise NeuroplexError(f"connect: in_degree {k} outside 0..{n_pre}")
+        # k distinct pre neurons per post neuron: the k smallest of n_pre random keys
+        jj, ii = [], []
+        rows = max(1, 2_000_000 // max(n_pre, 1))
+        for c0 in range(0, n_post, rows):
+            c1 = min(n_post, c0 + rows)
+            keys = rng.random((c1 - c0, n_pre))
+            pick = np.argpartition(keys, k - 1, axis=1)[:, :k] if 0 < k < n_pre else np.tile(np.arange(k), (c1 - c0, 1))
+            ii.append(np.sort(pick, axis=1).ravel() + a0)
+            jj.append(np.repeat(np.arange(c0, c1), k) + b0)
+        i, j = np.concatenate(ii).astype(np.int64), np.concatenate(jj).astype(np.int64)
+        order = np.lexsort((j, i))
+        i, j = i[order], j[order]
+    if no_autapses:
+        keep = i != j
+        i, j = i[keep], j[keep]
+    return i, j
+
+
+def _per_synapse(value: Any, n: int, dtype: Any, name: str, what: str, explicit: bool) -> np.ndarray:
+    arr = np.asarray(value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else value, dtype=dtype)
+    if arr.ndim == 0:
+        return np.full(n, arr, dtype=dtype)
+    arr = arr.ravel()
+    if arr.size != n:
+        raise NeuroplexError(f"synapses {name!r}: {what} has {arr.size} entries for {n} synapses")
+    return arr
+
+
+def _is_scalar(value: Any) -> bool:
+    return isinstance(value, (int, float)) or (isinstance(value, (torch.Tensor, np.ndarray)) and np.ndim(value) == 0)
+
+
+def _np(value: Any) -> np.ndarray:
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu().numpy()
+    return np.asarray(value)
+
+
+def _atomic_savez(path: Path, arrays: dict[str, np.ndarray]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".npz", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.savez_compressed(fh, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
