@@ -78,7 +78,7 @@ def run_network(net: Any, t_span: tuple[float, float], *, dt: float | None, meth
     return sol
 
 
-def _population_spec(pop: Any, method: str | None, units: str) -> tuple[NeuronSpec, dict[str, np.ndarray]]:
+def _population_spec(pop: Any, method: str | None, units: str, target: str) -> tuple[NeuronSpec, dict[str, np.ndarray]]:
     """Translate one population: scalar parameter overrides go into the namespace, per-neuron
     ones become per-neuron constants (returned as flat arrays to set)."""
     model = pop.model
@@ -89,7 +89,7 @@ def _population_spec(pop: Any, method: str | None, units: str) -> tuple[NeuronSp
     timed = {k: v for k, v in pop.inputs.items() if hasattr(v, "values") and hasattr(v, "dt")}
     calls = {k: f"{_timed_name(pop.name, k)}(t{', i' if np.ndim(_np(v.values)) > 1 else ''})" for k, v in timed.items()}
     spec = translate_neuron(model, units=units, per_neuron=per_neuron, method=method or pop.method,
-                            timed_inputs=calls)
+                            timed_inputs=calls, target=target)
     return spec, {k: v for k, v in pop.params.items() if k in per_neuron}
 
 
@@ -118,7 +118,7 @@ def _build_and_run(net: Any, n_steps: int, dt: float, method: str | None, target
                 rates = _flat(pop.rates, B, pop.n, f"Poisson group {pop.name!r} rates")
                 g = PoissonGroup(B * pop.n, rates=rates * Hz, dt=dt_q, name=f"np_{pop.name}")
             else:
-                spec, per_neuron = _population_spec(pop, method, units)
+                spec, per_neuron = _population_spec(pop, method, units, target)
                 specs[pop.name] = spec
                 ns = dict(spec.namespace)
                 for key, ta in pop.inputs.items():

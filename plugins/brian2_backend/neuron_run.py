@@ -138,7 +138,7 @@ def run_neuron(model: ModelIR, t_span: tuple[float, float], *, dt: float | None,
     k_out = grid_indices(te, t0, dt, n_steps)
 
     def attempt(mode: str) -> tuple[Any, ...]:
-        spec = translate_neuron(model, units=mode, per_neuron=per_neuron, method=method)
+        spec = translate_neuron(model, units=mode, per_neuron=per_neuron, method=method, target=target)
         return (spec, *_run_group(spec, batch, y, p, u, t0, n_steps, dt_q, target, dtype))
 
     spec, traces, sp_i, sp_t, loop, run_wall = with_unit_fallback(attempt, units, f"model {model.name!r}")

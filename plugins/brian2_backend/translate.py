@@ -67,10 +67,11 @@ class BrianPrinter(StrPrinter):
     with ``int(condition)`` (Brian2 has no conditional expression).
     """
 
-    def __init__(self, names: dict[str, str], time: str = "t"):
+    def __init__(self, names: dict[str, str], time: str = "t", exprel_name: str = "exprel"):
         super().__init__({"full_prec": True})
         self.names = names
         self.time = time
+        self.exprel_name = exprel_name
 
     def __call__(self, expr: Any) -> str:
         return self.doprint(expr)
@@ -177,11 +178,32 @@ class BrianPrinter(StrPrinter):
                    "log1p", "log10"}
         mapped = {"asin": "arcsin", "acos": "arccos", "atan": "arctan"}
         name = mapped.get(name, name)
-        if name not in allowed and name not in mapped.values():
+        if name == "exprel":
+            name = self.exprel_name
+        elif name not in allowed and name not in mapped.values():
             raise ModelError(f"brian2 translation: function {expr.func.__name__!r} has no Brian2 equivalent")
         return f"{name}({', '.join(self._print(a) for a in expr.args)})"
 
     _print_exprel = _print_Function
+
+
+#: name of the fast ``exprel`` used with Brian2's numpy target (see :func:`fast_exprel`)
+FAST_EXPREL = "exprel_np"
+
+
+def fast_exprel() -> Any:
+    """Brian2's own numpy ``exprel`` as a unit-free Brian2 ``Function``.
+
+    With the numpy target Brian2 wraps ``exprel`` in a per-call unit check that costs about
+    0.5 ms per call (it dominates Hodgkin-Huxley runs); the model is unit-checked anyway, so
+    numpy runs call the same numpy code without the wrapper (identical values)."""
+    from brian2 import Function
+    from brian2.units.unitsafefunctions import exprel as brian_exprel
+
+    raw = getattr(brian_exprel, "_orig_func", brian_exprel)
+    fn = Function(raw, arg_units=[1], return_unit=1)
+    fn.implementations.add_numpy_implementation(raw, discard_units=True)
+    return fn
 
 
 def _num(x: float) -> str:
@@ -240,7 +262,9 @@ def dims_of(unit: str | None, where: str) -> Any:
 def _eval_unit(text: str, where: str) -> Any:
     import brian2
 
-    names = dict(vars(brian2.units.allunits))
+    from brian2.core.namespace import DEFAULT_UNITS
+
+    names = dict(DEFAULT_UNITS)
     names.update({"meter": brian2.meter, "metre": brian2.metre})
     try:
         return eval(text, {"__builtins__": {}}, names)  # noqa: S307 - unit names only
@@ -358,6 +382,7 @@ def translate_neuron(
     method: str | None = None,
     input_units: dict[str, str] | None = None,
     timed_inputs: dict[str, str] | None = None,
+    target: str = "numpy",
 ) -> NeuronSpec:
     """Brian2 text of one neuron model.
 
@@ -367,6 +392,7 @@ def translate_neuron(
     ``input_units``: unit strings of inputs (else inferred from the equations).
     ``timed_inputs``: input name -> Brian2 call of a ``TimedArray`` (e.g. ``"ta_I(t, i)"``);
     such inputs become subexpressions instead of per-neuron constants.
+    ``target``: the Brian2 codegen target (numpy runs use :func:`fast_exprel`).
     """
     model.validate()
     if units not in ("auto", "si", "none"):
@@ -383,7 +409,10 @@ def translate_neuron(
         names[model.time.name] = "t"
     else:
         names[model.time.name] = "(t/second)" if time_scale == 1.0 else f"(t/({_num(time_scale)}*second))"
-    printer = BrianPrinter(names)
+    uses_exprel = any(isinstance(e, sympy.Basic) and e.has(exprel) for e in
+                      [*model.derivatives.values(), *model.assignments.values(), *(ev.trigger for ev in model.events)])
+    numpy_exprel = target == "numpy" and uses_exprel
+    printer = BrianPrinter(names, exprel_name=FAST_EXPREL if numpy_exprel else "exprel")
     meta_method = model.metadata.get("method") if isinstance(model.metadata, dict) else None
     chosen = brian_method(method or meta_method)
 
@@ -406,6 +435,8 @@ def translate_neuron(
             if p.name not in per:
                 namespace[names[p.name]] = float(p.value)
 
+    if numpy_exprel:
+        namespace[FAST_EXPREL] = fast_exprel()
     lines: list[str] = []
     clamped = {s.name for s in model.states if s.clamped_when_refractory}
     for s in model.states:
@@ -457,27 +488,34 @@ def _reset_code(model: ModelIR, assignments: dict[str, Any], printer: BrianPrint
     lines = [f"{names[k]}_pre_reset = {names[k]}" for k in saved]
     tmp_names = dict(names)
     tmp_names.update({k: f"{names[k]}_pre_reset" for k in saved})
-    tmp = BrianPrinter(tmp_names, printer.time)
+    tmp = BrianPrinter(tmp_names, printer.time, printer.exprel_name)
     lines += [f"{names[k]} = {tmp(v)}" for k, v in items]
     return "\n".join(lines)
 
 
 def _refractory(model: ModelIR, printer: BrianPrinter, units: str, time_scale: float) -> Any:
+    """Brian2's ``refractory`` argument: a condition string (``'v > v_th'``), a duration
+    (Quantity) for a number, or a time expression string for a parameter expression
+    (evaluated per neuron by Brian2)."""
     ref = model.refractory
     if ref is None:
         return None
     ref = inline_assignments(model, ref)
-    if isinstance(ref, (sympy.Rel, sympy.logic.boolalg.Boolean)) and not ref.is_number:
+    if isinstance(ref, (sympy.Rel, sympy.And, sympy.Or, sympy.Not)):
         return printer(ref)
-    free = getattr(ref, "free_symbols", set())
-    values = {sympy.Symbol(p.name): p.value for p in model.parameters}
-    if free - set(values):
-        raise ModelError(f"model {model.name!r}: refractory period {ref} must be a number, a parameter "
-                         "expression or a condition")
-    seconds = float(ref.xreplace(values)) * time_scale
-    from brian2 import second
+    if isinstance(ref, sympy.Basic) and ref.is_number:
+        from brian2 import second
 
-    return seconds * second
+        return float(ref) * time_scale * second
+    known = {*model.parameter_names, *model.inputs}
+    free = {s.name for s in getattr(ref, "free_symbols", set())}
+    if free - known:
+        raise ModelError(f"model {model.name!r}: refractory period {ref} may only use parameters and inputs "
+                         "(or be a condition)")
+    text = printer(ref)
+    if units == "si":
+        return text
+    return f"({text})*second" if time_scale == 1.0 else f"({text})*{_num(time_scale)}*second"
 
 
 def _input_dims(model: ModelIR, state_dims: dict[str, Any], pdims: dict[str, Any], given: dict[str, str]) -> dict[str, Any]:
