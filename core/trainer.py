@@ -28,7 +28,7 @@ from typing import Any, Callable, Iterator, Mapping, Protocol, Sequence, runtime
 import numpy as np
 import torch
 
-from .config import resolve_device
+from .config import resolve_device, set_threads
 from .errors import NeuroplexError
 
 #: metrics that measure time and so differ between otherwise identical runs
@@ -122,7 +122,9 @@ class Trainer:
     the rule's ``train_epoch(data, epoch)`` and ``evaluate(data)``.
 
     ``run_dir``: where ``metrics.csv``, ``metrics.json``, ``checkpoint.pt`` and
-    ``curves.png`` go (None: nothing is written, no resume). ``resume=True`` continues from
+    ``curves.png`` go (None: nothing is written, no resume). ``threads`` sets torch's
+    intra-op thread count (default ``$NEUROPLEX_THREADS`` or 1: small batched models run
+    many times slower with more threads). ``resume=True`` continues from
     the checkpoint in ``run_dir`` (a fresh run when there is none). ``callbacks`` are called
     as ``cb(trainer, epoch, metrics)`` after each epoch's checkpoint; an exception raised by a
     callback stops the run (the checkpoint of that epoch is already on disk).
@@ -145,6 +147,7 @@ class Trainer:
         plot: bool = True,
         callbacks: Sequence[Callable[["Trainer", int, dict[str, float]], None]] = (),
         config: Mapping[str, Any] | None = None,
+        threads: int | None = None,
     ):
         if epochs < 0 or batch_size < 1:
             raise NeuroplexError(f"trainer: epochs must be >= 0 and batch_size >= 1 (got {epochs}, {batch_size})")
@@ -154,6 +157,8 @@ class Trainer:
         self.batch_size = int(batch_size)
         self.seed = int(seed)
         self.device = resolve_device(device)
+        #: torch intra-op threads, set on purpose (``None``: ``$NEUROPLEX_THREADS`` or 1)
+        self.threads = set_threads(threads)
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.resume = resume
         self.progress = progress

@@ -60,7 +60,7 @@ def add_commands(cli: click.Group) -> None:
     @click.option("--step-size", type=float, default=None, help="Relaxation step eps [preset: 0.5 (Hopfield), 0.1].")
     @click.option("--free-steps", type=int, default=None, help="Max free-phase steps [preset: 30 (Hopfield), 20].")
     @click.option("--nudged-steps", type=int, default=None, help="Nudged-phase steps [preset: 6 (Hopfield), 20].")
-    @click.option("--tol", type=float, default=1e-5, show_default=True,
+    @click.option("--tol", type=float, default=1e-4, show_default=True,
                   help="Free-phase residual tolerance (max |step| per sample) for early stopping.")
     @click.option("--dataset", default="digits", show_default=True,
                   help="digits (fixed split), digits-random, iris or mnist:PATH (IDX folder or .npz).")
@@ -81,13 +81,11 @@ def add_commands(cli: click.Group) -> None:
         residual and iterations, weight norms, seconds), checkpoint.pt and curves.png into
         the log directory. Defaults reproduce Scellier & Bengio's recipe on digits.
         """
-        from neuroplex.config import set_threads
         from neuroplex.datasets import load_dataset
         from neuroplex.trainer import Trainer
 
         from .rule import EqPropRule
 
-        set_threads(threads)
         dims = _numbers(dimensions, int, "dimensions")
         lrs = _numbers(learning_rate, float, "learning-rate")
         data = load_dataset(dataset, seed=seed, normalize=normalize)
@@ -106,7 +104,7 @@ def add_commands(cli: click.Group) -> None:
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "config.json").write_text(json.dumps(settings, indent=1))
         history = Trainer(rule, data, epochs=epochs, batch_size=batch_size, seed=seed, device=device,
-                          run_dir=run_dir, resume=resume, progress=progress, config=settings).fit()
+                          run_dir=run_dir, resume=resume, progress=progress, config=settings, threads=threads).fit()
         if history:
             last = history[-1]
             click.echo(f"epoch {last['epoch']}: train accuracy {last['train_accuracy']:.4f}, "

@@ -39,12 +39,14 @@ def _tanh(u: Tensor) -> tuple[Tensor, Tensor]:
     return t, 1 - t * t
 
 
+# relu / leaky_relu take rho'(0) = 1 (a valid one-sided derivative): with rho'(0) = 0 a
+# Hopfield network relaxed from the zero state would never leave it.
 def _relu(u: Tensor) -> tuple[Tensor, Tensor]:
-    return u.clamp_min(0), (u > 0).to(u.dtype)
+    return u.clamp_min(0), (u >= 0).to(u.dtype)
 
 
 def _leaky_relu(u: Tensor) -> tuple[Tensor, Tensor]:
-    pos = u > 0
+    pos = u >= 0
     return torch.where(pos, u, LEAK * u), torch.where(pos, torch.ones_like(u), torch.full_like(u, LEAK))
 
 

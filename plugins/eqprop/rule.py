@@ -64,7 +64,7 @@ class EqPropConfig:
     step_size: float | None = None
     free_steps: int | None = None
     nudged_steps: int | None = None
-    tol: float = 1e-5
+    tol: float = 1e-4
     fast_ff_init: bool | None = None
     optimizer: str | None = None
     learning_rate: float | Sequence[float] | None = None
