@@ -118,9 +118,5 @@ def test_strict_plugin_failure_in_main_is_one_line(fake_dist, tmp_path: Path):
     assert result.stderr.strip().splitlines() == [
         "error: neuroplex plugin broken (np-broken 0.3) failed at import: ImportError: needs libfoo "
         "(see `neuroplex plugins --all`; block it with NEUROPLEX_DISABLE_PLUGINS=broken)"]
-    relaxed = run_script("plugins", "--json", env={**env, "NEUROPLEX_STRICT_PLUGINS": "0"}, cwd=tmp_path)
-    assert relaxed.returncode == 0
-    (broken,) = json.loads(relaxed.stdout)
-    assert broken["status"] == "failed" and broken["error"] == "ImportError: needs libfoo"
     blocked = run_script("solvers", env={**env, "NEUROPLEX_DISABLE_PLUGINS": "broken"}, cwd=tmp_path)
     assert blocked.returncode == 0, blocked.stderr

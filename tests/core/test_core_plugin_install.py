@@ -3,6 +3,7 @@ it; pip-install a deliberately broken plugin and check the host reports it and k
 from __future__ import annotations
 
 import importlib
+import importlib.metadata as md
 import json
 import os
 import subprocess
@@ -59,7 +60,8 @@ def test_installed_example_plugin_is_listed_and_used(tmp_path: Path):
         nx.reset_host(None)
         pip("uninstall", "-y", "-q", "neuroplex-example-plugin")
         sys.modules.pop("neuroplex_example_plugin.plugin", None)
-    assert "example" not in {r["name"] for r in json.loads(neuroplex_cli("plugins", "--json").stdout)}
+    importlib.invalidate_caches()
+    assert "example" not in {ep.name for ep in md.entry_points(group="neuroplex")}
 
 
 BROKEN_PYPROJECT = """
@@ -101,7 +103,9 @@ def test_installed_broken_plugin_is_reported_and_the_rest_works(tmp_path: Path):
     assert "broken (neuroplex-broken-plugin 0.0.1) failed at import" in result.stderr  # one warning line
 
     solvers = neuroplex_cli("solvers", **env)
-    assert solvers.returncode == 0 and solvers.stdout == neuroplex_cli("solvers").stdout != ""
+    assert solvers.returncode == 0
+    listed = [line.split()[0] for line in solvers.stdout.splitlines()]
+    assert listed == nx.PluginHost(strict=False).names("solvers") != []
 
     strict = neuroplex_cli("solvers", **env, NEUROPLEX_STRICT_PLUGINS="1")
     assert strict.returncode == 1 and strict.stdout == ""
