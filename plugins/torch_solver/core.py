@@ -262,7 +262,8 @@ def run_loop(f: Rhs, stepper: Any, t0: torch.Tensor, t1: torch.Tensor, y0: torch
     if dt0 is None:
         if not adaptive:
             raise SolverError(f"method {getattr(stepper, 'name', '?')!r} is fixed-step: give a step size dt")
-        dt = initial_step(f, t0, y, fcur, t1, stepper.order, rtol, atol)
+        with torch.no_grad():
+            dt = initial_step(f, t0, y.detach(), fcur.detach(), t1, stepper.order, rtol, atol)
         n_rhs += 1
     else:
         dt = torch.as_tensor(dt0, dtype=dtype, device=dev).expand(b).clone()
@@ -299,8 +300,9 @@ def run_loop(f: Rhs, stepper: Any, t0: torch.Tensor, t1: torch.Tensor, y0: torch
             n_steps += active
             finite = torch.isfinite(y1).all(-1)
             if adaptive:
-                scale = atol + rtol * torch.maximum(y.abs(), y1.abs())
-                e = _rms_norm(err / scale)
+                # step-size control is not differentiated: the steps are constants of the solve
+                scale = atol + rtol * torch.maximum(y.detach().abs(), y1.detach().abs())
+                e = _rms_norm(err.detach() / scale)
                 finite = finite & torch.isfinite(e)
                 accept = active & finite & (e <= 1.0)
                 e_safe = torch.where(finite, e, torch.ones_like(e)).clamp_min(1e-10)
@@ -324,7 +326,8 @@ def run_loop(f: Rhs, stepper: Any, t0: torch.Tensor, t1: torch.Tensor, y0: torch
                 lo, hi, g_lo, g_hi, crossed = detect_crossings(events, dense, t, h, g_prev, g1, pending, accept)
                 has = crossed.any(-1)
                 if bool(has.any()):
-                    theta, g_ev = locate_events(events, dense, t, h, lo, hi, g_lo, g_hi, crossed)
+                    with torch.no_grad():
+                        theta, g_ev = locate_events(events, dense, t, h, lo, hi, g_lo, g_hi, crossed)
                     t_ev = torch.where(theta >= 1.0, t_new, t + theta * h)
                     y_ev = torch.where((theta >= 1.0)[:, None], y1, dense(theta))
                     fired = crossed & (g_ev >= 0)

@@ -8,6 +8,7 @@ Residual: ``max_i |F(y)_i - y_i|`` for the map methods, ``max_i |rhs(y)_i|`` for
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable
 
@@ -56,23 +57,27 @@ def _finish(y: torch.Tensor, iters: torch.Tensor, res: torch.Tensor, done: torch
 
 
 def _relax(problem: EquilibriumProblem, y0: torch.Tensor, s: EquilibriumSettings, a: float) -> EquilibriumResult:
-    """``y <- (1 - a) y + a F(y)`` (``a = 1``: plain iteration), per sample until converged."""
+    """``y <- (1 - a) y + a F(y)`` (``a = 1``: plain iteration), per sample until converged.
+
+    Lean on purpose (inner loop of learning rules): a handful of tensor operations and one
+    host sync per iteration. A frozen sample's residual is recomputed from its unchanged state,
+    so the last residual holds for every sample.
+    """
     y = y0
     b = y.shape[0]
-    iters = torch.zeros(b, dtype=torch.long, device=y.device)
-    done = torch.zeros(b, dtype=torch.bool, device=y.device)
-    res = torch.full((b,), torch.inf, dtype=y.dtype, device=y.device)
-    for k in range(s.max_iter + 1):
+    frozen_at = torch.full((b,), s.max_iter, dtype=torch.long, device=y.device)
+    k = 0
+    while True:
         fy = problem.fixed_point(y)
-        r = (fy - y).abs().amax(-1)
-        res = torch.where(done, res, r.detach())
-        done = done | (r < s.tol)
+        r = torch.linalg.vector_norm((fy - y).detach(), ord=math.inf, dim=-1)
+        done = r < s.tol  # a frozen sample keeps its residual, so it stays done
+        frozen_at = torch.where(done, frozen_at.clamp(max=k), frozen_at)
         if k == s.max_iter or bool(done.all()):
             break
         step = fy if a == 1.0 else torch.lerp(y, fy, a)
-        y = torch.where(done[:, None], y, step)
-        iters = iters + (~done).long()
-    return _finish(y, iters, res, done)
+        y = torch.where(done.unsqueeze(-1), y, step)
+        k += 1
+    return _finish(y, frozen_at.clamp(max=k), r, done)
 
 
 def iteration(problem: EquilibriumProblem, y0: torch.Tensor, s: EquilibriumSettings) -> EquilibriumResult:

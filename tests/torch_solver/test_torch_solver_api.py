@@ -164,3 +164,12 @@ def test_cuda_equilibrium_and_auto_device() -> None:
     assert solver.device.type == "cuda"
     sol = solver.equilibrate(decay(), params=torch.rand(64, 1, dtype=torch.float64) + 0.5)
     assert sol.ok and sol.ys.device.type == "cuda"
+
+
+@pytest.mark.parametrize("method", ["dopri5", "rk4"])
+def test_gradients_flow_through_simulate(method: str) -> None:
+    params = torch.tensor([[1.0], [2.0]], dtype=torch.float64, requires_grad=True)
+    sol = neuroplex.simulate(decay(), 1.0, params=params, method=method, dt=1e-3, rtol=1e-10, atol=1e-12)
+    sol["x"][:, -1].sum().backward()
+    expected = -torch.exp(-params.detach()[:, 0])  # d/dk exp(-k t) at t = 1
+    torch.testing.assert_close(params.grad[:, 0], expected, rtol=1e-6, atol=1e-9)
