@@ -157,7 +157,7 @@ class Solution:
                     data = np.column_stack([np.asarray(c, dtype=float) for c in cols.values()])
                     fmt = ["%d"] + ["%.17g"] * (data.shape[1] - 1)
                     np.savetxt(fh, data, delimiter=",", header=header, comments="", fmt=fmt)
-            os.replace(tmp, path)
+            _publish(tmp, path)
         except BaseException:
             if os.path.exists(tmp):
                 os.unlink(tmp)
@@ -201,6 +201,15 @@ class Solution:
         return fig
 
 
+def _publish(tmp: str, path: Path) -> None:
+    """Give a finished temp file ordinary permissions (mkstemp makes it 0600) and move it
+    into place atomically."""
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(tmp, 0o666 & ~mask)
+    os.replace(tmp, path)
+
+
 def save_figure(fig: Any, path: str | os.PathLike) -> Path:
     """Save a matplotlib figure atomically and close it."""
     import matplotlib.pyplot as plt
@@ -211,7 +220,7 @@ def save_figure(fig: Any, path: str | os.PathLike) -> Path:
     os.close(fd)
     try:
         fig.savefig(tmp, dpi=120)
-        os.replace(tmp, path)
+        _publish(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)

@@ -60,6 +60,9 @@ def test_save_csv_round_trip(tmp_path: Path):
     only = trajectory().save(tmp_path / "one.csv", sample=1)
     assert np.loadtxt(only, delimiter=",", skiprows=1)[:, 0].tolist() == [1.0] * 5
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["one.csv", "run.csv", "sub"]
+    mask = os.umask(0)
+    os.umask(mask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~mask  # not mkstemp's 0600
 
 
 def test_save_npz_with_status_and_spikes(tmp_path: Path):
@@ -92,6 +95,7 @@ def test_plot_writes_png_with_raster(tmp_path: Path):
     assert fig.axes[0].get_title() == "decay (toy exact)"
     assert [line.get_label() for line in fig.axes[0].get_lines()] == ["a", "b"]
     assert os.listdir(png.parent) == ["run.png"]
+    assert png.stat().st_mode & 0o044  # readable by others, like any saved file
 
 
 def test_plot_into_given_axes():
