@@ -149,3 +149,34 @@ def main(argv: list[str] | None = None) -> None:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
     group.main(args=argv, prog_name="neuroplex")
+
+
+@cli.command()
+@click.argument("model")
+@click.option("--solvers", default="torch,roadrunner", show_default=True, help="Comma-separated solver names.")
+@click.option("--reference", default=None, help="Reference solver (default: roadrunner if listed, else the first).")
+@click.option("--t-end", type=float, default=100.0, show_default=True, help="End time (model units).")
+@click.option("--t-start", type=float, default=0.0, show_default=True)
+@click.option("--points", type=int, default=1001, show_default=True, help="Output points.")
+@click.option("--rtol", type=float, default=None, help="Relative tolerance given to every solver.")
+@click.option("--atol", type=float, default=None, help="Absolute tolerance given to every solver.")
+@click.option("--option", "options", multiple=True, metavar="SOLVER.KEY=VALUE",
+              help="A setting of one solver, e.g. torch.method=rosenbrock (repeatable).")
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="Write the overlay plot (PNG).")
+@click.option("--json", "json_out", type=click.Path(path_type=Path), default=None, help="Write the differences as JSON.")
+@click.option("--limit", type=int, default=30, show_default=True, help="Rows printed (largest differences first).")
+def compare(model: str, solvers: str, reference: str | None, t_end: float, t_start: float, points: int,
+            rtol: float | None, atol: float | None, options: tuple[str, ...], out: Path | None,
+            json_out: Path | None, limit: int) -> None:
+    """Simulate MODEL on several solvers; print per-variable max absolute and relative differences."""
+    from .compare import compare as run_compare
+    from .compare import parse_solver_options, write_json
+
+    names = [s.strip() for s in solvers.split(",") if s.strip()]
+    result = run_compare(model, names, t_span=(t_start, t_end), n_points=points, rtol=rtol, atol=atol,
+                         solver_options=parse_solver_options(options), reference=reference, plot=out)
+    click.echo(result.table(limit=limit))
+    if out is not None:
+        click.echo(f"wrote {out}")
+    if json_out is not None:
+        click.echo(f"wrote {write_json(result.to_dict(), json_out)}")

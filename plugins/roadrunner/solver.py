@@ -79,7 +79,14 @@ class RoadRunnerModel:
         self.settable = set(m.getGlobalParameterIds()) | set(m.getCompartmentIds()) | self.species
         self.reactions = set(m.getReactionIds())
         self.concentration = concentration_species(model, self.species)
-        names = [*model.state_names, *model.assignments]
+        info = (model.metadata.get("sbml") or {}).get("species") or {}
+        # internal amount states of concentration species read as the species' amount
+        self.amount_alias = {v["amount_state"]: sid for sid, v in info.items()
+                             if v.get("amount_state") and v["amount_state"] != sid and sid in self.species}
+        if hasattr(model, "default_outputs"):  # SBML models report SBML ids, as the torch side does
+            names = list(model.default_outputs())
+        else:
+            names = [*model.state_names, *model.assignments]
         self.names = [n for n in names if self.selectable(n)]
         self.selections = [self.selection(n) for n in self.names]
         self.rr.timeCourseSelections = ["time", *self.selections]
@@ -88,13 +95,17 @@ class RoadRunnerModel:
 
     def selectable(self, name: str) -> bool:
         """Whether roadrunner can report ``name`` (a species, parameter, compartment or reaction)."""
-        return name in self.settable or name in self.reactions
+        return name in self.settable or name in self.reactions or name in self.amount_alias
 
     def selection(self, name: str) -> str:
+        if name in self.amount_alias:
+            return self.amount_alias[name]
         return f"[{name}]" if name in self.concentration else name
 
     def init_selection(self, name: str) -> str:
         """The ``init(...)`` selection that sets the initial value of an IR state or parameter."""
+        if name in self.amount_alias:
+            return f"init({self.amount_alias[name]})"
         return f"init([{name}])" if name in self.concentration else f"init({name})"
 
     def configure(self, integrator: str, rtol: float, atol: float, stiff: bool, max_steps: int | None,
@@ -136,18 +147,12 @@ class RoadRunnerModel:
 def concentration_species(model: ModelIR, species: set[str]) -> set[str]:
     """Species ids that the IR (the torch side) reports as concentrations.
 
-    The SBML reader records the reported quantity of each species in
-    ``metadata["sbml"]["species"][id]["concentration"]`` (a bool); a species listed there as an
-    amount is selected by id, all other species as ``[id]`` (an SBML species symbol means its
-    concentration unless ``hasOnlySubstanceUnits`` is set).
+    The SBML reader records each species' SBML value in
+    ``metadata["sbml"]["species"][id]["quantity"]`` (``"amount"`` or ``"concentration"``); a
+    species read as an amount is selected by id, all other species as ``[id]``.
     """
     info = (model.metadata.get("sbml") or {}).get("species") or {}
-    out = set()
-    for s in species:
-        entry = info.get(s)
-        if entry is None or bool(entry.get("concentration", True)):
-            out.add(s)
-    return out
+    return {s for s in species if (info.get(s) or {}).get("quantity", "concentration") == "concentration"}
 
 
 class RoadRunnerSolver(Solver):
@@ -248,7 +253,7 @@ class RoadRunnerSolver(Solver):
             if y.shape[-1] != len(names):
                 raise NeuroplexError(f"y0 has {y.shape[-1]} values per sample; model {model.name!r} has {len(names)} states")
             yb = (y.expand(batch, -1) if y.dim() == 1 else y).numpy()
-            bad = [n for n in names if n not in rm.settable]
+            bad = [n for n in names if n not in rm.settable and n not in rm.amount_alias]
             if bad:
                 raise ModelError(f"model {model.name!r}: roadrunner cannot set the initial value of {', '.join(bad[:5])}")
             for i, n in enumerate(names):

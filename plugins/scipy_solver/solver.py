@@ -6,15 +6,17 @@ methods (BDF, Radau, LSODA) get an exact Jacobian from torch autograd (one batch
 and one backward pass: row ``i`` of a stacked copy of ``y`` only feeds output ``i``).
 A batch of parameter sets or initial states runs as a loop over samples.
 
-Events: models whose events carry no SBML timing options (spiking resets, simple
-thresholds) are handled here with ``solve_ivp`` root finding (a crossing of the event's
-root function, or of the trigger's sign when it is a compound condition) followed by a
-restart from the reset state. SBML models with events go through the SBML event driver
-(:mod:`neuroplex.sbml.driver`), which implements delays, priorities, persistence and
-``useValuesFromTriggerTime`` and asks this module only to integrate between events.
+Events: models built in Python (spiking resets, thresholds) are handled here with
+``solve_ivp`` root finding (a crossing of the event's root function, or of the trigger's
+sign when it is a compound condition) followed by a restart from the reset state; those
+events fire on the trigger's false-to-true transition, in list order, without delays.
+Models read from SBML run through the SBML event driver (:mod:`neuroplex.sbml.driver`),
+which implements delays, priorities, persistence and ``useValuesFromTriggerTime``, with
+:func:`.integrator.integrate` (scipy's step-by-step solver classes) as its integrator.
 """
 from __future__ import annotations
 
+import math
 from typing import Any, Callable, ClassVar, Sequence
 
 import numpy as np
@@ -26,8 +28,9 @@ from neuroplex.ir import ModelIR
 from neuroplex.solution import Solution, SpikeTrain, Status
 from neuroplex.solver import Solver
 
-METHODS = ("LSODA", "BDF", "Radau", "RK45", "DOP853")
-_IMPLICIT = {"LSODA", "BDF", "Radau"}
+from .integrator import IMPLICIT, METHODS, canonical_method
+from .integrator import integrate as scipy_integrate
+
 
 
 class NumpyRHS:
@@ -76,17 +79,6 @@ def _root_fn(ev: EventFunction, dyn: Dynamics, p: torch.Tensor | None, u: torch.
     return g
 
 
-def _has_sbml_timing(dyn: Dynamics) -> bool:
-    """Whether any event uses SBML options this module does not implement itself."""
-    for ev in dyn.events:
-        o = ev.options or {}
-        if o.get("delay") is not None or o.get("priority") is not None:
-            return True
-        if not o.get("persistent", True) or not o.get("use_values_from_trigger_time", True):
-            return True
-    return False
-
-
 class ScipySolver(Solver):
     """scipy.integrate.solve_ivp (LSODA, BDF, Radau, RK45, DOP853): the CPU stiff reference."""
 
@@ -97,30 +89,29 @@ class ScipySolver(Solver):
 
     def __init__(self, method: str = "LSODA", rtol: float = 1e-8, atol: float = 1e-10,
                  max_step: float | None = None, first_step: float | None = None,
-                 jacobian: bool = True, dtype: Any = None, device: Any = None):
-        canon = {m.lower(): m for m in METHODS}
-        if str(method).lower() not in canon:
-            raise NeuroplexError(f"scipy solver: unknown method {method!r} (methods: {', '.join(METHODS)})")
+                 jacobian: bool = True, max_steps: int = 200_000, dtype: Any = None, device: Any = None):
         if device not in (None, "cpu", "auto") and str(device) != "cpu":
             raise NeuroplexError("scipy solver runs on the CPU only (device='cpu')")
         if dtype not in (None, torch.float64, "float64"):
             raise NeuroplexError("scipy solver computes in float64 only")
-        self.method = canon[str(method).lower()]
+        self.method = canonical_method(method)
         self.rtol, self.atol = float(rtol), float(atol)
         self.max_step = float(max_step) if max_step is not None else np.inf
         self.first_step = first_step
         self.jacobian = bool(jacobian)
+        self.max_steps = int(max_steps)
 
     # ------------------------------------------------------------------ API
     def simulate(self, model: Any, t_span: tuple[float, float], *, y0: torch.Tensor | None = None,
                  params: torch.Tensor | None = None, t_eval: torch.Tensor | None = None,
                  inputs: torch.Tensor | None = None, progress: bool = False) -> Solution:
-        dyn = _compile(model)
         t0, t1 = float(t_span[0]), float(t_span[1])
         ts = (torch.tensor([t0, t1], dtype=torch.float64) if t_eval is None
               else torch.as_tensor(t_eval, dtype=torch.float64).flatten())
+        if is_sbml(model):
+            return self._simulate_sbml(model, (t0, t1), ts, y0, params, inputs, progress)
+        dyn = _compile(model)
         p_b, y_b, u_b, batch = _batch(dyn, params, y0, inputs)
-        driver = _sbml_driver(model, dyn)
         n_obs = len(dyn.observable_names)
         ys = torch.full((batch, ts.numel(), dyn.n_states + n_obs), float("nan"), dtype=torch.float64)
         status = torch.zeros(batch, dtype=torch.long)
@@ -136,10 +127,7 @@ class ScipySolver(Solver):
             p = None if p_b is None else p_b[b]
             u = None if u_b is None else u_b[b]
             fn = NumpyRHS(dyn, p, u)
-            if driver is not None:
-                traj, code, log = driver(self, dyn, fn, y_b[b], p, u, t0, t1, ts)
-            else:
-                traj, code, log = self._run_sample(dyn, fn, y_b[b], p, u, t0, t1, ts)
+            traj, code, log = self._run_sample(dyn, fn, y_b[b], p, u, t0, t1, ts)
             ys[b, :, : dyn.n_states] = traj
             if n_obs:
                 with torch.no_grad():
@@ -158,16 +146,32 @@ class ScipySolver(Solver):
                         stats={"n_rhs": n_rhs, "n_jac": n_jac}, spikes=train, solver=self.name,
                         method=self.method, meta={"model": dyn.name, "rtol": self.rtol, "atol": self.atol})
 
+    def _simulate_sbml(self, model: Any, t_span: tuple[float, float], ts: torch.Tensor, y0: torch.Tensor | None,
+                       params: torch.Tensor | None, inputs: torch.Tensor | None, progress: bool) -> Solution:
+        """SBML models run through the SBML event driver, with scipy as its integrator."""
+        from neuroplex.sbml import driver
+
+        if inputs is not None:
+            raise ModelError(f"SBML model {model.name!r} takes no inputs")
+        prog = driver.compiled(model)
+        extra = {"max_step": None if math.isinf(self.max_step) else self.max_step, "first_step": self.first_step,
+                 "jacobian": self.jacobian}
+        sol = driver.run(prog, t_span, t_eval=ts, params=params, y0=y0, integrator=scipy_integrate,
+                         method=self.method, rtol=self.rtol, atol=self.atol, max_steps=self.max_steps,
+                         solver_name=self.name, progress=progress, extra=extra)
+        sol.meta.update({"rtol": self.rtol, "atol": self.atol})
+        return sol
+
     # ------------------------------------------------------------ integration
     def integrate(self, fn: NumpyRHS, t0: float, t1: float, y: np.ndarray, t_eval: np.ndarray,
                   events: Sequence[Callable] = ()) -> Any:
-        """One ``solve_ivp`` call from ``t0`` to ``t1`` (the building block event drivers use)."""
+        """One ``solve_ivp`` call from ``t0`` to ``t1`` (events: terminal root functions)."""
         from scipy.integrate import solve_ivp
 
         kwargs: dict[str, Any] = dict(method=self.method, rtol=self.rtol, atol=self.atol, max_step=self.max_step)
         if self.first_step is not None:
             kwargs["first_step"] = min(float(self.first_step), t1 - t0)
-        if self.jacobian and self.method in _IMPLICIT:
+        if self.jacobian and self.method in IMPLICIT:
             kwargs["jac"] = fn.jac
         t_eval = t_eval[(t_eval >= t0) & (t_eval <= t1)]
         return solve_ivp(fn, (t0, t1), y, t_eval=t_eval, events=list(events) or None, **kwargs)
@@ -279,10 +283,6 @@ def _batch(dyn: Dynamics, params: torch.Tensor | None, y0: torch.Tensor | None, 
     return p, y.contiguous(), u, batch
 
 
-def _sbml_driver(model: Any, dyn: Dynamics) -> Callable | None:
-    """The SBML event driver adapter when the model needs SBML event semantics."""
-    if not dyn.events or not _has_sbml_timing(dyn):
-        return None
-    from .events import sbml_driver_for
-
-    return sbml_driver_for(model, dyn)
+def is_sbml(model: Any) -> bool:
+    """Whether ``model`` was read from SBML (it then needs SBML event semantics)."""
+    return isinstance(model, ModelIR) and "sbml" in model.metadata and hasattr(model, "default_outputs")
