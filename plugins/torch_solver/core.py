@@ -195,19 +195,25 @@ def locate_events(events: EventSpec, dense: Callable[[torch.Tensor], torch.Tenso
 
 
 class _Outputs:
-    """Dense output at the requested times: each step fills the points it covers."""
+    """Dense output at the requested times: each step fills the points it covers. Column
+    ``n_t`` of the buffer is a scratch slot that absorbs the padding of ragged writes, so a
+    write is one ``index_put`` without host-side masking."""
 
     def __init__(self, t_eval: torch.Tensor, t0: torch.Tensor, y0: torch.Tensor):
         b, n = y0.shape
         self.t_eval = t_eval
         self.n_t = int(t_eval.numel())
-        self.ys = torch.full((b, self.n_t, n), math.nan, dtype=y0.dtype, device=y0.device)
+        self.t_pad = torch.cat([t_eval, t_eval[-1:] if self.n_t else t_eval.new_zeros(1)])
+        self.buf = torch.full((b, self.n_t + 1, n), math.nan, dtype=y0.dtype, device=y0.device)
         self.rows = torch.arange(b, device=y0.device)
         self.next = torch.searchsorted(t_eval, t0.contiguous(), right=False)
-        at0 = (self.next < self.n_t) & (t_eval[self.next.clamp(max=self.n_t - 1)] == t0)
-        if bool(at0.any()):
-            self.ys[self.rows[at0], self.next[at0]] = y0[at0]
-            self.next = self.next + at0.long()
+        at0 = (self.next < self.n_t) & (self.t_pad[self.next] == t0)
+        self.buf[self.rows, torch.where(at0, self.next, self.n_t)] = y0
+        self.next = self.next + at0.long()
+
+    @property
+    def ys(self) -> torch.Tensor:
+        return self.buf[:, :self.n_t]
 
     def record(self, mask: torch.Tensor, t: torch.Tensor, h: torch.Tensor, t_hi: torch.Tensor,
                y_hi: torch.Tensor, dense: Callable[[torch.Tensor], torch.Tensor]) -> None:
@@ -216,19 +222,16 @@ class _Outputs:
             return
         hi_idx = torch.searchsorted(self.t_eval, t_hi.contiguous(), right=True)
         hi_idx = torch.where(mask, hi_idx, self.next)
-        count = (hi_idx - self.next).clamp_min(0)
-        k = int(count.max())
-        if k == 0:
+        k = int((hi_idx - self.next).max())
+        if k <= 0:
             return
         j = self.next[:, None] + torch.arange(k, device=t.device)
-        valid = j < hi_idx[:, None]
-        jc = j.clamp(max=self.n_t - 1)
-        te = self.t_eval[jc]
+        jc = torch.where(j < hi_idx[:, None], j, self.n_t)
+        te = self.t_pad[jc]
         theta = (te - t[:, None]) / torch.where(h == 0, torch.ones_like(h), h)[:, None]
         vals = dense(theta)
         vals = torch.where((te == t_hi[:, None])[..., None], y_hi[:, None], vals)
-        rows = self.rows[:, None].expand_as(jc)
-        self.ys[rows[valid], jc[valid]] = vals[valid]
+        self.buf[self.rows[:, None].expand_as(jc), jc] = vals
         self.next = torch.maximum(self.next, hi_idx)
 
 
@@ -434,7 +437,8 @@ def integrate(f: Rhs, t0: float | torch.Tensor, t1: float | torch.Tensor, y0: to
     ``f(t, y) -> dy``: ``y`` is ``(B, n)``, ``t`` a ``(B,)`` tensor (every sample has its own
     time). ``t0``/``t1``: floats or ``(B,)`` tensors. ``y0``: ``(B, n)`` (or ``(n,)``, run as
     ``B = 1``). ``method``: a simulate method of the table (``euler``, ``heun``, ``rk4``
-    (fixed step ``dt0``), ``dopri5``, ``rosenbrock`` (adaptive; ``dt0`` is the first step)).
+    (fixed step ``dt0``, default span/1000), ``dopri5``, ``rosenbrock`` (adaptive; ``dt0`` is
+    the first step)).
     ``rtol``/``atol``: per-sample error control, RMS norm of
     ``err / (atol + rtol * max(|y0|, |y1|))``. ``t_eval``: increasing ``(n_t,)`` output times,
     filled by the method's dense output. ``event_fn(t, y) -> (B, k)``: sample ``b`` stops at
@@ -465,6 +469,8 @@ def integrate(f: Rhs, t0: float | torch.Tensor, t1: float | torch.Tensor, y0: to
         events = EventSpec(event_fn, torch.zeros(k, dtype=torch.bool, device=y0b.device),
                            torch.ones(k, dtype=torch.bool, device=y0b.device))
     stepper = get_method(method, "simulate").factory()
+    if dt0 is None and not getattr(stepper, "adaptive", False) and bool(torch.isfinite(t1b - t0b).all()):
+        dt0 = ((t1b - t0b) / 1000).clamp_min(torch.finfo(y0b.dtype).tiny)
     res = run_loop(f, stepper, t0b, t1b, y0b, rtol=rtol, atol=atol, dt0=dt0, dt_min=dt_min, dt_max=dt_max,
                    max_steps=max_steps, t_eval=te, events=events, adaptive=adaptive,
                    progress=progress)

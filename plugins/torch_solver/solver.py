@@ -17,6 +17,13 @@ from .core import EventSpec, run_loop
 from .equilibrium import EquilibriumProblem, EquilibriumSettings
 from .methods import get_method, method_names
 
+class _MethodList:
+    """``TorchSolver.methods``: the method table's current names (new methods show up)."""
+
+    def __get__(self, obj: Any, owner: Any = None) -> tuple[str, ...]:
+        return tuple(method_names("simulate")) + tuple(method_names("equilibrate"))
+
+
 _DTYPES = {"float64": torch.float64, "double": torch.float64, "float32": torch.float32, "float": torch.float32}
 
 
@@ -37,7 +44,7 @@ class TorchSolver(Solver):
     name = "torch"
     capabilities = frozenset({"simulate", "equilibrate"})
     accepts = frozenset({"dynamics", "network"})
-    methods = ("euler", "heun", "rk4", "dopri5", "rosenbrock", "iteration", "damped", "anderson", "ode")
+    methods = _MethodList()  # type: ignore[assignment]
 
     def __init__(self, method: str | None = None, *, rtol: float = 1e-6, atol: float = 1e-9,
                  dt: float | None = None, dt_min: float = 0.0, dt_max: float | None = None,
