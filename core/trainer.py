@@ -34,6 +34,8 @@ from .errors import NeuroplexError
 #: metrics that measure time and so differ between otherwise identical runs
 TIMING_KEYS = ("seconds", "cpu_seconds")
 CHECKPOINT = "checkpoint.pt"
+#: during a run the plot is refreshed at most this often (seconds); always at the end
+PLOT_EVERY_S = 30.0
 
 
 @runtime_checkable
@@ -170,6 +172,7 @@ class Trainer:
         self.history: list[dict[str, float]] = []
         self.epoch = 0
         self.generator = torch.Generator()
+        self._last_plot = time.monotonic()
         if resume and self.run_dir is None:
             raise NeuroplexError("trainer: resume=True needs a run directory")
 
@@ -218,6 +221,8 @@ class Trainer:
                     cb(self, self.epoch, metrics)
         finally:
             bar.close()
+            if self.plot:
+                self.write_plot()
         return self.history
 
     def _run_epoch(self, epoch: int, tqdm: Any) -> dict[str, float]:
@@ -266,8 +271,15 @@ class Trainer:
         torch.save(state, buf)
         atomic_write_bytes(self.run_dir / CHECKPOINT, buf.getvalue())
         write_metrics(self.run_dir, self.history)
-        if self.plot:
+        if self.plot and time.monotonic() - self._last_plot > PLOT_EVERY_S:
+            self.write_plot()
+
+    def write_plot(self) -> None:
+        """Write ``curves.png`` in the run directory (at most every ``PLOT_EVERY_S`` seconds
+        during a run, and always when the run ends or stops)."""
+        if self.run_dir is not None and self.history:
             plot_metrics(self.history, self.run_dir / "curves.png", title=getattr(self.rule, "name", ""))
+            self._last_plot = time.monotonic()
 
     def _load_checkpoint(self) -> bool:
         path = self.run_dir / CHECKPOINT  # type: ignore[operator]
@@ -312,7 +324,7 @@ def write_metrics(run_dir: str | os.PathLike, history: Sequence[Mapping[str, flo
 
 
 def plot_metrics(history: Sequence[Mapping[str, float]], path: str | os.PathLike, *, title: str = "") -> None:
-    """A PNG of the curves: accuracies together, every other metric in its own panel."""
+    """A PNG of the curves, one panel per kind (accuracy, norms, seconds, energy, residual, others)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -321,26 +333,28 @@ def plot_metrics(history: Sequence[Mapping[str, float]], path: str | os.PathLike
     if not history:
         return
     epochs = [row["epoch"] for row in history]
-    keys = [k for k in history[-1] if k != "epoch"]
-    acc = [k for k in keys if k.endswith("accuracy")]
-    other = [k for k in keys if k not in acc]
-    panels = ([acc] if acc else []) + [[k] for k in other]
+    panels: dict[str, list[str]] = {}
+    for k in history[-1]:
+        if k == "epoch":
+            continue
+        group = next((g for g in ("accuracy", "norm", "seconds", "energy", "residual") if g in k), k)
+        panels.setdefault(group, []).append(k)
     ncols = min(3, len(panels))
     nrows = math.ceil(len(panels) / ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 2.8 * nrows), squeeze=False)
-    for ax, group in zip(axes.flat, panels):
-        for k in group:
+    for ax, (group, keys) in zip(axes.flat, panels.items()):
+        for k in keys:
             ax.plot(epochs, [row.get(k, float("nan")) for row in history], marker=".", label=k)
         ax.set_xlabel("epoch")
-        ax.set_title(", ".join(group) if len(group) == 1 else "accuracy", fontsize=9)
-        if len(group) > 1:
+        ax.set_title(group, fontsize=9)
+        if len(keys) > 1:
             ax.legend(fontsize=7)
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[len(panels):]:
         ax.axis("off")
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
+    fig.subplots_adjust(left=0.07, right=0.98, bottom=0.08, top=0.9, wspace=0.3, hspace=0.55)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=80)
     plt.close(fig)

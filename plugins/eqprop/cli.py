@@ -64,6 +64,8 @@ def add_commands(cli: click.Group) -> None:
                   help="Free-phase residual tolerance (max |step| per sample) for early stopping.")
     @click.option("--dataset", default="digits", show_default=True,
                   help="digits (fixed split), digits-random, iris or mnist:PATH (IDX folder or .npz).")
+    @click.option("--split-seed", type=int, default=0, show_default=True,
+                  help="Seed of the permutation of digits-random / iris (independent of --seed).")
     @click.option("--normalize", type=click.Choice(["none", "zscore"]), default="none", show_default=True,
                   help="Input normalisation (zscore uses training-set statistics).")
     @click.option("--device", default="cpu", show_default=True, help="cpu, cuda or auto.")
@@ -73,7 +75,7 @@ def add_commands(cli: click.Group) -> None:
     def train(batch_size: int, c_energy: str | None, dimensions: str, energy: str, epochs: int,
               fast_ff_init: bool | None, learning_rate: str | None, log_dir: str | None, nonlinearity: str | None,
               optimizer: str | None, seed: int, beta: float | None, beta_sign: str | None, step_size: float | None,
-              free_steps: int | None, nudged_steps: int | None, tol: float, dataset: str, normalize: str,
+              free_steps: int | None, nudged_steps: int | None, tol: float, dataset: str, split_seed: int, normalize: str,
               device: str, threads: int, resume: bool, progress: bool) -> None:
         """Train an energy-based model with Equilibrium Propagation.
 
@@ -88,7 +90,7 @@ def add_commands(cli: click.Group) -> None:
 
         dims = _numbers(dimensions, int, "dimensions")
         lrs = _numbers(learning_rate, float, "learning-rate")
-        data = load_dataset(dataset, seed=seed, normalize=normalize)
+        data = load_dataset(dataset, seed=split_seed, normalize=normalize)
         if dims[0] != data.n_features or dims[-1] < data.n_classes:
             raise NeuroplexError(f"--dimensions {' '.join(map(str, dims))} do not fit {data.name}: it has "
                                  f"{data.n_features} input features and {data.n_classes} classes")
@@ -97,7 +99,7 @@ def add_commands(cli: click.Group) -> None:
                           tol=tol, fast_ff_init=fast_ff_init, optimizer=optimizer, learning_rate=lrs)
         cfg = rule.config
         run_dir = Path(log_dir) if log_dir else default_log_dir(cfg.energy, cfg.c_energy, dataset)
-        settings: dict[str, Any] = {"dataset": dataset, "normalize": normalize, "batch_size": batch_size,
+        settings: dict[str, Any] = {"dataset": dataset, "split_seed": split_seed, "normalize": normalize, "batch_size": batch_size,
                                     "epochs": epochs, "seed": seed, "device": device, **_plain(cfg)}
         if not resume and (run_dir / "checkpoint.pt").exists():
             raise NeuroplexError(f"{run_dir} already holds a run; pass --resume to continue it or choose --log-dir")
