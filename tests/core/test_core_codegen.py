@@ -226,3 +226,20 @@ def test_with_parameters_and_describe():
         model.with_parameters(q=1)
     with pytest.raises(ModelError, match="model 'm' has no state 'y'"):
         model.state("y")
+
+
+@pytest.mark.gpu
+def test_compiled_dynamics_on_cuda_match_cpu():
+    model = nx.ModelIR(
+        "gpu", states=[nx.State("x", "2 * k"), nx.State("y", 1.0)], parameters=[nx.Parameter("k", 0.5)],
+        inputs={"I": 0.25}, assignments={"g": "Piecewise((0.1, x < 0), (exprel(x) + sec(y), True))"},
+        derivatives={"x": "-k * x + Min(g, 3) + I", "y": "Max(x, y) * exp(I) - y"},
+        events=[nx.Event("e", "x > 1", {"x": "0"})])
+    cpu, gpu = model.compile(), model.compile(device="cuda")
+    y = torch.rand(16, 2, dtype=torch.float64) * 2 - 1
+    p = cpu.default_params(16)
+    assert torch.allclose(gpu.rhs(0.0, y.cuda(), p.cuda()).cpu(), cpu.rhs(0.0, y, p))
+    assert torch.allclose(gpu.initial_state(p.cuda()).cpu(), cpu.initial_state(p))
+    assert torch.equal(gpu.events[0].trigger(torch.zeros(16, device="cuda"), y.cuda(), p.cuda()).cpu(),
+                       cpu.events[0].trigger(torch.zeros(16), y, p))
+    assert gpu.default_params().device.type == "cuda"
