@@ -115,6 +115,12 @@ def _exprel(x: torch.Tensor) -> torch.Tensor:
 '''
 
 
+def _cse_symbols(prefix: str, counter: list[int]) -> Any:
+    while True:
+        counter[0] += 1
+        yield sympy.Symbol(f"{prefix}{counter[0]}")
+
+
 def _torch_exprel(x: Any) -> Any:
     x = torch.as_tensor(x, dtype=torch.float64)
     return torch.where(x.abs() < 1e-16, torch.ones_like(x), torch.expm1(x) / x)
@@ -274,6 +280,7 @@ class Engine:
             pre.append(f"q{P.index}_{name} = {self._const(vals)}")
         # inputs: undriven/scalar folded; tensors passed; timed arrays indexed per step
         input_lines: list[str] = []
+        timed_inputs: dict[str, tuple[str, float, int]] = {}
         for name, default in model.inputs.items():
             val = src.inputs.get(name, default)
             if isinstance(val, TimedArray):
@@ -282,10 +289,11 @@ class Engine:
                 flat = torch.stack([self._per_neuron(vals[r], P.n, f"input {name!r}") for r in range(T)])
                 ci = self._const(flat)
                 slot = len(self.timed)
-                self.timed.append((slot, val.dt, T))
+                self.timed.append((slot, val.dt, T, 0.0))
                 pre.append(f"ta{P.index}_{name} = {ci}")
                 input_lines.append(f"u{P.index}_{name} = ta{P.index}_{name}[TIX[{slot}][kk]]")
                 names[name] = f"u{P.index}_{name}"
+                timed_inputs[name] = (ci, val.dt, T)
             else:
                 t = torch.as_tensor(val, dtype=torch.float64)
                 if t.dim() == 0:
@@ -347,8 +355,19 @@ class Engine:
             upd = self._linear_lines(P, step, scalars, tensors, names, fold, pre)
         else:
             local = dict(names)
-            upd = [f"s{i}_{k} = Y{i}[{k}]" for k in range(len(P.states))]
-            local.update({s: f"s{i}_{k}" for k, s in enumerate(P.states)})
+            upd = []
+            for sym, (u, shift) in step.input_at.items():
+                if u in timed_inputs:  # a timed input read at the stage's time t + shift
+                    ci, tdt, T = timed_inputs[u]
+                    slot = len(self.timed)
+                    self.timed.append((slot, tdt, T, float(sympy.sympify(shift).subs(DT, self.dt))))
+                    upd.append(f"u{i}_{sym} = {ci}[TIX[{slot}][kk]]")
+                    local[sym] = f"u{i}_{sym}"
+                else:
+                    local[sym] = names.get(u, "")
+                    if not local[sym]:
+                        fold[sympy.Symbol(sym)] = fold[sympy.Symbol(u)]
+            local.update({s: f"Y{i}r{k}" for k, s in enumerate(P.states)})
             upd += self._explicit_lines(P, step, local, fold)
         text = "\n".join(upd)
         for flag, expr in (("rf", P.rf_expr if P.refractory != "none" else ""),  # type: ignore[attr-defined]
@@ -514,19 +533,37 @@ class Engine:
                 any(NOTREF in sympy.sympify(e).free_symbols for e in step.new.values()):
             out.append(f"nrf{i} = nr{i}.to(Y{i}.dtype)")
             names[NOTREF.name] = f"nrf{i}"
+        counter = [0]
+
+        def emit(group: list[tuple[str, Any]]) -> list[str]:
+            """Common subexpressions of a group of independent lines become temporaries."""
+            exprs = [sympy.sympify(e).xreplace(fold) for _, e in group]
+            subs, reduced = sympy.cse(exprs, symbols=_cse_symbols(f"_c{i}_", counter))
+            text = []
+            for sym, e in subs:
+                names[sym.name] = f"w{i}{sym.name}"
+                text.append(f"w{i}{sym.name} = {pr(e)}")
+            for (name, _), e in zip(group, reduced):
+                names[name] = f"w{i}{name}"
+                text.append(f"w{i}{name} = {pr(e)}")
+            return text
+
+        group: list[tuple[str, Any]] = []
+        defined: set[str] = set()
         for name, expr in step.lines:
-            code = f"w{i}{name}"
-            out.append(f"{code} = {pr(sympy.sympify(expr).xreplace(fold))}")
-            names[name] = code
-        new = []
-        for s in P.states:
-            text = pr(sympy.sympify(step.new[s]).xreplace(fold))
-            new.append(text)
-        out.append(f"Y{i} = torch.stack([{', '.join(new)}])")
+            if {x.name for x in sympy.sympify(expr).free_symbols} & defined:
+                out += emit(group)
+                group, defined = [], set()
+            group.append((name, expr))
+            defined.add(name)
+        if group:
+            out += emit(group)
+        out += emit([(f"_new_{s}", step.new[s]) for s in P.states])
+        out.append(f"Y{i} = torch.stack([{', '.join(f'w{i}_new_{s}' for s in P.states)}])")
         if P.refractory != "none":
             for s in step.clamp_after:
                 k = P.states.index(s)
-                out.append(f"Y{i}[{k}] = torch.where(nr{i}, Y{i}[{k}], s{i}_{k})")
+                out.append(f"Y{i}[{k}] = torch.where(nr{i}, Y{i}[{k}], Y{i}r{k})")
         return out
 
     def _threshold_lines(self, P: _Pop) -> list[str]:
@@ -676,8 +713,9 @@ class Engine:
         while k0 < n_steps:
             n = min(chunk, n_steps - k0)
             R = [torch.rand((n, self.B * P.n), generator=gen, device=dev, dtype=self.dtype) for P in rand_pops]
-            TIX = [[min(max(int(((k0 + q) * dt + 1e-3 * tdt) / tdt), 0), T - 1) for q in range(n)]
-                   for _, tdt, T in self.timed]
+            # Brian's timestep(t, dt_array) = int((t + 1e-3 dt_array)/dt_array), clipped
+            TIX = [[min(max(int(((k0 + q) * dt + shift + 1e-3 * tdt) / tdt), 0), T - 1) for q in range(n)]
+                   for _, tdt, T, shift in self.timed]
             with torch.jit.optimized_execution(False):  # no profiling runs: the loop is op-bound
                 Y, L, rec, rk = self._cu.run(k0, n, Y, L, self.consts, R, M, TIX)
             for p in range(len(self.pops)):

@@ -57,6 +57,9 @@ class ExplicitStep:
     lines: list[tuple[str, sympy.Expr]] = field(default_factory=list)
     new: dict[str, sympy.Expr] = field(default_factory=dict)
     clamp_after: list[str] = field(default_factory=list)
+    #: inputs read at a stage time ``t + shift``: ``{symbol name: (input, shift)}``
+    #: (Brian evaluates time-dependent inputs such as a TimedArray at each stage's time)
+    input_at: dict[str, tuple[str, sympy.Expr]] = field(default_factory=dict)
 
 
 def derivatives(model: ModelIR) -> dict[str, sympy.Expr]:
@@ -88,12 +91,14 @@ def build_step(model: ModelIR, method: str) -> LinearStep | ExplicitStep:
     fc = {s: (NOTREF * e if s in clamp else e) for s, e in f.items()}
     if method == "euler":
         return ExplicitStep(model.state_names, [], {s: sympy.Symbol(s) + DT * fc[s] for s in model.state_names})
-    return _runge_kutta(model.state_names, fc, model.time, 2 if method == "rk2" else 4)
+    return _runge_kutta(model.state_names, fc, model.time, 2 if method == "rk2" else 4, tuple(model.inputs))
 
 
-def _runge_kutta(states: list[str], f: dict[str, sympy.Expr], t: sympy.Symbol, order: int) -> ExplicitStep:
+def _runge_kutta(states: list[str], f: dict[str, sympy.Expr], t: sympy.Symbol, order: int,
+                 inputs: tuple[str, ...] = ()) -> ExplicitStep:
     syms = {s: sympy.Symbol(s) for s in states}
     lines: list[tuple[str, sympy.Expr]] = []
+    input_at: dict[str, tuple[str, sympy.Expr]] = {}
 
     def stage(tag: str, at: dict[str, sympy.Expr], t_shift: sympy.Expr) -> dict[str, sympy.Symbol]:
         # arguments of this stage as temporaries, then its slopes
@@ -105,6 +110,10 @@ def _runge_kutta(states: list[str], f: dict[str, sympy.Expr], t: sympy.Symbol, o
                 repl[syms[s]] = sympy.Symbol(name)
         if t_shift != 0:
             repl[t] = t + t_shift
+            for u in inputs:
+                name = f"{u}__{tag}"
+                input_at[name] = (u, t_shift)
+                repl[sympy.Symbol(u)] = sympy.Symbol(name)
         out = {}
         for s in states:
             name = f"_{tag}_k_{s}"
@@ -115,12 +124,12 @@ def _runge_kutta(states: list[str], f: dict[str, sympy.Expr], t: sympy.Symbol, o
     k1 = stage("s1", {s: syms[s] for s in states}, 0)
     if order == 2:
         k2 = stage("s2", {s: syms[s] + DT / 2 * k1[s] for s in states}, DT / 2)
-        return ExplicitStep(states, lines, {s: syms[s] + DT * k2[s] for s in states})
+        return ExplicitStep(states, lines, {s: syms[s] + DT * k2[s] for s in states}, input_at=input_at)
     k2 = stage("s2", {s: syms[s] + DT / 2 * k1[s] for s in states}, DT / 2)
     k3 = stage("s3", {s: syms[s] + DT / 2 * k2[s] for s in states}, DT / 2)
     k4 = stage("s4", {s: syms[s] + DT * k3[s] for s in states}, DT)
     new = {s: syms[s] + DT / 6 * (k1[s] + 2 * k2[s] + 2 * k3[s] + k4[s]) for s in states}
-    return ExplicitStep(states, lines, new)
+    return ExplicitStep(states, lines, new, input_at=input_at)
 
 
 def _exponential_euler(name: str, states: list[str], f: dict[str, sympy.Expr], clamp: list[str]) -> ExplicitStep:
@@ -138,7 +147,7 @@ def _exponential_euler(name: str, states: list[str], f: dict[str, sympy.Expr], c
             new[s] = x + DT * A
             continue
         lines.append((f"_B_{s}", B))
-        lines.append((f"_BA_{s}", A / sympy.Symbol(f"_B_{s}")))
+        lines.append((f"_BA_{s}", A / B))
         Bs, BAs = sympy.Symbol(f"_B_{s}"), sympy.Symbol(f"_BA_{s}")
         new[s] = -BAs + (BAs + x) * sympy.exp(Bs * DT)
     return ExplicitStep(states, lines, new, clamp_after=list(clamp))
