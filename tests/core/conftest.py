@@ -9,7 +9,8 @@ from typing import Iterator
 
 import pytest
 
-from neuroplex.host import PluginHost, reset_host
+from neuroplex.host import PluginHost
+from neuroplex.testing import plugin_host
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_PLUGIN = ROOT / "examples" / "neuroplex-example-plugin"
@@ -18,12 +19,8 @@ EXAMPLE_PLUGIN = ROOT / "examples" / "neuroplex-example-plugin"
 @pytest.fixture
 def host() -> Iterator[PluginHost]:
     """A strict host with no entry points, installed as the process-wide host."""
-    h = PluginHost(entry_points=[], strict=True, disabled=()).load()
-    reset_host(h)
-    try:
+    with plugin_host() as h:
         yield h
-    finally:
-        reset_host(None)
 
 
 @pytest.fixture

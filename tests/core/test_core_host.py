@@ -212,3 +212,22 @@ def test_process_host_uses_installed_entry_points():
     builtin = {r.name for r in host.plugins() if r.builtin}
     declared = {ep.name for ep in md.distribution("neuroplex").entry_points.select(group="neuroplex")}
     assert builtin == declared
+
+
+def test_plugin_host_context_restores_the_previous_host(example_plugin):
+    from neuroplex.testing import plugin_host
+
+    before = nx.get_host()
+    with plugin_host((example_plugin, "example")) as host:
+        assert nx.get_host() is host and host.names("solvers") == ["example-euler"]
+        assert host.records["example"].status == "ok"
+    assert nx.get_host() is before
+    with pytest.raises(PluginError, match="registered a task without a name"):
+        class Nameless:
+            @nx.hookimpl
+            def register_tasks(self, register):
+                register(1)
+
+        with plugin_host(Nameless()):
+            pass
+    assert nx.get_host() is before
