@@ -88,12 +88,22 @@ def dimension_error(exc: BaseException) -> BaseException | None:
     return None
 
 
+def _drop_unused_objects() -> None:
+    """Collect the Brian2 objects of a failed attempt quietly (Brian2 warns about objects
+    deleted without having been run)."""
+    import gc
+
+    from brian2.utils.logger import catch_logs
+
+    with catch_logs():
+        gc.collect()
+
+
 def with_unit_fallback(attempt: Callable[[str], Any], units: str, what: str) -> Any:
     """Run ``attempt(units)``; in ``"auto"`` mode a Brian2 unit mismatch retries without
     units (``"none"``); in ``"si"`` mode it becomes a :class:`ModelError`."""
-    mode = units
     try:
-        return attempt(mode)
+        return attempt(units)
     except Exception as exc:  # noqa: BLE001 - look for Brian2's unit error inside its wrapper
         dim = dimension_error(exc)
         if dim is None:
@@ -102,6 +112,7 @@ def with_unit_fallback(attempt: Callable[[str], Any], units: str, what: str) -> 
             raise ModelError(f"{what}: units do not match in Brian2: {dim}") from None
         if units != "auto":
             raise
+    _drop_unused_objects()
     return attempt("none")
 
 

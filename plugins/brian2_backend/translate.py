@@ -398,7 +398,8 @@ def translate_neuron(
     if units not in ("auto", "si", "none"):
         raise ModelError(f"brian2: units must be 'auto', 'si' or 'none', not {units!r}")
     if units == "auto":
-        units = "si" if has_units(model) and is_seconds(model.time_unit) and all_si(model) else "none"
+        si = has_units(model) and is_seconds(model.time_unit) and all_si(model) and unit_problem(model) is None
+        units = "si" if si else "none"
     if units == "si" and not (is_seconds(model.time_unit) and all_si(model)):
         raise ModelError(f"model {model.name!r}: units='si' needs time in seconds and coherent SI units "
                          f"(volt, not mV); use units='none'")
@@ -550,6 +551,53 @@ def _input_dims(model: ModelIR, state_dims: dict[str, Any], pdims: dict[str, Any
             found = DIMENSIONLESS
         out[name] = found
     return out
+
+
+def unit_problem(model: ModelIR) -> str | None:
+    """Why the model's equations are not dimensionally consistent in its declared units
+    (``None`` when they are): every ``d state/dt`` must have the state's unit per second,
+    the threshold must compare like with like, resets must keep units, and a refractory
+    expression must be a time. Evaluated with Brian2 quantities, without building objects."""
+    import numpy as np
+    from brian2 import Quantity, second
+    from brian2.units.fundamentalunits import DIMENSIONLESS, DimensionMismatchError, get_dimensions
+
+    try:
+        sdims = {s.name: dims_of(s.unit, f"state {s.name!r}") for s in model.states}
+        pdims = {p.name: dims_of(p.unit, f"parameter {p.name!r}") for p in model.parameters}
+        idims = _input_dims(model, sdims, pdims, model.metadata.get("input_units", {}) or {})
+    except (ModelError, DimensionMismatchError) as exc:
+        return str(exc)
+    values: dict[str, Any] = {s.name: Quantity(1.0, dim=d) for s, d in zip(model.states, sdims.values())}
+    values.update({p.name: Quantity(p.value if p.value else 1.0, dim=pdims[p.name]) for p in model.parameters})
+    values.update({k: Quantity(1.0, dim=idims[k]) for k in model.inputs})
+    values[model.time.name] = 1.0 * second
+    checks: list[tuple[str, Any, Any]] = []
+    for s in model.states:
+        checks.append((f"d{s.name}/dt", model.derivatives[s.name], sdims[s.name] / get_dimensions(second)))
+    ev = spike_event(model)
+    if ev is not None:
+        if isinstance(ev.trigger, sympy.Rel):
+            checks.append(("threshold", ev.trigger.lhs - ev.trigger.rhs, None))
+        for key, expr in ev.assignments.items():
+            checks.append((f"reset of {key}", expr, sdims[key]))
+    if model.refractory is not None and not isinstance(model.refractory, (sympy.Rel, sympy.And, sympy.Or, sympy.Not)):
+        checks.append(("refractory", model.refractory, get_dimensions(second)))
+    elif isinstance(model.refractory, sympy.Rel):
+        checks.append(("refractory", model.refractory.lhs - model.refractory.rhs, None))
+    with np.errstate(all="ignore"):
+        for where, expr, want in checks:
+            expr = inline_assignments(model, expr)
+            try:
+                got = get_dimensions(_eval_quantity(expr, values)) if isinstance(expr, sympy.Basic) and \
+                    expr.free_symbols else DIMENSIONLESS
+            except DimensionMismatchError as exc:
+                return f"{where}: {exc}"
+            except Exception as exc:  # noqa: BLE001 - a function Brian2 units do not support
+                return f"{where}: {exc}"
+            if want is not None and got != want and not (isinstance(expr, sympy.Basic) and expr.is_zero):
+                return f"{where} has dimensions {got}, expected {want}"
+    return None
 
 
 def _eval_quantity(expr: Any, values: dict[str, Any]) -> Any:
