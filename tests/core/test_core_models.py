@@ -15,7 +15,7 @@ CASES = {
     "lotka_volterra": (30.0, TIGHT),
     "fitzhugh_nagumo": (100.0, TIGHT),
     "hodgkin_huxley": (30.0, TIGHT),
-    "izhikevich": (100.0, TIGHT),
+    "izhikevich_rs": (100.0, TIGHT),
     "oregonator": (400.0, {"method": "rosenbrock", "rtol": 1e-6, "atol": 1e-8}),
 }
 
@@ -51,3 +51,7 @@ def test_shipped_model_matches_roadrunner(stem: str):
     scale = np.abs(ref).max(axis=0) + 1e-12
     err = np.abs(ours - ref).max(axis=0) / scale
     assert err.max() < 2e-3, dict(zip(names, err.round(6)))
+
+
+def test_shipped_model_names_do_not_shadow_registered_neurons():
+    assert not set(nx.shipped_models()) & set(nx.get_host().names("neurons"))

@@ -74,5 +74,5 @@ def test_non_editable_install_works(wheel: Path, tmp_path: Path):
     assert result.returncode == 0, result.stderr
     file, models = result.stdout.splitlines()
     assert Path(file).is_relative_to(site)
-    assert {"repressilator", "lotka_volterra", "fitzhugh_nagumo", "hodgkin_huxley", "izhikevich",
+    assert {"repressilator", "lotka_volterra", "fitzhugh_nagumo", "hodgkin_huxley", "izhikevich_rs",
             "oregonator"} <= set(json.loads(models))
