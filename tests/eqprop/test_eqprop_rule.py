@@ -145,3 +145,15 @@ def test_options_are_validated():
         EqPropRule(energy="ising")
     deep = EqPropRule(dimensions=(64, 50, 50, 10))  # preset rates extend to deeper nets
     assert deep.config.learning_rate == (0.1, 0.05, 0.05)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_trains_on_cuda(data):
+    cpu_rule, gpu_rule = EqPropRule(dtype="float64"), EqPropRule(dtype="float64")
+    small = _small(data, 200)
+    h_cpu = Trainer(cpu_rule, small, epochs=1, seed=0, device="cpu", progress=False, plot=False).fit()
+    h_gpu = Trainer(gpu_rule, small, epochs=1, seed=0, device="cuda", progress=False, plot=False).fit()
+    assert gpu_rule.params[0].device.type == "cuda"
+    # same seed, same order: float64 results agree to rounding
+    assert abs(h_cpu[-1]["cost"] - h_gpu[-1]["cost"]) < 1e-6
