@@ -127,17 +127,22 @@ class RoadRunnerModel:
 
     def set_initial(self, values: dict[str, float]) -> None:
         """Set ``init(x)`` values (restoring the file's own values for keys a previous call set
-        but this one does not), then ``resetAll()``."""
-        for key in [k for k in self._current if k not in values]:
+        but this one does not), then ``resetAll()``; other keys (initial states) are set as
+        current values after the reset."""
+        inits = {k: v for k, v in values.items() if k.startswith("init(")}
+        for key in [k for k in self._current if k not in inits]:
             self.rr.setValue(key, self._original[key])
             del self._current[key]
-        for key, value in values.items():
+        for key, value in inits.items():
             if self._current.get(key) != value:
                 if key not in self._original:
                     self._original[key] = float(self.rr.getValue(key))
                 self.rr.setValue(key, float(value))
                 self._current[key] = value
         self.rr.resetAll()
+        for key, value in values.items():
+            if key not in inits:
+                self.rr.setValue(key, float(value))
 
     def run(self, times: np.ndarray) -> np.ndarray:
         out = self.rr.simulate(times=[float(t) for t in times], selections=["time", *self.selections])
@@ -228,7 +233,8 @@ class RoadRunnerSolver(Solver):
 
     def _samples(self, model: ModelIR, rm: RoadRunnerModel, params: torch.Tensor | None,
                  y0: torch.Tensor | None) -> tuple[RoadRunnerModel, list[dict[str, float]]]:
-        """Per sample, the ``init(...)`` values to set (every sample sets the same keys)."""
+        """Per sample, the values to set: ``init(p)`` for parameters, the state itself for
+        ``y0`` (set after the reset, so initial assignments cannot override it)."""
         p = None if params is None else torch.as_tensor(params, dtype=torch.float64)
         y = None if y0 is None else torch.as_tensor(y0, dtype=torch.float64)
         sizes = {int(x.shape[0]) for x in (p, y) if x is not None and x.dim() > 1}
@@ -257,7 +263,7 @@ class RoadRunnerSolver(Solver):
             if bad:
                 raise ModelError(f"model {model.name!r}: roadrunner cannot set the initial value of {', '.join(bad[:5])}")
             for i, n in enumerate(names):
-                columns[rm.init_selection(n)] = yb[:, i]
+                columns[rm.selection(n)] = yb[:, i]
         return rm, [{k: float(v[b]) for k, v in columns.items()} for b in range(batch)]
 
     def _rewrite(self, model: ModelIR, bad: list[str]) -> RoadRunnerModel:

@@ -156,11 +156,31 @@ class ScipySolver(Solver):
         prog = driver.compiled(model)
         extra = {"max_step": None if math.isinf(self.max_step) else self.max_step, "first_step": self.first_step,
                  "jacobian": self.jacobian}
-        sol = driver.run(prog, t_span, t_eval=ts, params=params, y0=y0, integrator=scipy_integrate,
-                         method=self.method, rtol=self.rtol, atol=self.atol, max_steps=self.max_steps,
-                         solver_name=self.name, progress=progress, extra=extra)
-        sol.meta.update({"rtol": self.rtol, "atol": self.atol})
-        return sol
+        p = prog.default_params() if params is None else torch.as_tensor(params, dtype=torch.float64)
+        p = p[None] if p.dim() == 1 else p
+        y = None if y0 is None else torch.as_tensor(y0, dtype=torch.float64)
+        y = None if y is None else (y[None] if y.dim() == 1 else y)
+        batch = max(p.shape[0], 1 if y is None else y.shape[0])
+        if p.shape[0] not in (1, batch) or (y is not None and y.shape[0] not in (1, batch)):
+            raise NeuroplexError(f"params and y0 have different batch sizes: {p.shape[0]} and {y.shape[0]}")
+        parts: list[Solution] = []
+        iterator = range(batch)
+        if progress and batch > 1:
+            from tqdm import tqdm
+
+            iterator = tqdm(iterator, desc="scipy", unit="sample")
+        for b in iterator:  # one sample per driver run: the integrator loops over samples anyway
+            pb = p[b if p.shape[0] > 1 else 0][None]
+            yb = None if y is None else y[b if y.shape[0] > 1 else 0][None]
+            parts.append(driver.run(prog, t_span, t_eval=ts, params=pb, y0=yb, integrator=scipy_integrate,
+                                    method=self.method, rtol=self.rtol, atol=self.atol, max_steps=self.max_steps,
+                                    solver_name=self.name, extra=extra))
+        first = parts[0]
+        stats = {k: torch.cat([torch.as_tensor(s.stats[k]).reshape(-1) for s in parts])
+                 for k in first.stats if all(k in s.stats for s in parts)}
+        return Solution(ys=torch.cat([s.ys for s in parts]), ts=first.ts, names=list(first.names),
+                        status=torch.cat([s.status for s in parts]), stats=stats, solver=self.name,
+                        method=self.method, meta={**first.meta, "rtol": self.rtol, "atol": self.atol})
 
     # ------------------------------------------------------------ integration
     def integrate(self, fn: NumpyRHS, t0: float, t1: float, y: np.ndarray, t_eval: np.ndarray,
