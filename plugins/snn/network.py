@@ -198,9 +198,12 @@ class Network:
             jj = np.asarray(j, dtype=np.int64).ravel()
             if ii.shape != jj.shape:
                 raise NeuroplexError(f"synapses {name!r}: i has {ii.size} entries, j has {jj.size}")
-            if sample is None:
+            if sample is None:  # the same list in every sample
                 ss = np.repeat(np.arange(self.batch), ii.size)
                 ii, jj = np.tile(ii, self.batch), np.tile(jj, self.batch)
+                weight, delay = (x if x is None or np.ndim(x) == 0 else
+                                 np.tile(np.asarray(x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else x),
+                                         self.batch) for x in (weight, delay))
             else:
                 ss = np.asarray(sample, dtype=np.int64).ravel()
         else:
