@@ -253,8 +253,8 @@ class _Writer:
     reaction or parameter) and writes the libsbml model.
 
     Species the SBML reader integrated as amounts are written back with their reactions
-    when the IR's derivative is exactly the reactions' sum (numeric or id stoichiometry,
-    no conversion factor); otherwise the species gets a rate rule in its own units
+    when the IR's derivative is exactly the reactions' sum (times its conversion factor);
+    otherwise the species gets a rate rule in its own units
     (``d[S]/dt = (dN/dt - [S] dV/dt) / V``), which states the same ODE."""
 
     def __init__(self, model: ModelIR, m: Any):
@@ -270,6 +270,7 @@ class _Writer:
         self.compartments = [c for c in (info.get("compartments") or []) if c in ir_names]
         self.srefs = {r for r in (info.get("species_references") or []) if r in ir_names}
         self.reactions = {r: v for r, v in (info.get("reactions") or {}).items() if r in self.assigns}
+        self.sbml_parameters = list(info.get("parameters") or [])
         self.amount_of: dict[str, str] = {}  # amount state -> species id
         self.subs: dict[sympy.Symbol, Any] = {}  # amount states of rate-rule species -> sid*V
         self.written_species: set[str] = set()  # species whose amount changes through reactions
@@ -294,7 +295,9 @@ class _Writer:
             shape_ok = (not conc and amt == sid) or (conc and sid in self.assigns
                                                      and _is_zero(self.assigns[sid] - sympy.Symbol(amt) / V))
             expected = 0 if sp.get("boundary_condition") else terms.get(sid, 0)
-            ok = (shape_ok and not sp.get("conversion_factor") and _is_zero(self.ir.derivatives[amt] - expected))
+            if sp.get("conversion_factor"):
+                expected = expected * sympy.Symbol(sp["conversion_factor"])
+            ok = (shape_ok and _is_zero(self.ir.derivatives[amt] - expected))
             if ok:
                 self.written_species.add(sid)
             elif conc:
@@ -343,22 +346,20 @@ class _Writer:
             done.add(rid)  # written inside their reactions
         for rid in self.reactions:
             done.add(rid)
-        for prm in ir.parameters:
-            if prm.name not in done:
+        # parameters in the source file's order first (so reports list them alike), then the rest
+        order = [n for n in self.sbml_parameters if n in self.params or n in self.states or n in self.assigns]
+        order += [n for n in [*self.params, *self.states, *self.assigns] if n not in set(order)]
+        for name in order:
+            if name not in done:
                 p = m.createParameter()
-                p.setId(prm.name)
-                p.setConstant(True)
-                p.setValue(float(prm.value))
+                p.setId(name)
+                self._value(p, name, "value")
+                done.add(name)
         for name, default in ir.inputs.items():
             p = m.createParameter()
             p.setId(name)
             p.setConstant(True)
             p.setValue(float(default))
-        for name in [*self.states, *self.assigns]:
-            if name not in done:
-                p = m.createParameter()
-                p.setId(name)
-                self._value(p, name, "value")
         for rid, rx in self.reactions.items():
             self._reaction(rid, rx)
         for ev in ir.events:
@@ -411,6 +412,8 @@ class _Writer:
         if amt is not None and amt in self.states:
             st = self.states[amt]
             s.setConstant(False)
+            if sid in self.written_species and sp.get("conversion_factor"):
+                s.setConversionFactor(sp["conversion_factor"])
             value = _number(st.initial)
             if value is not None:
                 if not math.isnan(value):
