@@ -284,6 +284,7 @@ def run_loop(f: Rhs, stepper: Any, t0: torch.Tensor, t1: torch.Tensor, y0: torch
     fac_max = float(getattr(stepper, "fac_max", FAC_MAX))
     eps = torch.finfo(dtype).eps
     tiny = 10 * eps
+    dt_floor = max(dt_min, torch.finfo(dtype).tiny)
     g_prev = events.g(t, y) if events is not None else None
     pending = torch.zeros_like(g_prev, dtype=torch.bool) if g_prev is not None else None
     log: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
@@ -373,21 +374,19 @@ def run_loop(f: Rhs, stepper: Any, t0: torch.Tensor, t1: torch.Tensor, y0: torch
                 stopped = stopped | hit
                 finish = finish | hit
             done = done | finish
-            # failures
-            bad = active & ~done
-            over = bad & (n_steps >= max_steps)
-            status = torch.where(over, torch.full_like(status, Status.MAX_STEPS), status)
+            # failures (status codes are only built when some sample failed)
+            too_many = n_steps >= max_steps
             if adaptive:
-                floor = torch.maximum(torch.full_like(dt, max(dt_min, torch.finfo(dtype).tiny)), tiny * t.abs())
-                small = bad & ~over & (dt < floor)
-                code = torch.where(finite, torch.full_like(status, Status.DT_MIN), torch.full_like(status, Status.NONFINITE))
-                status = torch.where(small, code, status)
-                over = over | small
+                broken = too_many | (dt < (tiny * t.abs()).clamp_min(dt_floor))
             else:
-                nonfin = bad & ~finite
-                status = torch.where(nonfin, torch.full_like(status, Status.NONFINITE), status)
-                over = over | nonfin
-            done = done | over
+                broken = too_many | ~finite
+            broken = broken & ~done
+            if bool(broken.any()):
+                code = torch.where(finite, torch.full_like(status, Status.DT_MIN),
+                                   torch.full_like(status, Status.NONFINITE))
+                code = torch.where(too_many, torch.full_like(status, Status.MAX_STEPS), code)
+                status = torch.where(broken, code, status)
+                done = done | broken
             if bar is not None:
                 bar.update_to(t, done)
     finally:
@@ -458,6 +457,10 @@ def integrate(f: Rhs, t0: float | torch.Tensor, t1: float | torch.Tensor, y0: to
     b = y0b.shape[0]
     t0b = _as_batch_times(t0, b, y0b)
     t1b = _as_batch_times(t1, b, y0b)
+    if not bool((t1b >= t0b).all()):
+        bad = torch.nonzero(~(t1b >= t0b)).flatten().tolist()
+        raise SolverError(f"integrate: need t1 >= t0 (forward in time); sample(s) {bad[:10]} have "
+                          f"t0={t0b[bad[0]].item()}, t1={t1b[bad[0]].item()} (first shown)")
     te = None
     if t_eval is not None:
         te = torch.as_tensor(t_eval, dtype=y0b.dtype, device=y0b.device).flatten().contiguous()

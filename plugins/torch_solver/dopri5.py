@@ -44,8 +44,8 @@ class Dopri5Dense:
             hc = self.h[:, None]
             k1, k7 = self.ks[0], self.ks[6]
             ydiff = self.y1 - self.y0
-            bspl = hc * k1 - ydiff
-            r4 = ydiff - hc * k7 - bspl
+            bspl = torch.addcmul(-ydiff, hc, k1)
+            r4 = torch.addcmul(ydiff - bspl, hc, k7, value=-1.0)
             r5 = combine(torch.zeros_like(self.y0), self.h, D, self.ks)
             self._r = (self.y0, ydiff, bspl, r4, r5)
         return self._r
@@ -56,7 +56,10 @@ class Dopri5Dense:
             r1, r2, r3, r4, r5 = (r[:, None] for r in (r1, r2, r3, r4, r5))
         th = theta[..., None]
         th1 = 1.0 - th
-        return r1 + th * (r2 + th1 * (r3 + th * (r4 + th1 * r5)))
+        acc = torch.addcmul(r4, th1, r5)
+        acc = torch.addcmul(r3, th, acc)
+        acc = torch.addcmul(r2, th1, acc)
+        return torch.addcmul(r1, th, acc)
 
 
 class Dopri5Stepper:

@@ -22,7 +22,7 @@ def combine(y: torch.Tensor, h: torch.Tensor, coeffs: Sequence[float], ks: Seque
     for c, k in zip(coeffs, ks):
         if c == 0.0:
             continue
-        acc = k * c if acc is None else acc.add(k, alpha=c)
+        acc = k * c if acc is None else acc.add_(k, alpha=c)  # acc is a fresh tensor here
     if acc is None:
         return y
     return torch.addcmul(y, h[:, None], acc)

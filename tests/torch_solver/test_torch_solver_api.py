@@ -173,3 +173,15 @@ def test_gradients_flow_through_simulate(method: str) -> None:
     sol["x"][:, -1].sum().backward()
     expected = -torch.exp(-params.detach()[:, 0])  # d/dk exp(-k t) at t = 1
     torch.testing.assert_close(params.grad[:, 0], expected, rtol=1e-6, atol=1e-9)
+
+
+def test_integrate_rejects_backward_spans_and_bad_shapes() -> None:
+    y0 = torch.ones(2, 1, dtype=torch.float64)
+    with pytest.raises(SolverError, match=r"need t1 >= t0.*sample\(s\) \[1\]"):
+        integrate(lambda t, y: -y, 0.0, torch.tensor([1.0, -1.0], dtype=torch.float64), y0)
+    with pytest.raises(SolverError, match="y0 must be"):
+        integrate(lambda t, y: -y, 0.0, 1.0, torch.ones(2, 2, 2))
+    with pytest.raises(NeuroplexError, match="no simulate method 'nope'"):
+        integrate(lambda t, y: -y, 0.0, 1.0, y0, method="nope")
+    res = integrate(lambda t, y: -y, 0.0, 1.0, torch.ones(3, dtype=torch.float64))  # (n,) runs as B = 1
+    assert res.y_end.shape == (1, 3)
