@@ -57,6 +57,8 @@ def load_model(source: Any, **params: float) -> ModelIR | Dynamics:
     name, a :class:`ModelIR` or a :class:`Dynamics`. Keyword arguments set parameters."""
     if isinstance(source, (ModelIR, Dynamics)):
         model = source
+    elif hasattr(source, "torch_simulate") and not params:  # a spiking Network: solvers take it as is
+        return source
     elif isinstance(source, (str, os.PathLike)):
         path = Path(source)
         if path.exists():
