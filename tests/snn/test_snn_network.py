@@ -147,6 +147,8 @@ def test_torch_solver_runs_a_network():
     assert sol.method == "euler" and sol.ys.dtype == torch.float32 and sol.ys.shape == (1, 500, 1)
     direct = net.run(0.05, method="euler", dtype=torch.float32)
     assert _raster(sol) == _raster(direct)
+    front = nx.simulate(net, (0.0, 0.05), solver="torch", dt=DT, method="euler", dtype="float32")
+    assert _raster(front) == _raster(direct)
 
 
 def test_engine_source_is_one_loop_and_progress_works():
