@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.metadata as md
 import json
+import shutil
 import os
 import subprocess
 import sys
@@ -41,9 +42,13 @@ def test_every_builtin_plugin_module_lives_in_a_declared_package():
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
+    # build from a clean copy: an in-tree build/ folder keeps files deleted from the sources
+    src = tmp_path_factory.mktemp("src") / "neuroplex"
+    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "build", "dist", "out", "runs", "*.egg-info", "__pycache__", ".pytest_cache", ".hypothesis"))
     out = tmp_path_factory.mktemp("wheel")
     subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(out),
-                    str(ROOT)], check=True, capture_output=True, text=True, timeout=300)
+                    str(src)], check=True, capture_output=True, text=True, timeout=300)
     (path,) = out.glob("neuroplex-*.whl")
     return path
 
@@ -58,7 +63,9 @@ def test_wheel_installs_only_the_neuroplex_package(wheel: Path):
     for required in ("neuroplex/__init__.py", "neuroplex/sbml/__init__.py", "neuroplex/plugins/torch_solver/plugin.py",
                      "neuroplex/models/repressilator.ant", "neuroplex/models/README.md"):
         assert required in names
-    assert sum(n.startswith("neuroplex/models/") and n.endswith(".ant") for n in names) >= 6
+    shipped = {n.rsplit("/", 1)[1] for n in names if n.startswith("neuroplex/models/")}
+    source = {p.name for p in (ROOT / "models").iterdir() if p.suffix in (".py", ".ant", ".xml", ".json", ".md")}
+    assert shipped == source and len([n for n in shipped if n.endswith(".ant")]) >= 6
 
 
 @pytest.mark.slow
