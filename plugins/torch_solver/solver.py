@@ -212,6 +212,12 @@ def _event_spec(dyn: Dynamics, p: torch.Tensor, u: torch.Tensor | None, device: 
     """Model events as continuous functions: ``root`` where the compiler found one, else the
     trigger as +-1 (located by bisection)."""
     evs = list(dyn.events)
+    for ev in evs:
+        delay = ev.options.get("delay") if ev.options else None
+        if delay is not None and not (getattr(delay, "is_zero", False) or delay == 0):
+            raise SolverError(f"event {ev.name!r} of model {getattr(dyn, 'name', '?')!r} has a delay: the torch "
+                              "solver fires events at their trigger time (SBML models with delays run through "
+                              "the SBML driver: load the .xml/.ant file)")
 
     def g(t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         cols = []

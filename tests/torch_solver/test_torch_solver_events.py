@@ -91,3 +91,11 @@ def test_integrate_event_fn_columns_and_per_sample_spans() -> None:
     assert abs(float(res.t_end[1]) - math.sqrt(2 * 1.5 / 9.81)) < 1e-9
     assert float(res.t_end[2]) == 0.2
     assert res.status.tolist() == [0, 0, 0]
+
+
+def test_delayed_events_are_refused_not_ignored() -> None:
+    from neuroplex.errors import SolverError
+
+    model = lif([Event("spike", v > 1, {"v": 0}, delay=0.1)])
+    with pytest.raises(SolverError, match="event 'spike' of model 'lif' has a delay"):
+        neuroplex.simulate(model, 1.0)
