@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import heapq
 import math
+import random
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -94,6 +95,8 @@ class SBMLProgram:
         self.printer = TorchPrinter(self.names)
         self.ns = {"_stack": _stack}
         self.rhs = self._function("rhs", [model.derivatives[s] for s in self.state_names])
+        #: no state changes between events (only events move the model)
+        self.constant_state = all(model.derivatives[s] == 0 for s in self.state_names)
         self._init = self._initial()
         if outputs is None:
             outputs = [(sid, model.value_expression(sid)) for sid in model.default_outputs()]
@@ -271,6 +274,8 @@ class _SampleRun:
         self.n_steps = 0
         self.n_events = 0
         self.zero_shift: Any = 0.0
+        self.rng = random.Random(0)
+        self.dt0: float | None = None
 
     # -- atoms and triggers
     def _g(self, t: float, y: torch.Tensor) -> list[float]:
@@ -323,12 +328,16 @@ class _SampleRun:
                                   f"event executions at t={t} (an event loop?)")
             tt = torch.full((1,), t, dtype=y.dtype, device=y.device)
 
-            def rank(q: _Pending) -> tuple[float, float, int]:
+            prios = []
+            for q in due:
                 ev = self.prog.events[q.event]
                 prio = float(ev.priority(tt, y, self.p)[0, 0]) if ev.priority is not None else -math.inf
-                return (-prio if not math.isnan(prio) else math.inf, q.time, q.seq)
-
-            chosen = min(due, key=rank)
+                prios.append(-math.inf if math.isnan(prio) else prio)
+            top = max(prios)
+            tied = [q for q, pr in zip(due, prios) if pr == top]
+            # equal explicit priorities: SBML leaves the order random (seeded, reproducible);
+            # events without priorities run in the order they were triggered
+            chosen = self.rng.choice(tied) if len(tied) > 1 and top > -math.inf else min(tied)
             self.queue.remove(chosen)
             heapq.heapify(self.queue)
             ev = self.prog.events[chosen.event]
@@ -353,6 +362,8 @@ class _SampleRun:
             self.trig[k] = now
         y = self._execute_due(t0, y)
         t = t0
+        spacing = float(t_eval[1:].sub(t_eval[:-1]).max()) if t_eval.numel() > 1 else t1 - t0
+        self.max_quiet_step = max(min(spacing, (t1 - t0) / 100.0), 1e-12) if t1 > t0 else 1.0
         status = int(Status.SUCCESS)
         ys[t_eval == t] = y[0]
         event_fn = self._event_fn if prog.atom_g is not None else None
@@ -365,9 +376,23 @@ class _SampleRun:
             self.zero_shift = torch.where(g_now == 0, 1e-300, 0.0).to(y.dtype)
             t_next = min(t1, self.queue[0].time) if self.queue else t1
             sel = (t_eval > t) & (t_eval <= t_next)
+            # start each segment with the step size the previous one ended with (events
+            # every few steps would otherwise pay the start-up heuristic each time)
+            if prog.constant_state:
+                t_stop, y_stop, found = self._quiet_segment(t, t_next, y)
+                ys[sel & (t_eval <= t_stop)] = y[0]
+                crossed = self._crossings(t_stop, y_stop) if found else {}
+                t, y = t_stop, y_stop
+                self._update_triggers(t, y, crossed)
+                y = self._execute_due(t, y)
+                ys[t_eval == t] = y[0]
+                continue
             res = self.integrate(prog.rhs_bound(self.p), t, t_next, y, t_eval=t_eval[sel] if bool(sel.any()) else None,
-                                 event_fn=event_fn, **self.settings)
-            self.n_steps += int(res.n_steps.sum())
+                                 event_fn=event_fn, dt0=self.dt0, **self.settings)
+            steps = int(res.n_steps.sum())
+            self.n_steps += steps
+            if steps > 0 and float(res.t_end[0]) > t:
+                self.dt0 = min((float(res.t_end[0]) - t) / steps * 2.0, t1 - t)
             t_stop = float(res.t_end[0])
             y_stop = res.y_end[:1]
             if res.ys is not None:
@@ -378,16 +403,7 @@ class _SampleRun:
                 ys[idx] = got[keep]
             if int(res.status[0]) != Status.SUCCESS:
                 return ys, int(res.status[0])
-            crossed: dict[int, bool] = {}
-            if int(res.event_index[0]) >= 0:
-                g_start = self.atom_g
-                g_stop = self._g(t_stop, y_stop)
-                k = len(g_stop)
-                for i in range(k):
-                    up = g_start[i] < 0 <= g_stop[i]
-                    down = -g_start[i] < 0 <= -g_stop[i]
-                    if up or down:
-                        crossed[i] = _crossed_value(prog.atom_ops[i], up)
+            crossed = self._crossings(t_stop, y_stop) if int(res.event_index[0]) >= 0 else {}
             if t_stop <= t:  # an event root at the start point: no progress is possible
                 raise SolverError(f"model {prog.model.name!r}: event detection stalled at t={t}")
             t, y = t_stop, y_stop
@@ -395,6 +411,100 @@ class _SampleRun:
             y = self._execute_due(t, y)
             ys[t_eval == t] = y[0]
         return ys, status
+
+    def _crossings(self, t_stop: float, y_stop: torch.Tensor) -> dict[int, bool]:
+        """Atoms that changed sign since the segment start, with the truth value of the side
+        they crossed into."""
+        g_start, g_stop = self.atom_g, self._g(t_stop, y_stop)
+        crossed: dict[int, bool] = {}
+        for i, (a, b) in enumerate(zip(g_start, g_stop)):
+            up = a < 0 <= b
+            down = -a < 0 <= -b
+            if up or down:
+                crossed[i] = _crossed_value(self.prog.atom_ops[i], up)
+        return crossed
+
+    def _quiet_segment(self, t: float, t_next: float, y: torch.Tensor) -> tuple[float, torch.Tensor, bool]:
+        """Where no state moves between events, find the first trigger-atom crossing in
+        ``(t, t_next]`` by scanning time on a grid (step ``max_quiet_step``) and refining
+        the bracket to ~1e-13 relative; no integrator is needed."""
+        if self.prog.atom_g is None or t_next <= t:
+            return t_next, y, False
+        dtype = y.dtype
+
+        def cols(ts: torch.Tensor) -> torch.Tensor:
+            n = ts.numel()
+            g = self.prog.atom_g(ts, y.expand(n, -1), self.p.expand(n, -1))
+            return torch.cat([g, -g], dim=-1) - self.zero_shift
+
+        def first_hit(ts: torch.Tensor, armed0: torch.Tensor) -> tuple[int, torch.Tensor]:
+            vals = cols(ts)
+            neg = vals < 0
+            # a column arms once it has been negative (at the start or at an earlier point)
+            before = torch.cat([armed0[None], neg[:-1]], dim=0).cummax(dim=0).values | armed0[None]
+            hit = (before & (vals >= 0)).any(-1)
+            idx = int(torch.nonzero(hit)[0]) if bool(hit.any()) else -1
+            return idx, (neg.any(0) | armed0)
+
+        armed = cols(torch.tensor([t], dtype=dtype))[0] < 0
+        lo = t
+        n_total = max(1, math.ceil((t_next - t) / self.max_quiet_step - 1e-9))
+        chunk = 4096
+        done = 0
+        while done < n_total:
+            n = min(chunk, n_total - done)
+            ts = t + (t_next - t) * torch.arange(done + 1, done + n + 1, dtype=dtype) / n_total
+            ts[-1] = t_next if done + n == n_total else ts[-1]
+            idx, armed_after = first_hit(ts, armed)
+            if idx >= 0:
+                hi = float(ts[idx])
+                lo = float(ts[idx - 1]) if idx > 0 else lo
+                if idx > 0:
+                    armed = armed | (cols(ts[:idx]) < 0).any(0)
+                hi = self._refine(cols, lo, hi, armed)
+                return hi, y, True
+            armed = armed_after
+            lo = float(ts[-1])
+            done += n
+        return t_next, y, False
+
+    @staticmethod
+    def _refine(cols: Callable[[torch.Tensor], torch.Tensor], lo: float, hi: float, armed: torch.Tensor) -> float:
+        """Shrink ``(lo, hi]`` around the first crossing of an armed column (Illinois on the
+        largest armed column, which is < 0 at ``lo`` and >= 0 at ``hi``)."""
+        dtype = armed.dtype if armed.is_floating_point() else torch.float64
+
+        # only the columns that crossed inside the bracket (a flat column near zero would
+        # stall the secant steps)
+        crossed = armed & (cols(torch.tensor([hi], dtype=dtype))[0] >= 0)
+
+        def H(x: float) -> float:
+            v = cols(torch.tensor([x], dtype=dtype))[0]
+            return float(torch.where(crossed, v, torch.full_like(v, -math.inf)).max())
+
+        f_lo, f_hi = H(lo), H(hi)
+        side = 0
+        for it in range(200):
+            if hi - lo <= 1e-13 * max(1.0, abs(hi)) or not (f_lo < 0 <= f_hi):
+                break
+            secant = it < 60 and math.isfinite(f_lo) and math.isfinite(f_hi) and f_hi != f_lo
+            x = (lo * f_hi - hi * f_lo) / (f_hi - f_lo) if secant else 0.5 * (lo + hi)
+            if not (lo < x < hi):
+                x = 0.5 * (lo + hi)
+            fx = H(x)
+            if fx >= 0:
+                hi, f_hi = x, fx
+                if fx == 0:
+                    break
+                if side > 0:
+                    f_lo *= 0.5
+                side = 1
+            else:
+                lo, f_lo = x, fx
+                if side < 0:
+                    f_hi *= 0.5
+                side = -1
+        return hi
 
     def _event_fn(self, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         g = self.prog.atom_g(t, y, self.p.expand(y.shape[0], -1))
@@ -414,6 +524,20 @@ def _crossed_value(op: str, up: bool) -> bool:
 
 
 # ======================================================================= front door
+#: dopri5 steps per integrator call before ``method="auto"`` calls a sample stiff
+AUTO_STEP_BUDGET = 2000
+
+
+def _batch_inputs(prog: SBMLProgram, t_span: tuple[float, float], params: Any, y0: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    p = prog.default_params() if params is None else torch.as_tensor(params, dtype=torch.float64)
+    p = p[None] if p.dim() == 1 else p
+    batch = p.shape[0] if y0 is None else max(p.shape[0], torch.as_tensor(y0).reshape(-1, prog.n).shape[0])
+    p = p.expand(batch, -1).contiguous()
+    if y0 is None:
+        return p, prog.initial_state(float(t_span[0]), p)
+    return p, torch.as_tensor(y0, dtype=torch.float64).reshape(-1, prog.n).expand(batch, -1).clone()
+
+
 def default_integrator() -> Callable[..., Any]:
     from neuroplex.plugins.torch_solver import integrate
 
@@ -425,7 +549,24 @@ def run(prog: SBMLProgram, t_span: tuple[float, float], *, t_eval: torch.Tensor 
         integrator: Callable[..., Any] | None = None, method: str = "dopri5", rtol: float = 1e-8,
         atol: float = 1e-10, max_steps: int = 200_000, solver_name: str = "torch",
         progress: bool = False, extra: dict[str, Any] | None = None) -> Solution:
-    """Simulate a compiled program; ``params (P,)|(B, P)``, ``y0 (n,)|(B, n)``."""
+    """Simulate a compiled program; ``params (P,)|(B, P)``, ``y0 (n,)|(B, n)``.
+
+    ``method="auto"`` runs ``dopri5`` within a step budget and re-runs the samples that
+    exhaust it (stiff ones) with ``rosenbrock``."""
+    if method == "auto":
+        kw = dict(t_eval=t_eval, integrator=integrator, rtol=rtol, atol=atol, solver_name=solver_name,
+                  progress=progress, extra=extra)
+        first = run(prog, t_span, params=params, y0=y0, method="dopri5", max_steps=min(max_steps, AUTO_STEP_BUDGET), **kw)
+        bad = first.status == Status.MAX_STEPS
+        if not bool(bad.any()):
+            first.method = "auto (dopri5)"
+            return first
+        p_all, y_all = _batch_inputs(prog, t_span, params, y0)
+        second = run(prog, t_span, params=p_all[bad], y0=y_all[bad], method="rosenbrock", max_steps=max_steps, **kw)
+        first.ys[bad] = second.ys
+        first.status[bad] = second.status
+        first.method = "auto (dopri5, rosenbrock for stiff samples)"
+        return first
     integrator = integrator or default_integrator()
     t0, t1 = float(t_span[0]), float(t_span[1])
     dtype = torch.float64
@@ -462,6 +603,9 @@ def run(prog: SBMLProgram, t_span: tuple[float, float], *, t_eval: torch.Tensor 
                 out, _ = run_.run(t0, t1, t_eval, y_init[b])
                 outs.append(out)
             ys = torch.stack(outs)
+    elif prog.constant_state and not prog.events:  # nothing moves (values may be INF/NaN)
+        ys = y_init[:, None, :].expand(batch, n_t, prog.n).clone()
+        status = torch.zeros(batch, dtype=torch.long)
     elif not prog.events:
         res = integrator(prog.rhs_bound(p), t0, t1, y_init, t_eval=t_eval, **settings)
         ys = res.ys

@@ -331,7 +331,7 @@ class _Builder:
             amt = None
             if sid in assignment_rules:
                 assigns[sid] = assignment_rules[sid]
-            elif sid in rate_rules or (s.getConstant() and sid not in event_targets):
+            elif sid in rate_rules:
                 states.append(State(sid, natural0))
                 derivs[sid] = rate_rules.get(sid, sympy.Integer(0))
             else:
@@ -387,7 +387,7 @@ class _Builder:
                             else sympy.Integer(1)
                     meta[key].append([sid, str(stoich)])
                     sp = self.species[sid]
-                    if sp.getBoundaryCondition() or sid not in amount_state:
+                    if sp.getBoundaryCondition() or sp.getConstant() or sid not in amount_state:
                         continue
                     term = sign * stoich * self.sym(rid)
                     cf = species_meta[sid]["conversion_factor"]
@@ -423,9 +423,8 @@ class _Builder:
             for var, expr in new_values.items():
                 if var in self.species and var in amount_state:
                     meta = species_meta[var]
-                    if meta["quantity"] == "concentration":
-                        cid = meta["compartment"]
-                        expr = expr * new_values.get(cid, self.sym(cid))
+                    if meta["quantity"] == "concentration":  # at the size before the event
+                        expr = expr * self.sym(meta["compartment"])
                     out[amount_state[var]] = expr
                 elif var in assigns and var not in self.reactions:
                     raise SBMLImportError(f"{label} assigns {var!r}, which an assignment rule defines")
@@ -433,6 +432,14 @@ class _Builder:
                     out[var] = expr
                 else:
                     raise SBMLImportError(f"{label} assigns {var!r}, which is not a variable")
+            # a compartment resized by an event keeps the amounts in it (a species set by the
+            # same event gets its amount at the old size): species whose state is a
+            # concentration (under a rate rule) are rescaled by old size / new size
+            for cid in [v for v in new_values if v in self.compartments]:
+                for sid, meta in species_meta.items():
+                    if meta["compartment"] == cid and meta["amount_state"] is None and sid in derivs \
+                            and meta["quantity"] == "concentration":
+                        out[sid] = new_values.get(sid, self.sym(sid)) * self.sym(cid) / new_values[cid]
             persistent = bool(trig.getPersistent()) if self.level >= 3 else True
             initial_value = bool(trig.getInitialValue()) if self.level >= 3 else True
             uvftt = bool(ev.getUseValuesFromTriggerTime()) if (self.level, self.version) >= (2, 4) else True

@@ -155,7 +155,7 @@ def simulate_neuroplex(sbml: Path, settings: CaseSettings, solver: str = "torch"
         except ImportError as exc:
             raise NeuroplexError(f"the scipy solver offers no integrate() for the SBML driver: {exc}") from None
     t_eval = torch.as_tensor(settings.times, dtype=torch.float64)
-    method = "LSODA" if solver == "scipy" else "dopri5"
+    method = "LSODA" if solver == "scipy" else "auto"
     sol = run(prog, (settings.start, settings.start + settings.duration), t_eval=t_eval, integrator=integrator,
               method=method, rtol=rtol, atol=atol, max_steps=100_000, solver_name=solver)
     if not sol.ok:
