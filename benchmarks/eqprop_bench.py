@@ -1,7 +1,7 @@
 """EqProp speed on digits: our plugin vs a plain autograd relaxation of the reference recipe.
 
 Both run in this process on one thread (CPU seconds from ``time.process_time``, robust to a
-shared machine). Ours: the default Hopfield recipe (hard sigmoid, 30 free / 6 nudged
+shared machine). Ours: the default Hopfield recipe (hard sigmoid, 20 free / 6 nudged
 closed-form steps, free phase through ``neuroplex.equilibrate``), 64-100-10, batch 20.
 Reference recipe (written here, not copied): layered Hopfield energy with sigmoid, states
 drawn from N(0, 1), 50 free + 50 nudged explicit Euler steps (dt 0.1) whose state gradients

@@ -58,7 +58,7 @@ def add_commands(cli: click.Group) -> None:
     @click.option("--beta-sign", type=click.Choice(BETA_SIGNS), default=None,
                   help="positive, random sign per batch, or centered (+beta and -beta) [preset: random (Hopfield), positive].")
     @click.option("--step-size", type=float, default=None, help="Relaxation step eps [preset: 0.5 (Hopfield), 0.1].")
-    @click.option("--free-steps", type=int, default=None, help="Max free-phase steps [preset: 30 (Hopfield), 20].")
+    @click.option("--free-steps", type=int, default=None, help="Max free-phase steps [preset: 20].")
     @click.option("--nudged-steps", type=int, default=None, help="Nudged-phase steps [preset: 6 (Hopfield), 20].")
     @click.option("--tol", type=float, default=1e-4, show_default=True,
                   help="Free-phase residual tolerance (max |step| per sample) for early stopping.")

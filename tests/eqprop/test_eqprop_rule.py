@@ -157,3 +157,13 @@ def test_trains_on_cuda(data):
     assert gpu_rule.params[0].device.type == "cuda"
     # same seed, same order: float64 results agree to rounding
     assert abs(h_cpu[-1]["cost"] - h_gpu[-1]["cost"]) < 1e-6
+
+
+def test_evaluate_in_chunks_matches_one_batch(data):
+    rule = EqPropRule(dtype="float64")
+    torch.manual_seed(0)
+    rule.init(0, "cpu")
+    one = rule.evaluate(data.x_test, data.y_test)
+    parts = rule.evaluate(data.x_test, data.y_test, chunk=70)
+    assert one["accuracy"] == parts["accuracy"]
+    assert abs(one["energy"] - parts["energy"]) < 1e-9 and abs(one["residual"] - parts["residual"]) < 1e-9
