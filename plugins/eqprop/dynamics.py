@@ -45,6 +45,7 @@ class EqPropDynamics(Dynamics):
         self.beta = 0.0
         self._drive: tuple[Tensor, Tensor] | None = None
         self._affine: tuple[Tensor, Tensor] | None = None
+        self._affine_base: tuple[Tensor, tuple[int, ...], Tensor, Tensor] | None = None
 
     # ------------------------------------------------------------------ binding
     def bind(self, x: Tensor, target: Tensor | None = None, beta: float = 0.0) -> "EqPropDynamics":
@@ -66,21 +67,28 @@ class EqPropDynamics(Dynamics):
         [x W_0^T + b_0, b_1, ...]; squared-error nudging adds -eps beta on the output
         diagonal and eps beta y to c."""
         eps, ps, sizes = self.step_size, self.params, self.sizes
-        n = sum(sizes)
-        offs = [sum(sizes[:i]) for i in range(len(sizes) + 1)]
-        A = torch.zeros(n, n, dtype=ps[0].dtype, device=ps[0].device)
-        for i in range(1, len(sizes)):
-            W = ps[2 * i]  # (d_{i+1}, d_i): couples layer i (rows of A) to layer i+1 (cols)
-            A[offs[i - 1]:offs[i], offs[i]:offs[i + 1]] = eps * W.T
-            A[offs[i]:offs[i + 1], offs[i - 1]:offs[i]] = eps * W
-        diag = torch.full((n,), 1.0 - eps, dtype=A.dtype, device=A.device)
-        c = torch.cat([torch.addmm(ps[1], x, ps[0].T)] + [ps[2 * i + 1].expand(x.shape[0], -1)
-                                                           for i in range(1, len(sizes))], dim=-1)
+        versions = tuple(p._version for p in ps)  # bumped by every in-place update
+        base = self._affine_base
+        if base is None or base[0] is not x or base[1] != versions:
+            n = sum(sizes)
+            offs = [sum(sizes[:i]) for i in range(len(sizes) + 1)]
+            A = torch.zeros(n, n, dtype=ps[0].dtype, device=ps[0].device)
+            A.diagonal().fill_(1.0 - eps)
+            for i in range(1, len(sizes)):
+                W = ps[2 * i]  # (d_{i+1}, d_i): couples layer i (rows of A) to layer i+1 (cols)
+                A[offs[i - 1]:offs[i], offs[i]:offs[i + 1]] = eps * W.T
+                A[offs[i]:offs[i + 1], offs[i - 1]:offs[i]] = eps * W
+            c = torch.cat([torch.addmm(ps[1], x, ps[0].T)] + [ps[2 * i + 1].expand(x.shape[0], -1)
+                                                               for i in range(1, len(sizes))], dim=-1).mul_(eps)
+            base = self._affine_base = (x, versions, c, A)
+        c, A = base[2], base[3]
         if self.beta != 0.0:
-            diag[offs[-2]:] -= eps * self.beta
-            c[:, offs[-2]:] += self.beta * self._target(c)
-        A += torch.diag(diag)
-        return c.mul_(eps), A
+            out = sum(sizes[:-1])
+            A = A.clone()
+            A.diagonal()[out:] -= eps * self.beta
+            c = c.clone()
+            c[:, out:] += (eps * self.beta) * self._target(c)
+        return c, A
 
     def split(self, y: Tensor) -> list[Tensor]:
         return list(torch.split(y, self.sizes, dim=-1))

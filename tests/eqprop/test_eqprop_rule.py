@@ -104,6 +104,15 @@ def test_affine_fast_path_equals_closed_form_step(data):
         fast = dyn.fixed_point_map(y)
         slow = (y - dyn.step_size * dyn.grad(y)).clamp(0, 1)
         assert torch.allclose(fast, slow, atol=1e-12)
+    # the cached operator follows in-place parameter updates (optimizer steps)
+    dyn = rule.dynamics.bind(x)
+    before = dyn.fixed_point_map(y)
+    with torch.no_grad():
+        rule.params[2].mul_(1.5)
+    dyn = rule.dynamics.bind(x)
+    after = dyn.fixed_point_map(y)
+    assert not torch.allclose(before, after)
+    assert torch.allclose(after, (y - dyn.step_size * dyn.grad(y)).clamp(0, 1), atol=1e-12)
     ce = EqPropRule(dimensions=(64, 30, 10), c_energy="cross_entropy")
     ce.init(0, "cpu")
     assert ce.dynamics.bind(x.float(), target.float(), 0.5)._affine is None  # CE nudging is not affine
