@@ -212,6 +212,7 @@ class Engine:
             if P.kind == "neurons":
                 body_thr += self._threshold_lines(P)
             need_idx = P.record or any(s.pre == P.name for s in self.net.synapses.values())
+            P.has_idx = need_idx  # type: ignore[attr-defined]
             if need_idx:
                 body_thr.append(f"i{P.index} = torch.nonzero(sp{P.index}).view(-1)")
             if P.record:
@@ -598,14 +599,20 @@ class Engine:
             for s, expr in assigns.items():
                 k = P.states.index(s)
                 e = sympy.sympify(expr).xreplace(P.fold)  # type: ignore[attr-defined]
-                if e.is_number:
+                if e.is_number and P.has_idx:  # type: ignore[attr-defined]
+                    tmp.append(f"Y{i}r{k}.index_fill_(0, i{i}, {float(e)!r})")
+                elif e.is_number:
                     tmp.append(f"Y{i}r{k}.masked_fill_(sp{i}, {float(e)!r})")
                 else:
                     out.append(f"r{i}_{k} = torch.where(sp{i}, {pr(e)}, Y{i}r{k})")
                     tmp.append(f"Y{i}r{k}.copy_(r{i}_{k})")
             out += tmp
         if P.refractory == "duration":
-            out.append(f"L{i}.masked_fill_(sp{i}, k)")
+            out.append(f"L{i}.index_fill_(0, i{i}, k)" if P.has_idx else  # type: ignore[attr-defined]
+                       f"L{i}.masked_fill_(sp{i}, k)")
+        if P.has_idx and out:  # type: ignore[attr-defined]
+            # spike-proportional work only in steps with spikes
+            out = [f"if i{i}.numel() > 0:"] + ["    " + line for line in out]
         return out
 
     def _gen_synapses(self, pre: list[str]) -> list[str]:

@@ -181,3 +181,11 @@ def test_loading_a_foreign_npz_names_its_keys(tmp_path):
     np.savez(tmp_path / "x.npz", a=np.zeros(2))
     with pytest.raises(NeuroplexError, match="not a neuroplex network file.*keys: a"):
         Network.load(tmp_path / "x.npz")
+
+
+@pytest.mark.gpu
+def test_cuda_run_matches_cpu():
+    net = cuba(500, p=0.05, seed=6, batch=2, monitor=[0])
+    cpu, gpu = net.run(0.1), net.run(0.1, device="cuda")
+    assert _raster(cpu, 0) == _raster(gpu, 0) and _raster(cpu, 1) == _raster(gpu, 1)
+    torch.testing.assert_close(cpu.ys, gpu.ys.cpu())
