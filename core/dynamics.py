@@ -107,7 +107,7 @@ class CompiledDynamics(Dynamics):
         ubind: list[str] = []
         for i, (s, default) in enumerate(model.inputs.items()):
             self._names[s] = f"_u{i}"
-            ubind.append(f"_u{i} = _const(_default_u[{i}], y) if u is None else u[..., {i}]")
+            ubind.append(f"_u{i} = _rt.const(_default_u[{i}], y) if u is None else u[..., {i}]")
         abind: list[str] = []
         printer = TorchPrinter(self._names)
         for i, (s, expr) in enumerate(model.assignments.items()):
@@ -117,7 +117,7 @@ class CompiledDynamics(Dynamics):
         self._printer = printer
         self._default_u = [float(v) for v in model.inputs.values()]
         prelude = ["t = _rt_time(t, y)", *bind, *pbind, *ubind, *abind]
-        ns = {"_default_u": self._default_u, "_rt_time": _as_time, "_stack": _stack, "_const": _const}
+        ns = {"_default_u": self._default_u, "_rt_time": _as_time, "_stack": _stack}
         args = ["t", "y", "p", "u=None"]
 
         rhs_terms = [printer(model.derivatives[s]) for s in self.state_names]
@@ -132,7 +132,7 @@ class CompiledDynamics(Dynamics):
             self._energy = None
         init_names = dict(self._names)
         init_body = ["t = torch.zeros(p.shape[:-1], dtype=p.dtype, device=p.device)", *pbind]
-        init_body += [f"_u{i} = _const({v!r}, p)" for i, v in enumerate(self._default_u)]
+        init_body += [f"_u{i} = _rt.const({v!r}, p)" for i, v in enumerate(self._default_u)]
         self._init = self._compile_initial(model, init_names, init_body, ns)
         self.events = [self._compile_event(ev, prelude, args, ns) for ev in model.events]
 
@@ -173,7 +173,7 @@ class CompiledDynamics(Dynamics):
         inits = {s.name: s.initial for s in model.states}
         for k in order:
             expr = inits.get(k, model.assignments.get(k))
-            body.append(f"{local[k]} = _const({printer(expr)}, p)")
+            body.append(f"{local[k]} = _rt.const({printer(expr)}, p)")
         body.append(f"return _stack([{', '.join(local[s] for s in self.state_names)}], p)")
         return build_function("initial", ["p"], body, ns)
 
@@ -216,13 +216,6 @@ def _as_time(t: Any, y: torch.Tensor) -> torch.Tensor:
     if isinstance(t, torch.Tensor):
         return t
     return torch.as_tensor(t, dtype=y.dtype, device=y.device)
-
-
-def _const(x: Any, like: torch.Tensor) -> torch.Tensor:
-    """A number as a tensor on ``like``'s dtype and device, so generated calls get tensors."""
-    if isinstance(x, torch.Tensor):
-        return x
-    return torch.as_tensor(x, dtype=like.dtype, device=like.device)
 
 
 def _stack(values: list[Any], like: torch.Tensor) -> torch.Tensor:

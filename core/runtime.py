@@ -22,6 +22,14 @@ def _t(x: Any, like: Any) -> torch.Tensor:
     return torch.as_tensor(x, dtype=ref.dtype if ref.is_floating_point() else torch.get_default_dtype(), device=ref.device)
 
 
+def const(x: Any, like: torch.Tensor) -> torch.Tensor:
+    """A number as a tensor on ``like``'s dtype and device (a tensor passes through), so that
+    values bound to plain numbers (constant initial values, default inputs) can feed torch calls."""
+    if isinstance(x, torch.Tensor):
+        return x
+    return torch.as_tensor(x, dtype=like.dtype, device=like.device)
+
+
 def where(cond: Any, a: Any, b: Any) -> torch.Tensor:
     if not isinstance(cond, torch.Tensor):
         return a if cond else b
