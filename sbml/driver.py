@@ -165,7 +165,7 @@ class SBMLProgram:
         printer = TorchPrinter({**self.names, **local})
         body = [f"_p{i} = p[..., {i}]" for i in range(len(self.param_names))]
         for k in order:
-            body.append(f"{local[k]} = {printer(nodes[k])}")
+            body.append(f"{local[k]} = _rt.const({printer(nodes[k])}, p)")  # constants become tensors
         body.append(f"return _stack([{', '.join(local[s] for s in self.state_names)}], p)")
         return build_function("initial", ["t", "p"], body, self.ns)
 
