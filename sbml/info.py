@@ -1,4 +1,4 @@
-"""``neuroplex sbml info FILE``: a summary of an SBML model, read with python-libsbml.
+"""``neuroplex sbml info FILE``: a summary of an SBML (or Antimony) model, read with python-libsbml.
 
 :func:`summarize` returns a plain dict (level/version, model id and name, compartments,
 species, reactions, parameters, rules, events, function definitions, initial
@@ -34,7 +34,12 @@ def _read(path: Path) -> Any:
     ls = _libsbml()
     if not path.is_file():
         raise ModelError(f"{path}: no such SBML file")
-    doc = ls.SBMLReader().readSBMLFromFile(str(path))
+    if path.suffix.lower() in (".ant", ".antimony"):  # Antimony: converted to SBML first
+        from neuroplex.plugins.roadrunner.solver import antimony_to_sbml
+
+        doc = ls.SBMLReader().readSBMLFromString(antimony_to_sbml(path))
+    else:
+        doc = ls.SBMLReader().readSBMLFromFile(str(path))
     errors = [doc.getError(i) for i in range(doc.getNumErrors())
               if doc.getError(i).getSeverity() in (ls.LIBSBML_SEV_ERROR, ls.LIBSBML_SEV_FATAL)]
     if errors:
@@ -47,8 +52,8 @@ def _read(path: Path) -> Any:
 
 
 def summarize(path: str | os.PathLike) -> dict[str, Any]:
-    """A summary of the SBML file at ``path`` (malformed files raise :class:`ModelError`
-    with libsbml's line number)."""
+    """A summary of the SBML file at ``path`` (``.ant`` files are converted with antimony);
+    malformed files raise :class:`ModelError` with libsbml's line number."""
     path = Path(path)
     doc = _read(path)
     m = doc.getModel()

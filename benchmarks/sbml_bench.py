@@ -1,0 +1,237 @@
+"""SBML on neuroplex (torch) versus libroadrunner, side by side in one process.
+
+Three measurements, each reported as a ratio to roadrunner from the same run:
+
+(a) load/compile: ``neuroplex.load_model(file)`` plus compiling the SBML program (sympy ->
+    torch source) versus ``roadrunner.RoadRunner(file)`` (parse + LLVM JIT), per model;
+(b) one simulation of each model over 0..100 with 1000 output points (torch ``dopri5`` or
+    ``rosenbrock`` as in the BioModels test, roadrunner CVODE, both rtol 1e-6 / atol 1e-9);
+(c) an ensemble of N (default 10 000) parameter sets of BIOMD0000000012 (repressilator) and
+    BIOMD0000000020 (Hodgkin-Huxley): every parameter scaled by ``exp(0.1 z)``, ``z ~ N(0, 1)``
+    (seeded), integrated in ONE batched torch call versus a roadrunner loop over the same sets
+    (reset, set ``init(p)``, simulate), 0..100 with 101 output points; torch with 1 and with 2
+    intra-op threads. Throughput = samples per wall-clock second; the two ensembles are checked
+    against each other on a subset of samples.
+
+Run (the shared data folder is ``$NEUROPLEX_DATA``, default ``../shared/data``)::
+
+    python benchmarks/sbml_bench.py [--models all|ID,ID] [--ensemble 10000] [--rr-samples 10000]
+                                    [--skip-load] [--skip-sim] [--out results.json]
+
+``--rr-samples`` below ``--ensemble`` times roadrunner on that many sets and scales its time
+(its loop cost is linear in the number of sets).
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+import neuroplex
+from neuroplex.compare import write_json
+from neuroplex.config import data_dir, set_threads
+
+#: torch method per model for (b); every other model uses rosenbrock
+DOPRI5 = {"BIOMD0000000010", "BIOMD0000000012", "BIOMD0000000020", "BIOMD0000000127", "BIOMD0000000142",
+          "BIOMD0000000280", "BIOMD0000000346"}
+ENSEMBLE_MODELS = ("BIOMD0000000012", "BIOMD0000000020")
+
+
+def _rr() -> Any:
+    import roadrunner
+
+    return roadrunner
+
+
+def _timed(fn: Any) -> tuple[Any, float]:
+    t = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - t
+
+
+def bench_load(paths: list[Path]) -> list[dict[str, Any]]:
+    """(a) load/compile time per model."""
+    from neuroplex.sbml.driver import compiled
+
+    rows = []
+    if paths:  # one-time import and first-call costs of both sides stay out of the timings
+        compiled(neuroplex.load_model(paths[0]))
+        _rr().RoadRunner(str(paths[0]))
+    for path in paths:
+        def ours() -> Any:
+            model = neuroplex.load_model(path)
+            compiled(model)
+            return model
+
+        try:
+            _, t_np = _timed(ours)
+        except Exception as exc:  # noqa: BLE001 - reported, not hidden
+            rows.append({"model": path.stem, "error": f"{type(exc).__name__}: {exc}"})
+            print(f"  load {path.stem}: neuroplex failed: {exc}", flush=True)
+            continue
+        _, t_rr = _timed(lambda: _rr().RoadRunner(str(path)))
+        rows.append({"model": path.stem, "neuroplex_s": t_np, "roadrunner_s": t_rr, "ratio": t_np / t_rr})
+        print(f"  load {path.stem}: neuroplex {t_np * 1e3:8.1f} ms  roadrunner {t_rr * 1e3:8.1f} ms  "
+              f"ratio {t_np / t_rr:6.2f}", flush=True)
+    return rows
+
+
+def bench_simulate(paths: list[Path], rtol: float, atol: float) -> list[dict[str, Any]]:
+    """(b) one simulation per model (model already loaded/compiled on both sides)."""
+    rows = []
+    ts = torch.linspace(0.0, 100.0, 1000, dtype=torch.float64)
+    for path in paths:
+        method = "dopri5" if path.stem in DOPRI5 else "rosenbrock"
+        try:
+            model = neuroplex.load_model(path)
+            neuroplex.simulate(model, (0.0, 1.0), solver="torch", method=method, n_points=2)  # compile outside timing
+            sol, t_np = _timed(lambda: neuroplex.simulate(model, (0.0, 100.0), solver="torch", method=method,
+                                                          t_eval=ts, rtol=rtol, atol=atol, max_steps=2_000_000))
+        except Exception as exc:  # noqa: BLE001 - reported, not hidden
+            rows.append({"model": path.stem, "method": method, "error": f"{type(exc).__name__}: {exc}"})
+            print(f"  sim  {path.stem}: torch failed: {exc}", flush=True)
+            continue
+        rr = _rr().RoadRunner(str(path))
+        rr.integrator.setValue("relative_tolerance", rtol)
+        rr.integrator.setValue("absolute_tolerance", atol)
+        _, t_rr = _timed(lambda: rr.simulate(times=ts.tolist()))
+        rows.append({"model": path.stem, "method": method, "neuroplex_s": t_np, "roadrunner_s": t_rr,
+                     "ratio": t_np / t_rr, "ok": bool(sol.ok)})
+        print(f"  sim  {path.stem}: torch {method:<10} {t_np * 1e3:9.1f} ms  roadrunner {t_rr * 1e3:8.1f} ms  "
+              f"ratio {t_np / t_rr:7.1f}{'' if sol.ok else '  (torch status not ok)'}", flush=True)
+    return rows
+
+
+def ensemble_params(model: Any, n: int, seed: int = 0) -> torch.Tensor:
+    """Every parameter scaled by exp(0.1 z), z ~ N(0, 1)."""
+    g = torch.Generator().manual_seed(seed)
+    base = torch.tensor([p.value for p in model.parameters], dtype=torch.float64)
+    return base * torch.exp(0.1 * torch.randn((n, base.numel()), generator=g, dtype=torch.float64))
+
+
+def bench_ensemble(path: Path, n: int, rr_samples: int, rtol: float, atol: float) -> dict[str, Any]:
+    """(c) one batched torch call vs a roadrunner loop over the same parameter sets."""
+    from neuroplex.plugins.roadrunner.solver import RoadRunnerSolver
+
+    model = neuroplex.load_model(path)
+    params = ensemble_params(model, n)
+    ts = torch.linspace(0.0, 100.0, 101, dtype=torch.float64)
+    method = "dopri5" if path.stem in DOPRI5 else "rosenbrock"
+    out: dict[str, Any] = {"model": path.stem, "samples": n, "method": method}
+    torch_sols = {}
+    for threads in (1, 2):
+        set_threads(threads)
+        neuroplex.simulate(model, (0.0, 1.0), solver="torch", method=method, params=params[:2], n_points=2)
+        sol, wall = _timed(lambda: neuroplex.simulate(model, (0.0, 100.0), solver="torch", method=method,
+                                                      params=params, t_eval=ts, rtol=rtol, atol=atol))
+        torch_sols[threads] = sol
+        out[f"torch_{threads}thread_s"] = wall
+        out[f"torch_{threads}thread_per_s"] = n / wall
+        out[f"torch_{threads}thread_failed"] = len(sol.failed_samples())
+        print(f"  ensemble {path.stem}: torch {threads} thread(s) {n} sets in {wall:.2f} s "
+              f"({n / wall:,.0f} sets/s, {len(sol.failed_samples())} failed)", flush=True)
+    set_threads(1)
+    m = min(rr_samples, n)
+    solver = RoadRunnerSolver(rtol=rtol, atol=atol)
+    solver.simulate(model, (0.0, 1.0), params=params[:1], t_eval=torch.tensor([0.0, 1.0], dtype=torch.float64))
+    rr_sol, rr_wall = _timed(lambda: solver.simulate(model, (0.0, 100.0), params=params[:m], t_eval=ts))
+    rr_total = rr_wall * n / m
+    out.update({"roadrunner_samples_timed": m, "roadrunner_s": rr_total, "roadrunner_per_s": n / rr_total,
+                "roadrunner_failed": len(rr_sol.failed_samples())})
+    for threads in (1, 2):
+        out[f"speedup_{threads}thread"] = (n / out[f"torch_{threads}thread_s"]) / (n / rr_total)
+    print(f"  ensemble {path.stem}: roadrunner loop {m} sets in {rr_wall:.2f} s ({m / rr_wall:,.0f} sets/s"
+          f"{', scaled to ' + str(n) if m < n else ''}); speedup torch 1 thread {out['speedup_1thread']:.1f}x, "
+          f"2 threads {out['speedup_2thread']:.1f}x", flush=True)
+    # agreement on the sets both ran
+    a = torch_sols[1]
+    worst = 0.0
+    for name in rr_sol.names:
+        if name in a.names:
+            x, y = a[name][:m], rr_sol[name]
+            ok = torch.isfinite(x) & torch.isfinite(y)
+            rel = ((x - y).abs() / (y.abs() + 1e-6))[ok]
+            worst = max(worst, float(rel.max()) if rel.numel() else 0.0)
+    out["max_rel_diff_vs_roadrunner"] = worst
+    print(f"  ensemble {path.stem}: max relative difference torch vs roadrunner {worst:.2e}", flush=True)
+    return out
+
+
+def _table(results: dict[str, Any]) -> str:
+    lines = []
+    for key in ("load", "simulate", "ensemble"):
+        for row in results.get(key, []):
+            if "error" in row:
+                lines.append(f"{key} {row['model']}: FAILED {row['error'][:120]}")
+    if any("ratio" in row for row in results.get("load", [])):
+        r = [row["ratio"] for row in results["load"] if "ratio" in row]
+        lines.append(f"(a) load+compile, neuroplex / roadrunner: median ratio {statistics.median(r):.2f} "
+                     f"(min {min(r):.2f}, max {max(r):.2f}) over {len(r)} models")
+    if any("ratio" in row for row in results.get("simulate", [])):
+        r = [row["ratio"] for row in results["simulate"] if "ratio" in row]
+        lines.append(f"(b) one simulation, torch / roadrunner time: median ratio {statistics.median(r):.1f} "
+                     f"(min {min(r):.1f}, max {max(r):.1f}) over {len(r)} models")
+    for row in results.get("ensemble", []):
+        if "error" in row:
+            continue
+        lines.append(f"(c) {row['model']} x{row['samples']}: torch {row['torch_1thread_per_s']:,.0f} sets/s (1 thread), "
+                     f"{row['torch_2thread_per_s']:,.0f} sets/s (2 threads); roadrunner loop "
+                     f"{row['roadrunner_per_s']:,.0f} sets/s; torch/roadrunner throughput "
+                     f"{row['speedup_1thread']:.1f}x (1 thread), {row['speedup_2thread']:.1f}x (2 threads)")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--models", default="all", help="'all' or comma-separated ids for (a) and (b)")
+    ap.add_argument("--ensemble", type=int, default=10_000, help="parameter sets for (c)")
+    ap.add_argument("--rr-samples", type=int, default=10_000, help="roadrunner sets actually run in (c)")
+    ap.add_argument("--rtol", type=float, default=1e-6)
+    ap.add_argument("--atol", type=float, default=1e-9)
+    ap.add_argument("--skip-load", action="store_true")
+    ap.add_argument("--skip-sim", action="store_true")
+    ap.add_argument("--skip-ensemble", action="store_true")
+    ap.add_argument("--out", type=Path, default=None, help="write the results as JSON")
+    args = ap.parse_args(argv)
+    set_threads(1)
+    folder = data_dir() / "biomodels"
+    if not folder.is_dir():
+        print(f"shared data missing: {folder} (set NEUROPLEX_DATA)", file=sys.stderr)
+        return 2
+    paths = sorted(folder.glob("BIOMD*.xml"))
+    if args.models != "all":
+        wanted = {m.strip() for m in args.models.split(",")}
+        paths = [p for p in paths if p.stem in wanted]
+    results: dict[str, Any] = {"rtol": args.rtol, "atol": args.atol, "torch": torch.__version__,
+                               "roadrunner": _rr().__version__}
+    if not args.skip_load:
+        print("(a) load/compile", flush=True)
+        results["load"] = bench_load(paths)
+    if not args.skip_sim:
+        print("(b) one simulation, 0..100, 1000 points", flush=True)
+        results["simulate"] = bench_simulate(paths, args.rtol, args.atol)
+    if not args.skip_ensemble:
+        print(f"(c) ensembles of {args.ensemble} parameter sets", flush=True)
+        results["ensemble"] = []
+        for m in ENSEMBLE_MODELS:
+            try:
+                results["ensemble"].append(bench_ensemble(folder / f"{m}.xml", args.ensemble, args.rr_samples,
+                                                          args.rtol, args.atol))
+            except Exception as exc:  # noqa: BLE001 - reported, not hidden
+                print(f"  ensemble {m}: failed: {exc}", flush=True)
+                results["ensemble"].append({"model": m, "error": f"{type(exc).__name__}: {exc}"})
+    print(_table(results))
+    if args.out is not None:
+        print(f"wrote {write_json(results, args.out)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
