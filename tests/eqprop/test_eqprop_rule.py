@@ -176,3 +176,23 @@ def test_evaluate_in_chunks_matches_one_batch(data):
     parts = rule.evaluate(data.x_test, data.y_test, chunk=70)
     assert one["accuracy"] == parts["accuracy"]
     assert abs(one["energy"] - parts["energy"]) < 1e-9 and abs(one["residual"] - parts["residual"]) < 1e-9
+
+
+def test_dynamics_work_with_other_core_methods(data):
+    """EqPropDynamics is a plain core Dynamics: Anderson acceleration and an ODE run of the
+    gradient flow dy/dt = -dE/dy reach the fixed point that plain iteration finds."""
+    import neuroplex
+
+    rule = EqPropRule(nonlinearity="sigmoid", dtype="float64", step_size=0.2)
+    torch.manual_seed(0)
+    rule.init(0, "cpu")
+    x = data.x_train[:6].double()
+    dyn = rule.dynamics.bind(x)
+    y0 = dyn.initial_state(batch=6)
+    it = neuroplex.equilibrate(dyn, y0, method="iteration", tol=1e-10, max_iter=5000, throw=True)
+    aa = neuroplex.equilibrate(dyn, y0, method="anderson", tol=1e-10, max_iter=500, throw=True)
+    assert torch.allclose(it.ys, aa.ys, atol=1e-7)
+    assert int(aa.stats["iterations"].max()) < int(it.stats["iterations"].max())
+    flow = neuroplex.simulate(dyn, (0.0, 40.0), y0=y0, method="dopri5", rtol=1e-6, atol=1e-8)
+    assert torch.allclose(flow.ys[:, -1], it.ys, atol=1e-4)
+    assert bool((dyn.energy(it.ys) <= dyn.energy(y0)).all())
