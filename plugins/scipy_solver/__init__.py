@@ -1,1 +1,5 @@
-"""neuroplex package."""
+"""The ``scipy`` solver plugin: :class:`~.solver.ScipySolver` and the functional
+:func:`~.integrator.integrate` (the integrator interface the SBML event driver takes)."""
+from .integrator import integrate
+
+__all__ = ["integrate"]
