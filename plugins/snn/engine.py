@@ -109,9 +109,10 @@ class _Printer:
         raise ModelError(f"the spiking engine cannot compile {type(e).__name__} expression {e}")
 
 
+# exprel(x) = (exp(x) - 1)/x; expm1 keeps it exact near 0 and only x == 0 gives 0/0
 _HELPERS = '''
 def _exprel(x: torch.Tensor) -> torch.Tensor:
-    return torch.where(torch.abs(x) < 1e-16, torch.ones_like(x), torch.expm1(x) / x)
+    return torch.nan_to_num(torch.expm1(x) / x, nan=1.0)
 '''
 
 
