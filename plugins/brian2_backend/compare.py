@@ -145,7 +145,7 @@ def trace_rmse(a: Any, b: Any, names: Sequence[str] | None = None, *, sample: in
 def wall_times(sol: Any) -> dict[str, float | None]:
     """Loop and total times a solver recorded in ``sol.meta`` (seconds)."""
     meta = sol.meta
-    loop = meta.get("loop_time", meta.get("loop_time_s"))
+    loop = meta.get("loop_time")
     return {"loop_s": None if loop is None else float(loop),
             "wall_s": None if meta.get("wall_time_s") is None else float(meta["wall_time_s"])}
 

@@ -18,11 +18,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from neuroplex.errors import ModelError, NeuroplexError
+from neuroplex.errors import NeuroplexError
 from neuroplex.solution import Solution, SpikeTrain, Status
 
 from .neuron_run import initial_values, with_unit_fallback
-from .session import brian_session
+from .session import brian_session, progress_report
 from .translate import NeuronSpec, translate_neuron
 
 
@@ -56,7 +56,7 @@ def _is_scalar(value: Any) -> bool:
 
 
 def run_network(net: Any, t_span: tuple[float, float], *, dt: float | None, method: str | None, target: str,
-                dtype: str, units: str, seed: int | None, t_eval: Any = None) -> Solution:
+                dtype: str, units: str, seed: int | None, t_eval: Any = None, progress: bool = False) -> Solution:
     """Simulate ``net`` on Brian2 for ``t_span`` (which must start at 0)."""
     t0, t1 = float(t_span[0]), float(t_span[1])
     if t0 != 0.0:
@@ -66,7 +66,7 @@ def run_network(net: Any, t_span: tuple[float, float], *, dt: float | None, meth
     dt = float(dt or net.dt)
     n_steps = int(round(t1 / dt))
     wall0 = _time.perf_counter()
-    result = with_unit_fallback(lambda mode: _build_and_run(net, n_steps, dt, method, target, dtype, mode, seed),
+    result = with_unit_fallback(lambda mode: _build_and_run(net, n_steps, dt, method, target, dtype, mode, seed, progress),
                                 units, f"network {net.name!r}")
     sol = _solution(net, result, n_steps, dt, target, dtype)
     sol.meta["wall_time_s"] = _time.perf_counter() - wall0
@@ -98,7 +98,7 @@ def _timed_name(pop: str, name: str) -> str:
 
 
 def _build_and_run(net: Any, n_steps: int, dt: float, method: str | None, target: str, dtype: str, units: str,
-                   seed: int | None) -> dict[str, Any]:
+                   seed: int | None, progress: bool = False) -> dict[str, Any]:
     import brian2
     from brian2 import (Hz, Network, NeuronGroup, PoissonGroup, Quantity, SpikeMonitor, StateMonitor,
                         Synapses, TimedArray, second)
@@ -148,7 +148,12 @@ def _build_and_run(net: Any, n_steps: int, dt: float, method: str | None, target
         bnet = Network(*objects)
         build_time = _time.perf_counter() - build0
         run0 = _time.perf_counter()
-        bnet.run(n_steps * dt_q, namespace={})
+        report, close = progress_report(progress and not session.standalone, net.name)
+        try:
+            bnet.run(n_steps * dt_q, namespace={}, report=report, report_period=1 * second)
+        finally:
+            if close is not None:
+                close()
         session.build()
         run_time = _time.perf_counter() - run0
         loop = session.last_run_time()
@@ -295,4 +300,4 @@ def _solution(net: Any, result: dict[str, Any], n_steps: int, dt: float, target:
     )
 
 
-__all__ = ["is_network", "run_network", "ModelError"]
+__all__ = ["is_network", "run_network"]

@@ -15,10 +15,10 @@ import sympy
 import torch
 
 from neuroplex.errors import ModelError
-from neuroplex.ir import ModelIR, exprel
+from neuroplex.ir import ModelIR
 from neuroplex.solution import Solution, SpikeTrain, Status
 
-from .session import brian_session
+from .session import brian_session, progress_report
 from .translate import NeuronSpec, model_time_scale, translate_neuron
 
 
@@ -118,7 +118,7 @@ def with_unit_fallback(attempt: Callable[[str], Any], units: str, what: str) -> 
 
 def run_neuron(model: ModelIR, t_span: tuple[float, float], *, dt: float | None, method: str | None,
                target: str, dtype: str, units: str, y0: Any = None, params: Any = None, inputs: Any = None,
-               t_eval: Any = None) -> Solution:
+               t_eval: Any = None, progress: bool = False) -> Solution:
     """Simulate a batch of single neurons; see :class:`~neuroplex.plugins.brian2_backend.solver.Brian2Solver`."""
     from brian2 import second
 
@@ -150,7 +150,7 @@ def run_neuron(model: ModelIR, t_span: tuple[float, float], *, dt: float | None,
 
     def attempt(mode: str) -> tuple[Any, ...]:
         spec = translate_neuron(model, units=mode, per_neuron=per_neuron, method=method, target=target)
-        return (spec, *_run_group(spec, batch, y, p, u, t0, n_steps, dt_q, target, dtype))
+        return (spec, *_run_group(spec, batch, y, p, u, t0, n_steps, dt_q, target, dtype, progress))
 
     spec, traces, sp_i, sp_t, loop, run_wall = with_unit_fallback(attempt, units, f"model {model.name!r}")
     ys = torch.as_tensor(traces[:, k_out, :])
@@ -164,13 +164,13 @@ def run_neuron(model: ModelIR, t_span: tuple[float, float], *, dt: float | None,
         stats={"n_steps": torch.full((batch,), n_steps, dtype=torch.long)}, spikes=spikes, solver="brian2",
         method=spec.method or "auto", meta={
             "model": model.name, "target": target, "dtype": dtype, "dt": dt, "units": spec.units,
-            "loop_time_s": loop, "run_time_s": run_wall, "wall_time_s": _time.perf_counter() - wall0,
+            "loop_time": loop, "run_time": run_wall, "wall_time_s": _time.perf_counter() - wall0,
             "brian_equations": spec.equations, "brian_threshold": spec.threshold, "brian_reset": spec.reset,
         })
 
 
 def _run_group(spec: NeuronSpec, batch: int, y: np.ndarray, p: np.ndarray, u: np.ndarray, t0: float,
-               n_steps: int, dt_q: Any, target: str, dtype: str) -> tuple[Any, ...]:
+               n_steps: int, dt_q: Any, target: str, dtype: str, progress: bool = False) -> tuple[Any, ...]:
     """Build and run one NeuronGroup of ``batch`` neurons; traces ``(batch, n_steps+1, n_states)``."""
     from brian2 import Network, NeuronGroup, SpikeMonitor, StateMonitor, second
 
@@ -200,7 +200,12 @@ def _run_group(spec: NeuronSpec, batch: int, y: np.ndarray, p: np.ndarray, u: np
                 if mon is not None:
                     mon.active = True
         run0 = _time.perf_counter()
-        net.run(n_steps * dt_q, namespace={})
+        report, close = progress_report(progress and not session.standalone, model.name)
+        try:
+            net.run(n_steps * dt_q, namespace={}, report=report, report_period=1 * second)
+        finally:
+            if close is not None:
+                close()
         session.build()
         run_wall = _time.perf_counter() - run0
         loop = session.last_run_time()

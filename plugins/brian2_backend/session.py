@@ -43,6 +43,21 @@ class Session:
         return float(value) if value is not None else None
 
 
+def progress_report(enabled: bool, label: str) -> tuple[Any, Any]:
+    """A Brian2 ``report`` callback driving a tqdm bar (``(None, None)`` when disabled);
+    call the second item to close the bar."""
+    if not enabled:
+        return None, None
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=100, unit="%", desc=label)
+
+    def report(elapsed: Any, completed: float, start: Any, duration: Any) -> None:
+        bar.update(max(0, int(round(float(completed) * 100)) - bar.n))
+
+    return report, bar.close
+
+
 def import_brian2() -> Any:
     """Import brian2 or raise a clear error (it is an optional dependency)."""
     try:

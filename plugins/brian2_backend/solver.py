@@ -12,7 +12,7 @@ from neuroplex.solution import Solution
 from neuroplex.solver import Solver
 
 from .session import TARGETS
-from .translate import METHOD_ALIASES, brian_method
+from .translate import brian_method
 
 
 class Brian2Solver(Solver):
@@ -62,7 +62,8 @@ class Brian2Solver(Solver):
             from .neuron_run import run_neuron
 
             return run_neuron(model, t_span, dt=self.dt, method=self.method, target=self.target, dtype=self.dtype,
-                              units=self.units, y0=y0, params=params, inputs=inputs, t_eval=t_eval)
+                              units=self.units, y0=y0, params=params, inputs=inputs, t_eval=t_eval,
+                              progress=progress)
         from .network_run import is_network, run_network
 
         if is_network(model):
@@ -70,10 +71,11 @@ class Brian2Solver(Solver):
                 raise NeuroplexError("brian2: a network carries its own initial state and parameters "
                                      "(y0/params/inputs apply to single-neuron models)")
             return run_network(model, t_span, dt=self.dt, method=self.method, target=self.target,
-                               dtype=self.dtype, units=self.units, seed=self.seed, t_eval=t_eval)
+                               dtype=self.dtype, units=self.units, seed=self.seed, t_eval=t_eval,
+                               progress=progress)
         if isinstance(model, Dynamics):
             raise ModelError(f"brian2 needs the model IR (equations), not compiled dynamics {model.name!r}")
         raise ModelError(f"brian2 cannot simulate a {type(model).__name__}")
 
 
-__all__ = ["Brian2Solver", "METHOD_ALIASES"]
+__all__ = ["Brian2Solver"]

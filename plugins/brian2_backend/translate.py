@@ -469,7 +469,7 @@ def translate_neuron(
     if ev is not None:
         threshold = printer(inline_assignments(model, ev.trigger))
         reset = _reset_code(model, ev.assignments, printer, names) or None
-    refractory = _refractory(model, printer, units, time_scale)
+    refractory = _refractory(model, printer, units, time_scale, per)
     return NeuronSpec(model=model, names=names, equations="\n".join(lines), threshold=threshold, reset=reset,
                       refractory=refractory, namespace=namespace, per_neuron=[p for p in model.parameter_names if p in per],
                       units=units, time_scale=time_scale, method=chosen, state_dims=state_dims,
@@ -494,20 +494,22 @@ def _reset_code(model: ModelIR, assignments: dict[str, Any], printer: BrianPrint
     return "\n".join(lines)
 
 
-def _refractory(model: ModelIR, printer: BrianPrinter, units: str, time_scale: float) -> Any:
+def _refractory(model: ModelIR, printer: BrianPrinter, units: str, time_scale: float, per_neuron: set[str]) -> Any:
     """Brian2's ``refractory`` argument: a condition string (``'v > v_th'``), a duration
-    (Quantity) for a number, or a time expression string for a parameter expression
-    (evaluated per neuron by Brian2)."""
+    (Quantity) for a number or an expression of shared parameters (as Brian2's examples
+    write ``refractory=5*ms``), or a time expression string when it uses per-neuron
+    parameters or inputs (evaluated per neuron by Brian2)."""
     ref = model.refractory
     if ref is None:
         return None
     ref = inline_assignments(model, ref)
     if isinstance(ref, (sympy.Rel, sympy.And, sympy.Or, sympy.Not)):
         return printer(ref)
-    if isinstance(ref, sympy.Basic) and ref.is_number:
+    shared = {sympy.Symbol(p.name): sympy.Float(p.value) for p in model.parameters if p.name not in per_neuron}
+    if isinstance(ref, sympy.Basic) and ref.xreplace(shared).is_number:
         from brian2 import second
 
-        return float(ref) * time_scale * second
+        return float(ref.xreplace(shared)) * time_scale * second
     known = {*model.parameter_names, *model.inputs}
     free = {s.name for s in getattr(ref, "free_symbols", set())}
     if free - known:
@@ -611,4 +613,4 @@ def _eval_quantity(expr: Any, values: dict[str, Any]) -> Any:
 
 
 __all__ = ["BrianPrinter", "NeuronSpec", "translate_neuron", "brian_method", "safe_names", "inline_assignments",
-           "dims_of", "has_units", "spike_event", "exprel"]
+           "dims_of", "has_units", "spike_event", "unit_problem", "fast_exprel"]

@@ -6,6 +6,7 @@ import sys
 
 import pytest
 import sympy
+import torch
 
 from neuroplex.errors import ModelError, NeuroplexError
 from neuroplex.ir import Event, ModelIR, Parameter, State, as_expr
@@ -114,10 +115,27 @@ def test_solver_settings_are_validated():
 def test_refractory_forms():
     from brian2 import second
 
-    assert translate_neuron(_lif()).refractory == "tref"  # a time expression Brian2 evaluates
-    assert translate_neuron(_lif(), units="none").refractory == "(tref)*second"
+    assert float(translate_neuron(_lif()).refractory / second) == pytest.approx(0.005)  # refractory=5*ms
+    # a per-neuron refractory period stays an expression Brian2 evaluates per neuron
+    assert translate_neuron(_lif(), per_neuron=["tref"]).refractory == "tref"
+    assert translate_neuron(_lif(), units="none", per_neuron=["tref"]).refractory == "(tref)*second"
     m = _lif()
     m.refractory = as_expr(0.002)
     assert float(translate_neuron(m).refractory / second) == pytest.approx(0.002)
     m.refractory = as_expr("v > Vt")
     assert translate_neuron(m).refractory == "(v > Vt)"
+
+
+def test_single_neuron_batch_with_per_neuron_parameters_and_progress():
+    from brian2 import second  # noqa: F401 - brian2 present
+
+    model = _lif()
+    params = torch.tensor([[p.value for p in model.parameters]] * 2, dtype=torch.float64)
+    params[1, model.parameter_names.index("tref")] = 0.002
+    sol = Brian2Solver(method="exact").simulate(model, (0.0, 0.3), params=params, progress=True,
+                                                t_eval=torch.linspace(0.0, 0.3, 31))
+    assert sol.ys.shape == (2, 31, 1) and sol.ok
+    n0 = int((sol.spikes.sample == 0).sum())
+    n1 = int((sol.spikes.sample == 1).sum())
+    assert n0 == 5 and n1 > n0  # a shorter refractory period fires more often
+    assert sol.meta["loop_time"] > 0
