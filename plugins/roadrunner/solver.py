@@ -37,7 +37,8 @@ def import_roadrunner() -> Any:
 
 
 def sbml_text(model: ModelIR) -> str:
-    """SBML for ``model``: its source file (SBML or Antimony) or the writer's output."""
+    """SBML for ``model``: its source file (SBML or Antimony), the SBML text it was read
+    from, or the writer's output."""
     source = model.metadata.get("source")
     if source:
         path = Path(source)
@@ -46,6 +47,8 @@ def sbml_text(model: ModelIR) -> str:
         if path.suffix.lower() in (".ant", ".antimony", ".txt"):
             return antimony_to_sbml(path)
         return path.read_text(encoding="utf-8")
+    if model.metadata.get("sbml_text"):  # read from a string
+        return str(model.metadata["sbml_text"])
     from neuroplex.sbml.writer import write_sbml
 
     return write_sbml(model)
