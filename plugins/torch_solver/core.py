@@ -195,44 +195,54 @@ def locate_events(events: EventSpec, dense: Callable[[torch.Tensor], torch.Tenso
 
 
 class _Outputs:
-    """Dense output at the requested times: each step fills the points it covers. Column
-    ``n_t`` of the buffer is a scratch slot that absorbs the padding of ragged writes, so a
-    write is one ``index_put`` without host-side masking."""
+    """Dense output at the requested times: each step fills the points it covers. Row
+    ``n_t`` of each sample's block is a scratch slot that absorbs writes of samples with
+    nothing to write, so a write is one ``index_copy_`` without host-side masking."""
 
     def __init__(self, t_eval: torch.Tensor, t0: torch.Tensor, y0: torch.Tensor):
         b, n = y0.shape
         self.t_eval = t_eval
         self.n_t = int(t_eval.numel())
-        self.t_pad = torch.cat([t_eval, t_eval[-1:] if self.n_t else t_eval.new_zeros(1)])
-        self.buf = torch.full((b, self.n_t + 1, n), math.nan, dtype=y0.dtype, device=y0.device)
-        self.rows = torch.arange(b, device=y0.device)
+        # +inf guard: the scratch slot is never "due"
+        self.t_pad = torch.cat([t_eval, t_eval.new_full((1,), math.inf)])
+        self.buf = torch.full((b * (self.n_t + 1), n), math.nan, dtype=y0.dtype, device=y0.device)
+        self.base = torch.arange(b, device=y0.device) * (self.n_t + 1)
+        self.scratch = self.base + self.n_t
         self.next = torch.searchsorted(t_eval, t0.contiguous(), right=False)
-        at0 = (self.next < self.n_t) & (self.t_pad[self.next] == t0)
-        self.buf[self.rows, torch.where(at0, self.next, self.n_t)] = y0
-        self.next = self.next + at0.long()
+        at0 = self.t_pad[self.next] == t0
+        self._write(at0, y0)
 
     @property
     def ys(self) -> torch.Tensor:
-        return self.buf[:, :self.n_t]
+        return self.buf.view(-1, self.n_t + 1, self.buf.shape[-1])[:, :self.n_t]
+
+    def _write(self, due: torch.Tensor, values: torch.Tensor) -> None:
+        self.buf.index_copy_(0, torch.where(due, self.base + self.next, self.scratch), values)
+        self.next = self.next + due.long()
 
     def record(self, mask: torch.Tensor, t: torch.Tensor, h: torch.Tensor, t_hi: torch.Tensor,
                y_hi: torch.Tensor, dense: Callable[[torch.Tensor], torch.Tensor]) -> None:
-        """Fill the points in ``(t, t_hi]`` of the samples in ``mask``."""
+        """Fill the points in ``(t, t_hi]`` of the samples in ``mask`` (one (B, n) dense
+        evaluation per point, no broadcasting over points)."""
         if self.n_t == 0:
             return
-        hi_idx = torch.searchsorted(self.t_eval, t_hi.contiguous(), right=True)
-        hi_idx = torch.where(mask, hi_idx, self.next)
-        k = int((hi_idx - self.next).max())
-        if k <= 0:
-            return
-        j = self.next[:, None] + torch.arange(k, device=t.device)
-        jc = torch.where(j < hi_idx[:, None], j, self.n_t)
-        te = self.t_pad[jc]
-        theta = (te - t[:, None]) / torch.where(h == 0, torch.ones_like(h), h)[:, None]
-        vals = dense(theta)
-        vals = torch.where((te == t_hi[:, None])[..., None], y_hi[:, None], vals)
-        self.buf[self.rows[:, None].expand_as(jc), jc] = vals
-        self.next = torch.maximum(self.next, hi_idx)
+        h_safe = None
+        while True:
+            te = self.t_pad[self.next]
+            due = mask & (te <= t_hi)
+            if not bool(due.any()):
+                return
+            if h_safe is None:
+                h_safe = torch.where(h == 0, torch.ones_like(h), h)
+            at_end = te == t_hi
+            if bool((at_end | ~due).all()):
+                vals = y_hi  # the step's end itself
+            else:
+                # samples with nothing due evaluate at theta = 0 (finite, so no NaN gradients)
+                vals = dense(torch.where(due, te - t, torch.zeros_like(t)) / h_safe)
+                if bool((at_end & due).any()):
+                    vals = torch.where(at_end[:, None], y_hi, vals)
+            self._write(due, vals)
 
 
 def run_loop(f: Rhs, stepper: Any, t0: torch.Tensor, t1: torch.Tensor, y0: torch.Tensor, *,

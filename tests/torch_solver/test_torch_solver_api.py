@@ -169,9 +169,11 @@ def test_cuda_equilibrium_and_auto_device() -> None:
 @pytest.mark.parametrize("method", ["dopri5", "rk4"])
 def test_gradients_flow_through_simulate(method: str) -> None:
     params = torch.tensor([[1.0], [2.0]], dtype=torch.float64, requires_grad=True)
-    sol = neuroplex.simulate(decay(), 1.0, params=params, method=method, dt=1e-3, rtol=1e-10, atol=1e-12)
-    sol["x"][:, -1].sum().backward()
-    expected = -torch.exp(-params.detach()[:, 0])  # d/dk exp(-k t) at t = 1
+    sol = neuroplex.simulate(decay(), 1.0, params=params, method=method, dt=1e-3, rtol=1e-10, atol=1e-12,
+                             n_points=5)
+    sol["x"][:, 2].sum().backward()  # an interior output point (dense output) at t = 0.5
+    k_ = params.detach()[:, 0]
+    expected = -0.5 * torch.exp(-0.5 * k_)  # d/dk exp(-k t) at t = 0.5
     torch.testing.assert_close(params.grad[:, 0], expected, rtol=1e-6, atol=1e-9)
 
 
