@@ -337,7 +337,7 @@ def plot_metrics(history: Sequence[Mapping[str, float]], path: str | os.PathLike
     for k in history[-1]:
         if k == "epoch":
             continue
-        group = next((g for g in ("accuracy", "norm", "seconds", "energy", "residual") if g in k), k)
+        group = next((g for g in ("accuracy", "norm", "seconds", "energy", "residual", "cost", "loss") if g in k), k)
         panels.setdefault(group, []).append(k)
     ncols = min(3, len(panels))
     nrows = math.ceil(len(panels) / ncols)
