@@ -61,7 +61,16 @@ class _Printer:
         if e.is_number and not e.free_symbols:
             return repr(float(e))
         if isinstance(e, sympy.Add):
-            return "(" + " + ".join(self(a) for a in e.args) + ")"
+            # negative terms as subtractions: one kernel each instead of a negation and an add
+            pos = [a for a in e.args if not _negative(a)]
+            neg = [-a for a in e.args if _negative(a)]
+            if not pos:
+                return "(-" + " - ".join(self(a) for a in neg) + ")" if len(neg) == 1 else \
+                    "(-(" + " + ".join(self(a) for a in neg) + "))"
+            text = " + ".join(self(a) for a in pos)
+            if neg:
+                text += " - " + " - ".join(self(a) for a in neg)
+            return "(" + text + ")"
         if isinstance(e, sympy.Mul):
             num, den = [], []
             for a in e.args:
@@ -114,6 +123,11 @@ _HELPERS = '''
 def _exprel(x: torch.Tensor) -> torch.Tensor:
     return torch.nan_to_num(torch.expm1(x) / x, nan=1.0)
 '''
+
+
+def _negative(e: Any) -> bool:
+    """A term printed better as a subtraction (``-x``, ``-2*x``)."""
+    return isinstance(e, sympy.Mul) and e.args[0].is_number and bool(e.args[0] < 0)
 
 
 def _cse_symbols(prefix: str, counter: list[int]) -> Any:
@@ -540,6 +554,11 @@ class Engine:
         def emit(group: list[tuple[str, Any]]) -> list[str]:
             """Common subexpressions of a group of independent lines become temporaries."""
             exprs = [sympy.sympify(e).xreplace(fold) for _, e in group]
+            for (name, _), e in zip(group, exprs):
+                if e.is_number:  # constant (e.g. the linear synaptic decays): fold into later lines
+                    fold[sympy.Symbol(name)] = e
+            group = [(n, e) for (n, _), e in zip(group, exprs) if not e.is_number]
+            exprs = [e for _, e in group]
             subs, reduced = sympy.cse(exprs, symbols=_cse_symbols(f"_c{i}_", counter))
             text = []
             for sym, e in subs:
