@@ -81,8 +81,11 @@ def integrate(f: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], t0: float
               method: str = "LSODA", rtol: float = 1e-8, atol: float = 1e-10, t_eval: Any = None,
               event_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
               max_steps: int = 200_000, max_step: float | None = None, first_step: float | None = None,
-              jacobian: bool = True, **_ignored: Any) -> ScipyResult:
-    """Integrate ``y' = f(t, y)`` for each sample of ``y0 (B, n)`` with a scipy solver."""
+              jacobian: bool = True, atol_scale: Any = None, **_ignored: Any) -> ScipyResult:
+    """Integrate ``y' = f(t, y)`` for each sample of ``y0 (B, n)`` with a scipy solver.
+
+    ``atol_scale`` (``(n,)``) multiplies ``atol`` per component, e.g. by the compartment size of
+    a species integrated as an amount, so that ``atol`` reads as a concentration tolerance."""
     from scipy import integrate as si
 
     cls = getattr(si, canonical_method(method))
@@ -111,6 +114,9 @@ def integrate(f: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], t0: float
             t_end[b] = t0 if t1 <= t0 else t1
             continue
         kwargs: dict[str, Any] = {"rtol": rtol, "atol": atol}
+        if atol_scale is not None:
+            scale = np.asarray(atol_scale, dtype=np.float64)
+            kwargs["atol"] = atol * (scale[b] if scale.ndim == 2 else scale)
         if max_step is not None:
             kwargs["max_step"] = max_step
         if first_step is not None:
