@@ -1,0 +1,146 @@
+"""SBML simulation semantics: events (delay, priority, persistence, initialValue, values from
+trigger time), the torch solver's SBML path, batched ensembles, selected Test Suite cases."""
+from __future__ import annotations
+
+import csv
+
+import pytest
+import torch
+
+pytest.importorskip("libsbml")
+
+import neuroplex  # noqa: E402
+from neuroplex.sbml.antimony_loader import read_antimony_string  # noqa: E402
+from neuroplex.sbml.driver import SBMLProgram, run, simulate  # noqa: E402
+from neuroplex.sbml.testsuite import run_case  # noqa: E402
+from neuroplex.testing import require_data  # noqa: E402
+
+T = torch.float64
+
+
+def ant(text: str):
+    pytest.importorskip("antimony")
+    return read_antimony_string(text)
+
+
+def test_event_with_delay_priority_and_trigger_time_values() -> None:
+    model = ant("""
+        x = 0; y = 0; z = 0; x' = 1
+        // fires at x >= 1 (t = 1), assigns after a delay of 0.5 the value x had at t = 1
+        E1: at 0.5 after x >= 1, fromTrigger=true: y = x
+        // same, but evaluated at execution time
+        E2: at 0.5 after x >= 1, fromTrigger=false: z = x
+    """)
+    sol = simulate(model, (0, 2), t_eval=torch.tensor([0.0, 1.0, 1.49, 1.51, 2.0], dtype=T), variables=["y", "z"])
+    assert torch.allclose(sol["y"][0], torch.tensor([0, 0, 0, 1.0, 1.0], dtype=T), atol=1e-9)
+    assert torch.allclose(sol["z"][0], torch.tensor([0, 0, 0, 1.5, 1.5], dtype=T), atol=1e-9)
+
+
+def test_priorities_order_simultaneous_events() -> None:
+    model = ant("""
+        x = 0; t1 = 0; x' = 1
+        Elow: at time >= 1, priority=1, fromTrigger=false: t1 = 2*t1 + 1
+        Ehigh: at time >= 1, priority=5: t1 = 10
+    """)
+    sol = simulate(model, (0, 2), t_eval=torch.tensor([0.0, 2.0], dtype=T), variables=["t1"])
+    assert float(sol["t1"][0, -1]) == pytest.approx(21.0)  # high priority first: 10, then 2*10+1
+
+
+def test_non_persistent_event_cancelled_and_t0_firing() -> None:
+    model = ant("""
+        x = 0; a = 0; b = 0; c = 0
+        x' = 1
+        // trigger true only for 0.5 < x < 0.6: a delay of 1 outlives it, so it never executes
+        Enp: at 1 after (x > 0.5 && x < 0.6), persistent=false: a = 1
+        Ep: at 1 after (x > 0.5 && x < 0.6), persistent=true: b = 1
+        // true at t0 with initialValue false: fires at t0
+        E0: at x >= 0, t0=false: c = 5
+    """)
+    sol = simulate(model, (0, 3), t_eval=torch.tensor([0.0, 3.0], dtype=T), variables=["a", "b", "c"])
+    assert sol["a"][0].tolist() == [0.0, 0.0]
+    assert sol["b"][0].tolist() == [0.0, 1.0]
+    assert sol["c"][0].tolist() == [5.0, 5.0]
+
+
+def test_narrow_trigger_window_fires() -> None:
+    """An ``and`` trigger true only for a short window (the roadrunner failure of case 01511)."""
+    model = ant("""
+        S = 0; hits = 0; S' = 1
+        E: at 0.1 after (S > 0.45 && S < 0.4500001): hits = hits + 1
+    """)
+    sol = simulate(model, (0, 1), t_eval=torch.tensor([0.0, 1.0], dtype=T), variables=["hits"])
+    assert float(sol["hits"][0, -1]) == 1.0
+
+
+def test_torch_solver_runs_sbml_models_through_the_driver() -> None:
+    model = ant("""
+        S1 -> S2; k*S1
+        S1 = 10; S2 = 0; k = 0.3
+    """)
+    sol = neuroplex.simulate(model, (0, 5), n_points=6, solver="torch")
+    expected = 10 * torch.exp(-0.3 * torch.linspace(0, 5, 6, dtype=T))
+    assert torch.allclose(sol["S1"][0], expected, rtol=1e-6)
+    assert torch.allclose(sol["S1"][0] + sol["S2"][0], torch.full((6,), 10.0, dtype=T), rtol=1e-9)
+
+
+def test_stiff_method_choice() -> None:
+    model = ant("""
+        A -> B; k1*A; B -> C; k2*B
+        A = 1; B = 0; C = 0; k1 = 1e4; k2 = 1
+    """)
+    t = torch.linspace(0, 2, 5, dtype=T)
+    k1, k2 = 1e4, 1.0
+    b_exact = k1 / (k2 - k1) * (torch.exp(-k1 * t) - torch.exp(-k2 * t))
+    for method, label in (("rosenbrock", "rosenbrock"), ("auto", "auto (dopri5, rosenbrock for stiff samples)")):
+        sol = simulate(model, (0, 2), t_eval=t, method=method, rtol=1e-9, atol=1e-12)
+        assert sol.ok and sol.method == label
+        assert torch.allclose(sol["B"][0], b_exact, rtol=1e-6, atol=1e-10)
+
+
+def test_ensemble_one_call_equals_single_runs() -> None:
+    path = require_data("biomodels", "BIOMD0000000012.xml")
+    model = neuroplex.load_model(path)
+    assert not model.events
+    prog = SBMLProgram(model)
+    calls = []
+
+    def counting(*args, **kwargs):
+        from neuroplex.plugins.torch_solver import integrate
+
+        calls.append(1)
+        return integrate(*args, **kwargs)
+
+    gen = torch.Generator().manual_seed(7)
+    base = prog.default_params()
+    params = base * (0.7 + 0.6 * torch.rand((5, base.numel()), generator=gen, dtype=T))
+    t_eval = torch.linspace(0, 50, 26, dtype=T)
+    batch = run(prog, (0, 50), t_eval=t_eval, params=params, integrator=counting)
+    assert len(calls) == 1 and batch.ys.shape == (5, 26, len(prog.output_names)) and batch.ok
+    for b in (0, 3):
+        single = run(prog, (0, 50), t_eval=t_eval, params=params[b])
+        assert torch.allclose(batch.ys[b], single.ys[0], rtol=1e-10, atol=1e-12)
+
+
+SUITE_CASES = {  # one or two cases per event feature, run quickly from the shared data
+    "00001": "reactions, amounts",
+    "00026": "events",
+    "00071": "event with delay",
+    "00930": "event priorities",
+    "00932": "non-persistent event",
+    "00928": "event firing at t0",
+    "00980": "event assignments with values from execution time",
+    "01511": "delayed event whose trigger holds only for 0.45 < t < 0.475",
+    "00950": "initial assignments to inf, -inf, nan",
+    "01117": "constant species in a growing compartment",
+    "01779": "event resizes a compartment and sets a species",
+}
+
+
+@pytest.mark.parametrize("case", sorted(SUITE_CASES))
+def test_selected_suite_cases(case: str) -> None:
+    root = require_data("sbml-test-suite")
+    ids = {row["case_id"] for row in csv.DictReader(open(root / "index.csv"))}
+    if case not in ids:
+        pytest.skip(f"case {case} is not in the shared set")
+    result = run_case(root / case)
+    assert result.passed, f"{case} ({SUITE_CASES[case]}): {result.reason}"
