@@ -156,6 +156,13 @@ class _Pop:
     states: list[str] = field(default_factory=list)
     y0: torch.Tensor | None = None
     refractory: str = "none"  # none | duration | condition
+    names: dict[str, str] = field(default_factory=dict)  # symbol -> generated code
+    fold: dict[Any, Any] = field(default_factory=dict)  # scalar symbol -> value
+    nr_expr: str = ""  # code computing 'not refractory' (from the old state)
+    rf_expr: str = ""  # code computing 'refractory'
+    threshold_needs_nr: bool = False
+    has_idx: bool = False  # the step computes the spiking indices i<p>
+    rand_slot: int = -1  # Poisson groups: index of their random numbers
 
 
 class Engine:
@@ -174,6 +181,7 @@ class Engine:
         self.consts: list[torch.Tensor] = []
         self.timed: list[tuple[int, float, int]] = []  # (const index, dt_in, length)
         self.pops: list[_Pop] = []
+        self._rand_pops: list[_Pop] = []
         offset = 0
         for i, src in enumerate(net.populations.values()):
             kind = "poisson" if isinstance(src, PoissonGroup) else "neurons"
@@ -227,7 +235,7 @@ class Engine:
             if P.kind == "neurons":
                 body_thr += self._threshold_lines(P)
             need_idx = P.record or any(s.pre == P.name for s in self.net.synapses.values())
-            P.has_idx = need_idx  # type: ignore[attr-defined]
+            P.has_idx = need_idx
             if need_idx:
                 body_thr.append(f"i{P.index} = torch.nonzero(sp{P.index}).view(-1)")
             if P.record:
@@ -267,15 +275,15 @@ class Engine:
         if (rates < 0).any():
             raise NeuroplexError(f"Poisson group {P.name!r}: negative rate")
         thr = self._const(rates * self.dt)
-        P.rand_slot = len(getattr(self, "_rand_pops", []))  # type: ignore[attr-defined]
-        self._rand_pops = [*getattr(self, "_rand_pops", []), P]
+        P.rand_slot = len(self._rand_pops)
+        self._rand_pops.append(P)
         pre.append(f"thr{P.index} = {thr}")
-        body.append(f"sp{P.index} = R[{P.rand_slot}][kk] < thr{P.index}")  # type: ignore[attr-defined]
+        body.append(f"sp{P.index} = R[{P.rand_slot}][kk] < thr{P.index}")
 
     def _gen_neurons(self, P: _Pop, pre: list[str], body: list[str]) -> None:
         if not self.consts:
             self._const(torch.zeros(1))
-        src: Population = P.source  # type: ignore[assignment]
+        src: Population = P.source
         model = src.model
         P.model, P.states = model, model.state_names
         P.method = self.method or src.integration_method
@@ -319,6 +327,7 @@ class Engine:
                     pre.append(f"u{P.index}_{name} = {self._const(self._per_neuron(t, P.n, f'input {name!r}'))}")
         scalars[DT.name] = self.dt
         fold = {sympy.Symbol(k): sympy.Float(v) for k, v in scalars.items()}
+        P.fold = fold
         # initial state from the IR (per neuron), then population overrides
         pmat = torch.stack([tensors[p.name] if p.name in tensors else torch.full((BN,), scalars[p.name],
                            dtype=torch.float64) for p in model.parameters], dim=-1) if model.parameters else \
@@ -338,7 +347,7 @@ class Engine:
             P.refractory = "duration"
         for k, s in enumerate(P.states):
             names[s] = f"Y{i}r{k}"
-        P.names = names  # type: ignore[attr-defined]
+        P.names = names
         names["t"] = f"tt{i}"
         pr = _Printer(names)
         uses_t = any(model.time in sympy.sympify(e).free_symbols for e in model.derivatives.values())
@@ -348,7 +357,7 @@ class Engine:
         body.extend(input_lines)
         if uses_t:
             body.append(f"tt{i} = torch.full([1], float(k) * {self.dt!r}, dtype=Y{i}.dtype, device=Y{i}.device)")
-        P.threshold_needs_nr = P.refractory != "none"  # type: ignore[attr-defined]
+        P.threshold_needs_nr = P.refractory != "none"
         if P.refractory == "duration":
             R = self._eval_numeric(ref, scalars, tensors)
             steps = (torch.as_tensor(R, dtype=torch.float64) + 1e-3 * self.dt) / self.dt
@@ -357,15 +366,15 @@ class Engine:
                 # not refractory  <=>  k - lastspike >= ref  <=>  lastspike <= k - ref
                 pre.append(f"rf{i} = torch.empty_like(L{i}, dtype=torch.bool)")
                 pre.append(f"nr{i} = torch.empty_like(L{i}, dtype=torch.bool)")
-                P.nr_expr = f"torch.le(L{i}, k - {int(steps)}, out=nr{i})"  # type: ignore[attr-defined]
-                P.rf_expr = f"torch.gt(L{i}, k - {int(steps)}, out=rf{i})"  # type: ignore[attr-defined]
+                P.nr_expr = f"torch.le(L{i}, k - {int(steps)}, out=nr{i})"
+                P.rf_expr = f"torch.gt(L{i}, k - {int(steps)}, out=rf{i})"
             else:
                 pre.append(f"ref{i} = {self._const(steps, torch.int32)}")
-                P.nr_expr = f"(k - L{i}) >= ref{i}"  # type: ignore[attr-defined]
-                P.rf_expr = f"(k - L{i}) < ref{i}"  # type: ignore[attr-defined]
+                P.nr_expr = f"(k - L{i}) >= ref{i}"
+                P.rf_expr = f"(k - L{i}) < ref{i}"
         elif P.refractory == "condition":
-            P.nr_expr = f"~({pr(ref.xreplace(fold))})"  # type: ignore[attr-defined]
-            P.rf_expr = f"({pr(ref.xreplace(fold))})"  # type: ignore[attr-defined]
+            P.nr_expr = f"~({pr(ref.xreplace(fold))})"
+            P.rf_expr = f"({pr(ref.xreplace(fold))})"
         step = build_step(model, P.method)
         if isinstance(step, LinearStep):
             upd = self._linear_lines(P, step, scalars, tensors, names, fold, pre)
@@ -386,15 +395,15 @@ class Engine:
             local.update({s: f"Y{i}r{k}" for k, s in enumerate(P.states)})
             upd += self._explicit_lines(P, step, local, fold)
         text = "\n".join(upd)
-        for flag, expr in (("rf", P.rf_expr if P.refractory != "none" else ""),  # type: ignore[attr-defined]
-                           ("nr", P.nr_expr if P.refractory != "none" else "")):  # type: ignore[attr-defined]
-            needed = f"{flag}{i}" in text or (flag == "nr" and P.threshold_needs_nr)  # type: ignore[attr-defined]
+        for flag, expr in (("rf", P.rf_expr if P.refractory != "none" else ""),
+                           ("nr", P.nr_expr if P.refractory != "none" else "")):
+            needed = f"{flag}{i}" in text or (flag == "nr" and P.threshold_needs_nr)
             if needed:
                 body.append(expr if expr.startswith("torch.") and "out=" in expr else f"{flag}{i} = {expr}")
         body += upd
         if not any(line.startswith(f"Y{i}, Y{i}f,") for line in upd):
             body.append(self._bind_views(i, "Y", len(P.states)))
-        P.names, P.fold = names, fold  # type: ignore[attr-defined]
+        P.names, P.fold = names, fold
 
     def _eval_numeric(self, expr: Any, scalars: dict[str, float], tensors: dict[str, torch.Tensor]) -> Any:
         """Value of a parameter expression: a float, or a (B*n,) float64 tensor."""
@@ -429,7 +438,6 @@ class Engine:
         variants = [(Pv, cv, cu)]
         if step.P_ref is not None and P.refractory != "none":
             variants.append(matrices(step.P_ref, step.c_ref))
-        P.fold_pending = fold  # type: ignore[attr-defined]
         bad = [x for V in variants for row in V[0] for x in row if isinstance(x, float) and not math.isfinite(x)]
         if bad:
             raise ModelError(f"population {P.name!r}: the exact propagator is singular for these parameters "
@@ -522,16 +530,16 @@ class Engine:
             e = assigns.get(P.states[r])
             if e is None:
                 return None
-            e = sympy.sympify(e).xreplace(P.fold_pending)  # type: ignore[attr-defined]
+            e = sympy.sympify(e).xreplace(P.fold)
             if not e.is_number:
                 return None
             fill.append((r, float(e)))
         # a frozen neuron sits at its reset value: if that cannot cross the threshold,
         # the threshold test needs no 'and not refractory'
-        trig = sympy.sympify(P.model.events[0].trigger).xreplace(P.fold_pending)  # type: ignore[attr-defined]
+        trig = sympy.sympify(P.model.events[0].trigger).xreplace(P.fold)
         trig = trig.xreplace({sympy.Symbol(P.states[r]): sympy.Float(v) for r, v in fill})
         if trig in (sympy.false, False):
-            P.threshold_needs_nr = False  # type: ignore[attr-defined]
+            P.threshold_needs_nr = False
         return fill
 
     def _coef(self, value: Any, pre: list[str]) -> str:
@@ -595,17 +603,17 @@ class Engine:
         if len(events) > 1:
             raise ModelError(f"population {P.name!r}: the spiking engine supports one threshold event, "
                              f"model {P.model.name!r} has {len(events)}")
-        pr = _Printer(P.names)  # type: ignore[attr-defined]
-        trig = sympy.sympify(events[0].trigger).xreplace(P.fold)  # type: ignore[attr-defined]
+        pr = _Printer(P.names)
+        trig = sympy.sympify(events[0].trigger).xreplace(P.fold)
         ops = {">": "gt", ">=": "ge", "<": "lt", "<=": "le"}
         if isinstance(trig, sympy.Rel) and trig.rel_op in ops and trig.rhs.is_number:
             self._prealloc.append(f"sp{i} = torch.empty_like(Y{i}r0, dtype=torch.bool)")
             out = [f"torch.{ops[trig.rel_op]}({pr(trig.lhs)}, {float(trig.rhs)!r}, out=sp{i})"]
-            if P.threshold_needs_nr:  # type: ignore[attr-defined]
+            if P.threshold_needs_nr:
                 out.append(f"sp{i}.logical_and_(nr{i})")
             return out
         cond = pr(trig)
-        if P.threshold_needs_nr:  # type: ignore[attr-defined]
+        if P.threshold_needs_nr:
             cond = f"{cond} & nr{i}"
         return [f"sp{i} = {cond}"]
 
@@ -613,13 +621,13 @@ class Engine:
         i = P.index
         out: list[str] = []
         if P.model.events:
-            pr = _Printer(P.names)  # type: ignore[attr-defined]
+            pr = _Printer(P.names)
             assigns = P.model.events[0].assignments
             tmp = []
             for s, expr in assigns.items():
                 k = P.states.index(s)
-                e = sympy.sympify(expr).xreplace(P.fold)  # type: ignore[attr-defined]
-                if e.is_number and P.has_idx:  # type: ignore[attr-defined]
+                e = sympy.sympify(expr).xreplace(P.fold)
+                if e.is_number and P.has_idx:
                     tmp.append(f"Y{i}r{k}.index_fill_(0, i{i}, {float(e)!r})")
                 elif e.is_number:
                     tmp.append(f"Y{i}r{k}.masked_fill_(sp{i}, {float(e)!r})")
@@ -628,9 +636,9 @@ class Engine:
                     tmp.append(f"Y{i}r{k}.copy_(r{i}_{k})")
             out += tmp
         if P.refractory == "duration":
-            out.append(f"L{i}.index_fill_(0, i{i}, k)" if P.has_idx else  # type: ignore[attr-defined]
+            out.append(f"L{i}.index_fill_(0, i{i}, k)" if P.has_idx else
                        f"L{i}.masked_fill_(sp{i}, k)")
-        if P.has_idx and out:  # type: ignore[attr-defined]
+        if P.has_idx and out:
             # spike-proportional work only in steps with spikes
             out = [f"if i{i}.numel() > 0:"] + ["    " + line for line in out]
         return out
@@ -699,7 +707,7 @@ class Engine:
             sel, labels = [], []
             for b in range(self.B):
                 for var in mon.variables:
-                    s = P.source.model.state_names.index(var)  # type: ignore[union-attr]
+                    s = P.source.model.state_names.index(var)
                     for j in mon.indices:
                         sel.append(s * BN + b * P.n + j)
                         labels.append((b, f"{P.name}.{var}[{j}]"))
@@ -724,7 +732,7 @@ class Engine:
         for mon, width, _ in self.monitor_plan:
             n_rec = (n_steps + mon.every - 1) // mon.every
             M.append(torch.zeros((n_rec, width * self.B), dtype=self.dtype, device=dev))
-        rand_pops = getattr(self, "_rand_pops", [])
+        rand_pops = self._rand_pops
         gen = torch.Generator(device=dev)
         gen.manual_seed(int(seed) if seed is not None else int(torch.randint(0, 2 ** 62, (1,))))
         chunk = int(chunk or (1000 if rand_pops else 10000))

@@ -155,7 +155,7 @@ def _exponential_euler(name: str, states: list[str], f: dict[str, sympy.Expr], c
 
 def _exact(name: str, states: list[str], f: dict[str, sympy.Expr], clamp: list[str],
            inputs: tuple[str, ...], time: str) -> LinearStep:
-    P, c = _propagator(name, tuple(states), tuple(f[s] for s in states), (), inputs, time)
+    P, c = _propagator(name, tuple(states), tuple(f[s] for s in states), inputs, time)
     if not clamp:
         return LinearStep(states, P, c)
     # while refractory the clamped states are constants: propagate the others with the
@@ -165,7 +165,7 @@ def _exact(name: str, states: list[str], f: dict[str, sympy.Expr], clamp: list[s
     P_ref = [[sympy.Integer(1 if i == j else 0) for j in range(n)] for i in range(n)]
     c_ref = [sympy.Integer(0)] * n
     if free:
-        Pf, cf = _propagator(name, tuple(free), tuple(f[s] for s in free), (), (*inputs, *clamp), time)
+        Pf, cf = _propagator(name, tuple(free), tuple(f[s] for s in free), (*inputs, *clamp), time)
         for a, s in enumerate(free):
             i = states.index(s)
             for b, s2 in enumerate(free):
@@ -178,8 +178,8 @@ def _exact(name: str, states: list[str], f: dict[str, sympy.Expr], clamp: list[s
 
 
 @lru_cache(maxsize=64)
-def _propagator(name: str, states: tuple[str, ...], f: tuple[sympy.Expr, ...], _unused: tuple,
-                inputs: tuple[str, ...], time: str) -> tuple[list[list[sympy.Expr]], list[sympy.Expr]]:
+def _propagator(name: str, states: tuple[str, ...], f: tuple[sympy.Expr, ...], inputs: tuple[str, ...],
+                time: str) -> tuple[list[list[sympy.Expr]], list[sympy.Expr]]:
     xs = [sympy.Symbol(s) for s in states]
     us = [sympy.Symbol(u) for u in inputs if any(sympy.Symbol(u) in e.free_symbols for e in f)]
     if any(sympy.Symbol(time) in e.free_symbols for e in f):
