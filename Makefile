@@ -23,9 +23,9 @@ demo: $(STAMP)
 test: $(STAMP)
 	NEUROPLEX_STRICT_PLUGINS=1 $(PY) -m pytest -q
 
-# side-by-side speed runs against the peers (outside `make test`)
+# side-by-side speed runs against the peers (outside `make test`); one: `python -m benchmarks NAME`
 bench: $(STAMP)
-	@for script in benchmarks/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
+	@for script in benchmarks/*_bench.py; do echo "== $$script"; $(PY) $$script || exit 1; done
 
 clean:
 	rm -rf $(VENV) out build *.egg-info
