@@ -24,14 +24,12 @@ Run (the shared data folder is ``$NEUROPLEX_DATA``, default ``../shared/data``):
 from __future__ import annotations
 
 import argparse
-import math
 import statistics
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 import neuroplex

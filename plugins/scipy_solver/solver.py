@@ -22,7 +22,7 @@ from typing import Any, Callable, ClassVar, Sequence
 import numpy as np
 import torch
 
-from neuroplex.dynamics import CompiledDynamics, Dynamics, EventFunction
+from neuroplex.dynamics import Dynamics, EventFunction
 from neuroplex.errors import ModelError, NeuroplexError
 from neuroplex.ir import ModelIR
 from neuroplex.solution import Solution, SpikeTrain, Status

@@ -7,7 +7,6 @@ import csv
 import pytest
 import torch
 
-import neuroplex
 from neuroplex.errors import ModelError
 from neuroplex.ir import Event, ModelIR, Parameter, State
 from neuroplex.testing import require_data
