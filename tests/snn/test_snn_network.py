@@ -189,3 +189,22 @@ def test_cuda_run_matches_cpu():
     cpu, gpu = net.run(0.1), net.run(0.1, device="cuda")
     assert _raster(cpu, 0) == _raster(gpu, 0) and _raster(cpu, 1) == _raster(gpu, 1)
     torch.testing.assert_close(cpu.ys, gpu.ys.cpu())
+
+
+def test_per_neuron_parameters_and_inputs_under_exact_match_scalar_runs():
+    """Per-neuron tau_m and input current: the element-wise exact propagator equals one
+    scalar-parameter run per neuron."""
+    taus, currents = [0.01, 0.02, 0.03], [0.0, 0.2e-9, -0.1e-9]
+    net = Network(dt=DT)
+    net.add_population("P", nx.get_neuron("lif")(E_l=-0.045), 3, params={"tau_m": torch.tensor(taus, dtype=torch.float64)},
+                       inputs={"I": torch.tensor(currents, dtype=torch.float64)})
+    net.monitor("P", ["v"])
+    many = net.run(0.2)
+    for j, (tau, cur) in enumerate(zip(taus, currents)):
+        one = Network(dt=DT)
+        one.add_population("P", nx.get_neuron("lif")(E_l=-0.045, tau_m=tau), 1, inputs={"I": cur})
+        one.monitor("P", ["v"])
+        single = one.run(0.2)
+        torch.testing.assert_close(many.ys[0, :, j], single.ys[0, :, 0], atol=1e-15, rtol=1e-12)
+        assert int((many.spikes.index == j).sum()) == len(single.spikes)
+    assert int((many.spikes.index == 1).sum()) > int((many.spikes.index == 0).sum()) > 0
