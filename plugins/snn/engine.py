@@ -37,13 +37,18 @@ from neuroplex.errors import ModelError, NeuroplexError
 from neuroplex.ir import ModelIR, exprel
 from neuroplex.solution import Solution, SpikeTrain, Status
 
-from .integrators import DT, NOTREF, ExplicitStep, LinearStep, build_step
+from .integrators import DT, NOTREF, ExplicitStep, LinearStep, build_step, derivatives
 from .network import Network, PoissonGroup, Population, TimedArray
 
 NEVER = -(2 ** 30)
 
 
 # --------------------------------------------------------------------------- printing
+_UNARY = {sympy.exp: "exp", sympy.log: "log", sympy.Abs: "abs", sympy.sin: "sin", sympy.cos: "cos",
+          sympy.tan: "tan", sympy.sinh: "sinh", sympy.cosh: "cosh", sympy.tanh: "tanh", sympy.asin: "asin",
+          sympy.acos: "acos", sympy.atan: "atan", sympy.floor: "floor", sympy.ceiling: "ceil",
+          sympy.sign: "sign", sympy.erf: "erf"}
+
 class _Printer:
     """sympy -> TorchScript expression text; numbers are folded before printing."""
 
@@ -91,16 +96,11 @@ class _Printer:
             if ex == -1:
                 return f"(1.0 / {self(base)})"
             return f"torch.pow({self(base)}, {float(ex) if ex.is_number else self(ex)})"
-        if isinstance(e, sympy.exp):
-            return f"torch.exp({self(e.args[0])})"
-        if isinstance(e, sympy.log):
-            return f"torch.log({self(e.args[0])})"
         if isinstance(e, exprel):
             return f"_exprel({self(e.args[0])})"
-        if isinstance(e, sympy.Abs):
-            return f"torch.abs({self(e.args[0])})"
-        if isinstance(e, sympy.tanh):
-            return f"torch.tanh({self(e.args[0])})"
+        for cls, fn in _UNARY.items():
+            if isinstance(e, cls) and len(e.args) == 1:
+                return f"torch.{fn}({self(e.args[0])})"
         if isinstance(e, sympy.Rel):
             return f"({self(e.lhs)} {e.rel_op} {self(e.rhs)})"
         if isinstance(e, sympy.And):
@@ -350,7 +350,7 @@ class Engine:
         P.names = names
         names["t"] = f"tt{i}"
         pr = _Printer(names)
-        uses_t = any(model.time in sympy.sympify(e).free_symbols for e in model.derivatives.values())
+        uses_t = any(model.time in e.free_symbols for e in derivatives(model).values())
         pre.append(f"Y{i} = Y[{i}]")
         pre.append(f"L{i} = L[{i}]")
         pre.append(self._bind_views(i, "Y", len(model.state_names)))

@@ -208,3 +208,19 @@ def test_per_neuron_parameters_and_inputs_under_exact_match_scalar_runs():
         torch.testing.assert_close(many.ys[0, :, j], single.ys[0, :, 0], atol=1e-15, rtol=1e-12)
         assert int((many.spikes.index == j).sum()) == len(single.spikes)
     assert int((many.spikes.index == 1).sum()) > int((many.spikes.index == 0).sum()) > 0
+
+
+def test_time_dependent_model_under_rk4_matches_the_analytic_solution():
+    from neuroplex.ir import ModelIR, Parameter, State
+
+    model = ModelIR("drive", states=[State("v", 0.0, "volt")],
+                    parameters=[Parameter("f", 50.0, "hertz"), Parameter("tau", 0.01, "second")],
+                    assignments={"drive": "0.02*sin(2*pi*f*t)"}, derivatives={"v": "(drive - v)/tau"})
+    net = Network(dt=DT)
+    net.add_population("O", model, 1, method="rk4")
+    net.monitor("O", ["v"])
+    sol = net.run(0.05)
+    t = sol.ts
+    w, tau = 2 * np.pi * 50.0, 0.01
+    exact = 0.02 / (1 + (w * tau) ** 2) * (torch.sin(w * t) - w * tau * torch.cos(w * t) + w * tau * torch.exp(-t / tau))
+    assert float((sol.ys[0, :, 0] - exact).abs().max()) < 1e-10
