@@ -72,11 +72,24 @@ def run_on(solver: str, net: Any, duration: float, *, dt: float | None, method: 
         options["seed"] = seed
     elif target:
         raise NeuroplexError(f"solver {solver!r}: only brian2 takes a target after ':'")
-    instance = make_solver(name, "simulate", **options)
     start = time.perf_counter()
-    sol = instance.simulate(net, (0.0, float(duration)), progress=progress)
+    if name == "torch" and method is not None and _clock_method(method):
+        # the torch solver's own method names are ODE integrators; a network's clock methods
+        # (exact, exponential_euler, rk2, ...) go to the clock-driven engine directly
+        import torch
+
+        sol = net.run(float(duration), method=method, dtype=getattr(torch, dtype), dt=dt, progress=progress)
+    else:
+        instance = make_solver(name, "simulate", **options)
+        sol = instance.simulate(net, (0.0, float(duration)), progress=progress)
     sol.meta.setdefault("wall_time_s", time.perf_counter() - start)
     return sol
+
+
+def _clock_method(method: str) -> bool:
+    from neuroplex.plugins.snn.integrators import METHODS
+
+    return method in METHODS
 
 
 def _write_json(path: Path, data: Any) -> Path:

@@ -356,9 +356,6 @@ class NeuronSpec:
     spike_event: str | None = None
     timed_inputs: dict[str, str] = field(default_factory=dict)
 
-    def brian_state(self, name: str) -> str:
-        return self.names[name]
-
 
 def spike_event(model: ModelIR) -> Any:
     """The model's threshold event (named ``spike``/``threshold``/``fire`` or the only event)."""
@@ -378,7 +375,6 @@ def translate_neuron(
     *,
     units: str = "auto",
     per_neuron: Sequence[str] = (),
-    extra_states: Sequence[tuple[str, str]] = (),
     method: str | None = None,
     input_units: dict[str, str] | None = None,
     timed_inputs: dict[str, str] | None = None,
@@ -388,7 +384,6 @@ def translate_neuron(
 
     ``per_neuron``: IR parameters that become per-neuron constants (batched parameter sets)
     instead of namespace constants; inputs are always per-neuron constants.
-    ``extra_states``: additional ``(name, unit)`` variables without equations.
     ``input_units``: unit strings of inputs (else inferred from the equations).
     ``timed_inputs``: input name -> Brian2 call of a ``TimedArray`` (e.g. ``"ta_I(t, i)"``);
     such inputs become subexpressions instead of per-neuron constants.
@@ -461,8 +456,6 @@ def translate_neuron(
             lines.append(f"{names[name]} = {timed_inputs[name]} : {unit}")
         else:
             lines.append(f"{names[name]} : {unit} (constant)")
-    for name, unit in extra_states:
-        lines.append(f"{name} : {unit}")
 
     threshold = reset = None
     ev = spike_event(model)

@@ -86,5 +86,9 @@ def test_compare_snn_command_end_to_end(tmp_path):
     assert report["runs"]["torch"]["n_spikes"] == report["runs"]["brian2"]["n_spikes"] > 0
     assert set(report["pairs"]["torch vs brian2"]["trace_rmse"]) == {"P.v[0]", "P.v[1]"}
     assert (out / "comparison.png").read_bytes()[:4] == b"\x89PNG"
+    exact = CliRunner().invoke(build_cli(), ["compare-snn", "cuba", "--n", "100", "--duration", "0.02",
+                                             "--method", "exact"])
+    assert exact.exit_code == 0, exact.output
+    assert "exact-step match 1.0000" in exact.output
     bad = CliRunner().invoke(build_cli(), ["compare-snn", "nonesuch", "--duration", "0.01"])
     assert bad.exit_code != 0 and "no such network file or builder" in bad.output

@@ -87,3 +87,13 @@ def test_cuba_exported_instance_gives_brians_22463_spikes():
     ours = set(zip(idx.tolist(), _steps(t).tolist()))
     theirs = set(zip(ref[:, 0].astype(int).tolist(), np.rint(ref[:, 1] / 0.1).astype(int).tolist()))
     assert ours == theirs
+
+
+@pytest.mark.slow
+def test_cpp_standalone_target_gives_the_reference_lif():
+    """The cpp_standalone target (a C++ build per run, ~30 s) reproduces the LIF reference."""
+    ref_t = _csv("lif_single_spikes.csv")[:, 0] * 1e-3
+    sol = Brian2Solver(method="exact", target="cpp_standalone").simulate(get_neuron("lif")(), (0.0, 1.0))
+    _, t = sol.spikes.for_sample(0)
+    np.testing.assert_array_equal(_steps(t), _steps(ref_t))
+    assert sol.meta["target"] == "cpp_standalone" and sol.meta["loop_time"] > 0
