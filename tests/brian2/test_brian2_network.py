@@ -100,3 +100,14 @@ def test_network_arguments_are_checked():
         Brian2Solver().simulate(net, (0.01, 0.02))
     with pytest.raises(NeuroplexError, match="carries its own initial state"):
         Brian2Solver().simulate(net, (0.0, 0.01), y0=torch.zeros(3))
+
+
+def test_front_door_runs_networks_and_neurons_on_brian2():
+    import neuroplex
+
+    net = cuba(100, p=0.1, seed=1)
+    sol = neuroplex.simulate(net, 0.02, solver="brian2", method="euler")
+    assert sol.solver == "brian2" and sol.meta["populations"] == {"P": (0, 100)}
+    assert _raster(sol) == _raster(net.run(0.02, method="euler"))
+    izh = neuroplex.simulate("izhikevich", (0.0, 0.05), solver="brian2", n_points=501)
+    assert izh.method == "euler" and len(izh.spikes) == 2  # 3.3 and 27.0 ms (the reference's first two)
