@@ -5,8 +5,8 @@ with antimony); an IR built in Python is first written to SBML with
 :func:`neuroplex.sbml.writer.write_sbml`. Output names are the IR's (states, then observables),
 so a roadrunner :class:`~neuroplex.solution.Solution` lines up with the torch solver's:
 each name becomes a roadrunner selection (``[S]`` for a species the IR reports as a
-concentration, ``S`` otherwise). A batch of parameter sets runs as a loop: set the changed
-``init(...)`` values, ``resetAll()``, simulate. libroadrunner is imported lazily, so the
+concentration, ``S`` otherwise). A batch of parameter sets runs as a loop: ``resetAll()``, set
+the changed values (``init(p)`` where initial values depend on ``p``), simulate. libroadrunner is imported lazily, so the
 package works without it.
 """
 from __future__ import annotations
@@ -93,6 +93,7 @@ class RoadRunnerModel:
         self.names = [n for n in names if self.selectable(n)]
         self.selections = [self.selection(n) for n in self.names]
         self.rr.timeCourseSelections = ["time", *self.selections]
+        self.init_deps = initial_dependencies(model)
         self._current: dict[str, float] = {}
         self._original: dict[str, float] = {}
 
@@ -150,6 +151,27 @@ class RoadRunnerModel:
     def run(self, times: np.ndarray) -> np.ndarray:
         out = self.rr.simulate(times=[float(t) for t in times], selections=["time", *self.selections])
         return np.asarray(out)[:, 1:]
+
+
+def initial_dependencies(model: ModelIR) -> set[str]:
+    """Parameters that initial values depend on (directly or through assignments).
+
+    Only these need ``init(p)`` (which makes roadrunner recompute initial assignments, and can
+    cost seconds per call); any other parameter is set as a current value after the reset."""
+    out: set[str] = set()
+    stack = [s.name for st in model.states for s in getattr(st.initial, "free_symbols", ())]
+    seen: set[str] = set()
+    params = set(model.parameter_names)
+    while stack:
+        name = stack.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        if name in params:
+            out.add(name)
+        elif name in model.assignments:
+            stack.extend(s.name for s in getattr(model.assignments[name], "free_symbols", ()))
+    return out
 
 
 def concentration_species(model: ModelIR, species: set[str]) -> set[str]:
@@ -236,8 +258,8 @@ class RoadRunnerSolver(Solver):
 
     def _samples(self, model: ModelIR, rm: RoadRunnerModel, params: torch.Tensor | None,
                  y0: torch.Tensor | None) -> tuple[RoadRunnerModel, list[dict[str, float]]]:
-        """Per sample, the values to set: ``init(p)`` for parameters, the state itself for
-        ``y0`` (set after the reset, so initial assignments cannot override it)."""
+        """Per sample, the values to set: ``init(p)`` for parameters that initial values depend
+        on, the current value (set after the reset) for other parameters and for ``y0``."""
         p = None if params is None else torch.as_tensor(params, dtype=torch.float64)
         y = None if y0 is None else torch.as_tensor(y0, dtype=torch.float64)
         sizes = {int(x.shape[0]) for x in (p, y) if x is not None and x.dim() > 1}
@@ -256,7 +278,8 @@ class RoadRunnerSolver(Solver):
             if bad:
                 rm = self._rewrite(model, bad)
             for i in changed:
-                columns[rm.init_selection(names[i])] = pb[:, i]
+                key = rm.init_selection(names[i]) if names[i] in rm.init_deps else rm.selection(names[i])
+                columns[key] = pb[:, i]
         if y is not None:
             names = model.state_names
             if y.shape[-1] != len(names):
