@@ -31,6 +31,7 @@ from __future__ import annotations
 import keyword
 import math
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +109,8 @@ def read_sbml(path: str | os.PathLike) -> SBMLModel:
     path = Path(path)
     if not path.is_file():
         raise SBMLImportError(f"{path}: no such SBML file")
+    with open(path, "rb") as fh:
+        _check_header(fh.read(8192).decode("utf-8", "replace"), str(path))
     doc = libsbml.SBMLReader().readSBMLFromFile(str(path))
     model = _from_document(doc, str(path), path.stem)
     model.metadata["source"] = str(path)
@@ -116,10 +119,34 @@ def read_sbml(path: str | os.PathLike) -> SBMLModel:
 
 def read_sbml_string(text: str, source: str | None = None) -> SBMLModel:
     """Read SBML from a string (``source`` names it in messages and metadata)."""
+    _check_header(text[:8192], source or "<string>")
     doc = libsbml.SBMLReader().readSBMLFromString(text)
     model = _from_document(doc, source or "<string>", "model")
     model.metadata["sbml_text"] = text
     return model
+
+
+_SBML_TAG = re.compile(r"<sbml\b([^>]*)>", re.S)
+_ATTR = re.compile(r"""([\w:]+)\s*=\s*["']([^"']*)["']""")
+
+
+def _check_header(head: str, where: str) -> None:
+    """Refuse a root element whose namespace does not match its level and version: libsbml
+    aborts the whole process on such a document instead of reporting an error."""
+    m = _SBML_TAG.search(head)
+    if m is None:
+        return
+    attrs = dict(_ATTR.findall(m.group(1)))
+    level, version, ns = attrs.get("level"), attrs.get("version"), attrs.get("xmlns")
+    if not (level and version and ns) or not (level.isdigit() and version.isdigit()):
+        return
+    known = {libsbml.SBMLNamespaces.getSBMLNamespaceURI(lv, vv)
+             for lv, vv in ((1, 1), (1, 2), (2, 1), (2, 2), (2, 3), (2, 4), (2, 5), (3, 1), (3, 2))}
+    expected = libsbml.SBMLNamespaces.getSBMLNamespaceURI(int(level), int(version))
+    if ns in known and ns != expected:
+        line = head.count("\n", 0, m.start()) + 1
+        raise SBMLImportError(f"invalid SBML: {where}:{line}: the namespace {ns} does not match "
+                              f"level {level} version {version} (expected {expected})")
 
 
 def _messages(doc: Any, where: str, limit: int = 5) -> list[str]:

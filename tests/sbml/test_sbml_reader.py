@@ -205,3 +205,9 @@ def test_packages_rejected() -> None:
     text = l3(DECAY, 3, 1, extra_ns=ns)
     with pytest.raises(SBMLImportError, match="comp"):
         read_sbml_string(text)
+
+
+def test_namespace_level_mismatch_is_an_error_not_a_crash() -> None:
+    text = l3(DECAY).replace('level="3" version="2"', 'level="2" version="4"')
+    with pytest.raises(SBMLImportError, match=r"<string>:2: the namespace .* does not match level 2 version 4"):
+        read_sbml_string(text)
