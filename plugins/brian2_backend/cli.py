@@ -122,15 +122,21 @@ def add_commands(cli: click.Group) -> None:
     @click.option("--in-degree", type=int, default=None, help="Fixed in-degree instead of p = 80/n.")
     @click.option("--monitor", default="0,1,2", show_default=True, help="Neuron indices whose v is recorded.")
     @click.option("--dtype", type=click.Choice(["float64", "float32"]), default="float64", show_default=True)
+    @click.option("--warmup/--no-warmup", default=True, show_default=True,
+                  help="Run each solver for 10 steps first, so loop times exclude JIT/compilation.")
     @click.option("--out", type=click.Path(path_type=Path), default=None,
                   help="Folder for report.json and comparison.png.")
     def compare_snn(network: str, solvers: str, duration: float, dt: float | None, method: str | None,
                     n: int | None, seed: int, in_degree: int | None, monitor: str, dtype: str,
-                    out: Path | None) -> None:
+                    warmup: bool, out: Path | None) -> None:
         """Run NETWORK (a builder name such as cuba or cobahh, or an exported network
         file) on each solver and report spike counts, rates, ISI CV, spike-time agreement,
         voltage RMSE and wall times."""
+        from neuroplex.config import set_threads
+
         from .compare import compare_runs, format_report, plot_comparison
+
+        set_threads()  # $NEUROPLEX_THREADS or 1: per-step loops on small tensors
 
         names = [s.strip() for s in solvers.split(",") if s.strip()]
         if not names:
@@ -140,6 +146,8 @@ def add_commands(cli: click.Group) -> None:
         step = float(dt or net.dt)
         runs = {}
         for name in names:
+            if warmup:
+                run_on(name, net, 10 * step, dt=step, method=method, dtype=dtype, seed=seed)
             click.echo(f"running {net.name} on {name} ...", err=True)
             runs[name] = run_on(name, net, duration, dt=step, method=method, dtype=dtype, seed=seed, progress=True)
         n_neurons = sum(p.n for p in net.populations.values() if getattr(p, "kind", "neurons") == "neurons")
