@@ -748,8 +748,7 @@ class Engine:
         while k0 < n_steps:
             n = min(chunk, n_steps - k0)
             R = [torch.rand((n, self.B * P.n), generator=gen, device=dev, dtype=self.dtype) for P in rand_pops]
-            # Brian's timestep(t, dt_array) = int((t + 1e-3 dt_array)/dt_array), clipped
-            TIX = [[min(max(int(((k0 + q) * dt + shift + 1e-3 * tdt) / tdt), 0), T - 1) for q in range(n)]
+            TIX = [[_timed_index((k0 + q) * dt + shift, tdt, dt, T) for q in range(n)]
                    for _, tdt, T, shift in self.timed]
             with torch.jit.optimized_execution(False):  # no profiling runs: the loop is op-bound
                 Y, L, rec, rk = self._cu.run(k0, n, Y, L, self.consts, R, M, TIX)
@@ -817,3 +816,13 @@ class Engine:
                   "loop_time": loop_time, "build_time": self.build_time, "final_state": final,
                   "dtype": str(self.dtype).replace("torch.", ""), "device": str(self.device)},
         )
+
+
+def _timed_index(t: float, tdt: float, dt: float, n_values: int) -> int:
+    """The TimedArray row Brian2 reads at time ``t``: time is rounded on the simulation clock
+    (K clock steps per TimedArray step, ``epsilon = tdt/K``), then floor-divided by K, clipped
+    (brian2/input/timedarray.py). A fixed ``1e-3*tdt`` offset would read a long-step array one
+    clock step early."""
+    k = max(1, int(round(tdt / dt)))
+    eps = tdt / k
+    return min(max(int(round(t / eps)) // k, 0), n_values - 1)

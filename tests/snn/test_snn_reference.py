@@ -71,6 +71,16 @@ def test_hh_exponential_euler_dt_01ms(dtype):
     _check(got, ref, dtype)
 
 
+def test_hh_step_current_as_coarse_timed_array():
+    """A TimedArray whose step (100 ms) is much longer than dt is read on Brian's clock
+    rounding: the current starts exactly at 100 ms, not one step early."""
+    ref = _ref_steps("hh_step_expeuler_spikes.csv", 1e-4, until=0.3)
+    coarse = torch.zeros(10)
+    coarse[1:9] = 0.5e-9
+    got = _steps(_hh(), 1e-4, 0.3, torch.float64, "exponential_euler", {"I": TimedArray(coarse, 0.1)})
+    _check(got, ref, torch.float64)
+
+
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
 def test_hh_exponential_euler_dt_001ms(dtype):
     # the first 120 ms (12 000 steps): current onset and the first two spikes; the full
