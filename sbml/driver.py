@@ -387,8 +387,10 @@ class _SampleRun:
                 y = self._execute_due(t, y)
                 ys[t_eval == t] = y[0]
                 continue
+            settings = dict(self.settings)
+            settings["dt0"] = settings.get("dt0") or self.dt0  # a fixed step (dt) wins
             res = self.integrate(prog.rhs_bound(self.p), t, t_next, y, t_eval=t_eval[sel] if bool(sel.any()) else None,
-                                 event_fn=event_fn, dt0=self.dt0, **self.settings)
+                                 event_fn=event_fn, **settings)
             steps = int(res.n_steps.sum())
             self.n_steps += steps
             if steps > 0 and float(res.t_end[0]) > t:
@@ -652,10 +654,12 @@ def simulate(model: Any, t_span: tuple[float, float] | float, *, solver: Any = N
     rtol = rtol if rtol is not None else getattr(solver, "rtol", None) or 1e-8
     atol = atol if atol is not None else getattr(solver, "atol", None) or 1e-10
     max_steps = max_steps or getattr(solver, "max_steps", None) or 200_000
+    extra = {k: v for k, v in (("dt0", getattr(solver, "dt", None)), ("dt_max", getattr(solver, "dt_max", None)))
+             if v is not None}
     outputs = None if variables is None else [(v, model.value_expression(v)) for v in variables]
     prog = compiled(model, outputs)
     return run(prog, tuple(t_span), t_eval=t_eval, params=params, y0=y0, integrator=integrator, method=method,
-               rtol=float(rtol), atol=float(atol), max_steps=int(max_steps), progress=progress)
+               rtol=float(rtol), atol=float(atol), max_steps=int(max_steps), progress=progress, extra=extra)
 
 
 def compiled(model: Any, outputs: Sequence[tuple[str, Any]] | None = None) -> SBMLProgram:
