@@ -67,9 +67,60 @@ def section_repressilator(ctx: Context) -> None:
     ctx.wrote(batch.save(ctx.out / "repressilator_alpha_sweep.npz"))
 
 
+def section_compare(ctx: Context) -> None:
+    """Cross-check the shipped Oregonator (Field & Noyes 1974, stiff) on torch against libroadrunner."""
+    from neuroplex.compare import compare
+
+    result = compare("oregonator", ["torch", "roadrunner"], t_span=(0.0, 30.0), n_points=601, rtol=1e-8, atol=1e-12,
+                     solver_options={"torch": {"method": "rosenbrock"}},
+                     plot=ctx.out / "oregonator_torch_vs_roadrunner.png")
+    for name in result.names:
+        print(f"    {name:<8} max |torch - roadrunner| = {result.max_abs['torch'][name]:.3g} "
+              f"(relative {result.max_rel['torch'][name]:.3g})")
+    ctx.wrote(ctx.out / "oregonator_torch_vs_roadrunner.png")
+
+
+def section_spiking(ctx: Context) -> None:
+    """One CUBA network instance (Brette et al. 2007, 1000 neurons, 0.3 s) on the torch engine and on Brian2."""
+    from neuroplex.plugins.brian2_backend.compare import compare_runs, format_report, plot_comparison
+    from neuroplex.plugins.snn.builders import cuba
+
+    net = cuba(n=1000, seed=3, monitor=[0, 1, 2])
+    duration = 0.3
+    runs = {}
+    for label, solver, options in (("torch", "torch", {"dtype": "float64"}),
+                                   ("brian2", "brian2", {"dtype": "float64", "target": "numpy"})):
+        t0 = time.perf_counter()
+        sol = nx.simulate(net, (0.0, duration), solver=solver, progress=False, **options)
+        sol.meta.setdefault("wall_time_s", time.perf_counter() - t0)
+        runs[label] = sol
+    report = compare_runs(runs, n_neurons=1000, duration=duration, dt=net.dt)
+    print("    " + format_report(report).replace("\n", "\n    "))
+    ctx.wrote(plot_comparison(runs, ctx.out / "cuba_torch_vs_brian2.png", title="CUBA, 1000 neurons: torch vs Brian2"))
+
+
+def section_eqprop(ctx: Context) -> None:
+    """Train a 64-100-10 Hopfield network by Equilibrium Propagation on scikit-learn's digits (3 epochs)."""
+    from neuroplex.datasets import load_dataset
+    from neuroplex.plugins.eqprop.rule import EqPropRule
+    from neuroplex.trainer import Trainer
+
+    run_dir = ctx.out / "eqprop_digits"
+    rule = EqPropRule(dimensions=(64, 100, 10), energy="restr_hopfield")
+    history = Trainer(rule, load_dataset("digits"), epochs=3, batch_size=20, seed=1, run_dir=run_dir,
+                      resume=True, progress=True).fit()
+    last = history[-1]
+    print(f"    epoch {last['epoch']}: train accuracy {last['train_accuracy']:.3f}, test accuracy {last['test_accuracy']:.3f}")
+    for name in ("metrics.csv", "curves.png"):
+        ctx.wrote(run_dir / name)
+
+
 SECTIONS: list[tuple[str, Callable[[Context], None]]] = [
     ("plugins", section_plugins),
     ("repressilator", section_repressilator),
+    ("compare", section_compare),
+    ("spiking", section_spiking),
+    ("eqprop", section_eqprop),
 ]
 
 
