@@ -609,7 +609,7 @@ def run(prog: SBMLProgram, t_span: tuple[float, float], *, t_eval: torch.Tensor 
         ys = y_init[:, None, :].expand(batch, n_t, prog.n).clone()
         status = torch.zeros(batch, dtype=torch.long)
     elif not prog.events:
-        res = integrator(prog.rhs_bound(p), t0, t1, y_init, t_eval=t_eval, **settings)
+        res = integrator(prog.rhs_bound(p), t0, t1, y_init, t_eval=t_eval, progress=progress, **settings)
         ys = res.ys
         status = res.status.clone()
         stats["n_steps"] = res.n_steps

@@ -59,9 +59,6 @@ class SBMLModel(ModelIR):
     def sbml(self) -> dict[str, Any]:
         return self.metadata["sbml"]
 
-    def species_ids(self) -> list[str]:
-        return list(self.sbml["species"])
-
     def default_outputs(self) -> list[str]:
         """SBML ids reported by default: species (by their SBML value), then compartments,
         parameters and stoichiometries that change during a run."""

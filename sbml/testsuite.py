@@ -20,9 +20,9 @@ import os
 import re
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -325,6 +325,3 @@ def run_suite(root: str | os.PathLike, solver: str = "torch", *, jobs: int = 1, 
     results.sort(key=lambda r: r.case_id)
     return SuiteResult(solver, results)
 
-
-def result_dict(result: CaseResult) -> dict[str, Any]:
-    return asdict(result)
