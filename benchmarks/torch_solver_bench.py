@@ -12,6 +12,11 @@ timed on a subset of the samples and scaled. Both sides run on one thread
 (``neuroplex.config.set_threads``) and their results are compared at the end time.
 
     python benchmarks/torch_solver_bench.py [--batch 2000] [--scipy-samples 100] [--json out.json]
+
+``--equilibrium`` instead times the fixed-point loop's own cost: ``neuroplex.equilibrate(...,
+method="iteration")`` on a clipped affine map (the EqProp Hopfield step, 110 states, batch 20)
+against the bare map calls, giving the per-call front-door time (``max_iter=0``) and the
+solver's per-iteration overhead beyond the map.
 """
 from __future__ import annotations
 
@@ -87,13 +92,65 @@ def run_case(name: str, batch: int, n_scipy: int, t1: float, y0: list[float], sp
             "max_rel_diff_at_end": rel}
 
 
+def equilibrium_overhead(batch: int = 20, n: int = 110, iters: int = 20, reps: int = 300) -> dict[str, Any]:
+    """CPU microseconds: one map step, the front door (``max_iter=0``) and the per-iteration
+    overhead ``(t(max_iter=iters) - t(max_iter=0) - iters * map) / iters``."""
+    import neuroplex
+    from neuroplex.dynamics import Dynamics
+
+    gen = torch.Generator().manual_seed(0)
+    a = torch.randn(n, n, generator=gen) * 0.02
+    c = torch.rand(batch, n, generator=gen) * 0.5
+
+    class Clipped(Dynamics):
+        name = "clipped-affine"
+        state_names = [f"y{i}" for i in range(n)]
+
+        def fixed_point_map(self, y, p=None, u=None):
+            return torch.addmm(c, y, a).clamp_(0, 1)
+
+        def rhs(self, t, y, p=None, u=None):
+            return self.fixed_point_map(y) - y
+
+    dyn, y0 = Clipped(), torch.zeros(batch, n)
+
+    def cpu_us(fn: Callable[[], Any]) -> float:
+        fn()
+        start = time.process_time()
+        for _ in range(reps):
+            fn()
+        return (time.process_time() - start) / reps * 1e6
+
+    def bare() -> None:
+        y = y0
+        for _ in range(iters):
+            y = dyn.fixed_point_map(y)
+
+    def call(k: int) -> Callable[[], Any]:
+        return lambda: neuroplex.equilibrate(dyn, y0, solver="torch", method="iteration", tol=0.0, max_iter=k)
+
+    step = cpu_us(bare) / iters
+    front = cpu_us(call(0))
+    full = cpu_us(call(iters))
+    return {"case": "equilibrium overhead", "batch": batch, "states": n, "iterations": iters,
+            "map_step_us": round(step, 1), "front_door_us": round(front, 1),
+            "per_iteration_overhead_us": round((full - front - iters * step) / iters, 1)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--batch", type=int, default=2000)
     ap.add_argument("--scipy-samples", type=int, default=100)
     ap.add_argument("--json", default=None, help="write the results here")
+    ap.add_argument("--equilibrium", action="store_true", help="time the fixed-point loop's overhead instead")
     args = ap.parse_args()
     set_threads()
+    if args.equilibrium:
+        r = equilibrium_overhead()
+        print(f"equilibrate(iteration), batch {r['batch']} x {r['states']}: map step {r['map_step_us']} us, "
+              f"front door {r['front_door_us']} us/call, solver overhead {r['per_iteration_overhead_us']} us/iteration")
+        _write(args.json, [r])
+        return
     results = [
         run_case("van der pol (non-stiff)", args.batch, args.scipy_samples, 20.0, [2.0, 0.0], (0.5, 2.0),
                  vdp_torch, vdp_numpy, "dopri5", "RK45", 1e-6, 1e-9),
@@ -104,12 +161,17 @@ def main() -> None:
         print(f"{r['case']:<26} batch {r['batch']}: torch {r['torch_method']} {r['torch_samples_per_s']:>9.1f} "
               f"samples/s | scipy {r['scipy_method']} loop {r['scipy_samples_per_s']:>7.1f} samples/s | "
               f"ratio {r['ratio']:.1f}x | max rel diff {r['max_rel_diff_at_end']:.1e}")
-    if args.json:
+    _write(args.json, results)
+
+
+def _write(dest: str | None, results: list[dict[str, Any]]) -> None:
+    """Results as JSON, atomically (temp file + os.replace)."""
+    if dest:
         from pathlib import Path
         import os
         import tempfile
 
-        path = Path(args.json)
+        path = Path(dest)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
         with os.fdopen(fd, "w") as fh:

@@ -209,7 +209,7 @@ class EqPropRule:
             totals["accuracy"] += float((us[-1].argmax(-1) == yc).sum())
             totals["cost"] += float(cost(self.config.c_energy, us[-1], target).sum())
             totals["energy"] += float(self.energy.energy(xc, us, self.params).sum())
-            totals["residual"] += float(stats["residual"].float().sum())
+            totals["residual"] += float(stats["residual"].double().sum())
         n = max(x.shape[0], 1)
         return {k: v / n for k, v in totals.items()}
 

@@ -48,6 +48,11 @@ def get_method(name: str, kind: str = "simulate") -> Method:
         raise NeuroplexError(f"torch solver: no {kind} method {name!r}; known: {', '.join(method_names(kind))}") from None
 
 
+def has_method(name: str, kind: str = "simulate") -> bool:
+    """Whether ``name`` is a registered method of ``kind`` (one dict lookup)."""
+    return (kind, name) in _TABLE
+
+
 def method_names(kind: str = "simulate") -> list[str]:
     """Names of the registered methods of one kind, in registration order."""
     return [m.name for (k, _), m in _TABLE.items() if k == kind]

@@ -15,7 +15,7 @@ from neuroplex.solver import Solver
 
 from .core import EventSpec, run_loop
 from .equilibrium import EquilibriumProblem, EquilibriumSettings
-from .methods import get_method, method_names
+from .methods import get_method, has_method, method_names
 
 class _MethodList:
     """``TorchSolver.methods``: the method table's current names (new methods show up)."""
@@ -38,7 +38,8 @@ class TorchSolver(Solver):
     step limits. ``device``: ``"cpu" | "cuda" | "auto"``; ``dtype``: ``"float64" | "float32"``. Left at None
     they follow a Dynamics' own ``dtype``/``device`` (or, for hand-written Dynamics without
     them, the given ``y0``/``params`` tensors); ModelIR models run in float64 on the CPU. Equilibrium: ``tol`` (residual),
-    ``max_iter``, ``damping``, ``anderson_m``, ``ode_method``.
+    ``max_iter``, ``damping``, ``anderson_m``, ``ode_method``, ``check_every`` (iteration/damped:
+    the residual is checked, one host sync, every that many iterations and at ``max_iter``).
     """
 
     name = "torch"
@@ -50,15 +51,17 @@ class TorchSolver(Solver):
                  dt: float | None = None, dt_min: float = 0.0, dt_max: float | None = None,
                  max_steps: int = 100_000, device: str | torch.device | None = None,
                  dtype: str | torch.dtype | None = None, tol: float = 1e-6, max_iter: int = 1000,
-                 damping: float = 0.5, anderson_m: int = 5, ode_method: str = "dopri5"):
-        if method is not None and method not in method_names("simulate") and method not in method_names("equilibrate"):
+                 damping: float = 0.5, anderson_m: int = 5, ode_method: str = "dopri5", check_every: int = 5):
+        if method is not None and not has_method(method, "simulate") and not has_method(method, "equilibrate"):
             raise NeuroplexError(f"torch solver: unknown method {method!r}; simulate: "
                                  f"{', '.join(method_names('simulate'))}; equilibrate: "
                                  f"{', '.join(method_names('equilibrate'))}")
-        if ode_method not in method_names("simulate"):
+        if not has_method(ode_method, "simulate"):
             raise NeuroplexError(f"torch solver: unknown ode_method {ode_method!r}; known: {', '.join(method_names('simulate'))}")
         if dt is not None and dt <= 0:
             raise NeuroplexError(f"torch solver: dt must be positive, got {dt}")
+        if int(check_every) < 1:
+            raise NeuroplexError(f"torch solver: check_every must be >= 1, got {check_every}")
         if rtol <= 0 or atol < 0:
             raise NeuroplexError(f"torch solver: need rtol > 0 and atol >= 0, got rtol={rtol}, atol={atol}")
         self._method = method
@@ -74,7 +77,8 @@ class TorchSolver(Solver):
         self.dtype = dtype
         self.eq = EquilibriumSettings(tol=float(tol), max_iter=int(max_iter), damping=float(damping),
                                       anderson_m=int(anderson_m), ode_method=ode_method, rtol=self.rtol,
-                                      atol=self.atol, dt=dt, dt_max=dt_max, max_steps=self.max_steps)
+                                      atol=self.atol, dt=dt, dt_max=dt_max, max_steps=self.max_steps,
+                                      check_every=int(check_every))
 
     # ------------------------------------------------------------------ setup
     def _placement(self, model: Any, *tensors: Any) -> tuple[torch.dtype, torch.device]:
@@ -102,7 +106,8 @@ class TorchSolver(Solver):
 
     @staticmethod
     def _batch(name: str, x: torch.Tensor, width: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-        x = torch.as_tensor(x).to(dtype=dtype, device=device)
+        if not isinstance(x, torch.Tensor) or x.dtype != dtype or x.device != device:
+            x = torch.as_tensor(x).to(dtype=dtype, device=device)
         if x.dim() == 1:
             x = x[None]
         if x.dim() != 2 or x.shape[-1] != width:
@@ -122,12 +127,14 @@ class TorchSolver(Solver):
         else:
             y = y0
         y = self._batch("y0", y, dyn.n_states, dtype, device)
-        try:
-            b = torch.broadcast_shapes((p.shape[0],), (y.shape[0],))[0]
-        except RuntimeError:
-            raise SolverError(f"torch solver: batch sizes of params ({p.shape[0]}) and y0 ({y.shape[0]}) differ") from None
-        p = p.expand(b, -1)
-        y = y.expand(b, -1)
+        bp, by = p.shape[0], y.shape[0]
+        if bp != by and 1 not in (bp, by):
+            raise SolverError(f"torch solver: batch sizes of params ({bp}) and y0 ({by}) differ")
+        b = max(bp, by)
+        if bp != b:
+            p = p.expand(b, -1)
+        if by != b:
+            y = y.expand(b, -1)
         u = None
         if inputs is not None:
             u = self._batch("inputs", inputs, len(dyn.input_names), dtype, device)
@@ -195,7 +202,7 @@ class TorchSolver(Solver):
         """Fixed point of ``model`` from ``y0`` with per-sample convergence; ``stats`` has
         ``iterations`` and ``residual`` per sample."""
         method, settings = self._method or "iteration", self.eq
-        if method in method_names("simulate"):
+        if has_method(method, "simulate"):
             method, settings = "ode", EquilibriumSettings(**{**vars(self.eq), "ode_method": method})
         solve = get_method(method, "equilibrate").factory
         dtype, device = self._placement(model, y0, params)
