@@ -16,6 +16,7 @@ from neuroplex.solver import Solver
 from .core import EventSpec, run_loop
 from .equilibrium import EquilibriumProblem, EquilibriumSettings
 from .methods import get_method, has_method, method_names
+from .refractory import Refractory
 
 class _MethodList:
     """``TorchSolver.methods``: the method table's current names (new methods show up)."""
@@ -174,6 +175,11 @@ class TorchSolver(Solver):
             return dyn.rhs(t, yy, p, u)
 
         events = _event_spec(dyn, p, u, device) if dyn.events else None
+        ir = model if isinstance(model, ModelIR) else getattr(dyn, "model", None)
+        refractory = None
+        if isinstance(ir, ModelIR) and ir.refractory is not None and events is not None:
+            refractory = Refractory(ir, torch.full((b,), t0, dtype=dtype, device=device), y, p, u)
+            f, events = refractory.rhs(f), refractory.events(events)
         res = run_loop(f, stepper, torch.full((b,), t0, dtype=dtype, device=device),
                        torch.full((b,), t1, dtype=dtype, device=device), y, rtol=self.rtol, atol=self.atol,
                        dt0=dt0, dt_min=self.dt_min, dt_max=self.dt_max, max_steps=self.max_steps, t_eval=te,
@@ -186,7 +192,12 @@ class TorchSolver(Solver):
             pp = p[:, None, :].expand(b, n_t, p.shape[-1])
             uu = u[:, None, :].expand(b, n_t, u.shape[-1]) if u is not None else None
             ys = torch.cat([ys, dyn.observe(tt, ys, pp, uu)], -1)
-        spikes = _spikes(res.event_log, [ev.name for ev in dyn.events], device) if dyn.events else None
+        log = res.event_log
+        if refractory is not None and refractory.hidden_columns:  # the period's end is no spike
+            n_ev = len(dyn.events)
+            log = [(smp[col < n_ev], col[col < n_ev], tt[col < n_ev]) for smp, col, tt in log]
+            log = [entry for entry in log if entry[0].numel()]
+        spikes = _spikes(log, [ev.name for ev in dyn.events], device) if dyn.events else None
         stats = {"n_steps": res.n_steps, "n_rhs": res.n_rhs, "t_end": res.t_end}
         if dyn.events:
             stats["event_stop"] = res.event_stop
