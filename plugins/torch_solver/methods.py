@@ -4,7 +4,9 @@ Simulation methods (``kind="simulate"``) are stepper factories: a zero-argument 
 returning an object with ``order``, ``adaptive``, ``rhs_per_step`` and
 ``step(f, t, y, h, t_new, f0) -> (y1, err, f1, dense)`` (see :mod:`.core`). Equilibrium
 methods (``kind="equilibrate"``) are functions ``solve(F, y0, settings) -> (y, iterations,
-residual, converged)``. Families live in their own small modules (``explicit``, ``dopri5``,
+residual, converged)``. ``kind="clock"`` names methods that models which run themselves
+(``torch_simulate``, the clock-driven spiking ``Network``) accept: the solver passes them on
+and the model validates them (the spiking plugin's integrators are listed by default). Families live in their own small modules (``explicit``, ``dopri5``,
 ``rosenbrock``, ``equilibrium``) and register themselves on import.
 """
 from __future__ import annotations
@@ -26,13 +28,32 @@ class Method:
 
 
 _TABLE: dict[tuple[str, str], Method] = {}
+KINDS = ("simulate", "equilibrate", "clock")
+_clock_loaded = False
+
+
+def _load_clock_methods() -> None:
+    """Register the spiking plugin's clock-driven integrators once, if it is installed."""
+    global _clock_loaded
+    if _clock_loaded:
+        return
+    _clock_loaded = True
+    try:
+        from neuroplex.plugins.snn.integrators import METHODS
+    except ImportError:  # pragma: no cover - the spiking plugin ships with neuroplex
+        return
+    for name in METHODS:
+        if ("clock", name) not in _TABLE:
+            register_method(name, None, kind="clock", description="clock-driven, models that run themselves "
+                                                                    "(spiking Network)")
 
 
 def register_method(name: str, factory: Callable[..., Any], *, kind: str = "simulate",
                     description: str = "", replace: bool = False) -> Method:
-    """Add a method to the table (``kind`` is ``"simulate"`` or ``"equilibrate"``)."""
-    if kind not in ("simulate", "equilibrate"):
-        raise NeuroplexError(f"method {name!r}: kind must be 'simulate' or 'equilibrate', not {kind!r}")
+    """Add a method to the table (``kind`` is ``"simulate"``, ``"equilibrate"`` or ``"clock"``;
+    a clock method's factory is unused, None is fine)."""
+    if kind not in KINDS:
+        raise NeuroplexError(f"method {name!r}: kind must be one of {', '.join(KINDS)}, not {kind!r}")
     key = (kind, name)
     if key in _TABLE and not replace:
         raise NeuroplexError(f"torch solver: {kind} method {name!r} is already registered")
@@ -42,6 +63,8 @@ def register_method(name: str, factory: Callable[..., Any], *, kind: str = "simu
 
 def get_method(name: str, kind: str = "simulate") -> Method:
     """The registered method, or an error listing the known ones."""
+    if kind == "clock":
+        _load_clock_methods()
     try:
         return _TABLE[(kind, name)]
     except KeyError:
@@ -50,9 +73,13 @@ def get_method(name: str, kind: str = "simulate") -> Method:
 
 def has_method(name: str, kind: str = "simulate") -> bool:
     """Whether ``name`` is a registered method of ``kind`` (one dict lookup)."""
+    if kind == "clock":
+        _load_clock_methods()
     return (kind, name) in _TABLE
 
 
 def method_names(kind: str = "simulate") -> list[str]:
     """Names of the registered methods of one kind, in registration order."""
+    if kind == "clock":
+        _load_clock_methods()
     return [m.name for (k, _), m in _TABLE.items() if k == kind]

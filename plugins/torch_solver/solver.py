@@ -22,7 +22,8 @@ class _MethodList:
     """``TorchSolver.methods``: the method table's current names (new methods show up)."""
 
     def __get__(self, obj: Any, owner: Any = None) -> tuple[str, ...]:
-        return tuple(method_names("simulate")) + tuple(method_names("equilibrate"))
+        names = [*method_names("simulate"), *method_names("equilibrate")]
+        return tuple(names + [m for m in method_names("clock") if m not in names])
 
 
 _DTYPES = {"float64": torch.float64, "double": torch.float64, "float32": torch.float32, "float": torch.float32}
@@ -53,10 +54,11 @@ class TorchSolver(Solver):
                  max_steps: int = 100_000, device: str | torch.device | None = None,
                  dtype: str | torch.dtype | None = None, tol: float = 1e-6, max_iter: int = 1000,
                  damping: float = 0.5, anderson_m: int = 5, ode_method: str = "dopri5", check_every: int = 5):
-        if method is not None and not has_method(method, "simulate") and not has_method(method, "equilibrate"):
+        if method is not None and not any(has_method(method, kind) for kind in ("simulate", "equilibrate", "clock")):
             raise NeuroplexError(f"torch solver: unknown method {method!r}; simulate: "
                                  f"{', '.join(method_names('simulate'))}; equilibrate: "
-                                 f"{', '.join(method_names('equilibrate'))}")
+                                 f"{', '.join(method_names('equilibrate'))}; models that run themselves: "
+                                 f"{', '.join(method_names('clock'))}")
         if not has_method(ode_method, "simulate"):
             raise NeuroplexError(f"torch solver: unknown ode_method {ode_method!r}; known: {', '.join(method_names('simulate'))}")
         if dt is not None and dt <= 0:
@@ -150,10 +152,12 @@ class TorchSolver(Solver):
                  inputs: torch.Tensor | None = None, progress: bool = False) -> Solution:
         """Integrate ``model`` over ``t_span``; outputs at ``t_eval`` (default: both ends) by
         the method's dense output. States then observables in ``ys``; events in ``spikes``."""
-        if hasattr(model, "torch_simulate"):
+        if hasattr(model, "torch_simulate"):  # it validates the method itself
             return model.torch_simulate(t_span, solver=self, t_eval=t_eval, params=params, y0=y0, progress=progress)
-        if self._method is not None and self._method not in method_names("simulate"):
-            raise SolverError(f"torch solver: {self._method!r} is an equilibrium method; simulate methods: "
+        if self._method is not None and not has_method(self._method, "simulate"):
+            what = "an equilibrium method" if has_method(self._method, "equilibrate") else \
+                "a clock-driven method of models that run themselves (spiking networks)"
+            raise SolverError(f"torch solver: {self._method!r} is {what}; simulate methods: "
                               f"{', '.join(method_names('simulate'))}")
         dtype, device = self._placement(model, y0, params)
         dyn = self._dynamics(model, dtype, device)
@@ -213,6 +217,9 @@ class TorchSolver(Solver):
         """Fixed point of ``model`` from ``y0`` with per-sample convergence; ``stats`` has
         ``iterations`` and ``residual`` per sample."""
         method, settings = self._method or "iteration", self.eq
+        if not has_method(method, "simulate") and not has_method(method, "equilibrate"):
+            raise SolverError(f"torch solver: {method!r} is a clock-driven method of models that run themselves; "
+                              f"equilibrate methods: {', '.join(method_names('equilibrate'))}")
         if has_method(method, "simulate"):
             method, settings = "ode", EquilibriumSettings(**{**vars(self.eq), "ode_method": method})
         solve = get_method(method, "equilibrate").factory
