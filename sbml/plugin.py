@@ -33,7 +33,7 @@ def register_importers(register: Any) -> None:
 
 @click.group("sbml")
 def sbml_group() -> None:
-    """SBML tools: the SBML Test Suite runner."""
+    """SBML tools: model summaries and the SBML Test Suite runner."""
 
 
 @sbml_group.command("testsuite")
@@ -56,6 +56,15 @@ def testsuite_command(directory: Path, solver: str, jobs: int, only: str | None,
         click.echo(f"wrote {result.write(out)}")
     if result.passed != result.total:
         raise SystemExit(1)
+
+
+def _add_info_command() -> None:
+    from .info import info
+
+    sbml_group.add_command(info)
+
+
+_add_info_command()
 
 
 @hookimpl
