@@ -84,7 +84,7 @@ def add_commands(cli: click.Group) -> None:
         the log directory. Defaults reproduce Scellier & Bengio's recipe on digits.
         """
         from neuroplex.datasets import load_dataset
-        from neuroplex.trainer import Trainer
+        from neuroplex.trainer import Trainer, atomic_write_text
 
         from .rule import EqPropRule
 
@@ -104,7 +104,7 @@ def add_commands(cli: click.Group) -> None:
         if not resume and (run_dir / "checkpoint.pt").exists():
             raise NeuroplexError(f"{run_dir} already holds a run; pass --resume to continue it or choose --log-dir")
         run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "config.json").write_text(json.dumps(settings, indent=1))
+        atomic_write_text(run_dir / "config.json", json.dumps(settings, indent=1))
         history = Trainer(rule, data, epochs=epochs, batch_size=batch_size, seed=seed, device=device,
                           run_dir=run_dir, resume=resume, progress=progress, config=settings, threads=threads).fit()
         if history:
