@@ -213,19 +213,12 @@ def _value(text: str) -> Any:
 
 
 def write_json(data: Mapping[str, Any], path: str | os.PathLike) -> Path:
-    """Write JSON atomically (temp file + rename)."""
+    """Write JSON atomically (temp file + rename); numpy scalars are written as floats."""
     import json
-    import tempfile
+
+    from .trainer import atomic_write_text
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=2, allow_nan=True)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write_text(path, json.dumps(data, indent=2, allow_nan=True, default=float))
     return path

@@ -1,15 +1,13 @@
 """``neuroplex compare-snn``: run one network on several solvers and report their agreement."""
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import click
 
+from neuroplex.compare import write_json
 from neuroplex.errors import NeuroplexError
 
 
@@ -92,20 +90,6 @@ def _clock_method(method: str) -> bool:
     return method in METHODS
 
 
-def _write_json(path: Path, data: Any) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(data, fh, indent=2, default=float)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
-
-
 def add_commands(cli: click.Group) -> None:
     """Register ``compare-snn`` on the neuroplex CLI group."""
 
@@ -155,5 +139,5 @@ def add_commands(cli: click.Group) -> None:
         report["network"] = net.name
         click.echo(format_report(report))
         if out is not None:
-            click.echo(f"wrote {_write_json(out / 'report.json', report)}")
+            click.echo(f"wrote {write_json(report, out / 'report.json')}")
             click.echo(f"wrote {plot_comparison(runs, out / 'comparison.png', title=f'{net.name}: ' + ' vs '.join(names))}")
