@@ -23,8 +23,6 @@ from __future__ import annotations
 import math
 import os
 import re
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import sympy
@@ -529,15 +527,7 @@ def write_sbml(model: ModelIR, path: str | os.PathLike | None = None) -> str:
     ls = _libsbml()
     text = ls.writeSBMLToString(build_document(model))
     if path is not None:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(text)
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        from neuroplex.trainer import atomic_write_text
+
+        atomic_write_text(path, text)
     return text

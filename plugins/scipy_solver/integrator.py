@@ -16,35 +16,17 @@ is the dense output at the bracket's upper end, where the column reads ``>= 0``.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
 import torch
 
 from neuroplex.errors import NeuroplexError
+from neuroplex.plugins.torch_solver.core import IntegrationResult
 from neuroplex.solution import Status
 
 METHODS = ("LSODA", "BDF", "Radau", "RK45", "DOP853")
 IMPLICIT = frozenset({"LSODA", "BDF", "Radau"})
-
-
-@dataclass
-class ScipyResult:
-    """The torch integrator's result shape (see ``IntegrationResult``)."""
-
-    ts: torch.Tensor | None
-    ys: torch.Tensor | None
-    t_end: torch.Tensor
-    y_end: torch.Tensor
-    status: torch.Tensor
-    event_index: torch.Tensor
-    n_steps: torch.Tensor
-    n_rhs: torch.Tensor
-
-    @property
-    def ok(self) -> bool:
-        return bool((self.status == Status.SUCCESS).all())
 
 
 def canonical_method(method: str | None) -> str:
@@ -81,7 +63,7 @@ def integrate(f: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], t0: float
               method: str = "LSODA", rtol: float = 1e-8, atol: float = 1e-10, t_eval: Any = None,
               event_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
               max_steps: int = 200_000, max_step: float | None = None, first_step: float | None = None,
-              jacobian: bool = True, atol_scale: Any = None, **_ignored: Any) -> ScipyResult:
+              jacobian: bool = True, atol_scale: Any = None, **_ignored: Any) -> IntegrationResult:
     """Integrate ``y' = f(t, y)`` for each sample of ``y0 (B, n)`` with a scipy solver.
 
     ``atol_scale`` (``(n,)``) multiplies ``atol`` per component, e.g. by the compartment size of
@@ -169,7 +151,7 @@ def integrate(f: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], t0: float
         status[b] = int(code)
         event_index[b] = k_hit
         n_steps[b], n_rhs[b] = steps, sample.n_rhs
-    return ScipyResult(te, ys, t_end, y_end, status, event_index, n_steps, n_rhs)
+    return IntegrationResult(te, ys, t_end, y_end, status, event_index, n_steps, n_rhs)
 
 
 class _Events:
