@@ -10,6 +10,7 @@ the *atoms* of their triggers. :func:`run` then integrates with SBML L3 event se
 
     integrator(f, t0, t1, y0, *, method, rtol, atol, t_eval, event_fn, max_steps) -> result
     # f(t, y): t (B,), y (B, n) -> (B, n)
+    # atol: a float or a (B, n) tensor (per-state tolerances, see SBMLProgram.atol_scale)
     # event_fn(t, y) -> (B, k): stop a sample at the first column that crosses from < 0 to
     #   >= 0 (columns >= 0 at t0 arm once they go negative)
     # result.ys (B, len(t_eval), n) (NaN after a stop), result.t_end (B,), result.y_end (B, n),
@@ -44,7 +45,7 @@ from typing import Any, Callable, Sequence
 import sympy
 import torch
 
-from neuroplex.codegen import TorchPrinter, build_function
+from neuroplex.codegen import TorchPrinter, build_function, split_static
 from neuroplex.errors import SolverError
 from neuroplex.solution import Solution, Status
 
@@ -54,7 +55,12 @@ _REL_OPS = (">", ">=", "<", "<=", "==", "!=")
 
 
 def _stack(values: list[Any], like: torch.Tensor) -> torch.Tensor:
+    """``(..., len(values))`` from per-column values (tensors of ``like``'s batch shape, or
+    anything that broadcasts to it). Small batches: one ``torch.stack``; large ones: column
+    writes, which beat a last-dimension stack there."""
     shape = like.shape[:-1]
+    if like.numel() <= 4096 and all(isinstance(v, torch.Tensor) and v.shape == shape for v in values):
+        return torch.stack(values, -1) if values else like.new_empty((*shape, 0))
     out = like.new_empty((*shape, len(values)))
     for i, v in enumerate(values):
         out[..., i] = v
@@ -94,7 +100,7 @@ class SBMLProgram:
             self.names[s] = f"_a{i}"
         self.printer = TorchPrinter(self.names)
         self.ns = {"_stack": _stack}
-        self.rhs = self._function("rhs", [model.derivatives[s] for s in self.state_names])
+        self._bind, self._rhs = self._bound_function("rhs", [model.derivatives[s] for s in self.state_names])
         #: no state changes between events (only events move the model)
         self.constant_state = all(model.derivatives[s] == 0 for s in self.state_names)
         self._init = self._initial()
@@ -140,6 +146,41 @@ class SBMLProgram:
             return build_function(name, ["t", "y", "p"], body, self.ns)
         except Exception as exc:  # pragma: no cover - a printer gap is a model we cannot run
             raise SBMLImportError(f"model {self.model.name!r}: cannot compile {name}: {exc}") from exc
+
+    def _bound_function(self, name: str, exprs: Sequence[Any]) -> tuple[Callable[..., list[Any]], Callable[..., torch.Tensor]]:
+        """``bind(p) -> k`` and ``fn(t, y, k)``: what only the parameters decide is computed
+        once by ``bind`` (see :func:`neuroplex.codegen.split_static`), the rest every call."""
+        needed = self._needed(exprs)
+        split = split_static(exprs, {a: self.model.assignments[a] for a in needed},
+                             {self.time.name, *self.state_names})
+        names = dict(self.names)
+        for sym, _ in (*split.static, *split.dynamic):
+            names.setdefault(sym.name, sym.name)
+        printer = TorchPrinter(names)
+        static_syms = [sym for sym, _ in split.static]
+        used = set().union(*(getattr(e, "free_symbols", set()) for _, e in split.dynamic),
+                           *(getattr(e, "free_symbols", set()) for e in split.outputs))
+        params = [sympy.Symbol(s) for s in self.param_names]
+        kept = [s for s in static_syms + params if s in used]
+        static_used = used.union(*(getattr(e, "free_symbols", set()) for _, e in split.static))
+        # parameter columns as contiguous vectors: every later use reads them densely
+        bind = [f"_p{i} = p[..., {i}].contiguous()" for i, s in enumerate(params) if s in static_used]
+        bind += [f"{names[sym.name]} = {printer(e)}" for sym, e in split.static]
+        bind.append(f"return [{', '.join(names[s.name] for s in kept)}]")
+        body = [f"{', '.join(names[s.name] for s in kept)}, = k"] if kept else []
+        dyn_used = used | set().union(*(getattr(e, "free_symbols", set()) for _, e in split.dynamic))
+        body += [f"_s{i} = y[..., {i}]" for i, s in enumerate(self.state_names) if sympy.Symbol(s) in dyn_used]
+        body += [f"{names[sym.name]} = {printer(e)}" for sym, e in split.dynamic]
+        body.append(f"return _stack([{', '.join(printer(e) for e in split.outputs)}], y)")
+        try:
+            return (build_function(f"bind_{name}", ["p"], bind, self.ns),
+                    build_function(name, ["t", "y", "k"], body, self.ns))
+        except Exception as exc:  # pragma: no cover - a printer gap is a model we cannot run
+            raise SBMLImportError(f"model {self.model.name!r}: cannot compile {name}: {exc}") from exc
+
+    def rhs(self, t: torch.Tensor, y: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
+        """``dy/dt`` at ``t (B,)``, ``y (B, n)`` for parameters ``p (B, P)``."""
+        return self._rhs(t, y, self._bind(p))
 
     def _initial(self) -> Callable[..., torch.Tensor]:
         """``y0 = init(t, p)``: initial values, initial assignments and assignment rules
@@ -211,12 +252,39 @@ class SBMLProgram:
     # ------------------------------------------------------------------ running
     def rhs_bound(self, p: torch.Tensor) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
         """``f(t, y)`` for the integrator, with parameters ``p (B, P)`` (or ``(1, P)``) bound."""
-        rhs = self.rhs
+        rhs, k = self._rhs, self._bind(p)
 
         def f(t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-            return rhs(t, y, p if p.shape[0] == y.shape[0] else p.expand(y.shape[0], -1))
+            return rhs(t, y, k)
 
         return f
+
+    def atol_scale(self, p: torch.Tensor, y_init: torch.Tensor) -> torch.Tensor | None:
+        """``(B, n)`` factors that turn an absolute tolerance meant for concentrations into one
+        for the states: ``min(1, |V|)`` (``V`` the compartment's initial size) for species the
+        reader integrates as amounts, 1 elsewhere; None when no state needs one.
+
+        Species in a compartment of size 1e-16 have amounts near 1e-23, where a concentration
+        tolerance would accept any value (BIOMD0000000001 does this); like roadrunner, the
+        tolerance follows the compartment size down, never up."""
+        species = (self.model.metadata.get("sbml") or {}).get("species") or {}
+        comp_of = {v["amount_state"]: v["compartment"] for v in species.values()
+                   if v.get("amount_state") and not v.get("has_only_substance_units")}
+        scale = torch.ones_like(y_init)
+        found = False
+        for i, name in enumerate(self.state_names):
+            c = comp_of.get(name)
+            if c in self.param_names:
+                size = p[:, self.param_names.index(c)]
+            elif c in self.state_names:
+                size = y_init[:, self.state_names.index(c)]
+            else:
+                continue
+            size = size.detach().abs().expand(scale.shape[0])
+            usable = torch.isfinite(size) & (size > 0)
+            scale[:, i] = torch.where(usable, size.clamp(max=1.0), torch.ones_like(size))
+            found = True
+        return scale if found and bool((scale != 1.0).any()) else None
 
     def default_params(self, dtype: torch.dtype = torch.float64, device: Any = None) -> torch.Tensor:
         return torch.tensor([p.value for p in self.model.parameters], dtype=dtype, device=device)
@@ -263,6 +331,8 @@ class _SampleRun:
 
     MAX_EVENTS_AT_ONE_TIME = 10_000
     MAX_STOPS = 1_000_000
+    #: zero-progress stops at one time (rounding noise at a root) before giving up
+    MAX_STALLS = 4
 
     def __init__(self, prog: SBMLProgram, p: torch.Tensor, integrate: Callable[..., Any], settings: dict[str, Any]):
         self.prog, self.p, self.integrate, self.settings = prog, p, integrate, settings
@@ -368,12 +438,15 @@ class _SampleRun:
         ys[t_eval == t] = y[0]
         event_fn = self._event_fn if prog.atom_g is not None else None
         stops = 0
+        stalls, noise_t, noise_shift = 0, None, None
         while t < t1:
             stops += 1
             if stops > self.MAX_STOPS:
                 raise SolverError(f"model {prog.model.name!r}: more than {self.MAX_STOPS} event stops before t={t1}")
             g_now = torch.tensor(self.atom_g + [-x for x in self.atom_g], dtype=y.dtype, device=y.device)
             self.zero_shift = torch.where(g_now == 0, 1e-300, 0.0).to(y.dtype)
+            if noise_t == t:
+                self.zero_shift = torch.where(noise_shift != 0, noise_shift, self.zero_shift)
             t_next = min(t1, self.queue[0].time) if self.queue else t1
             sel = (t_eval > t) & (t_eval <= t_next)
             # start each segment with the step size the previous one ended with (events
@@ -405,14 +478,39 @@ class _SampleRun:
                 ys[idx] = got[keep]
             if int(res.status[0]) != Status.SUCCESS:
                 return ys, int(res.status[0])
+            if t_stop <= t:  # a root at the start point: rounding noise around an atom just crossed
+                stalls += 1
+                if stalls > self.MAX_STALLS:
+                    raise SolverError(f"model {prog.model.name!r}: event detection stalled at t={t}")
+                noise_shift = self._noise_shift(int(res.event_index[0]), g_now, t_stop, y_stop, stalls, noise_shift)
+                noise_t = t
+                continue
+            stalls = 0
             crossed = self._crossings(t_stop, y_stop) if int(res.event_index[0]) >= 0 else {}
-            if t_stop <= t:  # an event root at the start point: no progress is possible
-                raise SolverError(f"model {prog.model.name!r}: event detection stalled at t={t}")
             t, y = t_stop, y_stop
             self._update_triggers(t, y, crossed)
             y = self._execute_due(t, y)
             ys[t_eval == t] = y[0]
         return ys, status
+
+    def _noise_shift(self, col: int, g_start: torch.Tensor, t_stop: float, y_stop: torch.Tensor, stalls: int,
+                     shift: torch.Tensor | None) -> torch.Tensor:
+        """Column shifts that stop an atom from re-crossing in its own rounding noise.
+
+        An atom located at its root sits within a few ulps of zero; the next segment can see it
+        flip back and forth there without moving (the integrator then stops where it started).
+        The column that did so is moved down by ``10**(3 k)`` times its noise (``k`` the stalls
+        at this time so far): it arms once the atom moves clearly away and fires when it comes
+        back, within that margin of the true root."""
+        g = self._g_columns(t_stop, y_stop)
+        shift = torch.zeros_like(g_start) if shift is None else shift.clone()
+        noise = max(abs(float(g_start[col])), abs(float(g[col])), torch.finfo(g_start.dtype).tiny)
+        shift[col] = min(float(g_start[col]), 0.0) - 10.0 ** (3 * stalls) * noise
+        return shift
+
+    def _g_columns(self, t: float, y: torch.Tensor) -> torch.Tensor:
+        g = torch.tensor(self._g(t, y), dtype=y.dtype, device=y.device)
+        return torch.cat([g, -g])
 
     def _crossings(self, t_stop: float, y_stop: torch.Tensor) -> dict[int, bool]:
         """Atoms that changed sign since the segment start, with the truth value of the side
@@ -592,7 +690,13 @@ def run(prog: SBMLProgram, t_span: tuple[float, float], *, t_eval: torch.Tensor 
         batch = max(batch, y0.shape[0])
     p = p.expand(batch, -1).contiguous()
     y_init = prog.initial_state(t0, p) if y0 is None else y0.expand(batch, -1).clone()
-    settings = dict(method=method, rtol=rtol, atol=atol, max_steps=max_steps, **(extra or {}))
+    scale = prog.atol_scale(p, y_init)
+    atol_all: float | torch.Tensor = atol if scale is None else atol * scale
+    settings = dict(method=method, rtol=rtol, atol=atol_all, max_steps=max_steps, **(extra or {}))
+
+    def sample_settings(b: int) -> dict[str, Any]:
+        return settings if scale is None else {**settings, "atol": atol_all[b:b + 1]}
+
     n_t = t_eval.numel()
     stats: dict[str, Any] = {}
     if prog.n == 0:
@@ -601,7 +705,7 @@ def run(prog: SBMLProgram, t_span: tuple[float, float], *, t_eval: torch.Tensor 
         if prog.events:
             outs = []
             for b in range(batch):
-                run_ = _SampleRun(prog, p[b:b + 1], integrator, settings)
+                run_ = _SampleRun(prog, p[b:b + 1], integrator, sample_settings(b))
                 out, _ = run_.run(t0, t1, t_eval, y_init[b])
                 outs.append(out)
             ys = torch.stack(outs)
@@ -616,7 +720,7 @@ def run(prog: SBMLProgram, t_span: tuple[float, float], *, t_eval: torch.Tensor 
     else:
         outs, codes, steps, events = [], [], [], []
         for b in range(batch):
-            run_ = _SampleRun(prog, p[b:b + 1], integrator, settings)
+            run_ = _SampleRun(prog, p[b:b + 1], integrator, sample_settings(b))
             out, code = run_.run(t0, t1, t_eval, y_init[b])
             outs.append(out)
             codes.append(code)

@@ -59,15 +59,22 @@ class _Sample:
         return rows.grad.numpy()
 
 
+def _sample_atol(atol: float | torch.Tensor, b: int) -> float | np.ndarray:
+    """Sample ``b``'s absolute tolerance: a float, or its row of a per-state tensor."""
+    if not isinstance(atol, torch.Tensor):
+        return float(atol)
+    a = atol.detach().to(torch.float64)
+    return (a[b] if a.dim() == 2 and a.shape[0] > 1 else a.reshape(-1)).numpy().copy()
+
+
 def integrate(f: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], t0: float, t1: float, y0: torch.Tensor, *,
-              method: str = "LSODA", rtol: float = 1e-8, atol: float = 1e-10, t_eval: Any = None,
+              method: str = "LSODA", rtol: float = 1e-8, atol: float | torch.Tensor = 1e-10, t_eval: Any = None,
               event_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
               max_steps: int = 200_000, max_step: float | None = None, first_step: float | None = None,
-              jacobian: bool = True, atol_scale: Any = None, **_ignored: Any) -> IntegrationResult:
+              jacobian: bool = True, **_ignored: Any) -> IntegrationResult:
     """Integrate ``y' = f(t, y)`` for each sample of ``y0 (B, n)`` with a scipy solver.
 
-    ``atol_scale`` (``(n,)``) multiplies ``atol`` per component, e.g. by the compartment size of
-    a species integrated as an amount, so that ``atol`` reads as a concentration tolerance."""
+    ``atol``: a float, or per-state tolerances as an ``(n,)`` or ``(B, n)`` tensor."""
     from scipy import integrate as si
 
     cls = getattr(si, canonical_method(method))
@@ -95,10 +102,7 @@ def integrate(f: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], t0: float
             y_end[b] = y0b[b]
             t_end[b] = t0 if t1 <= t0 else t1
             continue
-        kwargs: dict[str, Any] = {"rtol": rtol, "atol": atol}
-        if atol_scale is not None:
-            scale = np.asarray(atol_scale, dtype=np.float64)
-            kwargs["atol"] = atol * (scale[b] if scale.ndim == 2 else scale)
+        kwargs: dict[str, Any] = {"rtol": rtol, "atol": _sample_atol(atol, b)}
         if max_step is not None:
             kwargs["max_step"] = max_step
         if first_step is not None:

@@ -172,10 +172,9 @@ class ScipySolver(Solver):
         for b in iterator:  # one sample per driver run: the integrator loops over samples anyway
             pb = p[b if p.shape[0] > 1 else 0][None]
             yb = None if y is None else y[b if y.shape[0] > 1 else 0][None]
-            scale = amount_scale(model, prog, pb, float(t_span[0]))
             parts.append(driver.run(prog, t_span, t_eval=ts, params=pb, y0=yb, integrator=scipy_integrate,
                                     method=self.method, rtol=self.rtol, atol=self.atol, max_steps=self.max_steps,
-                                    solver_name=self.name, extra={**extra, "atol_scale": scale}))
+                                    solver_name=self.name, extra=extra))
         first = parts[0]
         stats = {k: torch.cat([torch.as_tensor(s.stats[k]).reshape(-1) for s in parts])
                  for k in first.stats if all(k in s.stats for s in parts)}
@@ -302,34 +301,6 @@ def _batch(dyn: Dynamics, params: torch.Tensor | None, y0: torch.Tensor | None, 
     if u is not None:
         u = u.expand(batch, -1) if u.dim() == 1 else u
     return p, y.contiguous(), u, batch
-
-
-def amount_scale(model: Any, prog: Any, p: torch.Tensor, t0: float) -> np.ndarray:
-    """Per state, the factor that turns ``atol`` into an amount tolerance: the initial size of
-    the compartment of a species the reader integrates as an amount (1 for other states).
-
-    Species in a compartment of size 1e-16 have amounts near 1e-23: an absolute tolerance meant
-    for concentrations would accept any amount there (BIOMD0000000001 does this)."""
-    species = (model.metadata.get("sbml") or {}).get("species") or {}
-    comp_of = {v["amount_state"]: v["compartment"] for v in species.values() if v.get("amount_state")}
-    scale = np.ones(len(prog.state_names))
-    if not comp_of:
-        return scale
-    with torch.no_grad():
-        y_init = prog.initial_state(t0, p)[0]
-    for i, name in enumerate(prog.state_names):
-        c = comp_of.get(name)
-        if c is None:
-            continue
-        if c in prog.param_names:
-            size = float(p[0, prog.param_names.index(c)])
-        elif c in prog.state_names:
-            size = float(y_init[prog.state_names.index(c)])
-        else:
-            continue
-        if math.isfinite(size) and size != 0.0:
-            scale[i] = abs(size)
-    return scale
 
 
 def is_sbml(model: Any) -> bool:

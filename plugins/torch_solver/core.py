@@ -88,7 +88,7 @@ def _rms_norm(x: torch.Tensor) -> torch.Tensor:
 
 
 def initial_step(f: Rhs, t0: torch.Tensor, y0: torch.Tensor, f0: torch.Tensor, t1: torch.Tensor, order: int,
-                 rtol: float, atol: float) -> torch.Tensor:
+                 rtol: float, atol: float | torch.Tensor) -> torch.Tensor:
     """Hairer's starting step-size heuristic (*Solving ODEs I*, sec. II.4), per sample."""
     scale = atol + rtol * y0.abs()
     d0 = _rms_norm(y0 / scale)
@@ -246,7 +246,7 @@ class _Outputs:
 
 
 def run_loop(f: Rhs, stepper: Any, t0: torch.Tensor, t1: torch.Tensor, y0: torch.Tensor, *,
-             rtol: float = 1e-6, atol: float = 1e-9, dt0: float | torch.Tensor | None = None,
+             rtol: float = 1e-6, atol: float | torch.Tensor = 1e-9, dt0: float | torch.Tensor | None = None,
              dt_min: float = 0.0, dt_max: float | None = None, max_steps: int = 100_000,
              t_eval: torch.Tensor | None = None, events: EventSpec | None = None,
              stop_fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
@@ -435,7 +435,7 @@ def _as_batch_times(v: float | torch.Tensor, b: int, like: torch.Tensor) -> torc
 
 
 def integrate(f: Rhs, t0: float | torch.Tensor, t1: float | torch.Tensor, y0: torch.Tensor, *,
-              method: str = "dopri5", rtol: float = 1e-6, atol: float = 1e-9,
+              method: str = "dopri5", rtol: float = 1e-6, atol: float | torch.Tensor = 1e-9,
               dt0: float | torch.Tensor | None = None, dt_min: float = 0.0, dt_max: float | None = None,
               t_eval: torch.Tensor | Sequence[float] | None = None,
               event_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
@@ -449,7 +449,8 @@ def integrate(f: Rhs, t0: float | torch.Tensor, t1: float | torch.Tensor, y0: to
     (fixed step ``dt0``, default span/1000), ``dopri5``, ``rosenbrock`` (adaptive; ``dt0`` is
     the first step)).
     ``rtol``/``atol``: per-sample error control, RMS norm of
-    ``err / (atol + rtol * max(|y0|, |y1|))``. ``t_eval``: increasing ``(n_t,)`` output times,
+    ``err / (atol + rtol * max(|y0|, |y1|))``; ``atol`` may be a tensor broadcasting to ``(B, n)``
+    (per-state tolerances). ``t_eval``: increasing ``(n_t,)`` output times,
     filled by the method's dense output. ``event_fn(t, y) -> (B, k)``: sample ``b`` stops at
     the first time a column crosses from ``< 0`` to ``>= 0`` (located inside the step by root
     finding on the dense output, to about 1e-13 relative); columns already ``>= 0`` at the start

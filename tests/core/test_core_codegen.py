@@ -243,3 +243,43 @@ def test_compiled_dynamics_on_cuda_match_cpu():
     assert torch.equal(gpu.events[0].trigger(torch.zeros(16, device="cuda"), y.cuda(), p.cuda()).cpu(),
                        cpu.events[0].trigger(torch.zeros(16), y, p))
     assert gpu.default_params().device.type == "cuda"
+
+
+def test_split_static_hoists_parameter_work_and_shares_subexpressions():
+    from neuroplex.codegen import split_static
+
+    x, y, k1, k2, k3, t = sympy.symbols("x y k1 k2 k3 t")
+    rate = sympy.Symbol("rate")
+    outputs = [k1 * k2 * x / (k3**2 + x) - rate, rate * sympy.exp(-k3 * t) + k1 * k2 * x / (k3**2 + x)]
+    split = split_static(outputs, {"rate": k1 * y + k2 * k3}, {"x", "y", "t"})
+    static_syms = {s for s, _ in split.static}
+    dynamic = {"x", "y", "t"}
+    for _, e in split.static:  # nothing in the bound part depends on the state or time
+        assert not ({s.name for s in e.free_symbols} & dynamic)
+    # the parameter-only products are bound once, not recomputed in the dynamic part
+    for _, e in split.dynamic:
+        for node in sympy.preorder_traversal(e):
+            if isinstance(node, (sympy.Mul, sympy.Add, sympy.Pow)) and node.free_symbols:
+                assert node.free_symbols & ({x, y, t} | {s for s, _ in split.dynamic}), node
+    # the shared quotient appears once: the outputs use a common symbol for it
+    assert len(split.dynamic) + len(split.static) < 12
+    # and the values are those of the original expressions
+    env = {x: 0.7, y: 1.3, t: 0.25, k1: 2.0, k2: 0.5, k3: 1.5}
+    values = dict(env)
+    for s, e in (*split.static, *split.dynamic):
+        values[s] = e.subs(values)
+    direct = [o.subs(rate, k1 * y + k2 * k3).subs(env) for o in outputs]
+    for got, want in zip(split.outputs, direct):
+        assert float(got.subs(values).subs(values)) == pytest.approx(float(want), rel=1e-14)
+    assert static_syms
+
+
+def test_printer_subtracts_negative_terms():
+    from neuroplex.codegen import TorchPrinter
+
+    a, b, c = sympy.symbols("a b c")
+    text = TorchPrinter({"a": "a", "b": "b", "c": "c"})(a - 2 * b * c - c)
+    assert "-1.0" not in text and "+ (-" not in text
+    vals = {k: torch.tensor([v], dtype=torch.float64) for k, v in (("a", 1.25), ("b", 0.3), ("c", -2.0))}
+    got = eval(text, {"torch": torch}, vals)  # noqa: S307 - the printer's own output
+    assert float(got) == 1.25 - 2 * 0.3 * -2.0 - -2.0

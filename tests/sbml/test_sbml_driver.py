@@ -144,3 +144,28 @@ def test_selected_suite_cases(case: str) -> None:
         pytest.skip(f"case {case} is not in the shared set")
     result = run_case(root / case)
     assert result.passed, f"{case} ({SUITE_CASES[case]}): {result.reason}"
+
+
+def test_absolute_tolerance_follows_tiny_compartments() -> None:
+    # amounts near 1e-22 in a 1e-16 compartment: a concentration tolerance of 1e-16 taken as an
+    # amount tolerance would accept any value there; the driver scales it per state
+    model = ant("""
+        compartment cell = 1e-16; compartment big = 5
+        species A in cell = 1e-6; species B in cell = 0; species C in big = 1
+        J1: A -> B; cell * k * A
+        J2: C -> ; big * 1e-3 * C
+        k = 0.7
+    """)
+    prog = SBMLProgram(model)
+    p = prog.default_params()[None]
+    scale = prog.atol_scale(p, prog.initial_state(0.0, p))
+    assert scale is not None and scale.shape == (1, prog.n)
+    by_state = {name.removesuffix("_amount"): v for name, v in zip(prog.state_names, scale[0].tolist())}
+    assert by_state["A"] == pytest.approx(1e-16) and by_state["B"] == pytest.approx(1e-16)
+    assert by_state["C"] == 1.0  # never looser than asked
+    ts = torch.linspace(0.0, 5.0, 11, dtype=T)
+    sol = simulate(model, (0, 5), t_eval=ts, variables=["A", "B"], rtol=1e-8, atol=1e-16)
+    # the concentrations are reported; their exact values are amounts / 1e-16
+    exact = 1e-6 * torch.exp(-0.7 * ts)
+    assert torch.allclose(sol["A"][0], exact, rtol=1e-6, atol=0)
+    assert torch.allclose(sol["B"][0], 1e-6 - exact, rtol=1e-6, atol=1e-18)

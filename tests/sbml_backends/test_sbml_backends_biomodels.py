@@ -20,7 +20,8 @@ from neuroplex.testing import require_data
 pytest.importorskip("roadrunner")
 pytestmark = [pytest.mark.slow, pytest.mark.roadrunner]
 
-#: model id -> (end time, torch method, note); see TORCH_ATOL for the tiny-compartment models
+#: model id -> (end time, torch method, note). Species in tiny compartments (BIOMD0000000001: 1e-16)
+#: need no special tolerance: the driver scales ``atol`` by the compartment size per state.
 SPANS: dict[str, tuple[float, str, str]] = {
     "BIOMD0000000001": (100.0, "rosenbrock", "ACh receptor, event at t2=20; stiff (rates up to 3e3)"),
     "BIOMD0000000003": (100.0, "rosenbrock", "mitotic oscillator, ~3 periods"),
@@ -54,11 +55,6 @@ SPANS: dict[str, tuple[float, str, str]] = {
 N_POINTS = 1000
 RTOL, ATOL = 1e-4, 1e-8
 TORCH = {"rtol": 1e-9, "atol": 1e-13, "max_steps": 2_000_000}
-#: The reader integrates species as amounts; in a compartment of size V an absolute tolerance
-#: meant for concentrations must be scaled by V (roadrunner does the same internally).
-#: model id -> torch atol = 1e-13 * the smallest compartment size
-TORCH_ATOL = {"BIOMD0000000001": 1e-29, "BIOMD0000000009": 4e-25, "BIOMD0000000019": 4.3e-19,
-              "BIOMD0000000183": 1e-28}
 ROADRUNNER = {"rtol": 1e-10, "atol": 1e-14}
 
 
@@ -102,8 +98,7 @@ def test_torch_matches_roadrunner(mid):
     t_end, method, _ = SPANS[mid]
     ts = torch.linspace(0.0, t_end, N_POINTS, dtype=torch.float64)
     ref = neuroplex.simulate(path, (0.0, t_end), solver="roadrunner", t_eval=ts, **ROADRUNNER)
-    options = {**TORCH, "atol": TORCH_ATOL.get(mid, TORCH["atol"])}
-    sol = neuroplex.simulate(path, (0.0, t_end), solver="torch", method=method, t_eval=ts, **options)
+    sol = neuroplex.simulate(path, (0.0, t_end), solver="torch", method=method, t_eval=ts, **TORCH)
     assert ref.ok, ref.meta.get("errors")
     assert sol.ok, f"torch status {sol.status.tolist()}"
     assert sol.names == ref.names
