@@ -67,6 +67,16 @@ def _stack(values: list[Any], like: torch.Tensor) -> torch.Tensor:
     return out
 
 
+def _jacobian_out(values: list[Any], like: torch.Tensor, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(J (B, n, n), df/dt (B, n))`` from the non-zero entries at ``index`` of ``(n, n + 1)``."""
+    b, n = like.shape
+    out = like.new_zeros((b, n * (n + 1)))
+    if values:
+        out[:, index.to(like.device)] = _stack(values, like.new_empty((b, len(values))))
+    out = out.view(b, n, n + 1)
+    return out[..., :n], out[..., n]
+
+
 # ===================================================================== compilation
 @dataclass
 class _EventCode:
@@ -101,6 +111,7 @@ class SBMLProgram:
         self.printer = TorchPrinter(self.names)
         self.ns = {"_stack": _stack}
         self._bind, self._rhs = self._bound_function("rhs", [model.derivatives[s] for s in self.state_names])
+        self._jac: tuple[Any, ...] | None = None  # built on first use (stiff methods)
         #: no state changes between events (only events move the model)
         self.constant_state = all(model.derivatives[s] == 0 for s in self.state_names)
         self._init = self._initial()
@@ -147,9 +158,11 @@ class SBMLProgram:
         except Exception as exc:  # pragma: no cover - a printer gap is a model we cannot run
             raise SBMLImportError(f"model {self.model.name!r}: cannot compile {name}: {exc}") from exc
 
-    def _bound_function(self, name: str, exprs: Sequence[Any]) -> tuple[Callable[..., list[Any]], Callable[..., torch.Tensor]]:
+    def _bound_function(self, name: str, exprs: Sequence[Any],
+                        ret: Callable[[list[str]], str] | None = None) -> tuple[Callable[..., list[Any]], Callable[..., torch.Tensor]]:
         """``bind(p) -> k`` and ``fn(t, y, k)``: what only the parameters decide is computed
-        once by ``bind`` (see :func:`neuroplex.codegen.split_static`), the rest every call."""
+        once by ``bind`` (see :func:`neuroplex.codegen.split_static`), the rest every call.
+        ``fn`` returns the values stacked as ``(..., len(exprs))``, or ``ret(printed values)``."""
         needed = self._needed(exprs)
         split = split_static(exprs, {a: self.model.assignments[a] for a in needed},
                              {self.time.name, *self.state_names})
@@ -171,12 +184,69 @@ class SBMLProgram:
         dyn_used = used | set().union(*(getattr(e, "free_symbols", set()) for _, e in split.dynamic))
         body += [f"_s{i} = y[..., {i}]" for i, s in enumerate(self.state_names) if sympy.Symbol(s) in dyn_used]
         body += [f"{names[sym.name]} = {printer(e)}" for sym, e in split.dynamic]
-        body.append(f"return _stack([{', '.join(printer(e) for e in split.outputs)}], y)")
+        values = [printer(e) for e in split.outputs]
+        body.append(ret(values) if ret is not None else f"return _stack([{', '.join(values)}], y)")
         try:
             return (build_function(f"bind_{name}", ["p"], bind, self.ns),
                     build_function(name, ["t", "y", "k"], body, self.ns))
         except Exception as exc:  # pragma: no cover - a printer gap is a model we cannot run
             raise SBMLImportError(f"model {self.model.name!r}: cannot compile {name}: {exc}") from exc
+
+    def _jacobian_code(self) -> tuple[Callable[..., list[Any]], Callable[..., tuple[torch.Tensor, torch.Tensor]]] | None:
+        """``(bind, jac)`` with ``jac(t, y, k) -> (df/dy (B, n, n), df/dt (B, n))`` from
+        symbolic derivatives (chain rule through the assignment rules; only non-zero entries
+        are computed), built on first use; None where sympy or the printer cannot do it
+        (the stiff method then falls back to autograd)."""
+        if self._jac is not None:
+            return self._jac or None
+        try:
+            self._jac = self._build_jacobian()
+        except Exception:  # noqa: BLE001 - any gap means: use autograd instead
+            self._jac = ()
+        return self._jac or None
+
+    def _build_jacobian(self) -> tuple[Callable[..., list[Any]], Callable[..., tuple[torch.Tensor, torch.Tensor]]]:
+        m = self.model
+        states = [sympy.Symbol(s) for s in self.state_names]
+        variables = [*states, m.time]
+        derivs = [sympy.sympify(m.derivatives[s]) for s in self.state_names]
+        assigns = {a: sympy.sympify(m.assignments[a]) for a in self._needed(derivs)}
+        grad: dict[str, dict[int, Any]] = {}  # assignment -> {variable index: d a / d variable}
+
+        def gradient(e: Any) -> dict[int, Any]:
+            out: dict[int, Any] = {}
+            for sym in e.free_symbols:
+                if sym in variables:
+                    j = variables.index(sym)
+                    out[j] = out.get(j, 0) + sympy.diff(e, sym)
+                elif sym.name in grad and grad[sym.name]:
+                    outer = sympy.diff(e, sym)
+                    for j, inner in grad[sym.name].items():
+                        out[j] = out.get(j, 0) + outer * inner
+            return {j: v for j, v in out.items() if v != 0}
+
+        for a in self.assign_order:
+            if a in assigns:
+                grad[a] = gradient(assigns[a])
+        n = self.n
+        flat_index: list[int] = []
+        entries: list[Any] = []
+        for i, e in enumerate(derivs):
+            for j, v in sorted(gradient(e).items()):
+                # a step's derivative is zero almost everywhere, as autograd has it
+                v = v.replace(sympy.DiracDelta, lambda *_: sympy.Integer(0))
+                if v.has(sympy.Derivative, sympy.Subs):
+                    raise ValueError(f"no closed-form derivative of d{self.state_names[i]}/dt")
+                if v != 0:
+                    flat_index.append(i * (n + 1) + j)  # rows of (n, n + 1): J then df/dt
+                    entries.append(v)
+        self.ns["_jac_index"] = torch.tensor(flat_index, dtype=torch.long)
+
+        def ret(values: list[str]) -> str:
+            return f"return _jac_out([{', '.join(values)}], y, _jac_index)"
+
+        self.ns["_jac_out"] = _jacobian_out
+        return self._bound_function("jacobian", entries, ret)
 
     def rhs(self, t: torch.Tensor, y: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
         """``dy/dt`` at ``t (B,)``, ``y (B, n)`` for parameters ``p (B, P)``."""
@@ -257,6 +327,23 @@ class SBMLProgram:
         def f(t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
             return rhs(t, y, k)
 
+        prog = self
+
+        def jacobian(t: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+            code = prog._jacobian_code()
+            if code is None:
+                return None
+            bind, jac = code
+            try:
+                if "k" not in bound:
+                    bound["k"] = bind(p)
+                return jac(t, y, bound["k"])
+            except Exception:  # noqa: BLE001 - a printed derivative torch cannot evaluate
+                prog._jac = ()
+                return None
+
+        bound: dict[str, Any] = {}
+        f.jacobian = jacobian  # type: ignore[attr-defined] - read by the stiff method
         return f
 
     def atol_scale(self, p: torch.Tensor, y_init: torch.Tensor) -> torch.Tensor | None:

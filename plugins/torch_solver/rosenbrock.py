@@ -50,8 +50,15 @@ M = [_A[6], _A[7], _A[8], _A[9], 1.0, 1.0]
 def batched_jacobian(f: Rhs, t: torch.Tensor, y: torch.Tensor, mode: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
     """``(J, f_t)``: ``J[b] = d f_b / d y_b`` ``(B, n, n)`` and ``f_t`` ``(B, n)`` by reverse-mode
     autograd. ``mode`` is a one-item cache: ``"batched"`` (one vmapped backward) or ``"loop"``
-    (one backward per output), chosen on first use."""
+    (one backward per output), chosen on first use. A right-hand side that carries its own
+    ``f.jacobian(t, y) -> (J, f_t)`` (generated symbolic derivatives, e.g. SBML models) is
+    asked first; it may return None to fall back to autograd."""
     b, n = y.shape
+    own = getattr(f, "jacobian", None)
+    if own is not None:
+        got = own(t, y)
+        if got is not None:
+            return got
     with torch.enable_grad():
         yv = y.detach().requires_grad_(True)
         tv = t.detach().requires_grad_(True)

@@ -169,3 +169,35 @@ def test_absolute_tolerance_follows_tiny_compartments() -> None:
     exact = 1e-6 * torch.exp(-0.7 * ts)
     assert torch.allclose(sol["A"][0], exact, rtol=1e-6, atol=0)
     assert torch.allclose(sol["B"][0], 1e-6 - exact, rtol=1e-6, atol=1e-18)
+
+
+def test_symbolic_jacobian_equals_autograd_and_drives_the_stiff_method() -> None:
+    # assignment rules, a piecewise stimulus in time and a Hill term: the generated
+    # derivatives (chain rule through the rules, df/dt included) equal autograd's
+    model = ant("""
+        J1: A -> B; k1 * A * S
+        J2: B -> A; Vm * B^2 / (Km^2 + B^2)
+        J3: -> A; k0
+        S := 1 + piecewise(2 * sin(time), time < 3, 0.5)
+        k1 = 2; Vm = 3; Km = 0.4; k0 = 0.1; A = 1; B = 0.2
+    """)
+    prog = SBMLProgram(model)
+    p = prog.default_params()[None].repeat(3, 1)
+    p[1] *= 1.3
+    f = prog.rhs_bound(p)
+    t = torch.tensor([0.5, 1.7, 4.0], dtype=T)
+    y = torch.rand((3, prog.n), dtype=T, generator=torch.Generator().manual_seed(3)) + 0.1
+    jac, f_t = f.jacobian(t, y)
+    for b in range(3):
+        one = prog.rhs_bound(p[b:b + 1])
+        d_t, d_y = torch.autograd.functional.jacobian(lambda tt, yy: one(tt[None], yy[None])[0], (t[b], y[b]))
+        assert torch.allclose(jac[b], d_y, rtol=1e-12, atol=1e-14)
+        assert torch.allclose(f_t[b], d_t, rtol=1e-12, atol=1e-14)
+    assert f_t[2].abs().max() == 0 and f_t[0].abs().max() > 0  # the stimulus moves only while t < 3
+    from neuroplex.plugins.torch_solver.rosenbrock import batched_jacobian
+
+    calls = []
+    own = f.jacobian
+    f.jacobian = lambda tt, yy: calls.append(1) or own(tt, yy)
+    got, _ = batched_jacobian(f, t, y, [])
+    assert calls and torch.equal(got, jac)
