@@ -235,6 +235,8 @@ class SBMLProgram:
             for j, v in sorted(gradient(e).items()):
                 # a step's derivative is zero almost everywhere, as autograd has it
                 v = v.replace(sympy.DiracDelta, lambda *_: sympy.Integer(0))
+                # d(x**n)/dx comes as n*x**n/x, which is 0/0 at x = 0: write it n*x**(n - 1)
+                v = sympy.powsimp(v, combine="exp")
                 if v.has(sympy.Derivative, sympy.Subs):
                     raise ValueError(f"no closed-form derivative of d{self.state_names[i]}/dt")
                 if v != 0:
@@ -337,10 +339,12 @@ class SBMLProgram:
             try:
                 if "k" not in bound:
                     bound["k"] = bind(p)
-                return jac(t, y, bound["k"])
+                jac_y, jac_t = jac(t, y, bound["k"])
             except Exception:  # noqa: BLE001 - a printed derivative torch cannot evaluate
                 prog._jac = ()
                 return None
+            # a removable singularity the printed form keeps (autograd's value is the limit)
+            return (jac_y, jac_t) if bool(torch.isfinite(jac_y).all()) else None
 
         bound: dict[str, Any] = {}
         f.jacobian = jacobian  # type: ignore[attr-defined] - read by the stiff method
