@@ -346,8 +346,12 @@ class SBMLProgram:
             # a removable singularity the printed form keeps (autograd's value is the limit)
             return (jac_y, jac_t) if bool(torch.isfinite(jac_y).all()) else None
 
+        def select(index: torch.Tensor) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+            return prog.rhs_bound(p if p.shape[0] == 1 else p[index])
+
         bound: dict[str, Any] = {}
         f.jacobian = jacobian  # type: ignore[attr-defined] - read by the stiff method
+        f.select = select  # type: ignore[attr-defined] - lets an ensemble drop finished samples
         return f
 
     def atol_scale(self, p: torch.Tensor, y_init: torch.Tensor) -> torch.Tensor | None:

@@ -24,6 +24,9 @@ Rhs = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 SAFETY, FAC_MIN, FAC_MAX = 0.9, 0.2, 10.0
 #: most root-finding iterations spent locating one event inside a step
 MAX_ROOT_ITER = 128
+#: ensemble compaction: once at most this fraction of a working batch of at least
+#: ``COMPACT_MIN`` samples is unfinished, the loop goes on with the unfinished ones only
+COMPACT_FRACTION, COMPACT_MIN = 0.8, 64
 
 
 @dataclass
@@ -216,6 +219,10 @@ class _Outputs:
     def ys(self) -> torch.Tensor:
         return self.buf.view(-1, self.n_t + 1, self.buf.shape[-1])[:, :self.n_t]
 
+    def select(self, keep: torch.Tensor) -> None:
+        """Go on with the working-batch rows ``keep`` only (their blocks stay where they are)."""
+        self.base, self.scratch, self.next = self.base[keep], self.scratch[keep], self.next[keep]
+
     def _write(self, due: torch.Tensor, values: torch.Tensor) -> None:
         self.buf.index_copy_(0, torch.where(due, self.base + self.next, self.scratch), values)
         self.next = self.next + due.long()
@@ -255,7 +262,10 @@ def run_loop(f: Rhs, stepper: Any, t0: torch.Tensor, t1: torch.Tensor, y0: torch
 
     ``stop_fn(t, y, f)`` (optional) ends a sample successfully after an accepted step
     (e.g. a steady-state test). Fixed-step methods need ``dt0``; ``adaptive=False`` runs an
-    adaptive method with the fixed step ``dt0`` (error estimate ignored).
+    adaptive method with the fixed step ``dt0`` (error estimate ignored). A right-hand side with
+    ``f.select(sample ids) -> Rhs`` lets the loop drop finished samples from its working batch
+    (an ensemble whose samples need different numbers of steps then costs about the sum of
+    their steps, not the slowest one's times the batch); results are the same.
     """
     b, n = y0.shape
     dev, dtype = y0.device, y0.dtype
@@ -299,11 +309,30 @@ def run_loop(f: Rhs, stepper: Any, t0: torch.Tensor, t1: torch.Tensor, y0: torch
     pending = torch.zeros_like(g_prev, dtype=torch.bool) if g_prev is not None else None
     log: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
     bar = _progress_bar(t0, t1) if progress else None
+    rhs_full = f
+    compact = _can_compact(f, events, stop_fn, y0, fcur)
+    ids = torch.arange(b, device=dev)  # working row -> sample
+    parked: list[tuple[torch.Tensor, ...]] = []  # (sample ids, *results) of rows taken out
     try:
         while True:
             active = ~done
-            if not bool(active.any()):
+            n_active = int(active.sum())
+            if n_active == 0:
                 break
+            if compact and n_active <= COMPACT_FRACTION * active.numel() and active.numel() >= COMPACT_MIN:
+                fin, keep = torch.nonzero(done).flatten(), torch.nonzero(active).flatten()
+                parked.append((ids[fin], t[fin], y[fin], status[fin], n_steps[fin], n_rhs[fin],
+                               event_index[fin], event_stop[fin], stopped[fin]))
+                if isinstance(atol, torch.Tensor) and atol.dim() == 2 and atol.shape[0] == active.numel() > 1:
+                    atol = atol[keep]
+                ids = ids[keep]
+                (t, y, fcur, t1, dt, done, err_prev, rejected_prev, status, n_steps, n_rhs, event_index,
+                 event_stop, stopped) = (x[keep] for x in (t, y, fcur, t1, dt, done, err_prev, rejected_prev,
+                                                          status, n_steps, n_rhs, event_index, event_stop, stopped))
+                f = rhs_full.select(ids)
+                if out is not None:
+                    out.select(keep)
+                active = ~done
             remaining = t1 - t
             last = dt * (1 + 64 * eps) >= remaining  # no sliver step left by rounding
             h = torch.where(last, remaining, dt)
@@ -402,8 +431,31 @@ def run_loop(f: Rhs, stepper: Any, t0: torch.Tensor, t1: torch.Tensor, y0: torch
     finally:
         if bar is not None:
             bar.close()
+    if parked:
+        parked.append((ids, t, y, status, n_steps, n_rhs, event_index, event_stop, stopped))
+        t, y, status, n_steps, n_rhs, event_index, event_stop, stopped = _unpark(parked, b)
     return LoopResult(out.ys if out is not None else None, t, y, status, n_steps, n_rhs, event_index,
                       event_stop, log, stopped)
+
+
+def _can_compact(f: Rhs, events: EventSpec | None, stop_fn: Any, y0: torch.Tensor, f0: torch.Tensor) -> bool:
+    """Ensemble compaction needs ``f.select(sample ids) -> Rhs`` (the right-hand side of those
+    samples only), no events or stop test (their state is per sample too), and no autograd
+    graph through the solve."""
+    return (callable(getattr(f, "select", None)) and events is None and stop_fn is None
+            and y0.shape[0] >= COMPACT_MIN and not (y0.requires_grad or f0.requires_grad))
+
+
+def _unpark(parked: list[tuple[torch.Tensor, ...]], b: int) -> list[torch.Tensor]:
+    """Per-sample results in sample order from the ``(ids, *results)`` pieces of a compacted run."""
+    full = []
+    for j in range(1, len(parked[0])):
+        like = parked[0][j]
+        out = like.new_empty((b, *like.shape[1:]))
+        for piece in parked:
+            out.index_copy_(0, piece[0], piece[j])
+        full.append(out)
+    return full
 
 
 class _progress_bar:

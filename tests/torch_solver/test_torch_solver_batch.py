@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from neuroplex.plugins.torch_solver import integrate
+from neuroplex.plugins.torch_solver.core import COMPACT_FRACTION
 
 
 def _linear(a: torch.Tensor):
@@ -93,3 +94,38 @@ def test_reset_events_are_batch_invariant_through_simulate() -> None:
         _, t_alone = alone.spikes.for_sample(0)
         np.testing.assert_allclose(t_full, t_alone, rtol=1e-12, atol=1e-12)
         torch.testing.assert_close(full.ys[pos], alone.ys[0], rtol=1e-12, atol=1e-12)
+
+
+def test_ensemble_compaction_drops_finished_samples_with_the_same_results() -> None:
+    # rates over three decades: fast samples need many more steps; once a fraction of the
+    # working batch is unfinished the loop goes on with those (f.select), results unchanged
+    b = 200
+    gen = torch.Generator().manual_seed(11)
+    rate = 10 ** (3 * torch.rand(b, generator=gen, dtype=torch.float64))
+    y0 = torch.rand((b, 2), generator=gen, dtype=torch.float64) + 0.5
+    t1 = 1.0 + torch.rand(b, generator=gen, dtype=torch.float64)
+
+    def make(k: torch.Tensor):
+        def f(t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+            return torch.stack([-k * y[:, 0] * (1 + y[:, 1]), k * y[:, 0] - y[:, 1]], -1)
+        return f
+
+    selected: list[int] = []
+    compacting = make(rate)
+
+    def select(ids: torch.Tensor):
+        selected.append(int(ids.numel()))
+        return make(rate[ids])
+
+    compacting.select = select
+    atol = torch.full((b, 2), 1e-10, dtype=torch.float64)
+    ts = torch.linspace(0, 2, 9, dtype=torch.float64)
+    for method in ("dopri5", "rosenbrock"):
+        selected.clear()
+        got = integrate(compacting, 0.0, t1, y0, method=method, rtol=1e-8, atol=atol, t_eval=ts)
+        ref = integrate(make(rate), 0.0, t1, y0, method=method, rtol=1e-8, atol=atol, t_eval=ts)
+        assert selected and selected == sorted(selected, reverse=True) and selected[0] <= COMPACT_FRACTION * b
+        assert torch.equal(got.n_steps, ref.n_steps) and torch.equal(got.status, ref.status)
+        assert torch.equal(got.ys.isnan(), ref.ys.isnan())  # points past a sample's t1 stay NaN
+        assert torch.allclose(got.ys.nan_to_num(), ref.ys.nan_to_num(), rtol=1e-12, atol=1e-15)
+        assert torch.allclose(got.y_end, ref.y_end, rtol=1e-12, atol=1e-15) and torch.equal(got.t_end, ref.t_end)
