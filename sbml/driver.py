@@ -77,6 +77,21 @@ def _jacobian_out(values: list[Any], like: torch.Tensor, index: torch.Tensor) ->
     return out[..., :n], out[..., n]
 
 
+def _agrees_with_autograd(f: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], t: torch.Tensor, y: torch.Tensor,
+                         jac_y: torch.Tensor, jac_t: torch.Tensor) -> bool:
+    """The generated ``df/dy (n, n)`` and ``df/dt (n,)`` of one sample at ``t (1,)``, ``y (1, n)``
+    equal autograd's (to 1e-6 relative, entries both give as finite)."""
+    with torch.enable_grad():
+        d_t, d_y = torch.autograd.functional.jacobian(lambda tt, yy: f(tt, yy)[0], (t.detach(), y.detach()))
+    ref = torch.cat([d_y[:, 0, :], d_t.reshape(-1, 1)], -1)
+    got = torch.cat([jac_y, jac_t[:, None]], -1)
+    both = torch.isfinite(ref) & torch.isfinite(got)
+    if not bool(both.any()):
+        return True
+    scale = float(ref[both].abs().max())
+    return bool(((got - ref).abs()[both] <= 1e-6 * ref.abs()[both] + 1e-9 * scale).all())
+
+
 # ===================================================================== compilation
 @dataclass
 class _EventCode:
@@ -112,6 +127,7 @@ class SBMLProgram:
         self.ns = {"_stack": _stack}
         self._bind, self._rhs = self._bound_function("rhs", [model.derivatives[s] for s in self.state_names])
         self._jac: tuple[Any, ...] | None = None  # built on first use (stiff methods)
+        self._jac_checked = False
         #: no state changes between events (only events move the model)
         self.constant_state = all(model.derivatives[s] == 0 for s in self.state_names)
         self._init = self._initial()
@@ -192,7 +208,7 @@ class SBMLProgram:
         except Exception as exc:  # pragma: no cover - a printer gap is a model we cannot run
             raise SBMLImportError(f"model {self.model.name!r}: cannot compile {name}: {exc}") from exc
 
-    def _jacobian_code(self) -> tuple[Callable[..., list[Any]], Callable[..., tuple[torch.Tensor, torch.Tensor]]] | None:
+    def jacobian_code(self) -> tuple[Callable[..., list[Any]], Callable[..., tuple[torch.Tensor, torch.Tensor]]] | None:
         """``(bind, jac)`` with ``jac(t, y, k) -> (df/dy (B, n, n), df/dt (B, n))`` from
         symbolic derivatives (chain rule through the assignment rules; only non-zero entries
         are computed), built on first use; None where sympy or the printer cannot do it
@@ -329,30 +345,35 @@ class SBMLProgram:
         def f(t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
             return rhs(t, y, k)
 
-        prog = self
-
-        def jacobian(t: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
-            code = prog._jacobian_code()
-            if code is None:
-                return None
-            bind, jac = code
-            try:
-                if "k" not in bound:
-                    bound["k"] = bind(p)
-                jac_y, jac_t = jac(t, y, bound["k"])
-            except Exception:  # noqa: BLE001 - a printed derivative torch cannot evaluate
-                prog._jac = ()
-                return None
-            # a removable singularity the printed form keeps (autograd's value is the limit)
-            return (jac_y, jac_t) if bool(torch.isfinite(jac_y).all()) else None
-
-        def select(index: torch.Tensor) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-            return prog.rhs_bound(p if p.shape[0] == 1 else p[index])
-
-        bound: dict[str, Any] = {}
-        f.jacobian = jacobian  # type: ignore[attr-defined] - read by the stiff method
-        f.select = select  # type: ignore[attr-defined] - lets an ensemble drop finished samples
+        cache: dict[str, Any] = {}
+        f.jacobian = lambda t, y: self._symbolic_jacobian(p, cache, t, y)  # type: ignore[attr-defined]
+        # lets an ensemble drop finished samples from its working batch
+        f.select = lambda index: self.rhs_bound(p if p.shape[0] == 1 else p[index])  # type: ignore[attr-defined]
         return f
+
+    def _symbolic_jacobian(self, p: torch.Tensor, cache: dict[str, Any], t: torch.Tensor,
+                           y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """``f.jacobian`` of :meth:`rhs_bound`: the generated derivatives (their parameter part
+        bound once per parameter set in ``cache``), checked against autograd at their first use.
+        None (the stiff method then uses autograd) where they cannot be evaluated, disagree with
+        autograd, or are not finite at this point (a removable singularity the printed form keeps)."""
+        code = self.jacobian_code()
+        if code is None:
+            return None
+        bind, jac = code
+        try:
+            if "k" not in cache:
+                cache["k"] = bind(p)
+            jac_y, jac_t = jac(t, y, cache["k"])
+        except Exception:  # noqa: BLE001 - a printed derivative torch cannot evaluate
+            self._jac = ()
+            return None
+        if not self._jac_checked:
+            self._jac_checked = True
+            if not _agrees_with_autograd(self.rhs_bound(p[:1]), t[:1], y[:1], jac_y[0], jac_t[0]):
+                self._jac = ()
+                return None
+        return (jac_y, jac_t) if bool(torch.isfinite(jac_y).all()) else None
 
     def atol_scale(self, p: torch.Tensor, y_init: torch.Tensor) -> torch.Tensor | None:
         """``(B, n)`` factors that turn an absolute tolerance meant for concentrations into one

@@ -182,6 +182,7 @@ def test_symbolic_jacobian_equals_autograd_and_drives_the_stiff_method() -> None
         k1 = 2; Vm = 3; Km = 0.4; h = 3; k0 = 0.1; A = 1; B = 0.2
     """)
     prog = SBMLProgram(model)
+    assert prog.jacobian_code() is not None  # built now, once
     p = prog.default_params()[None].repeat(3, 1)
     p[1] *= 1.3
     f = prog.rhs_bound(p)
@@ -238,3 +239,19 @@ def test_ensemble_drops_finished_samples_through_select() -> None:
     b = run(prog, (0, 5), t_eval=ts, params=params, integrator=plain, rtol=1e-8, atol=1e-12)
     assert narrowed and a.ok and b.ok
     assert torch.allclose(a.ys, b.ys, rtol=1e-12, atol=1e-15)
+
+
+def test_generated_jacobian_that_disagrees_with_autograd_is_dropped() -> None:
+    model = ant("""
+        J1: A -> B; k1 * A^2; J2: B -> A; k2 * B
+        k1 = 2; k2 = 0.5; A = 1; B = 0.2
+    """)
+    prog = SBMLProgram(model)
+    bind, jac = prog.jacobian_code()
+    prog._jac = (bind, lambda t, y, k: tuple(2 * x for x in jac(t, y, k)))  # a wrong derivative
+    p = prog.default_params()[None]
+    t, y = torch.zeros(1, dtype=T), torch.tensor([[1.0, 0.3]], dtype=T)
+    assert prog.rhs_bound(p).jacobian(t, y) is None  # checked at first use: autograd takes over
+    assert prog.jacobian_code() is None
+    sol = run(prog, (0, 1), t_eval=[0.0, 0.5, 1.0], method="rosenbrock", rtol=1e-8, atol=1e-12)
+    assert sol.ok and bool(torch.isfinite(sol.ys).all())
