@@ -24,6 +24,7 @@ class Status(enum.IntEnum):
     NOT_CONVERGED = 4
     EVENT_STOP = 5
     FAILED = 6
+    STIFF = 7  # stopped by a non-stiff method's stiffness test (``stiff_stop``): rerun it stiff
 
 
 @dataclass

@@ -767,20 +767,26 @@ def run(prog: SBMLProgram, t_span: tuple[float, float], *, t_eval: torch.Tensor 
         progress: bool = False, extra: dict[str, Any] | None = None) -> Solution:
     """Simulate a compiled program; ``params (P,)|(B, P)``, ``y0 (n,)|(B, n)``.
 
-    ``method="auto"`` runs ``dopri5`` within a step budget and re-runs the samples that
-    exhaust it (stiff ones) with ``rosenbrock``."""
+    ``method="auto"`` runs ``dopri5`` with its stiffness test and within a step budget, and
+    re-runs the samples found stiff or out of budget with ``rosenbrock`` (``stats["n_steps"]``
+    then counts both runs' steps)."""
     if method == "auto":
         kw = dict(t_eval=t_eval, integrator=integrator, rtol=rtol, atol=atol, solver_name=solver_name,
-                  progress=progress, extra=extra)
-        first = run(prog, t_span, params=params, y0=y0, method="dopri5", max_steps=min(max_steps, AUTO_STEP_BUDGET), **kw)
-        bad = first.status == Status.MAX_STEPS
+                  progress=progress)
+        first = run(prog, t_span, params=params, y0=y0, method="dopri5", max_steps=min(max_steps, AUTO_STEP_BUDGET),
+                    extra={**(extra or {}), "stiff_stop": True}, **kw)
+        bad = (first.status == Status.MAX_STEPS) | (first.status == Status.STIFF)
         if not bool(bad.any()):
             first.method = "auto (dopri5)"
             return first
         p_all, y_all = _batch_inputs(prog, t_span, params, y0)
-        second = run(prog, t_span, params=p_all[bad], y0=y_all[bad], method="rosenbrock", max_steps=max_steps, **kw)
+        second = run(prog, t_span, params=p_all[bad], y0=y_all[bad], method="rosenbrock", max_steps=max_steps,
+                     extra=extra, **kw)
         first.ys[bad] = second.ys
         first.status[bad] = second.status
+        for key, value in second.stats.items():
+            if key in first.stats:
+                first.stats[key][bad] += value
         first.method = "auto (dopri5, rosenbrock for stiff samples)"
         return first
     integrator = integrator or default_integrator()
@@ -860,8 +866,10 @@ def simulate(model: Any, t_span: tuple[float, float] | float, *, solver: Any = N
              integrator: Callable[..., Any] | None = None) -> Solution:
     """Simulate an SBML model with SBML semantics (the torch solver's path for SBML models).
 
-    ``solver``: a solver instance whose ``method``/``rtol``/``atol``/``max_steps`` attributes
-    are used unless given here (method ``dopri5`` by default, ``rosenbrock`` for stiff models).
+    ``solver``: a solver instance whose ``requested_method``/``rtol``/``atol``/``max_steps``
+    attributes are used unless given here. The method is ``auto`` by default (dopri5, and
+    rosenbrock for the samples that exhaust dopri5's step budget: stiff ones), or ``dopri5`` /
+    ``rosenbrock`` / any simulate method of the torch solver.
     ``variables``: SBML ids to report (default: :meth:`SBMLModel.default_outputs`).
     ``params``: ``(P,)`` or ``(B, P)`` in ``model.parameter_names`` order; a batch without
     events runs in one integrator call.
@@ -870,7 +878,7 @@ def simulate(model: Any, t_span: tuple[float, float] | float, *, solver: Any = N
         t_span = (0.0, float(t_span))
     if inputs is not None:
         raise SolverError("SBML models take no inputs")
-    method = method or getattr(solver, "method", None) or "dopri5"
+    method = method or getattr(solver, "requested_method", None) or "auto"
     rtol = rtol if rtol is not None else getattr(solver, "rtol", None) or 1e-8
     atol = atol if atol is not None else getattr(solver, "atol", None) or 1e-10
     max_steps = max_steps or getattr(solver, "max_steps", None) or 200_000

@@ -27,6 +27,10 @@ MAX_ROOT_ITER = 128
 #: ensemble compaction: once at most this fraction of a working batch of at least
 #: ``COMPACT_MIN`` samples is unfinished, the loop goes on with the unfinished ones only
 COMPACT_FRACTION, COMPACT_MIN = 0.8, 64
+#: ``stiff_stop``: a sample stops as stiff after this many accepted steps at the method's
+#: stability boundary, unless ``STIFF_CALM`` steps in a row inside it reset the count
+#: (DOPRI5's own test, Hairer & Wanner, Solving ODEs II, sec. IV.2)
+STIFF_STEPS, STIFF_CALM = 15, 6
 
 
 @dataclass
@@ -257,7 +261,7 @@ def run_loop(f: Rhs, stepper: Any, t0: torch.Tensor, t1: torch.Tensor, y0: torch
              dt_min: float = 0.0, dt_max: float | None = None, max_steps: int = 100_000,
              t_eval: torch.Tensor | None = None, events: EventSpec | None = None,
              stop_fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
-             adaptive: bool | None = None, progress: bool = False) -> LoopResult:
+             adaptive: bool | None = None, progress: bool = False, stiff_stop: bool = False) -> LoopResult:
     """Integrate ``y' = f(t, y)`` for a batch, each sample on its own span ``[t0, t1]``.
 
     ``stop_fn(t, y, f)`` (optional) ends a sample successfully after an accepted step
@@ -265,7 +269,9 @@ def run_loop(f: Rhs, stepper: Any, t0: torch.Tensor, t1: torch.Tensor, y0: torch
     adaptive method with the fixed step ``dt0`` (error estimate ignored). A right-hand side with
     ``f.select(sample ids) -> Rhs`` lets the loop drop finished samples from its working batch
     (an ensemble whose samples need different numbers of steps then costs about the sum of
-    their steps, not the slowest one's times the batch); results are the same.
+    their steps, not the slowest one's times the batch); results are the same. ``stiff_stop``:
+    a method with a stiffness test (dopri5) stops samples that turn out stiff with status
+    ``STIFF`` (for a caller that reruns them with a stiff method).
     """
     b, n = y0.shape
     dev, dtype = y0.device, y0.dtype
@@ -309,6 +315,11 @@ def run_loop(f: Rhs, stepper: Any, t0: torch.Tensor, t1: torch.Tensor, y0: torch
     pending = torch.zeros_like(g_prev, dtype=torch.bool) if g_prev is not None else None
     log: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
     bar = _progress_bar(t0, t1) if progress else None
+    stiff_test = stiff_stop and hasattr(stepper, "stiffness_test")
+    if stiff_test:
+        stepper.stiffness_test = True
+    n_stiff = torch.zeros(b, dtype=torch.long, device=dev)
+    n_calm = torch.zeros(b, dtype=torch.long, device=dev)
     rhs_full = f
     compact = _can_compact(f, events, stop_fn, y0, fcur)
     ids = torch.arange(b, device=dev)  # working row -> sample
@@ -327,8 +338,9 @@ def run_loop(f: Rhs, stepper: Any, t0: torch.Tensor, t1: torch.Tensor, y0: torch
                     atol = atol[keep]
                 ids = ids[keep]
                 (t, y, fcur, t1, dt, done, err_prev, rejected_prev, status, n_steps, n_rhs, event_index,
-                 event_stop, stopped) = (x[keep] for x in (t, y, fcur, t1, dt, done, err_prev, rejected_prev,
-                                                          status, n_steps, n_rhs, event_index, event_stop, stopped))
+                 event_stop, stopped, n_stiff, n_calm) = (
+                    x[keep] for x in (t, y, fcur, t1, dt, done, err_prev, rejected_prev, status, n_steps, n_rhs,
+                                      event_index, event_stop, stopped, n_stiff, n_calm))
                 f = rhs_full.select(ids)
                 if out is not None:
                     out.select(keep)
@@ -363,6 +375,11 @@ def run_loop(f: Rhs, stepper: Any, t0: torch.Tensor, t1: torch.Tensor, y0: torch
                 rejected_prev = torch.where(active, ~accept, rejected_prev)
             else:
                 accept = active & finite
+            if stiff_test:
+                at_edge = accept & (stepper.h_lambda > stepper.stiff_h_lambda)
+                n_stiff = n_stiff + at_edge.long()
+                n_calm = torch.where(at_edge, torch.zeros_like(n_calm), n_calm + (accept & ~at_edge).long())
+                n_stiff = torch.where(n_calm >= STIFF_CALM, torch.zeros_like(n_stiff), n_stiff)
             finish = accept & last
             if events is not None:
                 g1 = events.g(t_new, y1)
@@ -420,10 +437,15 @@ def run_loop(f: Rhs, stepper: Any, t0: torch.Tensor, t1: torch.Tensor, y0: torch
             else:
                 broken = too_many | ~finite
             broken = broken & ~done
+            if stiff_test:
+                stiff = (n_stiff >= STIFF_STEPS) & ~done
+                broken = broken | stiff
             if bool(broken.any()):
                 code = torch.where(finite, torch.full_like(status, Status.DT_MIN),
                                    torch.full_like(status, Status.NONFINITE))
                 code = torch.where(too_many, torch.full_like(status, Status.MAX_STEPS), code)
+                if stiff_test:
+                    code = torch.where(stiff, torch.full_like(status, Status.STIFF), code)
                 status = torch.where(broken, code, status)
                 done = done | broken
             if bar is not None:
@@ -492,7 +514,7 @@ def integrate(f: Rhs, t0: float | torch.Tensor, t1: float | torch.Tensor, y0: to
               t_eval: torch.Tensor | Sequence[float] | None = None,
               event_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
               max_steps: int = 100_000, adaptive: bool | None = None,
-              progress: bool = False) -> IntegrationResult:
+              progress: bool = False, stiff_stop: bool = False) -> IntegrationResult:
     """Integrate a batch of ODEs ``y' = f(t, y)``: the functional core of the torch solver.
 
     ``f(t, y) -> dy``: ``y`` is ``(B, n)``, ``t`` a ``(B,)`` tensor (every sample has its own
@@ -507,9 +529,11 @@ def integrate(f: Rhs, t0: float | torch.Tensor, t1: float | torch.Tensor, y0: to
     the first time a column crosses from ``< 0`` to ``>= 0`` (located inside the step by root
     finding on the dense output, to about 1e-13 relative); columns already ``>= 0`` at the start
     arm once they go negative. Outputs after a stop are NaN; ``event_index`` names the column.
-    ``adaptive=False`` runs an adaptive method on the fixed step ``dt0``.
+    ``adaptive=False`` runs an adaptive method on the fixed step ``dt0``. ``stiff_stop``: dopri5
+    stops samples its stiffness test finds stiff (status ``STIFF``), so a caller can rerun
+    them with ``rosenbrock`` instead of spending its step budget.
     Returns an :class:`IntegrationResult`; failed samples carry their status
-    (``MAX_STEPS``, ``DT_MIN``, ``NONFINITE``) and never raise.
+    (``MAX_STEPS``, ``DT_MIN``, ``NONFINITE``, ``STIFF``) and never raise.
     """
     squeeze = y0.dim() == 1
     y0b = y0[None] if squeeze else y0
@@ -539,5 +563,5 @@ def integrate(f: Rhs, t0: float | torch.Tensor, t1: float | torch.Tensor, y0: to
         dt0 = ((t1b - t0b) / 1000).clamp_min(torch.finfo(y0b.dtype).tiny)
     res = run_loop(f, stepper, t0b, t1b, y0b, rtol=rtol, atol=atol, dt0=dt0, dt_min=dt_min, dt_max=dt_max,
                    max_steps=max_steps, t_eval=te, events=events, adaptive=adaptive,
-                   progress=progress)
+                   progress=progress, stiff_stop=stiff_stop)
     return IntegrationResult(te, res.ys, res.t_end, res.y_end, res.status, res.event_index, res.n_steps, res.n_rhs)

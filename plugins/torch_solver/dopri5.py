@@ -70,15 +70,30 @@ class Dopri5Stepper:
     controller_beta = 0.04  # Hairer's PI stabilisation for DOPRI5
     rhs_per_step = 6
     name = "dopri5"
+    #: DOPRI5's stability boundary on the negative real axis is about 3.3
+    stiff_h_lambda = 3.25
+
+    def __init__(self) -> None:
+        #: set by the loop to get :attr:`h_lambda` after each step
+        self.stiffness_test = False
+        self.h_lambda: torch.Tensor | None = None
 
     def step(self, f: Rhs, t: torch.Tensor, y: torch.Tensor, h: torch.Tensor, t_new: torch.Tensor,
              f0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, Dopri5Dense]:
         ks = [f0]
+        y_stage = y
         for i in range(1, 6):
-            ks.append(f(t + C[i] * h, combine(y, h, A[i], ks)))
+            y_stage = combine(y, h, A[i], ks)
+            ks.append(f(t + C[i] * h, y_stage))
         y1 = combine(y, h, A[6], ks)
         ks.append(f(t_new, y1))
         err = combine(torch.zeros_like(y), h, E, ks)
+        if self.stiffness_test:
+            # Hairer & Wanner's test (Solving ODEs II, sec. IV.2): stages 6 and 7 both sit at
+            # t + h, so |f7 - f6| / |y1 - y6| estimates the dominant eigenvalue's modulus
+            num = (ks[6] - ks[5]).square().sum(-1)
+            den = (y1 - y_stage).square().sum(-1)
+            self.h_lambda = torch.where(den > 0, h.abs() * torch.sqrt(num / den.clamp_min(1e-300)), torch.zeros_like(h))
         return y1, err, ks[6], Dopri5Dense(y, y1, ks, h)
 
 

@@ -18,11 +18,15 @@ from .equilibrium import EquilibriumProblem, EquilibriumSettings
 from .methods import get_method, has_method, method_names
 from .refractory import Refractory
 
+#: the method name that lets a model choose (SBML: dopri5, rosenbrock for stiff samples)
+AUTO = "auto"
+
+
 class _MethodList:
     """``TorchSolver.methods``: the method table's current names (new methods show up)."""
 
     def __get__(self, obj: Any, owner: Any = None) -> tuple[str, ...]:
-        names = [*method_names("simulate"), *method_names("equilibrate")]
+        names = [*method_names("simulate"), AUTO, *method_names("equilibrate")]
         return tuple(names + [m for m in method_names("clock") if m not in names])
 
 
@@ -35,6 +39,8 @@ class TorchSolver(Solver):
 
     ``method``: a simulate method (default ``"dopri5"``) or an equilibrate method (default
     ``"iteration"``); a simulate method given to ``equilibrate`` runs the ODE to steady state.
+    ``"auto"`` (SBML models, their default): dopri5, and rosenbrock for the samples that turn
+    out stiff (see :func:`neuroplex.sbml.driver.run`).
     ``rtol``/``atol``: adaptive error control. ``dt``: the fixed step (euler/heun/rk4; default
     span/1000) or the first step of adaptive methods. ``dt_min``/``dt_max``/``max_steps``:
     step limits. ``device``: ``"cpu" | "cuda" | "auto"``; ``dtype``: ``"float64" | "float32"``. Left at None
@@ -54,7 +60,7 @@ class TorchSolver(Solver):
                  max_steps: int = 100_000, device: str | torch.device | None = None,
                  dtype: str | torch.dtype | None = None, tol: float = 1e-6, max_iter: int = 1000,
                  damping: float = 0.5, anderson_m: int = 5, ode_method: str = "dopri5", check_every: int = 5):
-        if method is not None and not any(has_method(method, kind) for kind in ("simulate", "equilibrate", "clock")):
+        if method not in (None, AUTO) and not any(has_method(method, kind) for kind in ("simulate", "equilibrate", "clock")):
             raise NeuroplexError(f"torch solver: unknown method {method!r}; simulate: "
                                  f"{', '.join(method_names('simulate'))}; equilibrate: "
                                  f"{', '.join(method_names('equilibrate'))}; models that run themselves: "
@@ -67,6 +73,8 @@ class TorchSolver(Solver):
             raise NeuroplexError(f"torch solver: check_every must be >= 1, got {check_every}")
         if rtol <= 0 or atol < 0:
             raise NeuroplexError(f"torch solver: need rtol > 0 and atol >= 0, got rtol={rtol}, atol={atol}")
+        #: the method as given (None: each model's default, ``dopri5`` but ``auto`` for SBML models)
+        self.requested_method = method
         self._method = method
         self.method = method or "dopri5"
         self.rtol, self.atol = float(rtol), float(atol)
@@ -154,6 +162,9 @@ class TorchSolver(Solver):
         the method's dense output. States then observables in ``ys``; events in ``spikes``."""
         if hasattr(model, "torch_simulate"):  # it validates the method itself
             return model.torch_simulate(t_span, solver=self, t_eval=t_eval, params=params, y0=y0, progress=progress)
+        if self._method == AUTO:
+            raise SolverError(f"torch solver: method 'auto' chooses between dopri5 and rosenbrock for SBML models; "
+                              f"give {type(model).__name__} models one of: {', '.join(method_names('simulate'))}")
         if self._method is not None and not has_method(self._method, "simulate"):
             what = "an equilibrium method" if has_method(self._method, "equilibrate") else \
                 "a clock-driven method of models that run themselves (spiking networks)"

@@ -81,6 +81,11 @@ def test_torch_solver_runs_sbml_models_through_the_driver() -> None:
     expected = 10 * torch.exp(-0.3 * torch.linspace(0, 5, 6, dtype=T))
     assert torch.allclose(sol["S1"][0], expected, rtol=1e-6)
     assert torch.allclose(sol["S1"][0] + sol["S2"][0], torch.full((6,), 10.0, dtype=T), rtol=1e-9)
+    assert sol.method == "auto (dopri5)"  # SBML models choose per sample unless told
+    assert neuroplex.simulate(model, (0, 5), solver="torch", method="rosenbrock").method == "rosenbrock"
+    lif = neuroplex.get_neuron("lif")()  # not SBML: it names its method
+    with pytest.raises(neuroplex.SolverError, match="'auto' chooses between dopri5 and rosenbrock for SBML"):
+        neuroplex.simulate(lif, (0, 0.01), solver="torch", method="auto")
 
 
 def test_stiff_method_choice() -> None:

@@ -73,3 +73,24 @@ def test_rosenbrock_float32_runs() -> None:
     res = integrate(robertson, 0.0, 100.0, y0, method="rosenbrock", rtol=1e-4, atol=1e-8)
     assert res.ok and res.y_end.dtype == torch.float32
     assert abs(float(res.y_end[0].sum()) - 1.0) < 1e-4
+
+
+def test_dopri5_stiffness_test_stops_only_stiff_samples() -> None:
+    # y' = -lam (y - cos t): for lam = 1e4 dopri5's steps sit at its stability boundary
+    # (h lam ~ 3.3) and the test stops it after a few dozen; lam = 1 runs to the end
+    from neuroplex.plugins.torch_solver.core import STIFF_STEPS
+    from neuroplex.solution import Status
+
+    lam = torch.tensor([1.0, 1e4], dtype=torch.float64)
+
+    def relax(t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return -lam[:, None] * (y - torch.cos(t)[:, None])
+
+    y0 = torch.zeros((2, 1), dtype=torch.float64)
+    res = integrate(relax, 0.0, 1.0, y0, method="dopri5", rtol=1e-6, atol=1e-9, stiff_stop=True)
+    assert res.status.tolist() == [Status.SUCCESS, Status.STIFF]
+    assert STIFF_STEPS <= int(res.n_steps[1]) < 200 and float(res.t_end[1]) < 0.1
+    plain = integrate(relax, 0.0, 1.0, y0, method="dopri5", rtol=1e-6, atol=1e-9)
+    assert plain.ok and int(plain.n_steps[1]) > 2500  # what the test saves
+    stiff = integrate(relax, 0.0, 1.0, y0, method="rosenbrock", rtol=1e-6, atol=1e-9, stiff_stop=True)
+    assert stiff.ok  # methods without the test ignore it
