@@ -224,7 +224,7 @@ class SBMLProgram:
     def _build_jacobian(self) -> tuple[Callable[..., list[Any]], Callable[..., tuple[torch.Tensor, torch.Tensor]]]:
         m = self.model
         states = [sympy.Symbol(s) for s in self.state_names]
-        variables = [*states, m.time]
+        position = {v: j for j, v in enumerate([*states, m.time])}  # columns of (n, n + 1)
         derivs = [sympy.sympify(m.derivatives[s]) for s in self.state_names]
         assigns = {a: sympy.sympify(m.assignments[a]) for a in self._needed(derivs)}
         grad: dict[str, dict[int, Any]] = {}  # assignment -> {variable index: d a / d variable}
@@ -232,8 +232,8 @@ class SBMLProgram:
         def gradient(e: Any) -> dict[int, Any]:
             out: dict[int, Any] = {}
             for sym in e.free_symbols:
-                if sym in variables:
-                    j = variables.index(sym)
+                if sym in position:
+                    j = position[sym]
                     out[j] = out.get(j, 0) + sympy.diff(e, sym)
                 elif sym.name in grad and grad[sym.name]:
                     outer = sympy.diff(e, sym)

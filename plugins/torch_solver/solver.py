@@ -75,7 +75,6 @@ class TorchSolver(Solver):
             raise NeuroplexError(f"torch solver: need rtol > 0 and atol >= 0, got rtol={rtol}, atol={atol}")
         #: the method as given (None: each model's default, ``dopri5`` but ``auto`` for SBML models)
         self.requested_method = method
-        self._method = method
         self.method = method or "dopri5"
         self.rtol, self.atol = float(rtol), float(atol)
         self.dt, self.dt_min, self.dt_max = dt, float(dt_min), dt_max
@@ -162,13 +161,13 @@ class TorchSolver(Solver):
         the method's dense output. States then observables in ``ys``; events in ``spikes``."""
         if hasattr(model, "torch_simulate"):  # it validates the method itself
             return model.torch_simulate(t_span, solver=self, t_eval=t_eval, params=params, y0=y0, progress=progress)
-        if self._method == AUTO:
+        if self.requested_method == AUTO:
             raise SolverError(f"torch solver: method 'auto' chooses between dopri5 and rosenbrock for SBML models; "
                               f"give {type(model).__name__} models one of: {', '.join(method_names('simulate'))}")
-        if self._method is not None and not has_method(self._method, "simulate"):
-            what = "an equilibrium method" if has_method(self._method, "equilibrate") else \
+        if self.requested_method is not None and not has_method(self.requested_method, "simulate"):
+            what = "an equilibrium method" if has_method(self.requested_method, "equilibrate") else \
                 "a clock-driven method of models that run themselves (spiking networks)"
-            raise SolverError(f"torch solver: {self._method!r} is {what}; simulate methods: "
+            raise SolverError(f"torch solver: {self.requested_method!r} is {what}; simulate methods: "
                               f"{', '.join(method_names('simulate'))}")
         dtype, device = self._placement(model, y0, params)
         dyn = self._dynamics(model, dtype, device)
@@ -227,7 +226,7 @@ class TorchSolver(Solver):
                     inputs: torch.Tensor | None = None) -> Solution:
         """Fixed point of ``model`` from ``y0`` with per-sample convergence; ``stats`` has
         ``iterations`` and ``residual`` per sample."""
-        method, settings = self._method or "iteration", self.eq
+        method, settings = self.requested_method or "iteration", self.eq
         if not has_method(method, "simulate") and not has_method(method, "equilibrate"):
             raise SolverError(f"torch solver: {method!r} is a clock-driven method of models that run themselves; "
                               f"equilibrate methods: {', '.join(method_names('equilibrate'))}")
