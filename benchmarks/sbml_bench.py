@@ -10,7 +10,7 @@ Three measurements, each reported as a ratio to roadrunner from the same run:
     BIOMD0000000020 (Hodgkin-Huxley): every parameter scaled by ``exp(0.1 z)``, ``z ~ N(0, 1)``
     (seeded), integrated in ONE batched torch call versus a roadrunner loop over the same sets
     (reset, set ``init(p)``, simulate), 0..100 with 101 output points; torch with 1 and with 2
-    intra-op threads. Throughput = samples per wall-clock second; the two ensembles are checked
+    intra-op threads, and split over 2 worker processes of 1 thread (``workers=2``). Throughput = samples per wall-clock second; the two ensembles are checked
     against each other on a subset of samples.
 
 Run (the shared data folder is ``$NEUROPLEX_DATA``, default ``../shared/data``)::
@@ -40,6 +40,8 @@ from neuroplex.config import data_dir, set_threads
 DOPRI5 = {"BIOMD0000000010", "BIOMD0000000012", "BIOMD0000000020", "BIOMD0000000118", "BIOMD0000000127",
           "BIOMD0000000142", "BIOMD0000000280", "BIOMD0000000346"}
 ENSEMBLE_MODELS = ("BIOMD0000000012", "BIOMD0000000020")
+#: torch configurations timed in (c): (key, label, intra-op threads, worker processes)
+TORCH_SETUPS = (("1thread", "1 thread", 1, 1), ("2thread", "2 threads", 2, 1), ("2proc", "2 processes", 1, 2))
 
 
 def _rr() -> Any:
@@ -133,16 +135,17 @@ def bench_ensemble(path: Path, n: int, rr_samples: int, rtol: float, atol: float
     method = "dopri5" if path.stem in DOPRI5 else "rosenbrock"
     out: dict[str, Any] = {"model": path.stem, "samples": n, "method": method}
     torch_sols = {}
-    for threads in (1, 2):
+    for key, label, threads, workers in TORCH_SETUPS:
         set_threads(threads)
         neuroplex.simulate(model, (0.0, 1.0), solver="torch", method=method, params=params[:2], n_points=2)
         sol, wall = _timed(lambda: neuroplex.simulate(model, (0.0, 100.0), solver="torch", method=method,
-                                                      params=params, t_eval=ts, rtol=rtol, atol=atol))
-        torch_sols[threads] = sol
-        out[f"torch_{threads}thread_s"] = wall
-        out[f"torch_{threads}thread_per_s"] = n / wall
-        out[f"torch_{threads}thread_failed"] = len(sol.failed_samples())
-        print(f"  ensemble {path.stem}: torch {threads} thread(s) {n} sets in {wall:.2f} s "
+                                                      params=params, t_eval=ts, rtol=rtol, atol=atol,
+                                                      workers=workers))
+        torch_sols[key] = sol
+        out[f"torch_{key}_s"] = wall
+        out[f"torch_{key}_per_s"] = n / wall
+        out[f"torch_{key}_failed"] = len(sol.failed_samples())
+        print(f"  ensemble {path.stem}: torch {label}: {n} sets in {wall:.2f} s "
               f"({n / wall:,.0f} sets/s, {len(sol.failed_samples())} failed)", flush=True)
     set_threads(1)
     m = min(rr_samples, n)
@@ -152,14 +155,14 @@ def bench_ensemble(path: Path, n: int, rr_samples: int, rtol: float, atol: float
     rr_total = rr_wall * n / m
     out.update({"roadrunner_samples_timed": m, "roadrunner_s": rr_total, "roadrunner_per_s": n / rr_total,
                 "roadrunner_failed": len(rr_sol.failed_samples())})
-    for threads in (1, 2):
-        out[f"speedup_{threads}thread"] = (n / out[f"torch_{threads}thread_s"]) / (n / rr_total)
+    for key, _, _, _ in TORCH_SETUPS:
+        out[f"speedup_{key}"] = (n / out[f"torch_{key}_s"]) / (n / rr_total)
+    speedups = ", ".join(f"{label} {out['speedup_' + key]:.1f}x" for key, label, _, _ in TORCH_SETUPS)
     print(f"  ensemble {path.stem}: roadrunner loop {m} sets in {rr_wall:.2f} s ({m / rr_wall:,.0f} sets/s"
-          f"{', scaled to ' + str(n) if m < n else ''}); speedup torch 1 thread {out['speedup_1thread']:.1f}x, "
-          f"2 threads {out['speedup_2thread']:.1f}x", flush=True)
+          f"{', scaled to ' + str(n) if m < n else ''}); speedup torch {speedups}", flush=True)
     # agreement on the sets both ran, relative to each trajectory's range (a pointwise relative
     # difference is meaningless where a variable crosses zero, e.g. a membrane potential)
-    a = torch_sols[1]
+    a = torch_sols["1thread"]
     worst = 0.0
     for name in rr_sol.names:
         if name in a.names:
@@ -192,10 +195,10 @@ def _table(results: dict[str, Any]) -> str:
     for row in results.get("ensemble", []):
         if "error" in row:
             continue
-        lines.append(f"(c) {row['model']} x{row['samples']}: torch {row['torch_1thread_per_s']:,.0f} sets/s (1 thread), "
-                     f"{row['torch_2thread_per_s']:,.0f} sets/s (2 threads); roadrunner loop "
-                     f"{row['roadrunner_per_s']:,.0f} sets/s; torch/roadrunner throughput "
-                     f"{row['speedup_1thread']:.1f}x (1 thread), {row['speedup_2thread']:.1f}x (2 threads)")
+        rates = ", ".join(f"{row[f'torch_{key}_per_s']:,.0f} ({label})" for key, label, _, _ in TORCH_SETUPS)
+        speedups = ", ".join(f"{row[f'speedup_{key}']:.1f}x ({label})" for key, label, _, _ in TORCH_SETUPS)
+        lines.append(f"(c) {row['model']} x{row['samples']}: torch sets/s {rates}; roadrunner loop "
+                     f"{row['roadrunner_per_s']:,.0f} sets/s; torch/roadrunner throughput {speedups}")
     return "\n".join(lines)
 
 

@@ -54,17 +54,29 @@ from .errors import SBMLImportError
 _REL_OPS = (">", ">=", "<", "<=", "==", "!=")
 
 
+#: batches of more elements than this keep their state columns contiguous (see :func:`_stack`)
+COLUMN_MAJOR_MIN = 4096
+
+
 def _stack(values: list[Any], like: torch.Tensor) -> torch.Tensor:
     """``(..., len(values))`` from per-column values (tensors of ``like``'s batch shape, or
-    anything that broadcasts to it). Small batches: one ``torch.stack``; large ones: column
-    writes, which beat a last-dimension stack there."""
+    anything that broadcasts to it). Small batches: one ``torch.stack``. Large ones: each column
+    contiguous in memory (a ``(len(values), ...)`` block seen through a transpose), which a
+    last-dimension stack would interleave at 8x the cost; element-wise solver arithmetic keeps
+    that layout, so the generated code's ``y[..., i]`` reads stay contiguous too."""
     shape = like.shape[:-1]
-    if like.numel() <= 4096 and all(isinstance(v, torch.Tensor) and v.shape == shape for v in values):
+    if like.numel() <= COLUMN_MAJOR_MIN and all(isinstance(v, torch.Tensor) and v.shape == shape for v in values):
         return torch.stack(values, -1) if values else like.new_empty((*shape, 0))
-    out = like.new_empty((*shape, len(values)))
+    out = like.new_empty((len(values), *shape))
     for i, v in enumerate(values):
-        out[..., i] = v
-    return out
+        out[i] = v
+    return out.movedim(0, -1)
+
+
+def column_major(y: torch.Tensor) -> torch.Tensor:
+    """``y (B, n)`` with each state's column contiguous where the batch is large (the layout
+    :func:`_stack` gives the right-hand side's values), else ``y`` itself."""
+    return y.T.contiguous().T if y.dim() == 2 and y.numel() > COLUMN_MAJOR_MIN else y
 
 
 def _jacobian_out(values: list[Any], like: torch.Tensor, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -754,6 +766,41 @@ def _batch_inputs(prog: SBMLProgram, t_span: tuple[float, float], params: Any, y
     return p, torch.as_tensor(y0, dtype=torch.float64).reshape(-1, prog.n).expand(batch, -1).clone()
 
 
+#: fewest samples per shard worth a worker process
+MIN_SHARD = 64
+
+
+def _run_sharded(prog: SBMLProgram, t_span: tuple[float, float], workers: int, *, params: Any, y0: Any,
+                 progress: bool, **options: Any) -> Solution:
+    """:func:`run` over contiguous shards of the batch in ``workers`` processes, joined in order."""
+    p_all, y_all = _batch_inputs(prog, t_span, params, y0)
+    n_shards = min(workers, p_all.shape[0] // MIN_SHARD)
+    if n_shards <= 1:
+        return run(prog, t_span, params=params, y0=y0, progress=progress, **options)
+    shards = torch.tensor_split(torch.arange(p_all.shape[0]), n_shards)
+
+    def task(i: int) -> Solution:
+        rows = shards[i]
+        return run(prog, t_span, params=p_all[rows], y0=None if y0 is None else y_all[rows],
+                   progress=progress and i == 0, **options)
+
+    from neuroplex.shards import map_shards
+
+    return _concat(map_shards(task, n_shards))
+
+
+def _concat(parts: list[Solution]) -> Solution:
+    """One solution from per-shard solutions of the same program and times (samples in order)."""
+    first = parts[0]
+    stats = {key: torch.cat([part.stats[key] for part in parts]) for key in first.stats
+             if all(key in part.stats for part in parts)}
+    # shards of an "auto" run may differ in whether some sample needed the stiff method
+    method = max((part.method for part in parts), key=len)
+    return Solution(torch.cat([part.ys for part in parts]), first.ts, first.names,
+                    torch.cat([part.status for part in parts]), stats, solver=first.solver, method=method,
+                    meta=first.meta)
+
+
 def default_integrator() -> Callable[..., Any]:
     from neuroplex.plugins.torch_solver import integrate
 
@@ -764,12 +811,17 @@ def run(prog: SBMLProgram, t_span: tuple[float, float], *, t_eval: torch.Tensor 
         params: torch.Tensor | None = None, y0: torch.Tensor | None = None,
         integrator: Callable[..., Any] | None = None, method: str = "dopri5", rtol: float = 1e-8,
         atol: float = 1e-10, max_steps: int = 200_000, solver_name: str = "torch",
-        progress: bool = False, extra: dict[str, Any] | None = None) -> Solution:
+        progress: bool = False, extra: dict[str, Any] | None = None, workers: int = 1) -> Solution:
     """Simulate a compiled program; ``params (P,)|(B, P)``, ``y0 (n,)|(B, n)``.
 
     ``method="auto"`` runs ``dopri5`` with its stiffness test and within a step budget, and
     re-runs the samples found stiff or out of budget with ``rosenbrock`` (``stats["n_steps"]``
-    then counts both runs' steps)."""
+    then counts both runs' steps). ``workers > 1`` splits the batch into that many contiguous
+    shards run on as many CPU cores (:func:`neuroplex.shards.map_shards`); results are the same."""
+    if workers > 1:
+        return _run_sharded(prog, t_span, workers, t_eval=t_eval, params=params, y0=y0, integrator=integrator,
+                            method=method, rtol=rtol, atol=atol, max_steps=max_steps, solver_name=solver_name,
+                            progress=progress, extra=extra)
     if method == "auto":
         kw = dict(t_eval=t_eval, integrator=integrator, rtol=rtol, atol=atol, solver_name=solver_name,
                   progress=progress)
@@ -835,7 +887,7 @@ def run(prog: SBMLProgram, t_span: tuple[float, float], *, t_eval: torch.Tensor 
         ys = y_init[:, None, :].expand(batch, n_t, prog.n).clone()
         status = torch.zeros(batch, dtype=torch.long)
     elif not prog.events:
-        res = integrator(prog.rhs_bound(p), t0, t1, y_init, t_eval=t_eval, progress=progress, **settings)
+        res = integrator(prog.rhs_bound(p), t0, t1, column_major(y_init), t_eval=t_eval, progress=progress, **settings)
         ys = res.ys
         status = res.status.clone()
         stats["n_steps"] = res.n_steps
@@ -863,7 +915,7 @@ def simulate(model: Any, t_span: tuple[float, float] | float, *, solver: Any = N
              y0: torch.Tensor | None = None, inputs: Any = None, progress: bool = False,
              variables: Sequence[str] | None = None, method: str | None = None, rtol: float | None = None,
              atol: float | None = None, max_steps: int | None = None,
-             integrator: Callable[..., Any] | None = None) -> Solution:
+             integrator: Callable[..., Any] | None = None, workers: int | None = None) -> Solution:
     """Simulate an SBML model with SBML semantics (the torch solver's path for SBML models).
 
     ``solver``: a solver instance whose ``requested_method``/``rtol``/``atol``/``max_steps``
@@ -872,7 +924,8 @@ def simulate(model: Any, t_span: tuple[float, float] | float, *, solver: Any = N
     ``rosenbrock`` / any simulate method of the torch solver.
     ``variables``: SBML ids to report (default: :meth:`SBMLModel.default_outputs`).
     ``params``: ``(P,)`` or ``(B, P)`` in ``model.parameter_names`` order; a batch without
-    events runs in one integrator call.
+    events runs in one integrator call. ``workers``: CPU processes the batch is split over
+    (default: the solver's ``workers``, else 1).
     """
     if not isinstance(t_span, (tuple, list)):
         t_span = (0.0, float(t_span))
@@ -886,8 +939,10 @@ def simulate(model: Any, t_span: tuple[float, float] | float, *, solver: Any = N
              if v is not None}
     outputs = None if variables is None else [(v, model.value_expression(v)) for v in variables]
     prog = compiled(model, outputs)
+    workers = workers or getattr(solver, "workers", None) or 1
     return run(prog, tuple(t_span), t_eval=t_eval, params=params, y0=y0, integrator=integrator, method=method,
-               rtol=float(rtol), atol=float(atol), max_steps=int(max_steps), progress=progress, extra=extra)
+               rtol=float(rtol), atol=float(atol), max_steps=int(max_steps), progress=progress, extra=extra,
+               workers=int(workers))
 
 
 def compiled(model: Any, outputs: Sequence[tuple[str, Any]] | None = None) -> SBMLProgram:

@@ -3,7 +3,8 @@
 
 Every sample has its own time, step size, error control, event handling and status
 (torchode's design): the loop runs until all samples are done, and updates of a sample are
-element-wise, so a sample solved alone gives the same result as inside any batch.
+element-wise, so a sample solved alone gives the same result as inside any batch (up to the last
+bits of vectorised math functions, whose result can depend on an element's position).
 """
 from __future__ import annotations
 

@@ -48,6 +48,8 @@ class TorchSolver(Solver):
     them, the given ``y0``/``params`` tensors); ModelIR models run in float64 on the CPU. Equilibrium: ``tol`` (residual),
     ``max_iter``, ``damping``, ``anderson_m``, ``ode_method``, ``check_every`` (iteration/damped:
     the residual is checked, one host sync, every that many iterations and at ``max_iter``).
+    ``workers``: CPU processes a batch of SBML parameter sets is split over (one torch thread
+    each; see :mod:`neuroplex.shards`).
     """
 
     name = "torch"
@@ -59,7 +61,8 @@ class TorchSolver(Solver):
                  dt: float | None = None, dt_min: float = 0.0, dt_max: float | None = None,
                  max_steps: int = 100_000, device: str | torch.device | None = None,
                  dtype: str | torch.dtype | None = None, tol: float = 1e-6, max_iter: int = 1000,
-                 damping: float = 0.5, anderson_m: int = 5, ode_method: str = "dopri5", check_every: int = 5):
+                 damping: float = 0.5, anderson_m: int = 5, ode_method: str = "dopri5", check_every: int = 5,
+                 workers: int = 1):
         if method not in (None, AUTO) and not any(has_method(method, kind) for kind in ("simulate", "equilibrate", "clock")):
             raise NeuroplexError(f"torch solver: unknown method {method!r}; simulate: "
                                  f"{', '.join(method_names('simulate'))}; equilibrate: "
@@ -71,6 +74,8 @@ class TorchSolver(Solver):
             raise NeuroplexError(f"torch solver: dt must be positive, got {dt}")
         if int(check_every) < 1:
             raise NeuroplexError(f"torch solver: check_every must be >= 1, got {check_every}")
+        if int(workers) < 1:
+            raise NeuroplexError(f"torch solver: workers must be >= 1, got {workers}")
         if rtol <= 0 or atol < 0:
             raise NeuroplexError(f"torch solver: need rtol > 0 and atol >= 0, got rtol={rtol}, atol={atol}")
         #: the method as given (None: each model's default, ``dopri5`` but ``auto`` for SBML models)
@@ -79,6 +84,7 @@ class TorchSolver(Solver):
         self.rtol, self.atol = float(rtol), float(atol)
         self.dt, self.dt_min, self.dt_max = dt, float(dt_min), dt_max
         self.max_steps = int(max_steps)
+        self.workers = int(workers)
         self.device = resolve_device(device) if device is not None else None
         if isinstance(dtype, str):
             if dtype not in _DTYPES:
@@ -161,6 +167,9 @@ class TorchSolver(Solver):
         the method's dense output. States then observables in ``ys``; events in ``spikes``."""
         if hasattr(model, "torch_simulate"):  # it validates the method itself
             return model.torch_simulate(t_span, solver=self, t_eval=t_eval, params=params, y0=y0, progress=progress)
+        if self.workers > 1:
+            raise SolverError(f"torch solver: workers={self.workers} splits batches of SBML models over processes; "
+                              f"{type(model).__name__} models run in this process (use workers=1)")
         if self.requested_method == AUTO:
             raise SolverError(f"torch solver: method 'auto' chooses between dopri5 and rosenbrock for SBML models; "
                               f"give {type(model).__name__} models one of: {', '.join(method_names('simulate'))}")

@@ -64,6 +64,10 @@ def test_batch_mismatch_and_bad_settings_raise_clear_errors() -> None:
         neuroplex.simulate(decay(), 1.0, method="anderson")
     with pytest.raises(SolverError, match="t_eval must be increasing"):
         neuroplex.simulate(decay(), 1.0, t_eval=[0.5, 0.2])
+    with pytest.raises(NeuroplexError, match="workers must be >= 1"):
+        TorchSolver(workers=0)
+    with pytest.raises(SolverError, match="workers=2 splits batches of SBML models"):
+        neuroplex.simulate(decay(), 1.0, workers=2)
 
 
 @pytest.mark.parametrize("method", ["euler", "heun", "rk4"])

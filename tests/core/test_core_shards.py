@@ -1,0 +1,42 @@
+"""neuroplex.shards: shards of a job on forked worker processes, or here where forking is unsafe."""
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+from neuroplex import shards
+from neuroplex.shards import can_fork, map_shards
+
+
+def _where_and_threads(i: int) -> tuple[int, int, int]:
+    return i, os.getpid(), torch.get_num_threads()
+
+
+def test_shards_come_back_in_order_from_worker_processes() -> None:
+    if not can_fork():
+        pytest.skip("this platform cannot fork worker processes")  # e.g. macOS, Windows
+    before = torch.get_num_threads()
+    out = map_shards(_where_and_threads, 3)
+    assert [i for i, _, _ in out] == [0, 1, 2]
+    assert out[0][1] == os.getpid() and len({pid for _, pid, _ in out}) == 3
+    assert all(threads == 1 for _, _, threads in out)  # one torch thread per process
+    assert torch.get_num_threads() == before
+
+
+def test_without_fork_the_shards_run_here(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(shards, "can_fork", lambda: False)
+    out = map_shards(_where_and_threads, 3)
+    assert [i for i, _, _ in out] == [0, 1, 2] and {pid for _, pid, _ in out} == {os.getpid()}
+
+
+def _fails_in_a_worker(i: int) -> int:
+    if i == 1:
+        raise ValueError(f"shard {i} has bad input")
+    return i
+
+
+def test_a_failing_shard_raises_here() -> None:
+    with pytest.raises(ValueError, match="shard 1 has bad input"):
+        map_shards(_fails_in_a_worker, 2)
