@@ -817,7 +817,8 @@ def run(prog: SBMLProgram, t_span: tuple[float, float], *, t_eval: torch.Tensor 
     ``method="auto"`` runs ``dopri5`` with its stiffness test and within a step budget, and
     re-runs the samples found stiff or out of budget with ``rosenbrock`` (``stats["n_steps"]``
     then counts both runs' steps). ``workers > 1`` splits the batch into that many contiguous
-    shards run on as many CPU cores (:func:`neuroplex.shards.map_shards`); results are the same."""
+    shards run on as many CPU cores (:func:`neuroplex.shards.map_shards`); results are the same up
+    to rounding."""
     if workers > 1:
         return _run_sharded(prog, t_span, workers, t_eval=t_eval, params=params, y0=y0, integrator=integrator,
                             method=method, rtol=rtol, atol=atol, max_steps=max_steps, solver_name=solver_name,

@@ -30,7 +30,9 @@ MAX_ROOT_ITER = 128
 COMPACT_FRACTION, COMPACT_MIN = 0.8, 64
 #: ``stiff_stop``: a sample stops as stiff after this many accepted steps at the method's
 #: stability boundary, unless ``STIFF_CALM`` steps in a row inside it reset the count
-#: (DOPRI5's own test, Hairer & Wanner, Solving ODEs II, sec. IV.2)
+#: (DOPRI5's own test, Hairer & Wanner, Solving ODEs II, sec. IV.2), and only if at its pace so
+#: far (steps per unit of its span covered) it would not finish within ``max_steps``: a mildly
+#: stiff sample that the explicit method still finishes in budget is cheaper to finish than to rerun
 STIFF_STEPS, STIFF_CALM = 15, 6
 
 
@@ -271,8 +273,9 @@ def run_loop(f: Rhs, stepper: Any, t0: torch.Tensor, t1: torch.Tensor, y0: torch
     ``f.select(sample ids) -> Rhs`` lets the loop drop finished samples from its working batch
     (an ensemble whose samples need different numbers of steps then costs about the sum of
     their steps, not the slowest one's times the batch); results are the same. ``stiff_stop``:
-    a method with a stiffness test (dopri5) stops samples that turn out stiff with status
-    ``STIFF`` (for a caller that reruns them with a stiff method).
+    a method with a stiffness test (dopri5) stops samples that turn out stiff, and at their pace
+    would not finish within ``max_steps``, with status ``STIFF`` (for a caller that reruns them
+    with a stiff method).
     """
     b, n = y0.shape
     dev, dtype = y0.device, y0.dtype
@@ -281,6 +284,7 @@ def run_loop(f: Rhs, stepper: Any, t0: torch.Tensor, t1: torch.Tensor, y0: torch
     elif adaptive and not getattr(stepper, "adaptive", False):
         raise SolverError(f"method {getattr(stepper, 'name', '?')!r} has no error estimate: it runs with fixed steps only")
     t = t0.clone()
+    t_start = t0.clone()
     y = y0
     fcur = f(t, y)
     n_rhs = torch.ones(b, dtype=torch.long, device=dev)
@@ -339,9 +343,9 @@ def run_loop(f: Rhs, stepper: Any, t0: torch.Tensor, t1: torch.Tensor, y0: torch
                     atol = atol[keep]
                 ids = ids[keep]
                 (t, y, fcur, t1, dt, done, err_prev, rejected_prev, status, n_steps, n_rhs, event_index,
-                 event_stop, stopped, n_stiff, n_calm) = (
+                 event_stop, stopped, n_stiff, n_calm, t_start) = (
                     x[keep] for x in (t, y, fcur, t1, dt, done, err_prev, rejected_prev, status, n_steps, n_rhs,
-                                      event_index, event_stop, stopped, n_stiff, n_calm))
+                                      event_index, event_stop, stopped, n_stiff, n_calm, t_start))
                 f = rhs_full.select(ids)
                 if out is not None:
                     out.select(keep)
@@ -440,6 +444,8 @@ def run_loop(f: Rhs, stepper: Any, t0: torch.Tensor, t1: torch.Tensor, y0: torch
             broken = broken & ~done
             if stiff_test:
                 stiff = (n_stiff >= STIFF_STEPS) & ~done
+                covered = (t - t_start) / (t1 - t_start).clamp_min(tiny)
+                stiff = stiff & (n_steps > max_steps * covered)  # not on pace to finish in budget
                 broken = broken | stiff
             if bool(broken.any()):
                 code = torch.where(finite, torch.full_like(status, Status.DT_MIN),
@@ -531,8 +537,9 @@ def integrate(f: Rhs, t0: float | torch.Tensor, t1: float | torch.Tensor, y0: to
     finding on the dense output, to about 1e-13 relative); columns already ``>= 0`` at the start
     arm once they go negative. Outputs after a stop are NaN; ``event_index`` names the column.
     ``adaptive=False`` runs an adaptive method on the fixed step ``dt0``. ``stiff_stop``: dopri5
-    stops samples its stiffness test finds stiff (status ``STIFF``), so a caller can rerun
-    them with ``rosenbrock`` instead of spending its step budget.
+    stops samples its stiffness test finds stiff (status ``STIFF``) unless at their pace so far
+    they finish within ``max_steps``, so a caller can rerun them with ``rosenbrock`` instead of
+    spending its step budget.
     Returns an :class:`IntegrationResult`; failed samples carry their status
     (``MAX_STEPS``, ``DT_MIN``, ``NONFINITE``, ``STIFF``) and never raise.
     """
