@@ -752,7 +752,8 @@ def _crossed_value(op: str, up: bool) -> bool:
 
 
 # ======================================================================= front door
-#: dopri5 steps per integrator call before ``method="auto"`` calls a sample stiff
+#: ``method="auto"``: dopri5 steps per integrator call within which a sample that its stiffness
+#: test flags must be on pace to finish, else it is stiff and rerun with rosenbrock
 AUTO_STEP_BUDGET = 2000
 
 
@@ -814,9 +815,11 @@ def run(prog: SBMLProgram, t_span: tuple[float, float], *, t_eval: torch.Tensor 
         progress: bool = False, extra: dict[str, Any] | None = None, workers: int = 1) -> Solution:
     """Simulate a compiled program; ``params (P,)|(B, P)``, ``y0 (n,)|(B, n)``.
 
-    ``method="auto"`` runs ``dopri5`` with its stiffness test and within a step budget, and
-    re-runs the samples found stiff or out of budget with ``rosenbrock`` (``stats["n_steps"]``
-    then counts both runs' steps). ``workers > 1`` splits the batch into that many contiguous
+    ``method="auto"`` runs ``dopri5`` with its stiffness test, which stops the samples it finds
+    stiff unless they are on pace to finish within :data:`AUTO_STEP_BUDGET` steps, and reruns
+    the stopped ones (and any out of ``max_steps``) with ``rosenbrock`` (``stats["n_steps"]``
+    then counts both runs' steps). A sample that is not stiff finishes on dopri5 however many
+    steps its tolerance needs. ``workers > 1`` splits the batch into that many contiguous
     shards run on as many CPU cores (:func:`neuroplex.shards.map_shards`); results are the same up
     to rounding."""
     if workers > 1:
@@ -826,8 +829,8 @@ def run(prog: SBMLProgram, t_span: tuple[float, float], *, t_eval: torch.Tensor 
     if method == "auto":
         kw = dict(t_eval=t_eval, integrator=integrator, rtol=rtol, atol=atol, solver_name=solver_name,
                   progress=progress)
-        first = run(prog, t_span, params=params, y0=y0, method="dopri5", max_steps=min(max_steps, AUTO_STEP_BUDGET),
-                    extra={**(extra or {}), "stiff_stop": True}, **kw)
+        first = run(prog, t_span, params=params, y0=y0, method="dopri5", max_steps=max_steps,
+                    extra={**(extra or {}), "stiff_stop": True, "stiff_budget": AUTO_STEP_BUDGET}, **kw)
         bad = (first.status == Status.MAX_STEPS) | (first.status == Status.STIFF)
         if not bool(bad.any()):
             first.method = "auto (dopri5)"

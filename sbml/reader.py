@@ -32,6 +32,7 @@ import keyword
 import math
 import os
 import re
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -307,6 +308,12 @@ class _Builder:
                 return number(getattr(obj, get)())
             return number(default) if default is not None else nan
 
+        defaulted: list[str] = []  # elements without a value that take libroadrunner's default
+
+        def undefined(sid: str) -> bool:
+            """No value in the file, and no initial assignment or assignment rule gives one."""
+            return sid not in init_assign and sid not in assignment_rules
+
         def constant_or_state(sid: str, value: Any, constant: bool) -> None:
             """A parameter/compartment/stoichiometry: IR parameter unless something sets it."""
             if sid in assignment_rules:
@@ -321,8 +328,14 @@ class _Builder:
         for cid, c in self.compartments.items():
             dims = c.getSpatialDimensionsAsDouble() if self.level >= 3 else c.getSpatialDimensions()
             size = value_or_nan(c, "isSetSize", "getSize", default_size if dims != 0 else 1.0)
+            if not c.isSetSize() and size is nan and undefined(cid):
+                size = sympy.Integer(1)
+                defaulted.append(f"compartment {cid!r} (size 1)")
             constant_or_state(cid, size, c.getConstant())
         for pid, p in self.parameters.items():
+            if not p.isSetValue() and undefined(pid):
+                raise SBMLImportError(f"{W}: parameter {pid!r} has no value (no value attribute, initial assignment "
+                                      f"or assignment rule); give it one")
             constant_or_state(pid, value_or_nan(p, "isSetValue", "getValue"), p.getConstant())
         for srid, sr in self.species_refs.items():
             if sr.isSetStoichiometryMath():
@@ -348,6 +361,9 @@ class _Builder:
             elif s.isSetInitialConcentration():
                 conc0 = value_or_nan(s, "isSetInitialConcentration", "getInitialConcentration")
                 natural0 = conc0 * V if hosu and not zero_d else conc0
+            elif undefined(sid):
+                natural0 = sympy.Integer(0)
+                defaulted.append(f"species {sid!r} (0)")
             else:
                 natural0 = nan
             if sid in init_assign:
@@ -375,6 +391,10 @@ class _Builder:
                 "quantity": quantity, "amount_state": amt, "dimensionless_compartment": bool(zero_d),
                 "conversion_factor": cf,
             }
+
+        if defaulted:
+            warnings.warn(f"{W}: no initial value for {', '.join(defaulted)}: each starts at the default shown "
+                          f"(libroadrunner's); give a value or an initial assignment to set another", stacklevel=2)
 
         # reactions: rate assignments and amount derivatives
         reactions_meta: dict[str, Any] = {}

@@ -3,6 +3,7 @@ trigger time), the torch solver's SBML path, batched ensembles, selected Test Su
 from __future__ import annotations
 
 import csv
+import math
 
 import pytest
 import torch
@@ -100,6 +101,22 @@ def test_stiff_method_choice() -> None:
         sol = simulate(model, (0, 2), t_eval=t, method=method, rtol=1e-9, atol=1e-12)
         assert sol.ok and sol.method == label
         assert torch.allclose(sol["B"][0], b_exact, rtol=1e-6, atol=1e-10)
+
+
+def test_auto_keeps_a_long_non_stiff_run_on_dopri5() -> None:
+    # a harmonic oscillator over 100 periods at a tight tolerance takes more dopri5 steps than
+    # the stiff test's budget, but is not stiff: it finishes on dopri5, not rerun implicit
+    from neuroplex.sbml.driver import AUTO_STEP_BUDGET
+
+    model = ant("""
+        x = 1; v = 0
+        x' = v; v' = -x
+    """)
+    t = torch.linspace(0, 200 * math.pi, 5, dtype=T)
+    sol = simulate(model, (0, float(t[-1])), t_eval=t, method="auto", rtol=1e-11, atol=1e-13)
+    assert sol.ok and sol.method == "auto (dopri5)"
+    assert int(sol.stats["n_steps"][0]) > AUTO_STEP_BUDGET
+    assert torch.allclose(sol["x"][0], torch.cos(t), atol=1e-7)
 
 
 def test_ensemble_one_call_equals_single_runs() -> None:

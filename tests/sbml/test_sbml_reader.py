@@ -3,6 +3,7 @@ and unsupported features rejected with the element id, the feature and libsbml l
 from __future__ import annotations
 
 import math
+import warnings
 
 import pytest
 import torch
@@ -161,6 +162,28 @@ def test_level2_stoichiometry_math(tmp_path) -> None:
     assert torch.allclose(out["S"], 2 * t)
 
 
+def test_missing_initial_values_take_roadrunners_defaults_with_a_warning() -> None:
+    # a species without initial amount/concentration starts at 0, a compartment without size
+    # has size 1 (libroadrunner's defaults), and the warning names each one
+    text = l3(DECAY.replace(' size="2"', "").replace(' initialAmount="5"', ""))
+    with pytest.warns(UserWarning, match=r"compartment 'C' \(size 1\), species 'A' \(0\)"):
+        model = read_sbml_string(text)
+    out, t = run(model, 4.0, ["S", "A"])
+    assert torch.allclose(out["S"], 3 - 0.5 * t, rtol=1e-9)
+    assert torch.allclose(out["A"], 2 * 0.5 * t, rtol=1e-9, atol=1e-12)
+
+
+def test_initial_assignment_counts_as_a_value() -> None:
+    ia = ('<listOfInitialAssignments><initialAssignment symbol="k">' + math_("<cn>0.25</cn>")
+          + "</initialAssignment></listOfInitialAssignments>")
+    text = l3(DECAY.replace('<parameter id="k" value="0.5"', '<parameter id="k"') + ia)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model = read_sbml_string(text)
+    out, t = run(model, 4.0, ["S"])
+    assert torch.allclose(out["S"], (6 - 0.25 * t) / 2, rtol=1e-9)
+
+
 # ----------------------------------------------------------------------------- errors
 def test_missing_file_and_malformed_xml(tmp_path) -> None:
     with pytest.raises(SBMLImportError, match="no such SBML file"):
@@ -192,6 +215,12 @@ def test_unsupported_features_named(snippet: str, words: list[str]) -> None:
         read_sbml_string(l3(snippet))
     for w in words:
         assert w in str(info.value)
+
+
+def test_parameter_without_value_is_named() -> None:
+    text = l3(DECAY.replace('<parameter id="k" value="0.5"', '<parameter id="k"'))
+    with pytest.raises(SBMLImportError, match=r"<string>: parameter 'k' has no value"):
+        read_sbml_string(text)
 
 
 def test_fast_reaction_rejected() -> None:

@@ -95,5 +95,10 @@ def test_dopri5_stiffness_test_stops_only_stiff_samples() -> None:
     # with a budget it finishes within at its pace, the stiff sample is cheaper to finish than to rerun
     roomy = integrate(relax, 0.0, 1.0, y0, method="dopri5", rtol=1e-6, atol=1e-9, max_steps=20_000, stiff_stop=True)
     assert roomy.ok and torch.equal(roomy.n_steps, plain.n_steps)
+    # a pace budget below max_steps stops the stiff sample as before; the non-stiff one finishes
+    paced = integrate(relax, 0.0, 1.0, y0, method="dopri5", rtol=1e-6, atol=1e-9, max_steps=20_000,
+                      stiff_stop=True, stiff_budget=2000)
+    assert paced.status.tolist() == [Status.SUCCESS, Status.STIFF]
+    assert torch.equal(paced.n_steps, res.n_steps)
     stiff = integrate(relax, 0.0, 1.0, y0, method="rosenbrock", rtol=1e-6, atol=1e-9, stiff_stop=True)
     assert stiff.ok  # methods without the test ignore it
