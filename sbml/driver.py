@@ -45,6 +45,7 @@ from typing import Any, Callable, Sequence
 import sympy
 import torch
 
+from neuroplex import scalar_runtime
 from neuroplex.codegen import TorchPrinter, build_function, split_static
 from neuroplex.errors import SolverError
 from neuroplex.solution import Solution, Status
@@ -87,6 +88,28 @@ def _jacobian_out(values: list[Any], like: torch.Tensor, index: torch.Tensor) ->
         out[:, index.to(like.device)] = _stack(values, like.new_empty((b, len(values))))
     out = out.view(b, n, n + 1)
     return out[..., :n], out[..., n]
+
+
+def _one_sample(k: list[Any], p: torch.Tensor) -> list[Any] | None:
+    """The bound values ``k`` of a single parameter set as numpy scalars (for the scalar
+    right-hand side), or None where the torch path must run: a batch, another device or dtype,
+    or parameters that carry gradients."""
+    if p.shape[0] != 1 or p.device.type != "cpu" or p.dtype != torch.float64 or p.requires_grad:
+        return None
+    out = []
+    for v in k:
+        if isinstance(v, torch.Tensor):
+            if v.numel() != 1 or v.requires_grad:
+                return None
+            v = v.item()
+        out.append(v if isinstance(v, bool) else scalar_runtime.f64(v))
+    return out
+
+
+def _scalar_ready(t: torch.Tensor, y: torch.Tensor) -> bool:
+    """Whether ``f(t, y)`` may run on numpy scalars: one float64 CPU sample, no autograd."""
+    return (y.shape[0] == 1 and y.dtype == torch.float64 and y.device.type == "cpu" and t.numel() == 1
+            and not (y.requires_grad or t.requires_grad))
 
 
 def _agrees_with_autograd(f: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], t: torch.Tensor, y: torch.Tensor,
@@ -138,6 +161,9 @@ class SBMLProgram:
         self.printer = TorchPrinter(self.names)
         self.ns = {"_stack": _stack}
         self._bind, self._rhs = self._bound_function("rhs", [model.derivatives[s] for s in self.state_names])
+        #: the same right-hand side over numpy scalars, for batches of one on the CPU
+        self._rhs_one = scalar_runtime.scalar_function(self._rhs, {"_stack": scalar_runtime.stack})
+        self._jac_one: Callable[..., tuple[torch.Tensor, torch.Tensor]] | None = None
         self._jac: tuple[Any, ...] | None = None  # built on first use (stiff methods)
         self._jac_checked = False
         #: no state changes between events (only events move the model)
@@ -231,7 +257,10 @@ class SBMLProgram:
             self._jac = self._build_jacobian()
         except Exception:  # noqa: BLE001 - any gap means: use autograd instead
             self._jac = ()
-        return self._jac or None
+            return None
+        self._jac_one = scalar_runtime.scalar_function(self._jac[1], {
+            "_jac_out": scalar_runtime.jacobian_out, "_jac_index": self.ns["_jac_index"].numpy()})
+        return self._jac
 
     def _build_jacobian(self) -> tuple[Callable[..., list[Any]], Callable[..., tuple[torch.Tensor, torch.Tensor]]]:
         m = self.model
@@ -353,8 +382,12 @@ class SBMLProgram:
     def rhs_bound(self, p: torch.Tensor) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
         """``f(t, y)`` for the integrator, with parameters ``p (B, P)`` (or ``(1, P)``) bound."""
         rhs, k = self._rhs, self._bind(p)
+        rhs_one, k_one = self._rhs_one, _one_sample(k, p) if self._rhs_one is not None else None
 
         def f(t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+            if k_one is not None and _scalar_ready(t, y):
+                with scalar_runtime.quiet():
+                    return rhs_one(scalar_runtime.f64(t.item()), y[0].numpy(), k_one)
             return rhs(t, y, k)
 
         cache: dict[str, Any] = {}
@@ -376,7 +409,12 @@ class SBMLProgram:
         try:
             if "k" not in cache:
                 cache["k"] = bind(p)
-            jac_y, jac_t = jac(t, y, cache["k"])
+                cache["k_one"] = _one_sample(cache["k"], p) if self._jac_one is not None else None
+            if cache["k_one"] is not None and _scalar_ready(t, y):
+                with scalar_runtime.quiet():
+                    jac_y, jac_t = self._jac_one(scalar_runtime.f64(t.item()), y[0].numpy(), cache["k_one"])
+            else:
+                jac_y, jac_t = jac(t, y, cache["k"])
         except Exception:  # noqa: BLE001 - a printed derivative torch cannot evaluate
             self._jac = ()
             return None

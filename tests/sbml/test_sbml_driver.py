@@ -296,9 +296,40 @@ def test_generated_jacobian_that_disagrees_with_autograd_is_dropped() -> None:
     prog = SBMLProgram(model)
     bind, jac = prog.jacobian_code()
     prog._jac = (bind, lambda t, y, k: tuple(2 * x for x in jac(t, y, k)))  # a wrong derivative
+    one = prog._jac_one  # its form for a single sample, which a batch of one runs
+    assert one is not None
+    prog._jac_one = lambda t, y, k: tuple(2 * x for x in one(t, y, k))
     p = prog.default_params()[None]
     t, y = torch.zeros(1, dtype=T), torch.tensor([[1.0, 0.3]], dtype=T)
     assert prog.rhs_bound(p).jacobian(t, y) is None  # checked at first use: autograd takes over
     assert prog.jacobian_code() is None
     sol = run(prog, (0, 1), t_eval=[0.0, 0.5, 1.0], method="rosenbrock", rtol=1e-8, atol=1e-12)
     assert sol.ok and bool(torch.isfinite(sol.ys).all())
+
+
+def test_single_sample_runs_on_numpy_scalars_and_equals_the_torch_path() -> None:
+    model = ant("""
+        J1: A -> B; k1 * A^2 / (Km + A); J2: B -> A; k2 * B * exp(-time / 7)
+        k1 = 2; k2 = 0.5; Km = 0.3; A = 1; B = 0.2
+    """)
+    prog = SBMLProgram(model)
+    assert prog._rhs_one is not None and prog.jacobian_code() is not None and prog._jac_one is not None
+    p = prog.default_params()[None]
+    t, y = torch.tensor([0.3], dtype=T), torch.tensor([[0.8, 0.4]], dtype=T)
+    calls = []
+    one = prog._rhs_one
+    prog._rhs_one = lambda *args: calls.append(1) or one(*args)
+    f = prog.rhs_bound(p)
+    got = f(t, y)
+    assert calls, "a batch of one runs the scalar form"
+    assert torch.allclose(got, prog._rhs(t, y, prog._bind(p)), rtol=1e-14, atol=0)
+    jac_y, jac_t = f.jacobian(t, y)
+    ref_y, ref_t = prog._jac[1](t, y, prog._jac[0](p))
+    assert torch.allclose(jac_y, ref_y, rtol=1e-14, atol=0) and torch.allclose(jac_t, ref_t, rtol=1e-14, atol=0)
+    # a batch, and gradients through the parameters, take the torch path
+    n_calls = len(calls)
+    prog.rhs_bound(p.expand(3, -1).contiguous())(t.expand(3), y.expand(3, -1))
+    pg = p.clone().requires_grad_(True)
+    prog.rhs_bound(pg)(t, y)[0, 0].backward()  # (the sum is conserved: zero gradient)
+    assert len(calls) == n_calls
+    assert pg.grad is not None and bool(pg.grad.abs().sum() > 0)

@@ -1,0 +1,205 @@
+"""The generated code's runtime for one sample on the CPU: numpy float64 scalars in place of
+tensors.
+
+A right-hand side printed by :class:`neuroplex.codegen.TorchPrinter` calls ``torch.<fn>`` and
+``_rt.<fn>``; executed with :data:`TORCH` and this module in their place (see
+:func:`scalar_function`), the same source computes one sample with numpy scalars. Each torch
+call on a one-element tensor costs microseconds of dispatch; a numpy scalar operation costs a
+tenth of that, so a single simulation (a batch of one) of a model with a hundred operations per
+right-hand side runs several times faster. numpy scalars follow IEEE arithmetic like tensors
+(``1/0 = inf``, ``0/0 = nan``; callers silence the warnings with :func:`quiet`), so results
+agree with the torch path up to the last bits of the math functions.
+"""
+from __future__ import annotations
+
+import math
+import re
+import sys
+from types import SimpleNamespace
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+NAN = math.nan
+INF = math.inf
+f64 = np.float64
+
+
+def _erf(x: Any) -> Any:
+    return f64(math.erf(x))
+
+
+#: ``torch.<fn>`` names the printer emits, as numpy scalar functions
+TORCH = SimpleNamespace(
+    exp=np.exp, log=np.log, sqrt=np.sqrt, sin=np.sin, cos=np.cos, tan=np.tan, asin=np.arcsin,
+    acos=np.arccos, atan=np.arctan, sinh=np.sinh, cosh=np.cosh, tanh=np.tanh, asinh=np.arcsinh,
+    acosh=np.arccosh, atanh=np.arctanh, abs=np.abs, floor=np.floor, ceil=np.ceil, sign=np.sign, erf=_erf,
+)
+
+
+def quiet() -> Any:
+    """Context in which IEEE special values (inf, nan) pass without numpy warnings."""
+    return np.errstate(all="ignore")
+
+
+def power(a: Any, b: Any) -> Any:
+    return np.power(f64(a), b)
+
+
+def where(cond: Any, a: Any, b: Any) -> Any:
+    return a if cond else b
+
+
+def rel(a: Any, b: Any, op: str) -> Any:
+    if op == "<":
+        return a < b
+    if op == "<=":
+        return a <= b
+    if op == ">":
+        return a > b
+    if op == ">=":
+        return a >= b
+    if op == "==":
+        return a == b
+    return a != b
+
+
+def logical_and(a: Any, b: Any) -> bool:
+    return bool(a) and bool(b)
+
+
+def logical_or(a: Any, b: Any) -> bool:
+    return bool(a) or bool(b)
+
+
+def logical_xor(a: Any, b: Any) -> bool:
+    return bool(a) != bool(b)
+
+
+def logical_not(a: Any) -> bool:
+    return not bool(a)
+
+
+def minimum(a: Any, b: Any) -> Any:
+    return np.minimum(a, b)  # NaN propagates, as torch.minimum
+
+
+def maximum(a: Any, b: Any) -> Any:
+    return np.maximum(a, b)
+
+
+def fmod(a: Any, b: Any) -> Any:
+    a, b = f64(a), f64(b)
+    return a - b * np.floor(a / b)
+
+
+def exprel(x: Any) -> Any:
+    x = f64(x)
+    return 1.0 + x / 2.0 if abs(x) < 1e-6 else np.expm1(x) / x
+
+
+def sec(x: Any) -> Any:
+    return 1.0 / np.cos(x)
+
+
+def csc(x: Any) -> Any:
+    return 1.0 / np.sin(x)
+
+
+def cot(x: Any) -> Any:
+    return 1.0 / np.tan(f64(x))
+
+
+def asec(x: Any) -> Any:
+    return np.arccos(1.0 / f64(x))
+
+
+def acsc(x: Any) -> Any:
+    return np.arcsin(1.0 / f64(x))
+
+
+def acot(x: Any) -> Any:
+    return np.arctan(1.0 / f64(x))
+
+
+def sech(x: Any) -> Any:
+    return 1.0 / np.cosh(x)
+
+
+def csch(x: Any) -> Any:
+    return 1.0 / np.sinh(f64(x))
+
+
+def coth(x: Any) -> Any:
+    return 1.0 / np.tanh(f64(x))
+
+
+def asech(x: Any) -> Any:
+    return np.arccosh(1.0 / f64(x))
+
+
+def acsch(x: Any) -> Any:
+    return np.arcsinh(1.0 / f64(x))
+
+
+def acoth(x: Any) -> Any:
+    return np.arctanh(1.0 / f64(x))
+
+
+def _lgamma(x: Any) -> Any:
+    try:
+        return f64(math.lgamma(x))
+    except (ValueError, OverflowError):  # poles at 0, -1, -2, ...: torch.lgamma gives inf
+        return f64(INF)
+
+
+def factorial(x: Any) -> Any:
+    return np.exp(_lgamma(x + 1.0)) * (NAN if x < -0.0 else 1.0)
+
+
+def gamma(x: Any) -> Any:
+    return np.exp(_lgamma(x))
+
+
+def stack(values: list[Any], like: Any) -> torch.Tensor:
+    """The values of one sample as a ``(1, len(values))`` float64 tensor."""
+    return torch.from_numpy(np.array(values, dtype=np.float64))[None]
+
+
+def jacobian_out(values: list[Any], like: Any, index: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(J (1, n, n), df/dt (1, n))`` of one sample from the non-zero entries at ``index`` of
+    ``(n, n + 1)`` (the scalar form of the driver's ``_jacobian_out``)."""
+    n = like.shape[-1]
+    out = np.zeros(n * (n + 1))
+    if values:
+        out[index] = values
+    full = torch.from_numpy(out).view(1, n, n + 1)
+    return full[..., :n], full[..., n]
+
+
+_CALLS = re.compile(r"\b(torch|_rt)\.(\w+)")
+
+
+def supports(source: str) -> bool:
+    """Whether every ``torch.``/``_rt.`` name ``source`` uses has a scalar form here."""
+    return all(hasattr(TORCH if mod == "torch" else _SELF, name) for mod, name in _CALLS.findall(source))
+
+
+def scalar_function(fn: Callable[..., Any], namespace: dict[str, Any]) -> Callable[..., Any] | None:
+    """The generated function ``fn`` (its source on ``fn.__source__``) rebuilt over numpy
+    scalars, or None where it uses something without a scalar form. ``namespace`` adds or
+    replaces names (e.g. the scalar ``_stack``)."""
+    from .codegen import build_function
+
+    source = getattr(fn, "__source__", None)
+    if source is None or not supports(source):
+        return None
+    head, body = source.split("\n", 1)
+    name, args = re.match(r"def (\w+)\((.*)\):", head).groups()  # type: ignore[union-attr]
+    lines = [line[4:] for line in body.splitlines() if line.strip()]
+    return build_function(name, [a.strip() for a in args.split(",")], lines,
+                          {"torch": TORCH, "_rt": _SELF, **namespace})
+
+
+_SELF = sys.modules[__name__]
