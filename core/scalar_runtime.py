@@ -21,6 +21,8 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from .runtime import rel  # noqa: F401 - plain comparisons: the same for scalars
+
 NAN = math.nan
 INF = math.inf
 f64 = np.float64
@@ -49,20 +51,6 @@ def power(a: Any, b: Any) -> Any:
 
 def where(cond: Any, a: Any, b: Any) -> Any:
     return a if cond else b
-
-
-def rel(a: Any, b: Any, op: str) -> Any:
-    if op == "<":
-        return a < b
-    if op == "<=":
-        return a <= b
-    if op == ">":
-        return a > b
-    if op == ">=":
-        return a >= b
-    if op == "==":
-        return a == b
-    return a != b
 
 
 def logical_and(a: Any, b: Any) -> bool:
