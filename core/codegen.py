@@ -189,7 +189,8 @@ def _num(value: float) -> str:
 
 
 def build_function(name: str, args: list[str], body: list[str], namespace: dict[str, Any] | None = None) -> Callable:
-    """Execute generated source and return the function (source kept on ``fn.__source__``)."""
+    """Execute generated source and return the function (source kept on ``fn.__source__``, its
+    arguments and body lines on ``fn.__args__`` and ``fn.__body__`` to rebuild it elsewhere)."""
     from . import runtime
 
     source = f"def {name}({', '.join(args)}):\n" + "\n".join("    " + line for line in body) + "\n"
@@ -200,6 +201,7 @@ def build_function(name: str, args: list[str], body: list[str], namespace: dict[
         raise ModelError(f"generated code for {name} does not compile: {exc}\n{source}") from exc
     fn = scope[name]
     fn.__source__ = source
+    fn.__args__, fn.__body__ = list(args), list(body)
     return fn
 
 

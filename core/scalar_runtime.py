@@ -96,7 +96,7 @@ def csc(x: Any) -> Any:
 
 
 def cot(x: Any) -> Any:
-    return 1.0 / np.tan(f64(x))
+    return 1.0 / np.tan(x)
 
 
 def asec(x: Any) -> Any:
@@ -116,11 +116,11 @@ def sech(x: Any) -> Any:
 
 
 def csch(x: Any) -> Any:
-    return 1.0 / np.sinh(f64(x))
+    return 1.0 / np.sinh(x)
 
 
 def coth(x: Any) -> Any:
-    return 1.0 / np.tanh(f64(x))
+    return 1.0 / np.tanh(x)
 
 
 def asech(x: Any) -> Any:
@@ -183,11 +183,7 @@ def scalar_function(fn: Callable[..., Any], namespace: dict[str, Any]) -> Callab
     source = getattr(fn, "__source__", None)
     if source is None or not supports(source):
         return None
-    head, body = source.split("\n", 1)
-    name, args = re.match(r"def (\w+)\((.*)\):", head).groups()  # type: ignore[union-attr]
-    lines = [line[4:] for line in body.splitlines() if line.strip()]
-    return build_function(name, [a.strip() for a in args.split(",")], lines,
-                          {"torch": TORCH, "_rt": _SELF, **namespace})
+    return build_function(fn.__name__, fn.__args__, fn.__body__, {"torch": TORCH, "_rt": _SELF, **namespace})
 
 
 _SELF = sys.modules[__name__]
