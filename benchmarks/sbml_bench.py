@@ -10,8 +10,11 @@ Three measurements, each reported as a ratio to roadrunner from the same run:
     BIOMD0000000020 (Hodgkin-Huxley): every parameter scaled by ``exp(0.1 z)``, ``z ~ N(0, 1)``
     (seeded), integrated in ONE batched torch call versus a roadrunner loop over the same sets
     (reset, set ``init(p)``, simulate), 0..100 with 101 output points; torch with 1 and with 2
-    intra-op threads, and split over 2 worker processes of 1 thread (``workers=2``). Throughput = samples per wall-clock second; the two ensembles are checked
-    against each other on a subset of samples.
+    intra-op threads, split over 2 worker processes of 1 thread (``workers=2``), and with fused
+    steps (``fused=True``: each dopri5 step one ``torch.compile`` kernel) on 1 thread and on 2
+    processes. Throughput = samples per wall-clock second of a call after the first; the first
+    fused call, which compiles, is reported on its own. The two ensembles are checked against
+    each other on a subset of samples.
 
 Run (the shared data folder is ``$NEUROPLEX_DATA``, default ``../shared/data``)::
 
@@ -40,8 +43,10 @@ from neuroplex.config import data_dir, set_threads
 DOPRI5 = {"BIOMD0000000010", "BIOMD0000000012", "BIOMD0000000020", "BIOMD0000000118", "BIOMD0000000127",
           "BIOMD0000000142", "BIOMD0000000280", "BIOMD0000000346"}
 ENSEMBLE_MODELS = ("BIOMD0000000012", "BIOMD0000000020")
-#: torch configurations timed in (c): (key, label, intra-op threads, worker processes)
-TORCH_SETUPS = (("1thread", "1 thread", 1, 1), ("2thread", "2 threads", 2, 1), ("2proc", "2 processes", 1, 2))
+#: torch configurations timed in (c): (key, label, intra-op threads, worker processes, fused steps)
+TORCH_SETUPS = (("1thread", "1 thread", 1, 1, False), ("2thread", "2 threads", 2, 1, False),
+                ("2proc", "2 processes", 1, 2, False), ("fused1thread", "fused, 1 thread", 1, 1, True),
+                ("fused2proc", "fused, 2 processes", 1, 2, True))
 
 
 def _rr() -> Any:
@@ -135,12 +140,22 @@ def bench_ensemble(path: Path, n: int, rr_samples: int, rtol: float, atol: float
     method = "dopri5" if path.stem in DOPRI5 else "rosenbrock"
     out: dict[str, Any] = {"model": path.stem, "samples": n, "method": method}
     torch_sols = {}
-    for key, label, threads, workers in TORCH_SETUPS:
+    for key, label, threads, workers, fused in TORCH_SETUPS:
         set_threads(threads)
-        neuroplex.simulate(model, (0.0, 1.0), solver="torch", method=method, params=params[:2], n_points=2)
-        sol, wall = _timed(lambda: neuroplex.simulate(model, (0.0, 100.0), solver="torch", method=method,
-                                                      params=params, t_eval=ts, rtol=rtol, atol=atol,
-                                                      workers=workers))
+
+        def ensemble() -> Any:
+            return neuroplex.simulate(model, (0.0, 100.0), solver="torch", method=method, params=params, t_eval=ts,
+                                      rtol=rtol, atol=atol, workers=workers, fused=fused)
+
+        if fused and "fused_first_call_s" not in out:
+            # the first fused call compiles the model's step (torch.compile; inductor caches
+            # it on disk, so a later process pays less): timed and reported on its own
+            _, out["fused_first_call_s"] = _timed(ensemble)
+            print(f"  ensemble {path.stem}: first fused call (compiles the step) {out['fused_first_call_s']:.1f} s",
+                  flush=True)
+        else:
+            neuroplex.simulate(model, (0.0, 1.0), solver="torch", method=method, params=params[:2], n_points=2)
+        sol, wall = _timed(ensemble)
         torch_sols[key] = sol
         out[f"torch_{key}_s"] = wall
         out[f"torch_{key}_per_s"] = n / wall
@@ -155,9 +170,9 @@ def bench_ensemble(path: Path, n: int, rr_samples: int, rtol: float, atol: float
     rr_total = rr_wall * n / m
     out.update({"roadrunner_samples_timed": m, "roadrunner_s": rr_total, "roadrunner_per_s": n / rr_total,
                 "roadrunner_failed": len(rr_sol.failed_samples())})
-    for key, _, _, _ in TORCH_SETUPS:
+    for key, *_ in TORCH_SETUPS:
         out[f"speedup_{key}"] = (n / out[f"torch_{key}_s"]) / (n / rr_total)
-    speedups = ", ".join(f"{label} {out['speedup_' + key]:.1f}x" for key, label, _, _ in TORCH_SETUPS)
+    speedups = ", ".join(f"{label} {out['speedup_' + key]:.1f}x" for key, label, *_ in TORCH_SETUPS)
     print(f"  ensemble {path.stem}: roadrunner loop {m} sets in {rr_wall:.2f} s ({m / rr_wall:,.0f} sets/s"
           f"{', scaled to ' + str(n) if m < n else ''}); speedup torch {speedups}", flush=True)
     # agreement on the sets both ran, relative to each trajectory's range (a pointwise relative
@@ -195,10 +210,11 @@ def _table(results: dict[str, Any]) -> str:
     for row in results.get("ensemble", []):
         if "error" in row:
             continue
-        rates = ", ".join(f"{row[f'torch_{key}_per_s']:,.0f} ({label})" for key, label, _, _ in TORCH_SETUPS)
-        speedups = ", ".join(f"{row[f'speedup_{key}']:.1f}x ({label})" for key, label, _, _ in TORCH_SETUPS)
+        rates = ", ".join(f"{row[f'torch_{key}_per_s']:,.0f} ({label})" for key, label, *_ in TORCH_SETUPS)
+        speedups = ", ".join(f"{row[f'speedup_{key}']:.1f}x ({label})" for key, label, *_ in TORCH_SETUPS)
         lines.append(f"(c) {row['model']} x{row['samples']}: torch sets/s {rates}; roadrunner loop "
-                     f"{row['roadrunner_per_s']:,.0f} sets/s; torch/roadrunner throughput {speedups}")
+                     f"{row['roadrunner_per_s']:,.0f} sets/s; torch/roadrunner throughput {speedups}; "
+                     f"first fused call (compiling) {row.get('fused_first_call_s', float('nan')):.1f} s")
     return "\n".join(lines)
 
 

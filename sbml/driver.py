@@ -64,8 +64,11 @@ def _stack(values: list[Any], like: torch.Tensor) -> torch.Tensor:
     anything that broadcasts to it). Small batches: one ``torch.stack``. Large ones: each column
     contiguous in memory (a ``(len(values), ...)`` block seen through a transpose), which a
     last-dimension stack would interleave at 8x the cost; element-wise solver arithmetic keeps
-    that layout, so the generated code's ``y[..., i]`` reads stay contiguous too."""
+    that layout, so the generated code's ``y[..., i]`` reads stay contiguous too. Under
+    ``torch.compile`` (fused steps) always the latter: one layout for every batch size."""
     shape = like.shape[:-1]
+    if torch.compiler.is_compiling():
+        return torch.stack([v.expand(shape) if isinstance(v, torch.Tensor) else like.new_full(shape, v) for v in values]).movedim(0, -1)
     if like.numel() <= COLUMN_MAJOR_MIN and all(isinstance(v, torch.Tensor) and v.shape == shape for v in values):
         return torch.stack(values, -1) if values else like.new_empty((*shape, 0))
     out = like.new_empty((len(values), *shape))
@@ -390,6 +393,7 @@ class SBMLProgram:
                     return rhs_one(scalar_runtime.f64(t.item()), y[0].numpy(), k_one)
             return rhs(t, y, k)
 
+        f.traceable = (rhs, (k,))  # type: ignore[attr-defined]  # f(t, y) == rhs(t, y, k): fused steps
         cache: dict[str, Any] = {}
         f.jacobian = lambda t, y: self._symbolic_jacobian(p, cache, t, y)  # type: ignore[attr-defined]
         # lets an ensemble drop finished samples from its working batch
@@ -977,8 +981,8 @@ def simulate(model: Any, t_span: tuple[float, float] | float, *, solver: Any = N
     rtol = rtol if rtol is not None else getattr(solver, "rtol", None) or 1e-8
     atol = atol if atol is not None else getattr(solver, "atol", None) or 1e-10
     max_steps = max_steps or getattr(solver, "max_steps", None) or 200_000
-    extra = {k: v for k, v in (("dt0", getattr(solver, "dt", None)), ("dt_max", getattr(solver, "dt_max", None)))
-             if v is not None}
+    extra = {k: v for k, v in (("dt0", getattr(solver, "dt", None)), ("dt_max", getattr(solver, "dt_max", None)),
+                               ("fused", getattr(solver, "fused", None) or None)) if v is not None}
     outputs = None if variables is None else [(v, model.value_expression(v)) for v in variables]
     prog = compiled(model, outputs)
     workers = workers or getattr(solver, "workers", None) or 1

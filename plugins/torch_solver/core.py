@@ -265,7 +265,7 @@ def run_loop(f: Rhs, stepper: Any, t0: torch.Tensor, t1: torch.Tensor, y0: torch
              t_eval: torch.Tensor | None = None, events: EventSpec | None = None,
              stop_fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
              adaptive: bool | None = None, progress: bool = False, stiff_stop: bool = False,
-             stiff_budget: int | None = None) -> LoopResult:
+             stiff_budget: int | None = None, fused: bool = False) -> LoopResult:
     """Integrate ``y' = f(t, y)`` for a batch, each sample on its own span ``[t0, t1]``.
 
     ``stop_fn(t, y, f)`` (optional) ends a sample successfully after an accepted step
@@ -276,7 +276,9 @@ def run_loop(f: Rhs, stepper: Any, t0: torch.Tensor, t1: torch.Tensor, y0: torch
     their steps, not the slowest one's times the batch); results are the same. ``stiff_stop``:
     a method with a stiffness test (dopri5) stops samples that turn out stiff, and at their pace
     would not finish within ``stiff_budget`` steps (default ``max_steps``), with status ``STIFF``
-    (for a caller that reruns them with a stiff method).
+    (for a caller that reruns them with a stiff method). ``fused``: a method with a fused step
+    (``stepper.fuse()``, dopri5) runs each step as one ``torch.compile`` kernel where the
+    right-hand side is traceable (:mod:`.fused`); others ignore it.
     """
     b, n = y0.shape
     dev, dtype = y0.device, y0.dtype
@@ -324,6 +326,8 @@ def run_loop(f: Rhs, stepper: Any, t0: torch.Tensor, t1: torch.Tensor, y0: torch
     stiff_test = stiff_stop and hasattr(stepper, "stiffness_test")
     if stiff_test:
         stepper.stiffness_test = True
+    if fused and hasattr(stepper, "fuse"):
+        stepper.fuse()
     budget = max_steps if stiff_budget is None else min(stiff_budget, max_steps)
     n_stiff = torch.zeros(b, dtype=torch.long, device=dev)
     n_calm = torch.zeros(b, dtype=torch.long, device=dev)
@@ -523,7 +527,8 @@ def integrate(f: Rhs, t0: float | torch.Tensor, t1: float | torch.Tensor, y0: to
               t_eval: torch.Tensor | Sequence[float] | None = None,
               event_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
               max_steps: int = 100_000, adaptive: bool | None = None,
-              progress: bool = False, stiff_stop: bool = False, stiff_budget: int | None = None) -> IntegrationResult:
+              progress: bool = False, stiff_stop: bool = False, stiff_budget: int | None = None,
+              fused: bool = False) -> IntegrationResult:
     """Integrate a batch of ODEs ``y' = f(t, y)``: the functional core of the torch solver.
 
     ``f(t, y) -> dy``: ``y`` is ``(B, n)``, ``t`` a ``(B,)`` tensor (every sample has its own
@@ -542,7 +547,9 @@ def integrate(f: Rhs, t0: float | torch.Tensor, t1: float | torch.Tensor, y0: to
     stops samples its stiffness test finds stiff (status ``STIFF``) unless at their pace so far
     they finish within ``stiff_budget`` steps (default ``max_steps``), so a caller can rerun them
     with ``rosenbrock`` instead of spending its step budget; samples the test does not find stiff
-    go on up to ``max_steps``.
+    go on up to ``max_steps``. ``fused=True``: dopri5 runs each step as one kernel compiled by
+    ``torch.compile`` where ``f`` is traceable (``f.traceable = (fn, args)``, see
+    :mod:`neuroplex.plugins.torch_solver.fused`): worth its compile time (seconds) on large batches.
     Returns an :class:`IntegrationResult`; failed samples carry their status
     (``MAX_STEPS``, ``DT_MIN``, ``NONFINITE``, ``STIFF``) and never raise.
     """
@@ -574,5 +581,5 @@ def integrate(f: Rhs, t0: float | torch.Tensor, t1: float | torch.Tensor, y0: to
         dt0 = ((t1b - t0b) / 1000).clamp_min(torch.finfo(y0b.dtype).tiny)
     res = run_loop(f, stepper, t0b, t1b, y0b, rtol=rtol, atol=atol, dt0=dt0, dt_min=dt_min, dt_max=dt_max,
                    max_steps=max_steps, t_eval=te, events=events, adaptive=adaptive,
-                   progress=progress, stiff_stop=stiff_stop, stiff_budget=stiff_budget)
+                   progress=progress, stiff_stop=stiff_stop, stiff_budget=stiff_budget, fused=fused)
     return IntegrationResult(te, res.ys, res.t_end, res.y_end, res.status, res.event_index, res.n_steps, res.n_rhs)

@@ -11,6 +11,7 @@ from typing import Callable
 import torch
 
 from .explicit import combine
+from .fused import FusedSteps
 from .methods import register_method
 
 Rhs = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -62,6 +63,32 @@ class Dopri5Dense:
         return torch.addcmul(r1, th, acc)
 
 
+def dopri5_stages(f: Rhs, t: torch.Tensor, y: torch.Tensor, h: torch.Tensor, t_new: torch.Tensor,
+                  f0: torch.Tensor, stiffness_test: bool = False
+                  ) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor], torch.Tensor | None]:
+    """One Dormand-Prince 5(4) step from ``(t, y)`` with ``f0 = f(t, y)`` (FSAL): the new state,
+    the error estimate, the seven stages and (``stiffness_test``) ``|h lambda|``, the step times
+    the dominant eigenvalue's modulus estimated by Hairer & Wanner's test (*Solving ODEs II*,
+    sec. IV.2: stages 6 and 7 both sit at ``t + h``, so ``|f7 - f6| / |y1 - y6|``).
+
+    Only tensor arithmetic, so ``torch.compile`` can fuse a whole step into one kernel
+    (:mod:`.fused`)."""
+    ks = [f0]
+    y_stage = y
+    for i in range(1, 6):
+        y_stage = combine(y, h, A[i], ks)
+        ks.append(f(t + C[i] * h, y_stage))
+    y1 = combine(y, h, A[6], ks)
+    ks.append(f(t_new, y1))
+    err = combine(torch.zeros_like(y), h, E, ks)
+    h_lambda = None
+    if stiffness_test:
+        num = (ks[6] - ks[5]).square().sum(-1)
+        den = (y1 - y_stage).square().sum(-1)
+        h_lambda = torch.where(den > 0, h.abs() * torch.sqrt(num / den.clamp_min(1e-300)), torch.zeros_like(h))
+    return y1, err, ks, h_lambda
+
+
 class Dopri5Stepper:
     """Adaptive Dormand-Prince 5(4); ``step`` returns the error estimate for the controller."""
 
@@ -77,23 +104,19 @@ class Dopri5Stepper:
         #: set by the loop to get :attr:`h_lambda` after each step
         self.stiffness_test = False
         self.h_lambda: torch.Tensor | None = None
+        #: set by the loop (``fused=True``): run each step as one compiled kernel where the
+        #: right-hand side allows it (see :mod:`.fused`)
+        self.fused: FusedSteps | None = None
+
+    def fuse(self) -> None:
+        """Run each step as one compiled kernel where the right-hand side allows it."""
+        self.fused = FusedSteps(dopri5_stages)
 
     def step(self, f: Rhs, t: torch.Tensor, y: torch.Tensor, h: torch.Tensor, t_new: torch.Tensor,
              f0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, Dopri5Dense]:
-        ks = [f0]
-        y_stage = y
-        for i in range(1, 6):
-            y_stage = combine(y, h, A[i], ks)
-            ks.append(f(t + C[i] * h, y_stage))
-        y1 = combine(y, h, A[6], ks)
-        ks.append(f(t_new, y1))
-        err = combine(torch.zeros_like(y), h, E, ks)
-        if self.stiffness_test:
-            # Hairer & Wanner's test (Solving ODEs II, sec. IV.2): stages 6 and 7 both sit at
-            # t + h, so |f7 - f6| / |y1 - y6| estimates the dominant eigenvalue's modulus
-            num = (ks[6] - ks[5]).square().sum(-1)
-            den = (y1 - y_stage).square().sum(-1)
-            self.h_lambda = torch.where(den > 0, h.abs() * torch.sqrt(num / den.clamp_min(1e-300)), torch.zeros_like(h))
+        out = self.fused(f, t, y, h, t_new, f0, self.stiffness_test) if self.fused is not None else None
+        y1, err, ks, self.h_lambda = out if out is not None else dopri5_stages(f, t, y, h, t_new, f0,
+                                                                                 self.stiffness_test)
         return y1, err, ks[6], Dopri5Dense(y, y1, ks, h)
 
 

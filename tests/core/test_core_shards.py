@@ -20,7 +20,9 @@ def test_shards_come_back_in_order_from_worker_processes() -> None:
     before = torch.get_num_threads()
     out = map_shards(_where_and_threads, 3)
     assert [i for i, _, _ in out] == [0, 1, 2]
-    assert out[0][1] == os.getpid() and len({pid for _, pid, _ in out}) == 3
+    # shard 0 runs here, the others in forked workers (a worker done with a quick shard may
+    # take the next one too: the pool hands shards to whichever worker is free)
+    assert out[0][1] == os.getpid() and all(pid != os.getpid() for _, pid, _ in out[1:])
     assert all(threads == 1 for _, _, threads in out)  # one torch thread per process
     assert torch.get_num_threads() == before
 

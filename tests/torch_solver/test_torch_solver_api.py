@@ -68,6 +68,8 @@ def test_batch_mismatch_and_bad_settings_raise_clear_errors() -> None:
         TorchSolver(workers=0)
     with pytest.raises(SolverError, match="workers=2 splits batches of SBML models"):
         neuroplex.simulate(decay(), 1.0, workers=2)
+    with pytest.raises(SolverError, match="fused=True compiles the steps of SBML models"):
+        neuroplex.simulate(decay(), 1.0, fused=True)
 
 
 @pytest.mark.parametrize("method", ["euler", "heun", "rk4"])

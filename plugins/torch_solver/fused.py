@@ -1,0 +1,94 @@
+"""Fused steps: a method's whole step compiled by ``torch.compile`` into one kernel.
+
+Eager torch runs each element-wise operation of a step as its own pass over the batch: a
+Dormand-Prince step of a model with a few dozen operations in its right-hand side is hundreds
+of passes. For large ensembles ``torch.compile`` (inductor: vectorised C++ on the CPU, Triton on
+GPUs) fuses the stages, the right-hand side calls and the error estimate into one loop over the
+samples. Compiling costs seconds per model (inductor caches the result on disk), so this is an
+option (``integrate(..., fused=True)``, ``TorchSolver(fused=True)``) for batches large enough to
+repay it.
+
+A right-hand side takes part when it says how it is built: ``f.traceable = (fn, args)`` with
+``f(t, y) == fn(t, y, *args)`` and ``fn`` plain torch code (the SBML program's generated
+right-hand side). The arguments are inputs of the compiled step, not constants baked into it,
+so an ensemble whose working batch shrinks (compaction) keeps its kernel. Anything else (a
+right-hand side without ``traceable``, a state or argument that needs gradients, a batch of
+fewer than :data:`MIN_BATCH` samples) runs the eager step, and so does everything after a
+compile failure, with one warning saying why.
+"""
+from __future__ import annotations
+
+import types
+import warnings
+import weakref
+from typing import Any, Callable
+
+import torch
+
+Stages = Callable[..., Any]
+#: smaller batches run eager steps: a compiled kernel only pays off over many samples
+MIN_BATCH = 64
+
+
+def _call_stages(stages: Stages, fn: Callable[..., torch.Tensor], args: Any, t: torch.Tensor, y: torch.Tensor,
+                 h: torch.Tensor, t_new: torch.Tensor, f0: torch.Tensor, *flags: Any) -> Any:
+    return stages(lambda tt, yy: fn(tt, yy, *args), t, y, h, t_new, f0, *flags)
+
+
+def _own_copy(name: str) -> Callable[..., Any]:
+    """:func:`_call_stages` under a code object of its own: torch.compile keeps its compiled
+    variants per code object (up to a recompile limit), so each model gets its own budget."""
+    code = _call_stages.__code__.replace(co_name=f"fused_{name}")
+    return types.FunctionType(code, _call_stages.__globals__, code.co_name)
+
+
+def _columns(x: torch.Tensor) -> torch.Tensor:
+    """``x (B, n)`` with each column contiguous and not a view of another tensor: the one form
+    the compiled step is built for (torch.compile guards on layout and on view-ness, so another
+    form would mean another compile), and columns vectorise over samples."""
+    if x.dim() != 2 or (x.stride(0) == 1 and x.stride(1) == x.shape[0] and not x._is_view()):
+        return x
+    return torch.empty_strided(x.shape, (1, x.shape[0]), dtype=x.dtype, device=x.device).copy_(x)
+
+
+def _needs_grad(*tensors: Any) -> bool:
+    return torch.is_grad_enabled() and any(isinstance(x, torch.Tensor) and x.requires_grad for x in tensors)
+
+
+class FusedSteps:
+    """``stages(f, t, y, h, t_new, f0, *flags)`` of one method, run compiled where possible.
+
+    Calling it returns the stages' result, or None where the eager step must run instead."""
+
+    def __init__(self, stages: Stages):
+        self.stages = stages
+        #: why fused steps were given up (None while they work)
+        self.failed: str | None = None
+
+    def __call__(self, f: Any, t: torch.Tensor, y: torch.Tensor, h: torch.Tensor, t_new: torch.Tensor,
+                 f0: torch.Tensor, *flags: Any) -> Any:
+        parts = getattr(f, "traceable", None)
+        if parts is None or self.failed is not None or y.shape[0] < MIN_BATCH:
+            return None
+        fn, args = parts
+        if _needs_grad(y, f0, *args):
+            return None
+        try:
+            return _compiled_for(fn)(self.stages, fn, args, t, _columns(y), h, t_new, _columns(f0), *flags)
+        except Exception as exc:  # noqa: BLE001 - no compiler, an unsupported construct: run eager
+            self.failed = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+            warnings.warn(f"fused steps: torch.compile failed ({self.failed}); running eager steps", RuntimeWarning,
+                          stacklevel=2)
+            return None
+
+
+#: compiled steps per right-hand side function, shared by every solve in the process
+_BY_FUNCTION: weakref.WeakKeyDictionary[Any, Callable[..., Any]] = weakref.WeakKeyDictionary()
+
+
+def _compiled_for(fn: Callable[..., Any]) -> Callable[..., Any]:
+    step = _BY_FUNCTION.get(fn)
+    if step is None:
+        step = torch.compile(_own_copy(getattr(fn, "__name__", "rhs")), dynamic=True)
+        _BY_FUNCTION[fn] = step
+    return step
