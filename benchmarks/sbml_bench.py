@@ -19,7 +19,7 @@ Three measurements, each reported as a ratio to roadrunner from the same run:
 Run (the shared data folder is ``$NEUROPLEX_DATA``, default ``../shared/data``)::
 
     python benchmarks/sbml_bench.py [--models all|ID,ID] [--ensemble 10000] [--rr-samples 10000]
-                                    [--skip-load] [--skip-sim] [--out results.json]
+                                    [--skip-load] [--skip-sim] [--fused-check] [--out results.json]
 
 ``--rr-samples`` below ``--ensemble`` times roadrunner on that many sets and scales its time
 (its loop cost is linear in the number of sets).
@@ -191,6 +191,33 @@ def bench_ensemble(path: Path, n: int, rr_samples: int, rtol: float, atol: float
     return out
 
 
+def bench_fused_agreement(paths: list[Path], n: int = 80) -> list[dict[str, Any]]:
+    """``--fused-check``: per model, ``n`` perturbed parameter sets over 0..5 with ``auto``, eager
+    steps versus fused steps (the first fused call, so its time includes compiling): the largest
+    difference relative to each trajectory's range, and whether the NaN patterns match."""
+    rows = []
+    for path in paths:
+        model = neuroplex.load_model(path)
+        kw = dict(solver="torch", method="auto", params=ensemble_params(model, n, seed=1), n_points=21,
+                  rtol=1e-6, atol=1e-9)
+        try:
+            eager, t_eager = _timed(lambda: neuroplex.simulate(model, (0.0, 5.0), **kw))
+            fused, t_fused = _timed(lambda: neuroplex.simulate(model, (0.0, 5.0), fused=True, **kw))
+        except Exception as exc:  # noqa: BLE001 - reported, not hidden
+            rows.append({"model": path.stem, "error": f"{type(exc).__name__}: {exc}"})
+            print(f"  fused {path.stem}: failed: {exc}", flush=True)
+            continue
+        both = torch.isfinite(eager.ys) & torch.isfinite(fused.ys)
+        span = eager.ys.abs().amax(1, keepdim=True).clamp_min(1e-12)
+        diff = float(((fused.ys - eager.ys).abs() / span)[both].max()) if bool(both.any()) else 0.0
+        row = {"model": path.stem, "eager_s": t_eager, "fused_first_call_s": t_fused, "max_diff_of_range": diff,
+               "nan_match": bool((eager.ys.isnan() == fused.ys.isnan()).all()), "fused_ok": fused.ok}
+        rows.append(row)
+        print(f"  fused {path.stem}: eager {t_eager:.2f} s, fused first call {t_fused:.1f} s, max diff "
+              f"{diff:.1e} of range, NaN match {row['nan_match']}, all samples ok {fused.ok}", flush=True)
+    return rows
+
+
 def _table(results: dict[str, Any]) -> str:
     lines = []
     for key in ("load", "simulate", "ensemble"):
@@ -215,6 +242,13 @@ def _table(results: dict[str, Any]) -> str:
         lines.append(f"(c) {row['model']} x{row['samples']}: torch sets/s {rates}; roadrunner loop "
                      f"{row['roadrunner_per_s']:,.0f} sets/s; torch/roadrunner throughput {speedups}; "
                      f"first fused call (compiling) {row.get('fused_first_call_s', float('nan')):.1f} s")
+    checked = [row for row in results.get("fused_check", []) if "error" not in row]
+    if checked:
+        worst = max(checked, key=lambda row: row["max_diff_of_range"])
+        failed = len(results["fused_check"]) - len(checked)
+        lines.append(f"fused vs eager steps: {len(checked)} models, largest difference "
+                     f"{worst['max_diff_of_range']:.1e} of range ({worst['model']}), NaN patterns match on "
+                     f"{sum(row['nan_match'] for row in checked)}, {failed} failed")
     return "\n".join(lines)
 
 
@@ -228,6 +262,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip-load", action="store_true")
     ap.add_argument("--skip-sim", action="store_true")
     ap.add_argument("--skip-ensemble", action="store_true")
+    ap.add_argument("--fused-check", action="store_true",
+                    help="also compare fused with eager steps on every selected model (compiles each)")
     ap.add_argument("--out", type=Path, default=None, help="write the results as JSON")
     args = ap.parse_args(argv)
     set_threads(1)
@@ -257,6 +293,9 @@ def main(argv: list[str] | None = None) -> int:
             except Exception as exc:  # noqa: BLE001 - reported, not hidden
                 print(f"  ensemble {m}: failed: {exc}", flush=True)
                 results["ensemble"].append({"model": m, "error": f"{type(exc).__name__}: {exc}"})
+    if args.fused_check:
+        print("fused steps vs eager steps, 80 parameter sets, auto, 0..5", flush=True)
+        results["fused_check"] = bench_fused_agreement(paths)
     print(_table(results))
     if args.out is not None:
         print(f"wrote {write_json(results, args.out)}")
