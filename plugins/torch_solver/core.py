@@ -97,6 +97,13 @@ def _rms_norm(x: torch.Tensor) -> torch.Tensor:
     return torch.sqrt((x * x).mean(-1)) if x.shape[-1] else x.new_zeros(x.shape[:-1])
 
 
+def error_ratio(y: torch.Tensor, y1: torch.Tensor, err: torch.Tensor, rtol: float,
+                atol: float | torch.Tensor) -> torch.Tensor:
+    """Per sample, the RMS norm of ``err / (atol + rtol * max(|y|, |y1|))`` (Hairer, Norsett &
+    Wanner, *Solving ODEs I*, eq. II.4.11): a step is accepted where it is at most 1."""
+    return _rms_norm(err / (atol + rtol * torch.maximum(y.abs(), y1.abs())))
+
+
 def initial_step(f: Rhs, t0: torch.Tensor, y0: torch.Tensor, f0: torch.Tensor, t1: torch.Tensor, order: int,
                  rtol: float, atol: float | torch.Tensor) -> torch.Tensor:
     """Hairer's starting step-size heuristic (*Solving ODEs I*, sec. II.4), per sample."""
@@ -327,7 +334,7 @@ def run_loop(f: Rhs, stepper: Any, t0: torch.Tensor, t1: torch.Tensor, y0: torch
     if stiff_test:
         stepper.stiffness_test = True
     if fused and hasattr(stepper, "fuse"):
-        stepper.fuse()
+        stepper.fuse(rtol, atol)
     budget = max_steps if stiff_budget is None else min(stiff_budget, max_steps)
     n_stiff = torch.zeros(b, dtype=torch.long, device=dev)
     n_calm = torch.zeros(b, dtype=torch.long, device=dev)
@@ -347,6 +354,8 @@ def run_loop(f: Rhs, stepper: Any, t0: torch.Tensor, t1: torch.Tensor, y0: torch
                                event_index[fin], event_stop[fin], stopped[fin]))
                 if isinstance(atol, torch.Tensor) and atol.dim() == 2 and atol.shape[0] == active.numel() > 1:
                     atol = atol[keep]
+                    if getattr(stepper, "fused", None) is not None:
+                        stepper.fuse(rtol, atol)
                 ids = ids[keep]
                 (t, y, fcur, t1, dt, done, err_prev, rejected_prev, status, n_steps, n_rhs, event_index,
                  event_stop, stopped, n_stiff, n_calm, t_start) = (
@@ -367,8 +376,9 @@ def run_loop(f: Rhs, stepper: Any, t0: torch.Tensor, t1: torch.Tensor, y0: torch
             finite = torch.isfinite(y1).all(-1)
             if adaptive:
                 # step-size control is not differentiated: the steps are constants of the solve
-                scale = atol + rtol * torch.maximum(y.detach().abs(), y1.detach().abs())
-                e = _rms_norm(err.detach() / scale)
+                e = getattr(stepper, "error_ratio", None)  # a fused step computes it in its kernel
+                if e is None:
+                    e = error_ratio(y.detach(), y1.detach(), err.detach(), rtol, atol)
                 finite = finite & torch.isfinite(e)
                 accept = active & finite & (e <= 1.0)
                 e_safe = torch.where(finite, e, torch.ones_like(e)).clamp_min(1e-10)

@@ -6,10 +6,11 @@ Tableau and dense output coefficients: Dormand & Prince (1980); Hairer, Norsett 
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 
+from .core import error_ratio
 from .explicit import combine
 from .fused import FusedSteps
 from .methods import register_method
@@ -33,22 +34,28 @@ D = [-12715105075 / 11282082432, 0.0, 87487479700 / 32700410799, -10690763975 / 
      701980252875 / 199316789632, -1453857185 / 822651844, 69997945 / 29380423]
 
 
-class Dopri5Dense:
-    """Hairer's continuous extension of DOPRI5 (4th order), built lazily on first use."""
+def dense_coefficients(y0: torch.Tensor, y1: torch.Tensor, ks: list[torch.Tensor],
+                       h: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """The five coefficient vectors of Hairer's continuous extension of a step."""
+    hc = h[:, None]
+    ydiff = y1 - y0
+    bspl = torch.addcmul(-ydiff, hc, ks[0])
+    r4 = torch.addcmul(ydiff - bspl, hc, ks[6], value=-1.0)
+    return y0, ydiff, bspl, r4, combine(torch.zeros_like(y0), h, D, ks)
 
-    def __init__(self, y0: torch.Tensor, y1: torch.Tensor, ks: list[torch.Tensor], h: torch.Tensor):
+
+class Dopri5Dense:
+    """Hairer's continuous extension of DOPRI5 (4th order); its coefficients are built on first use
+    unless a fused step computed them."""
+
+    def __init__(self, y0: torch.Tensor, y1: torch.Tensor, ks: list[torch.Tensor], h: torch.Tensor,
+                 coeffs: tuple[torch.Tensor, ...] | None = None):
         self.y0, self.y1, self.ks, self.h = y0, y1, ks, h
-        self._r: tuple[torch.Tensor, ...] | None = None
+        self._r = coeffs
 
     def _coeffs(self) -> tuple[torch.Tensor, ...]:
         if self._r is None:
-            hc = self.h[:, None]
-            k1, k7 = self.ks[0], self.ks[6]
-            ydiff = self.y1 - self.y0
-            bspl = torch.addcmul(-ydiff, hc, k1)
-            r4 = torch.addcmul(ydiff - bspl, hc, k7, value=-1.0)
-            r5 = combine(torch.zeros_like(self.y0), self.h, D, self.ks)
-            self._r = (self.y0, ydiff, bspl, r4, r5)
+            self._r = dense_coefficients(self.y0, self.y1, self.ks, self.h)
         return self._r
 
     def __call__(self, theta: torch.Tensor) -> torch.Tensor:
@@ -89,6 +96,16 @@ def dopri5_stages(f: Rhs, t: torch.Tensor, y: torch.Tensor, h: torch.Tensor, t_n
     return y1, err, ks, h_lambda
 
 
+def dopri5_fused_stages(f: Rhs, t: torch.Tensor, y: torch.Tensor, h: torch.Tensor, t_new: torch.Tensor,
+                        f0: torch.Tensor, stiffness_test: bool, rtol: float, atol: float | torch.Tensor
+                        ) -> tuple[Any, ...]:
+    """:func:`dopri5_stages` plus what the step loop would otherwise compute pass by pass: the
+    error ratio the controller tests (:func:`~.core.error_ratio`) and the dense output's
+    coefficients, all in the one compiled kernel."""
+    y1, err, ks, h_lambda = dopri5_stages(f, t, y, h, t_new, f0, stiffness_test)
+    return y1, err, ks, h_lambda, error_ratio(y, y1, err, rtol, atol), dense_coefficients(y, y1, ks, h)
+
+
 class Dopri5Stepper:
     """Adaptive Dormand-Prince 5(4); ``step`` returns the error estimate for the controller."""
 
@@ -107,16 +124,26 @@ class Dopri5Stepper:
         #: set by the loop (``fused=True``): run each step as one compiled kernel where the
         #: right-hand side allows it (see :mod:`.fused`)
         self.fused: FusedSteps | None = None
+        self.tolerances: tuple[float, float | torch.Tensor] = (0.0, 0.0)
+        #: the error ratio of the last step where a fused step computed it, else None
+        self.error_ratio: torch.Tensor | None = None
 
-    def fuse(self) -> None:
-        """Run each step as one compiled kernel where the right-hand side allows it."""
-        self.fused = FusedSteps(dopri5_stages)
+    def fuse(self, rtol: float, atol: float | torch.Tensor) -> None:
+        """Run each step as one compiled kernel where the right-hand side allows it, with the
+        loop's tolerances (called again when the working batch's ``atol`` changes)."""
+        self.fused = self.fused or FusedSteps(dopri5_fused_stages)
+        self.tolerances = (rtol, atol)
 
     def step(self, f: Rhs, t: torch.Tensor, y: torch.Tensor, h: torch.Tensor, t_new: torch.Tensor,
              f0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, Dopri5Dense]:
-        out = self.fused(f, t, y, h, t_new, f0, self.stiffness_test) if self.fused is not None else None
-        y1, err, ks, self.h_lambda = out if out is not None else dopri5_stages(f, t, y, h, t_new, f0,
-                                                                                 self.stiffness_test)
+        out = None
+        if self.fused is not None:
+            out = self.fused(f, t, y, h, t_new, f0, self.stiffness_test, *self.tolerances)
+        if out is not None:
+            y1, err, ks, self.h_lambda, self.error_ratio, coeffs = out
+            return y1, err, ks[6], Dopri5Dense(y, y1, ks, h, coeffs)
+        y1, err, ks, self.h_lambda = dopri5_stages(f, t, y, h, t_new, f0, self.stiffness_test)
+        self.error_ratio = None
         return y1, err, ks[6], Dopri5Dense(y, y1, ks, h)
 
 

@@ -3,18 +3,18 @@
 Eager torch runs each element-wise operation of a step as its own pass over the batch: a
 Dormand-Prince step of a model with a few dozen operations in its right-hand side is hundreds
 of passes. For large ensembles ``torch.compile`` (inductor: vectorised C++ on the CPU, Triton on
-GPUs) fuses the stages, the right-hand side calls and the error estimate into one loop over the
-samples. Compiling costs seconds per model (inductor caches the result on disk), so this is an
-option (``integrate(..., fused=True)``, ``TorchSolver(fused=True)``) for batches large enough to
-repay it.
+GPUs) fuses the stages, the right-hand side calls, the error control's ratio and the dense
+output's coefficients into one loop over the samples. Compiling costs seconds per model
+(inductor caches the result on disk), so this is an option (``integrate(..., fused=True)``,
+``TorchSolver(fused=True)``) for batches large enough to repay it.
 
 A right-hand side takes part when it says how it is built: ``f.traceable = (fn, args)`` with
 ``f(t, y) == fn(t, y, *args)`` and ``fn`` plain torch code (the SBML program's generated
 right-hand side). The arguments are inputs of the compiled step, not constants baked into it,
 so an ensemble whose working batch shrinks (compaction) keeps its kernel. Anything else (a
 right-hand side without ``traceable``, a state or argument that needs gradients, a batch of
-fewer than :data:`MIN_BATCH` samples) runs the eager step, and so does everything after a
-compile failure, with one warning saying why.
+one sample) runs the eager step, and so does everything after a compile failure, with one
+warning saying why.
 """
 from __future__ import annotations
 
@@ -26,8 +26,8 @@ from typing import Any, Callable
 import torch
 
 Stages = Callable[..., Any]
-#: smaller batches run eager steps: a compiled kernel only pays off over many samples
-MIN_BATCH = 64
+#: a batch of one runs eager steps (on numpy scalars, for SBML models on the CPU)
+MIN_BATCH = 2
 
 
 def _call_stages(stages: Stages, fn: Callable[..., torch.Tensor], args: Any, t: torch.Tensor, y: torch.Tensor,
