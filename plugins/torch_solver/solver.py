@@ -51,7 +51,7 @@ class TorchSolver(Solver):
     ``workers``: CPU processes a batch of SBML parameter sets is split over (one torch thread
     each; see :mod:`neuroplex.shards`). ``fused``: dopri5 runs each step of an SBML model as one
     kernel compiled by ``torch.compile`` (:mod:`.fused`): seconds to compile once per model, then
-    up to about 1.6x the throughput on large ensembles (other models: an error).
+    about 1.5-2.3x the throughput on large ensembles (other models: an error).
     """
 
     name = "torch"
