@@ -68,7 +68,8 @@ def _stack(values: list[Any], like: torch.Tensor) -> torch.Tensor:
     ``torch.compile`` (fused steps) always the latter: one layout for every batch size."""
     shape = like.shape[:-1]
     if torch.compiler.is_compiling():
-        return torch.stack([v.expand(shape) if isinstance(v, torch.Tensor) else like.new_full(shape, v) for v in values]).movedim(0, -1)
+        columns = [v.expand(shape) if isinstance(v, torch.Tensor) else like.new_full(shape, v) for v in values]
+        return torch.stack(columns).movedim(0, -1)
     if like.numel() <= COLUMN_MAJOR_MIN and all(isinstance(v, torch.Tensor) and v.shape == shape for v in values):
         return torch.stack(values, -1) if values else like.new_empty((*shape, 0))
     out = like.new_empty((len(values), *shape))
