@@ -12,7 +12,7 @@ Three measurements, each reported as a ratio to roadrunner from the same run:
     (reset, set ``init(p)``, simulate), 0..100 with 101 output points; torch with 1 and with 2
     intra-op threads, split over 2 worker processes of 1 thread (``workers=2``), and with fused
     steps (``fused=True``: each dopri5 step one ``torch.compile`` kernel) on 1 thread and on 2
-    processes. Throughput = samples per wall-clock second of a call after the first; the first
+    processes, and fused ``dop853`` (fewer, bigger steps) on 2 processes. Throughput = samples per wall-clock second of a call after the first; the first
     fused call, which compiles, is reported on its own. The two ensembles are checked against
     each other on a subset of samples.
 
@@ -43,10 +43,12 @@ from neuroplex.config import data_dir, set_threads
 DOPRI5 = {"BIOMD0000000010", "BIOMD0000000012", "BIOMD0000000020", "BIOMD0000000118", "BIOMD0000000127",
           "BIOMD0000000142", "BIOMD0000000280", "BIOMD0000000346"}
 ENSEMBLE_MODELS = ("BIOMD0000000012", "BIOMD0000000020")
-#: torch configurations timed in (c): (key, label, intra-op threads, worker processes, fused steps)
-TORCH_SETUPS = (("1thread", "1 thread", 1, 1, False), ("2thread", "2 threads", 2, 1, False),
-                ("2proc", "2 processes", 1, 2, False), ("fused1thread", "fused, 1 thread", 1, 1, True),
-                ("fused2proc", "fused, 2 processes", 1, 2, True))
+#: torch configurations timed in (c): (key, label, intra-op threads, worker processes, fused steps,
+#: method (None: the model's method))
+TORCH_SETUPS = (("1thread", "1 thread", 1, 1, False, None), ("2thread", "2 threads", 2, 1, False, None),
+                ("2proc", "2 processes", 1, 2, False, None), ("fused1thread", "fused, 1 thread", 1, 1, True, None),
+                ("fused2proc", "fused, 2 processes", 1, 2, True, None),
+                ("dop853fused2proc", "dop853 fused, 2 processes", 1, 2, True, "dop853"))
 
 
 def _rr() -> Any:
@@ -140,19 +142,20 @@ def bench_ensemble(path: Path, n: int, rr_samples: int, rtol: float, atol: float
     method = "dopri5" if path.stem in DOPRI5 else "rosenbrock"
     out: dict[str, Any] = {"model": path.stem, "samples": n, "method": method}
     torch_sols = {}
-    for key, label, threads, workers, fused in TORCH_SETUPS:
+    for key, label, threads, workers, fused, setup_method in TORCH_SETUPS:
         set_threads(threads)
 
         def ensemble() -> Any:
-            return neuroplex.simulate(model, (0.0, 100.0), solver="torch", method=method, params=params, t_eval=ts,
-                                      rtol=rtol, atol=atol, workers=workers, fused=fused)
+            return neuroplex.simulate(model, (0.0, 100.0), solver="torch", method=setup_method or method,
+                                      params=params, t_eval=ts, rtol=rtol, atol=atol, workers=workers, fused=fused)
 
-        if fused and "fused_first_call_s" not in out:
+        first_key = f"fused_first_call_{setup_method or method}_s"
+        if fused and first_key not in out:
             # the first fused call compiles the model's step (torch.compile; inductor caches
             # it on disk, so a later process pays less): timed and reported on its own
-            _, out["fused_first_call_s"] = _timed(ensemble)
-            print(f"  ensemble {path.stem}: first fused call (compiles the step) {out['fused_first_call_s']:.1f} s",
-                  flush=True)
+            _, out[first_key] = _timed(ensemble)
+            print(f"  ensemble {path.stem}: first fused {setup_method or method} call (compiles the step) "
+                  f"{out[first_key]:.1f} s", flush=True)
         else:
             neuroplex.simulate(model, (0.0, 1.0), solver="torch", method=method, params=params[:2], n_points=2)
         sol, wall = _timed(ensemble)
@@ -237,11 +240,13 @@ def _table(results: dict[str, Any]) -> str:
     for row in results.get("ensemble", []):
         if "error" in row:
             continue
+        first_key = f"fused_first_call_{row['method']}_s"
         rates = ", ".join(f"{row[f'torch_{key}_per_s']:,.0f} ({label})" for key, label, *_ in TORCH_SETUPS)
         speedups = ", ".join(f"{row[f'speedup_{key}']:.1f}x ({label})" for key, label, *_ in TORCH_SETUPS)
         lines.append(f"(c) {row['model']} x{row['samples']}: torch sets/s {rates}; roadrunner loop "
                      f"{row['roadrunner_per_s']:,.0f} sets/s; torch/roadrunner throughput {speedups}; "
-                     f"first fused call (compiling) {row.get('fused_first_call_s', float('nan')):.1f} s")
+                     f"first fused call (compiling) {row.get(first_key, float('nan')):.1f} s, "
+                     f"dop853 {row.get('fused_first_call_dop853_s', float('nan')):.1f} s")
     checked = [row for row in results.get("fused_check", []) if "error" not in row]
     if checked:
         worst = max(checked, key=lambda row: row["max_diff_of_range"])

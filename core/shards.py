@@ -5,7 +5,8 @@ holds the GIL for most of its few microseconds), and torch's own intra-op thread
 ops of more than 32 768 elements. :func:`map_shards` instead forks worker processes that
 inherit everything already built in this one (compiled models, generated code, tensors), so
 nothing has to be pickled on the way in; each shard's result comes back pickled. This
-process runs shard 0 itself. Every process runs with one torch thread.
+process runs shard 0 itself. Every process runs with one torch thread, and a worker compiles
+(``torch.compile``) in its own process.
 
 Forking is only used where it is safe: a POSIX ``fork`` start method, not macOS (where
 forked children of a process that has used system frameworks may crash), not inside a
@@ -34,6 +35,12 @@ def can_fork() -> bool:
 
 def _run_forked(index: int) -> object:
     torch.set_num_threads(1)
+    # a worker that has to compile (torch.compile, fused steps) does so in its own process: the
+    # pool of compile workers inductor may have started in the parent does not survive the fork
+    # (using it deadlocks)
+    import torch._inductor.config as inductor_config
+
+    inductor_config.compile_threads = 1
     assert _TASK is not None, "shard worker started without a task"
     return _TASK(index)
 

@@ -5,6 +5,7 @@ Functional core: :func:`integrate`. Solver class: :class:`TorchSolver`. Method t
 :func:`register_method` (see ``docs/torch-solver.md``).
 """
 from . import dopri5, equilibrium, explicit, rosenbrock  # noqa: F401  (register their methods)
+from . import dop853  # noqa: F401,I001  (after dopri5 in the method table)
 from .core import IntegrationResult, integrate
 from .methods import get_method, method_names, register_method
 from .solver import TorchSolver

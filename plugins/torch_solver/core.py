@@ -284,7 +284,7 @@ def run_loop(f: Rhs, stepper: Any, t0: torch.Tensor, t1: torch.Tensor, y0: torch
     a method with a stiffness test (dopri5) stops samples that turn out stiff, and at their pace
     would not finish within ``stiff_budget`` steps (default ``max_steps``), with status ``STIFF``
     (for a caller that reruns them with a stiff method). ``fused``: a method with a fused step
-    (``stepper.fuse()``, dopri5) runs each step as one ``torch.compile`` kernel where the
+    (``stepper.fuse()``: dopri5, dop853) runs each step as one ``torch.compile`` kernel where the
     right-hand side is traceable (:mod:`.fused`); others ignore it.
     """
     b, n = y0.shape
@@ -333,8 +333,10 @@ def run_loop(f: Rhs, stepper: Any, t0: torch.Tensor, t1: torch.Tensor, y0: torch
     stiff_test = stiff_stop and hasattr(stepper, "stiffness_test")
     if stiff_test:
         stepper.stiffness_test = True
+    if hasattr(stepper, "tolerances"):  # a method that computes its own error ratio, or a fused step
+        stepper.tolerances = (rtol, atol)
     if fused and hasattr(stepper, "fuse"):
-        stepper.fuse(rtol, atol)
+        stepper.fuse()
     budget = max_steps if stiff_budget is None else min(stiff_budget, max_steps)
     n_stiff = torch.zeros(b, dtype=torch.long, device=dev)
     n_calm = torch.zeros(b, dtype=torch.long, device=dev)
@@ -354,8 +356,8 @@ def run_loop(f: Rhs, stepper: Any, t0: torch.Tensor, t1: torch.Tensor, y0: torch
                                event_index[fin], event_stop[fin], stopped[fin]))
                 if isinstance(atol, torch.Tensor) and atol.dim() == 2 and atol.shape[0] == active.numel() > 1:
                     atol = atol[keep]
-                    if getattr(stepper, "fused", None) is not None:
-                        stepper.fuse(rtol, atol)
+                    if hasattr(stepper, "tolerances"):
+                        stepper.tolerances = (rtol, atol)
                 ids = ids[keep]
                 (t, y, fcur, t1, dt, done, err_prev, rejected_prev, status, n_steps, n_rhs, event_index,
                  event_stop, stopped, n_stiff, n_calm, t_start) = (
@@ -376,7 +378,7 @@ def run_loop(f: Rhs, stepper: Any, t0: torch.Tensor, t1: torch.Tensor, y0: torch
             finite = torch.isfinite(y1).all(-1)
             if adaptive:
                 # step-size control is not differentiated: the steps are constants of the solve
-                e = getattr(stepper, "error_ratio", None)  # a fused step computes it in its kernel
+                e = getattr(stepper, "error_ratio", None)  # the method's own, or a fused step's
                 if e is None:
                     e = error_ratio(y.detach(), y1.detach(), err.detach(), rtol, atol)
                 finite = finite & torch.isfinite(e)

@@ -124,15 +124,14 @@ class Dopri5Stepper:
         #: set by the loop (``fused=True``): run each step as one compiled kernel where the
         #: right-hand side allows it (see :mod:`.fused`)
         self.fused: FusedSteps | None = None
-        self.tolerances: tuple[float, float | torch.Tensor] = (0.0, 0.0)
+        #: set by the loop: its ``(rtol, atol)``, for the fused step's error ratio
+        self.tolerances: tuple[float, float | torch.Tensor] = (1e-6, 1e-9)
         #: the error ratio of the last step where a fused step computed it, else None
         self.error_ratio: torch.Tensor | None = None
 
-    def fuse(self, rtol: float, atol: float | torch.Tensor) -> None:
-        """Run each step as one compiled kernel where the right-hand side allows it, with the
-        loop's tolerances (called again when the working batch's ``atol`` changes)."""
+    def fuse(self) -> None:
+        """Run each step as one compiled kernel where the right-hand side allows it."""
         self.fused = self.fused or FusedSteps(dopri5_fused_stages)
-        self.tolerances = (rtol, atol)
 
     def step(self, f: Rhs, t: torch.Tensor, y: torch.Tensor, h: torch.Tensor, t_new: torch.Tensor,
              f0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, Dopri5Dense]:

@@ -7,7 +7,7 @@ methods (``kind="equilibrate"``) are functions ``solve(F, y0, settings) -> (y, i
 residual, converged)``. ``kind="clock"`` names methods that models which run themselves
 (``torch_simulate``, the clock-driven spiking ``Network``) accept: the solver passes them on
 and the model validates them (the spiking plugin's integrators are listed by default). Families live in their own small modules (``explicit``, ``dopri5``,
-``rosenbrock``, ``equilibrium``) and register themselves on import.
+``dop853``, ``rosenbrock``, ``equilibrium``) and register themselves on import.
 """
 from __future__ import annotations
 

@@ -34,7 +34,7 @@ _DTYPES = {"float64": torch.float64, "double": torch.float64, "float32": torch.f
 
 
 class TorchSolver(Solver):
-    """Batched PyTorch integrators (euler, heun, rk4, dopri5, rosenbrock) with per-sample
+    """Batched PyTorch integrators (euler, heun, rk4, dopri5, dop853, rosenbrock) with per-sample
     step control and events, and equilibrium solvers (iteration, damped, anderson, ode).
 
     ``method``: a simulate method (default ``"dopri5"``) or an equilibrate method (default
@@ -49,7 +49,7 @@ class TorchSolver(Solver):
     ``max_iter``, ``damping``, ``anderson_m``, ``ode_method``, ``check_every`` (iteration/damped:
     the residual is checked, one host sync, every that many iterations and at ``max_iter``).
     ``workers``: CPU processes a batch of SBML parameter sets is split over (one torch thread
-    each; see :mod:`neuroplex.shards`). ``fused``: dopri5 runs each step of an SBML model as one
+    each; see :mod:`neuroplex.shards`). ``fused``: dopri5 and dop853 run each step of an SBML model as one
     kernel compiled by ``torch.compile`` (:mod:`.fused`): seconds to compile once per model, then
     about 1.5-2.3x the throughput on large ensembles (other models: an error).
     """

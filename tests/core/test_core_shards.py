@@ -42,3 +42,17 @@ def _fails_in_a_worker(i: int) -> int:
 def test_a_failing_shard_raises_here() -> None:
     with pytest.raises(ValueError, match="shard 1 has bad input"):
         map_shards(_fails_in_a_worker, 2)
+
+
+def _compile_threads(i: int) -> int:
+    import torch._inductor.config as inductor_config
+
+    return inductor_config.compile_threads
+
+
+def test_forked_workers_compile_in_their_own_process() -> None:
+    """The parent's pool of inductor compile workers does not survive a fork: workers compile alone."""
+    if not can_fork():
+        pytest.skip("this platform cannot fork worker processes")
+    out = map_shards(_compile_threads, 3)
+    assert out[1:] == [1, 1]

@@ -2,6 +2,8 @@
 results, are skipped where they cannot apply, and fall back to eager steps with a warning."""
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -51,10 +53,11 @@ def compiled_calls(monkeypatch):
     return calls
 
 
-def test_fused_dopri5_gives_the_eager_steps_results(compiled_calls):
+@pytest.mark.parametrize("method", ["dopri5", "dop853"])
+def test_fused_steps_give_the_eager_steps_results(compiled_calls, method):
     f, y0 = _problem(96)
     te = torch.linspace(0.0, 10.0, 21, dtype=torch.float64)
-    kw = dict(method="dopri5", rtol=1e-8, atol=1e-10, t_eval=te, stiff_stop=True)  # with the stiffness test
+    kw = dict(method=method, rtol=1e-8, atol=1e-10, t_eval=te, stiff_stop=True)  # dopri5: its stiffness test on
     eager = integrate(f, 0.0, 10.0, y0, **kw)
     fused = integrate(f, 0.0, 10.0, y0, fused=True, **kw)
     assert compiled_calls and all(fn is van_der_pol for fn in compiled_calls)
@@ -98,3 +101,29 @@ def test_torch_solver_fused_runs_an_sbml_ensemble_like_the_eager_steps():
     fused = neuroplex.simulate(model, (0.0, 50.0), fused=True, **kw)
     assert fused.ok
     torch.testing.assert_close(fused.ys, eager.ys, rtol=1e-7, atol=1e-9)
+
+
+FORKED_COMPILE = """
+import torch, neuroplex
+model = neuroplex.load_model({path!r})
+base = torch.tensor([p.value for p in model.parameters], dtype=torch.float64)
+params = base * torch.exp(0.1 * torch.randn((160, base.numel()), generator=torch.Generator().manual_seed(1),
+                                            dtype=torch.float64))
+kw = dict(solver="torch", params=params, n_points=11, rtol=1e-6, atol=1e-9, fused=True)
+neuroplex.simulate(model, (0.0, 10.0), method="dopri5", **kw)           # this process compiles
+sol = neuroplex.simulate(model, (0.0, 10.0), method="auto", workers=2, **kw)  # a new variant, in the workers too
+print("ok" if sol.ok else "failed")
+"""
+
+
+def test_fused_steps_compile_in_forked_workers_after_this_process_compiled(tmp_path):
+    """Inductor's compile-worker pool of the parent must not be used by forked workers (it deadlocks)."""
+    from neuroplex.shards import can_fork
+
+    if not can_fork():
+        pytest.skip("this platform cannot fork worker processes")
+    code = FORKED_COMPILE.format(path=str(MODELS / "repressilator.ant"))
+    env = {**__import__("os").environ, "TORCHINDUCTOR_CACHE_DIR": str(tmp_path / "inductor")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600, env=env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().endswith("ok")

@@ -34,6 +34,7 @@ def _error(method: str, n: int, t1: float = 2.0) -> float:
     ("heun", 2, (25, 50, 100)),
     ("rk4", 4, (10, 20, 40)),
     ("dopri5", 5, (8, 16, 32)),
+    ("dop853", 8, (4, 8, 16)),
 ])
 def test_fixed_step_convergence_order(method: str, order: int, ns: tuple[int, ...]) -> None:
     errs = [_error(method, n) for n in ns]
@@ -51,7 +52,7 @@ def test_dopri5_tolerance_sweep_converges() -> None:
     assert all(e2 < e1 for e1, e2 in zip(errs, errs[1:]))
 
 
-@pytest.mark.parametrize("method,tol", [("dopri5", 1e-7), ("rk4", 1e-6), ("rosenbrock", 1e-5)])
+@pytest.mark.parametrize("method,tol", [("dopri5", 1e-7), ("dop853", 1e-7), ("rk4", 1e-6), ("rosenbrock", 1e-5)])
 def test_dense_output_matches_exact_solution(method: str, tol: float) -> None:
     y0 = torch.tensor([[1.0, 0.0]], dtype=torch.float64)
     te = torch.linspace(0.0, 5.0, 101, dtype=torch.float64)
@@ -69,3 +70,34 @@ def test_rosenbrock_order_on_smooth_problem() -> None:
         errs.append(float((res.y_end[0] - _exact(2.0)).abs().max()))
     rates = [math.log2(errs[i] / errs[i + 1]) for i in range(2)]
     assert all(r > 3.5 for r in rates), (errs, rates)
+
+
+def test_dop853_dense_output_is_seventh_order() -> None:
+    """Between the steps of a fixed-step run, the continuous extension's error falls like h^7 or faster."""
+    y0 = torch.tensor([[1.0, 0.0]], dtype=torch.float64)
+    errs = []
+    for n in (4, 8, 16):
+        te = torch.linspace(0.0, 2.0, 4 * n + 1, dtype=torch.float64)[1::2]  # between the steps
+        res = integrate(_rhs, 0.0, 2.0, y0, method="dop853", dt0=2.0 / n, adaptive=False, t_eval=te)
+        exact = torch.stack([_exact(float(t)) for t in te])
+        errs.append(float((res.ys[0] - exact).abs().max()))
+    rates = [math.log2(errs[i] / errs[i + 1]) for i in range(2)]
+    assert all(r > 6.5 for r in rates), (errs, rates)
+
+
+def test_dop853_agrees_with_scipy_and_takes_fewer_steps_than_dopri5() -> None:
+    scipy_integrate = pytest.importorskip("scipy.integrate")
+    mu = 2.0
+
+    def vdp(t, y):
+        return torch.stack([y[:, 1], mu * (1 - y[:, 0] ** 2) * y[:, 1] - y[:, 0]], -1)
+
+    te = torch.linspace(0.0, 10.0, 21, dtype=torch.float64)
+    y0 = torch.tensor([[2.0, 0.0]], dtype=torch.float64)
+    ours = integrate(vdp, 0.0, 10.0, y0, method="dop853", rtol=1e-10, atol=1e-12, t_eval=te)
+    ref = scipy_integrate.solve_ivp(lambda t, y: [y[1], mu * (1 - y[0] ** 2) * y[1] - y[0]], (0.0, 10.0), [2.0, 0.0],
+                                    method="DOP853", rtol=1e-12, atol=1e-14, t_eval=te.numpy())
+    assert ours.ok and ref.success
+    assert float((ours.ys[0] - torch.from_numpy(ref.y.T)).abs().max()) < 1e-8
+    dopri5 = integrate(vdp, 0.0, 10.0, y0, method="dopri5", rtol=1e-10, atol=1e-12)
+    assert int(ours.n_steps[0]) * 3 < int(dopri5.n_steps[0])
