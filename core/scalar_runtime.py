@@ -87,52 +87,18 @@ def exprel(x: Any) -> Any:
     return 1.0 + x / 2.0 if abs(x) < 1e-6 else np.expm1(x) / x
 
 
-def sec(x: Any) -> Any:
-    return 1.0 / np.cos(x)
+def _reciprocal_of(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    return lambda x: 1.0 / fn(x)
 
 
-def csc(x: Any) -> Any:
-    return 1.0 / np.sin(x)
+def _of_reciprocal(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    return lambda x: fn(1.0 / f64(x))
 
 
-def cot(x: Any) -> Any:
-    return 1.0 / np.tan(x)
-
-
-def asec(x: Any) -> Any:
-    return np.arccos(1.0 / f64(x))
-
-
-def acsc(x: Any) -> Any:
-    return np.arcsin(1.0 / f64(x))
-
-
-def acot(x: Any) -> Any:
-    return np.arctan(1.0 / f64(x))
-
-
-def sech(x: Any) -> Any:
-    return 1.0 / np.cosh(x)
-
-
-def csch(x: Any) -> Any:
-    return 1.0 / np.sinh(x)
-
-
-def coth(x: Any) -> Any:
-    return 1.0 / np.tanh(x)
-
-
-def asech(x: Any) -> Any:
-    return np.arccosh(1.0 / f64(x))
-
-
-def acsch(x: Any) -> Any:
-    return np.arcsinh(1.0 / f64(x))
-
-
-def acoth(x: Any) -> Any:
-    return np.arctanh(1.0 / f64(x))
+#: sec, csc, cot and their hyperbolic forms: 1 / cos(x), ...; the inverses: acos(1 / x), ...
+sec, csc, cot, sech, csch, coth = map(_reciprocal_of, (np.cos, np.sin, np.tan, np.cosh, np.sinh, np.tanh))
+asec, acsc, acot, asech, acsch, acoth = map(_of_reciprocal, (np.arccos, np.arcsin, np.arctan, np.arccosh,
+                                                             np.arcsinh, np.arctanh))
 
 
 def _lgamma(x: Any) -> Any:

@@ -14,7 +14,7 @@ from typing import Any, Callable, Sequence
 
 import torch
 
-from .explicit import combine
+from .explicit import combine, weighted_sum
 from .fused import FusedSteps
 from .methods import register_method
 
@@ -54,8 +54,10 @@ D = [
 
 
 def _linear(weights: Sequence[float], ks: Sequence[torch.Tensor]) -> torch.Tensor:
-    """``sum_j weights[j] * ks[j]`` (zero weights skipped)."""
-    return combine(torch.zeros_like(ks[0]), torch.ones_like(ks[0][..., 0]), weights, ks)
+    """``sum_j weights[j] * ks[j]`` (every row of the tableau here has a non-zero weight)."""
+    acc = weighted_sum(weights, ks)
+    assert acc is not None
+    return acc
 
 
 def dop853_stages(f: Rhs, t: torch.Tensor, y: torch.Tensor, h: torch.Tensor, t_new: torch.Tensor,
@@ -70,16 +72,17 @@ def dop853_stages(f: Rhs, t: torch.Tensor, y: torch.Tensor, h: torch.Tensor, t_n
     return y1, h[:, None] * _linear(E5, ks), ks
 
 
-def dop853_error_ratio(y: torch.Tensor, y1: torch.Tensor, ks: Sequence[torch.Tensor], h: torch.Tensor, rtol: float,
-                       atol: float | torch.Tensor) -> torch.Tensor:
+def dop853_error_ratio(y: torch.Tensor, y1: torch.Tensor, err: torch.Tensor, ks: Sequence[torch.Tensor],
+                       h: torch.Tensor, rtol: float, atol: float | torch.Tensor) -> torch.Tensor:
     """Hairer's DOP853 error norm, per sample: ``|h| e5^2 / sqrt(n (e5^2 + 0.01 e3^2))`` with
-    ``e5``, ``e3`` the scaled norms of the 5th- and 3rd-order estimates (Hairer's ``dop853.f``);
-    a step is accepted where it is at most 1."""
+    ``e5``, ``e3`` the scaled norms of the 5th- and 3rd-order estimates (Hairer's ``dop853.f``),
+    computed from ``err = h * (5th-order estimate)`` as ``E / sqrt(n (E + 0.01 h^2 e3^2))``,
+    ``E = h^2 e5^2``; a step is accepted where it is at most 1."""
     scale = atol + rtol * torch.maximum(y.abs(), y1.abs())
-    e5 = (_linear(E5, ks) / scale).square().sum(-1)
-    e3 = (_linear(E3, ks) / scale).square().sum(-1)
+    e5 = (err / scale).square().sum(-1)
+    e3 = (h[:, None] * _linear(E3, ks) / scale).square().sum(-1)
     denom = e5 + 0.01 * e3
-    ratio = h.abs() * e5 / torch.sqrt(torch.where(denom > 0, denom, torch.ones_like(denom)) * y.shape[-1])
+    ratio = e5 / torch.sqrt(torch.where(denom > 0, denom, torch.ones_like(denom)) * y.shape[-1])
     return torch.where(denom > 0, ratio, torch.zeros_like(ratio))
 
 
@@ -109,8 +112,8 @@ class Dop853Dense:
         if theta.dim() == 2:
             y0, fs = y0[:, None], tuple(c[:, None] for c in fs)
         x = theta[..., None]
-        acc = torch.zeros_like(y0 + x)
-        for i, c in enumerate(reversed(fs)):
+        acc = fs[-1] * x
+        for i, c in enumerate(reversed(fs[:-1]), start=1):
             acc = (acc + c) * (x if i % 2 == 0 else 1.0 - x)
         return y0 + acc
 
@@ -119,7 +122,7 @@ def dop853_fused_stages(f: Rhs, t: torch.Tensor, y: torch.Tensor, h: torch.Tenso
                         f0: torch.Tensor, rtol: float, atol: float | torch.Tensor) -> tuple[Any, ...]:
     """:func:`dop853_stages` with the error ratio and the dense coefficients, for one compiled kernel."""
     y1, err, ks = dop853_stages(f, t, y, h, t_new, f0)
-    return (y1, err, ks, dop853_error_ratio(y, y1, ks, h, rtol, atol),
+    return (y1, err, ks, dop853_error_ratio(y, y1, err, ks, h, rtol, atol),
             dop853_dense_coefficients(f, t, y, y1, ks, h))
 
 
@@ -151,8 +154,8 @@ class Dop853Stepper:
             y1, err, ks, self.error_ratio, coeffs = out
             return y1, err, ks[-1], Dop853Dense(y, coeffs)
         y1, err, ks = dop853_stages(f, t, y, h, t_new, f0)
-        self.error_ratio = dop853_error_ratio(y.detach(), y1.detach(), [k.detach() for k in ks], h.detach(), rtol,
-                                              atol)
+        self.error_ratio = dop853_error_ratio(y.detach(), y1.detach(), err.detach(), [k.detach() for k in ks],
+                                              h.detach(), rtol, atol)
         return y1, err, ks[-1], Dop853Dense(y, lambda: dop853_dense_coefficients(f, t, y, y1, ks, h))
 
 

@@ -15,17 +15,21 @@ from .methods import register_method
 Rhs = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
-def combine(y: torch.Tensor, h: torch.Tensor, coeffs: Sequence[float], ks: Sequence[torch.Tensor]) -> torch.Tensor:
-    """``y + h * sum_j coeffs[j] * ks[j]`` (zero coefficients skipped; element-wise, so a
-    sample's result does not depend on the rest of the batch)."""
+def weighted_sum(coeffs: Sequence[float], ks: Sequence[torch.Tensor]) -> torch.Tensor | None:
+    """``sum_j coeffs[j] * ks[j]`` (zero coefficients skipped; None where all are zero)."""
     acc = None
     for c, k in zip(coeffs, ks):
         if c == 0.0:
             continue
         acc = k * c if acc is None else acc.add_(k, alpha=c)  # acc is a fresh tensor here
-    if acc is None:
-        return y
-    return torch.addcmul(y, h[:, None], acc)
+    return acc
+
+
+def combine(y: torch.Tensor, h: torch.Tensor, coeffs: Sequence[float], ks: Sequence[torch.Tensor]) -> torch.Tensor:
+    """``y + h * sum_j coeffs[j] * ks[j]`` (zero coefficients skipped; element-wise, so a
+    sample's result does not depend on the rest of the batch)."""
+    acc = weighted_sum(coeffs, ks)
+    return y if acc is None else torch.addcmul(y, h[:, None], acc)
 
 
 class HermiteDense:
