@@ -266,6 +266,102 @@ class _Outputs:
             self._write(due, vals)
 
 
+@dataclass(frozen=True)
+class Controller:
+    """The PI step-size controller's constants for one method (Hairer's DOPRI5 defaults;
+    *Solving ODEs I*, sec. II.4, eq. 4.13, with the PI term of sec. IV.2): the next step is
+    ``h * SAFETY * e**-alpha * e_prev**beta``, its factor kept within ``[FAC_MIN, fac_max]``."""
+
+    alpha: float
+    beta: float
+    fac_max: float
+    dt_max: float | None
+
+    @staticmethod
+    def of(stepper: Any, dt_max: float | None) -> "Controller":
+        q = float(getattr(stepper, "order", 5))
+        beta = float(getattr(stepper, "controller_beta", 0.0))
+        return Controller(1.0 / q - 0.75 * beta, beta, float(getattr(stepper, "fac_max", FAC_MAX)), dt_max)
+
+
+def control(ctrl: Controller, e: torch.Tensor, finite: torch.Tensor, active: torch.Tensor, last: torch.Tensor,
+            h: torch.Tensor, dt: torch.Tensor, err_prev: torch.Tensor, rejected_prev: torch.Tensor
+            ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Accept or reject each sample's step from its error ratio ``e`` and choose the next step
+    size: ``(accept, dt, err_prev, rejected_prev)``. After a rejection the step may not grow;
+    a step that was clipped to land on ``t1`` does not shrink the size kept for later."""
+    accept = active & finite & (e <= 1.0)
+    e_safe = torch.where(finite, e, torch.ones_like(e)).clamp_min(1e-10)
+    factor = SAFETY * e_safe.pow(-ctrl.alpha) * err_prev.pow(ctrl.beta)
+    factor = factor.clamp(FAC_MIN, ctrl.fac_max)
+    factor = torch.where(rejected_prev | ~accept, factor.clamp(max=1.0), factor)
+    factor = torch.where(finite, factor, torch.full_like(factor, FAC_MIN))
+    dt_next = h * factor
+    if ctrl.dt_max is not None:
+        dt_next = dt_next.clamp(max=ctrl.dt_max)
+    dt_next = torch.where(accept & last, torch.maximum(dt_next, dt), dt_next)
+    return (accept, torch.where(active, dt_next, dt), torch.where(accept, e_safe.clamp_min(1e-4), err_prev),
+            torch.where(active, ~accept, rejected_prev))
+
+
+def count_stiff_steps(accept: torch.Tensor, at_edge: torch.Tensor, n_stiff: torch.Tensor,
+                      n_calm: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The stiffness test's counters (``STIFF_STEPS``, ``STIFF_CALM``) after a step whose
+    ``|h lambda|`` was at the method's stability boundary where ``at_edge``."""
+    at_edge = accept & at_edge
+    n_stiff = n_stiff + at_edge.long()
+    n_calm = torch.where(at_edge, torch.zeros_like(n_calm), n_calm + (accept & ~at_edge).long())
+    return torch.where(n_calm >= STIFF_CALM, torch.zeros_like(n_stiff), n_stiff), n_calm
+
+
+@dataclass(frozen=True)
+class Limits:
+    """When a sample fails: ``max_steps`` attempted steps, a step below ``dt_floor`` (or
+    ``tiny`` relative to ``t``), and, with the stiffness test, ``STIFF_STEPS`` steps at the
+    stability boundary while not on pace to finish within ``budget`` steps."""
+
+    adaptive: bool
+    max_steps: int
+    budget: int
+    tiny: float
+    dt_floor: float
+
+    @staticmethod
+    def of(dtype: torch.dtype, adaptive: bool, max_steps: int, dt_min: float, stiff_budget: int | None) -> "Limits":
+        info = torch.finfo(dtype)
+        return Limits(adaptive, max_steps, max_steps if stiff_budget is None else min(stiff_budget, max_steps),
+                      10 * info.eps, max(dt_min, info.tiny))
+
+
+def failures(limits: Limits, done: torch.Tensor, finite: torch.Tensor, n_steps: torch.Tensor, dt: torch.Tensor,
+             t: torch.Tensor, t1: torch.Tensor, t_start: torch.Tensor, n_stiff: torch.Tensor | None
+             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """``(broken, too_many, stiff)``: the unfinished samples that fail after this step, those
+    out of steps, and (``n_stiff`` given) those stopped as stiff."""
+    too_many = n_steps >= limits.max_steps
+    if limits.adaptive:
+        broken = too_many | (dt < (limits.tiny * t.abs()).clamp_min(limits.dt_floor))
+    else:
+        broken = too_many | ~finite
+    broken = broken & ~done
+    stiff = None
+    if n_stiff is not None:
+        covered = (t - t_start) / (t1 - t_start).clamp_min(limits.tiny)
+        stiff = (n_stiff >= STIFF_STEPS) & ~done & (n_steps > limits.budget * covered)  # not on pace
+        broken = broken | stiff
+    return broken, too_many, stiff
+
+
+def failure_status(status: torch.Tensor, broken: torch.Tensor, finite: torch.Tensor, too_many: torch.Tensor,
+                   stiff: torch.Tensor | None) -> torch.Tensor:
+    """``status`` with the failure code of each ``broken`` sample."""
+    code = torch.where(finite, torch.full_like(status, Status.DT_MIN), torch.full_like(status, Status.NONFINITE))
+    code = torch.where(too_many, torch.full_like(status, Status.MAX_STEPS), code)
+    if stiff is not None:
+        code = torch.where(stiff, torch.full_like(status, Status.STIFF), code)
+    return torch.where(broken, code, status)
+
+
 def run_loop(f: Rhs, stepper: Any, t0: torch.Tensor, t1: torch.Tensor, y0: torch.Tensor, *,
              rtol: float = 1e-6, atol: float | torch.Tensor = 1e-9, dt0: float | torch.Tensor | None = None,
              dt_min: float = 0.0, dt_max: float | None = None, max_steps: int = 100_000,
@@ -319,13 +415,8 @@ def run_loop(f: Rhs, stepper: Any, t0: torch.Tensor, t1: torch.Tensor, y0: torch
     done = t >= t1
     err_prev = torch.full((b,), 1e-4, dtype=dtype, device=dev)
     rejected_prev = torch.zeros(b, dtype=torch.bool, device=dev)
-    q = float(getattr(stepper, "order", 5))
-    beta = float(getattr(stepper, "controller_beta", 0.0))
-    alpha = 1.0 / q - 0.75 * beta
-    fac_max = float(getattr(stepper, "fac_max", FAC_MAX))
+    ctrl = Controller.of(stepper, dt_max)
     eps = torch.finfo(dtype).eps
-    tiny = 10 * eps
-    dt_floor = max(dt_min, torch.finfo(dtype).tiny)
     g_prev = events.g(t, y) if events is not None else None
     pending = torch.zeros_like(g_prev, dtype=torch.bool) if g_prev is not None else None
     log: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
@@ -337,7 +428,7 @@ def run_loop(f: Rhs, stepper: Any, t0: torch.Tensor, t1: torch.Tensor, y0: torch
         stepper.tolerances = (rtol, atol)
     if fused and hasattr(stepper, "fuse"):
         stepper.fuse()
-    budget = max_steps if stiff_budget is None else min(stiff_budget, max_steps)
+    limits = Limits.of(dtype, adaptive, max_steps, dt_min, stiff_budget)
     n_stiff = torch.zeros(b, dtype=torch.long, device=dev)
     n_calm = torch.zeros(b, dtype=torch.long, device=dev)
     rhs_full = f
@@ -382,27 +473,12 @@ def run_loop(f: Rhs, stepper: Any, t0: torch.Tensor, t1: torch.Tensor, y0: torch
                 if e is None:
                     e = error_ratio(y.detach(), y1.detach(), err.detach(), rtol, atol)
                 finite = finite & torch.isfinite(e)
-                accept = active & finite & (e <= 1.0)
-                e_safe = torch.where(finite, e, torch.ones_like(e)).clamp_min(1e-10)
-                factor = SAFETY * e_safe.pow(-alpha) * err_prev.pow(beta)
-                factor = factor.clamp(FAC_MIN, fac_max)
-                factor = torch.where(rejected_prev | ~accept, factor.clamp(max=1.0), factor)
-                factor = torch.where(finite, factor, torch.full_like(factor, FAC_MIN))
-                dt_next = h * factor
-                if dt_max is not None:
-                    dt_next = dt_next.clamp(max=dt_max)
-                # a step clipped to land on t1 must not shrink the size kept for later
-                dt_next = torch.where(accept & last, torch.maximum(dt_next, dt), dt_next)
-                dt = torch.where(active, dt_next, dt)
-                err_prev = torch.where(accept, e_safe.clamp_min(1e-4), err_prev)
-                rejected_prev = torch.where(active, ~accept, rejected_prev)
+                accept, dt, err_prev, rejected_prev = control(ctrl, e, finite, active, last, h, dt, err_prev,
+                                                              rejected_prev)
             else:
                 accept = active & finite
             if stiff_test:
-                at_edge = accept & (stepper.h_lambda > stepper.stiff_h_lambda)
-                n_stiff = n_stiff + at_edge.long()
-                n_calm = torch.where(at_edge, torch.zeros_like(n_calm), n_calm + (accept & ~at_edge).long())
-                n_stiff = torch.where(n_calm >= STIFF_CALM, torch.zeros_like(n_stiff), n_stiff)
+                n_stiff, n_calm = count_stiff_steps(accept, stepper.h_lambda > stepper.stiff_h_lambda, n_stiff, n_calm)
             finish = accept & last
             if events is not None:
                 g1 = events.g(t_new, y1)
@@ -454,24 +530,10 @@ def run_loop(f: Rhs, stepper: Any, t0: torch.Tensor, t1: torch.Tensor, y0: torch
                 finish = finish | hit
             done = done | finish
             # failures (status codes are only built when some sample failed)
-            too_many = n_steps >= max_steps
-            if adaptive:
-                broken = too_many | (dt < (tiny * t.abs()).clamp_min(dt_floor))
-            else:
-                broken = too_many | ~finite
-            broken = broken & ~done
-            if stiff_test:
-                stiff = (n_stiff >= STIFF_STEPS) & ~done
-                covered = (t - t_start) / (t1 - t_start).clamp_min(tiny)
-                stiff = stiff & (n_steps > budget * covered)  # not on pace to finish in budget
-                broken = broken | stiff
+            broken, too_many, stiff = failures(limits, done, finite, n_steps, dt, t, t1, t_start,
+                                               n_stiff if stiff_test else None)
             if bool(broken.any()):
-                code = torch.where(finite, torch.full_like(status, Status.DT_MIN),
-                                   torch.full_like(status, Status.NONFINITE))
-                code = torch.where(too_many, torch.full_like(status, Status.MAX_STEPS), code)
-                if stiff_test:
-                    code = torch.where(stiff, torch.full_like(status, Status.STIFF), code)
-                status = torch.where(broken, code, status)
+                status = failure_status(status, broken, finite, too_many, stiff)
                 done = done | broken
             if bar is not None:
                 bar.update_to(t, done)
