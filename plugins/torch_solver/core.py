@@ -435,6 +435,14 @@ def run_loop(f: Rhs, stepper: Any, t0: torch.Tensor, t1: torch.Tensor, y0: torch
     compact = _can_compact(f, events, stop_fn, y0, fcur)
     ids = torch.arange(b, device=dev)  # working row -> sample
     parked: list[tuple[torch.Tensor, ...]] = []  # (sample ids, *results) of rows taken out
+    from . import fused_loop  # it builds on this module
+
+    if fused_loop.applies(f, stepper, fused=fused, adaptive=adaptive, events=events, stop_fn=stop_fn, y0=y0, f0=fcur):
+        state = fused_loop.LoopState(t, y, fcur, dt, done, err_prev, rejected_prev, status, n_steps, n_rhs,
+                                     n_stiff, n_calm, out.next if out is not None else n_steps.clone())
+        rows = fused_loop.RowConstants(t1, t_start, *((out.base, out.scratch) if out is not None else (None, None)))
+        return fused_loop.run(f, stepper, state, rows, rtol=rtol, atol=atol, ctrl=ctrl, limits=limits,
+                              stiff_test=stiff_test, compact=compact, out=out, bar=bar)
     try:
         while True:
             active = ~done

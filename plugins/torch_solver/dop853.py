@@ -108,14 +108,20 @@ class Dop853Dense:
     def __call__(self, theta: torch.Tensor) -> torch.Tensor:
         if callable(self._coeffs):
             self._coeffs = self._coeffs()
-        y0, fs = self.y0, self._coeffs
-        if theta.dim() == 2:
-            y0, fs = y0[:, None], tuple(c[:, None] for c in fs)
-        x = theta[..., None]
-        acc = fs[-1] * x
-        for i, c in enumerate(reversed(fs[:-1]), start=1):
-            acc = (acc + c) * (x if i % 2 == 0 else 1.0 - x)
-        return y0 + acc
+        return dense_at(self.y0, self._coeffs, theta)
+
+
+def dense_at(y0: torch.Tensor, coeffs: tuple[torch.Tensor, ...], theta: torch.Tensor) -> torch.Tensor:
+    """The 7th-order continuous extension at ``t + theta h`` (``coeffs`` from
+    :func:`dop853_dense_coefficients`): ``theta (B,)`` gives ``(B, n)``, ``(B, m)`` gives ``(B, m, n)``."""
+    fs = coeffs
+    if theta.dim() == 2:
+        y0, fs = y0[:, None], tuple(c[:, None] for c in fs)
+    x = theta[..., None]
+    acc = fs[-1] * x
+    for i, c in enumerate(reversed(fs[:-1]), start=1):
+        acc = (acc + c) * (x if i % 2 == 0 else 1.0 - x)
+    return y0 + acc
 
 
 def dop853_fused_stages(f: Rhs, t: torch.Tensor, y: torch.Tensor, h: torch.Tensor, t_new: torch.Tensor,
@@ -124,6 +130,15 @@ def dop853_fused_stages(f: Rhs, t: torch.Tensor, y: torch.Tensor, h: torch.Tenso
     y1, err, ks = dop853_stages(f, t, y, h, t_new, f0)
     return (y1, err, ks, dop853_error_ratio(y, y1, err, ks, h, rtol, atol),
             dop853_dense_coefficients(f, t, y, y1, ks, h))
+
+
+def dop853_loop_stages(f: Rhs, t: torch.Tensor, y: torch.Tensor, h: torch.Tensor, t_new: torch.Tensor,
+                       f0: torch.Tensor, stiffness_test: bool, rtol: float, atol: float | torch.Tensor
+                       ) -> tuple[Any, ...]:
+    """The fused step loop's view of a step (:mod:`.fused_loop`): ``(y1, f(t_new, y1), error
+    ratio, None (no stiffness test), dense coefficients)``."""
+    y1, _, ks, e, coeffs = dop853_fused_stages(f, t, y, h, t_new, f0, rtol, atol)
+    return y1, ks[-1], e, None, coeffs
 
 
 class Dop853Stepper:
@@ -145,6 +160,10 @@ class Dop853Stepper:
     def fuse(self) -> None:
         """Run each step as one compiled kernel where the right-hand side allows it."""
         self.fused = self.fused or FusedSteps(dop853_fused_stages)
+
+    #: the fused step loop's view of a step (:mod:`.fused_loop`)
+    loop_stages = staticmethod(dop853_loop_stages)
+    dense_at = staticmethod(dense_at)
 
     def step(self, f: Rhs, t: torch.Tensor, y: torch.Tensor, h: torch.Tensor, t_new: torch.Tensor,
              f0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, Dop853Dense]:

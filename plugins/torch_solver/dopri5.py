@@ -59,15 +59,21 @@ class Dopri5Dense:
         return self._r
 
     def __call__(self, theta: torch.Tensor) -> torch.Tensor:
-        r1, r2, r3, r4, r5 = self._coeffs()
-        if theta.dim() == 2:
-            r1, r2, r3, r4, r5 = (r[:, None] for r in (r1, r2, r3, r4, r5))
-        th = theta[..., None]
-        th1 = 1.0 - th
-        acc = torch.addcmul(r4, th1, r5)
-        acc = torch.addcmul(r3, th, acc)
-        acc = torch.addcmul(r2, th1, acc)
-        return torch.addcmul(r1, th, acc)
+        return dense_at(self.y0, self._coeffs(), theta)
+
+
+def dense_at(y0: torch.Tensor, coeffs: tuple[torch.Tensor, ...], theta: torch.Tensor) -> torch.Tensor:
+    """The continuous extension at ``t + theta h``: ``theta (B,)`` gives ``(B, n)``, ``theta (B, m)``
+    gives ``(B, m, n)`` (``coeffs`` from :func:`dense_coefficients`, whose first is ``y0``)."""
+    r1, r2, r3, r4, r5 = coeffs
+    if theta.dim() == 2:
+        r1, r2, r3, r4, r5 = (r[:, None] for r in (r1, r2, r3, r4, r5))
+    th = theta[..., None]
+    th1 = 1.0 - th
+    acc = torch.addcmul(r4, th1, r5)
+    acc = torch.addcmul(r3, th, acc)
+    acc = torch.addcmul(r2, th1, acc)
+    return torch.addcmul(r1, th, acc)
 
 
 def dopri5_stages(f: Rhs, t: torch.Tensor, y: torch.Tensor, h: torch.Tensor, t_new: torch.Tensor,
@@ -106,6 +112,15 @@ def dopri5_fused_stages(f: Rhs, t: torch.Tensor, y: torch.Tensor, h: torch.Tenso
     return y1, err, ks, h_lambda, error_ratio(y, y1, err, rtol, atol), dense_coefficients(y, y1, ks, h)
 
 
+def dopri5_loop_stages(f: Rhs, t: torch.Tensor, y: torch.Tensor, h: torch.Tensor, t_new: torch.Tensor,
+                       f0: torch.Tensor, stiffness_test: bool, rtol: float, atol: float | torch.Tensor
+                       ) -> tuple[Any, ...]:
+    """What the fused step loop (:mod:`.fused_loop`) needs of a step: ``(y1, f(t_new, y1), error
+    ratio, |h lambda| or None, dense coefficients)``."""
+    y1, _, ks, h_lambda, e, coeffs = dopri5_fused_stages(f, t, y, h, t_new, f0, stiffness_test, rtol, atol)
+    return y1, ks[6], e, h_lambda, coeffs
+
+
 class Dopri5Stepper:
     """Adaptive Dormand-Prince 5(4); ``step`` returns the error estimate for the controller."""
 
@@ -132,6 +147,10 @@ class Dopri5Stepper:
     def fuse(self) -> None:
         """Run each step as one compiled kernel where the right-hand side allows it."""
         self.fused = self.fused or FusedSteps(dopri5_fused_stages)
+
+    #: the fused step loop's view of a step (:mod:`.fused_loop`)
+    loop_stages = staticmethod(dopri5_loop_stages)
+    dense_at = staticmethod(dense_at)
 
     def step(self, f: Rhs, t: torch.Tensor, y: torch.Tensor, h: torch.Tensor, t_new: torch.Tensor,
              f0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, Dopri5Dense]:

@@ -35,14 +35,14 @@ def _call_stages(stages: Stages, fn: Callable[..., torch.Tensor], args: Any, t: 
     return stages(lambda tt, yy: fn(tt, yy, *args), t, y, h, t_new, f0, *flags)
 
 
-def _own_copy(name: str) -> Callable[..., Any]:
-    """:func:`_call_stages` under a code object of its own: torch.compile keeps its compiled
-    variants per code object (up to a recompile limit), so each model gets its own budget."""
-    code = _call_stages.__code__.replace(co_name=f"fused_{name}")
-    return types.FunctionType(code, _call_stages.__globals__, code.co_name)
+def _own_copy(template: Callable[..., Any], name: str) -> Callable[..., Any]:
+    """``template`` under a code object of its own: torch.compile keeps its compiled variants
+    per code object (up to a recompile limit), so each model gets its own budget."""
+    code = template.__code__.replace(co_name=f"{template.__name__.strip('_')}_{name}")
+    return types.FunctionType(code, template.__globals__, code.co_name)
 
 
-def _columns(x: torch.Tensor) -> torch.Tensor:
+def columns(x: torch.Tensor) -> torch.Tensor:
     """``x (B, n)`` with each column contiguous and not a view of another tensor: the one form
     the compiled step is built for (torch.compile guards on layout and on view-ness, so another
     form would mean another compile), and columns vectorise over samples."""
@@ -51,8 +51,14 @@ def _columns(x: torch.Tensor) -> torch.Tensor:
     return torch.empty_strided(x.shape, (1, x.shape[0]), dtype=x.dtype, device=x.device).copy_(x)
 
 
-def _needs_grad(*tensors: Any) -> bool:
+def needs_grad(*tensors: Any) -> bool:
     return torch.is_grad_enabled() and any(isinstance(x, torch.Tensor) and x.requires_grad for x in tensors)
+
+
+def describe(exc: BaseException) -> str:
+    """A compile failure in one line."""
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"
 
 
 class FusedSteps:
@@ -71,24 +77,27 @@ class FusedSteps:
         if parts is None or self.failed is not None or y.shape[0] < MIN_BATCH:
             return None
         fn, args = parts
-        if _needs_grad(y, f0, *args):
+        if needs_grad(y, f0, *args):
             return None
         try:
-            return _compiled_for(fn)(self.stages, fn, args, t, _columns(y), h, t_new, _columns(f0), *flags)
+            return compiled_for(fn, _call_stages)(self.stages, fn, args, t, columns(y), h, t_new, columns(f0), *flags)
         except Exception as exc:  # noqa: BLE001 - no compiler, an unsupported construct: run eager
-            self.failed = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+            self.failed = describe(exc)
             warnings.warn(f"fused steps: torch.compile failed ({self.failed}); running eager steps", RuntimeWarning,
                           stacklevel=2)
             return None
 
 
-#: compiled steps per right-hand side function, shared by every solve in the process
-_BY_FUNCTION: weakref.WeakKeyDictionary[Any, Callable[..., Any]] = weakref.WeakKeyDictionary()
+#: compiled functions per right-hand side function and template, shared by every solve in the process
+_BY_FUNCTION: weakref.WeakKeyDictionary[Any, dict[Any, Callable[..., Any]]] = weakref.WeakKeyDictionary()
 
 
-def _compiled_for(fn: Callable[..., Any]) -> Callable[..., Any]:
-    step = _BY_FUNCTION.get(fn)
+def compiled_for(fn: Callable[..., Any], template: Callable[..., Any], dynamic: bool | None = True
+                 ) -> Callable[..., Any]:
+    """``torch.compile(dynamic=dynamic)`` of ``template`` (a function that calls ``fn``), once per
+    right-hand side function ``fn`` and kept while ``fn`` lives."""
+    per_fn = _BY_FUNCTION.setdefault(fn, {})
+    step = per_fn.get(template)
     if step is None:
-        step = torch.compile(_own_copy(getattr(fn, "__name__", "rhs")), dynamic=True)
-        _BY_FUNCTION[fn] = step
+        step = per_fn[template] = torch.compile(_own_copy(template, getattr(fn, "__name__", "rhs")), dynamic=dynamic)
     return step

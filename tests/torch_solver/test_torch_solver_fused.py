@@ -40,16 +40,16 @@ def _problem(batch: int, requires_grad: bool = False):
 def compiled_calls(monkeypatch):
     """Counts the compiled steps that ran."""
     calls = []
-    real = fused_module._compiled_for
+    real = fused_module.compiled_for
 
-    def spy(fn):
-        step = real(fn)
+    def spy(fn, template, dynamic=True):
+        step = real(fn, template, dynamic)
 
         def counted(*args, **kwargs):
             calls.append(fn)
             return step(*args, **kwargs)
         return counted
-    monkeypatch.setattr(fused_module, "_compiled_for", spy)
+    monkeypatch.setattr(fused_module, "compiled_for", spy)
     return calls
 
 
