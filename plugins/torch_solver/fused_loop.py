@@ -157,13 +157,14 @@ def applies(f: Any, stepper: Any, *, fused: bool, adaptive: bool, events: Any, s
             and not fused_steps.needs_grad(y0, f0, *parts[1]))
 
 
-def _batch_is_dynamic(n_rows: int, tensors: tuple[Any, ...]) -> None:
-    """Compile for any number of rows and output times: the step is compiled with
+def _sizes_are_dynamic(n_rows: int, per_row: tuple[Any, ...], out: _Outputs | None) -> None:
+    """Compile for any number of rows and of output times: the step is compiled with
     ``dynamic=None``, so that the run's constants (tolerances, controller) are compiled in rather
-    than passed as inputs (a few microseconds each per call), and only these sizes vary."""
-    for x in tensors:
-        if isinstance(x, torch.Tensor) and x.dim() and (x.shape[0] == n_rows or x.dim() == 1):
-            torch._dynamo.maybe_mark_dynamic(x, 0)
+    than passed as inputs (a few microseconds each per call), and only the sizes marked here vary
+    (the rows of ``per_row``'s tensors that have one per row, the output times and buffer)."""
+    marked = [x for x in per_row if isinstance(x, torch.Tensor) and x.dim() and x.shape[0] == n_rows]
+    for x in (*marked, *((out.t_pad, out.buf) if out is not None else ())):
+        torch._dynamo.maybe_mark_dynamic(x, 0)
 
 
 def _compiled_step(stepper: Any, fn: Callable[..., Any], args: Any, plan: LoopPlan, atol: Any, s: LoopState,
@@ -177,7 +178,7 @@ def _compiled_step(stepper: Any, fn: Callable[..., Any], args: Any, plan: LoopPl
     s = s._replace(y=fused_steps.columns(s.y), fcur=fused_steps.columns(s.fcur))
     t_pad, buf = (out.t_pad, out.buf) if out is not None else (None, None)
     if first:
-        _batch_is_dynamic(s.t.shape[0], (*s, *rows, *pytree.tree_leaves(args), atol, t_pad, buf))
+        _sizes_are_dynamic(s.t.shape[0], (*s, *rows, *pytree.tree_leaves(args), atol), out)
     try:
         new, n_left, step = fused_steps.compiled_for(fn, compiled_step, dynamic=None)(
             stepper.loop_stages, stepper.dense_at, fn, args, plan, atol, s, rows, t_pad, buf)

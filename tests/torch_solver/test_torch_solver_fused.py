@@ -1,5 +1,7 @@
-"""Fused steps (``fused=True``): dopri5 steps compiled by torch.compile give the eager steps'
-results, are skipped where they cannot apply, and fall back to eager steps with a warning."""
+"""Fused steps (``fused=True``): dopri5 and dop853 steps, and the whole step of the loop where
+nothing needs the host between steps (:mod:`~neuroplex.plugins.torch_solver.fused_loop`),
+compiled by torch.compile, give the eager steps' results, are skipped where they cannot apply,
+and fall back to eager steps with a warning."""
 from __future__ import annotations
 
 import subprocess
@@ -11,6 +13,7 @@ import torch
 
 import neuroplex
 from neuroplex.plugins.torch_solver import fused as fused_module
+from neuroplex.plugins.torch_solver import fused_loop
 from neuroplex.plugins.torch_solver import integrate
 
 MODELS = Path(__file__).resolve().parents[2] / "models"
@@ -127,3 +130,106 @@ def test_fused_steps_compile_in_forked_workers_after_this_process_compiled(tmp_p
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600, env=env)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().endswith("ok")
+
+
+def decay(t: torch.Tensor, y: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+    """``y' = -k y``, one rate per sample."""
+    return -k[:, None] * y
+
+
+def _decay_problem(batch: int):
+    k = torch.linspace(0.1, 1.0, batch, dtype=torch.float64)
+
+    def f(t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return decay(t, y, k)
+
+    f.traceable = (decay, (k,))
+    return f, torch.ones(batch, 3, dtype=torch.float64), k
+
+
+def _loop_calls(calls):
+    return [fn for fn, template in calls if template is fused_loop.compiled_step]
+
+
+@pytest.fixture
+def compiled_templates(monkeypatch):
+    """The (right-hand side, template) pairs whose compiled functions ran."""
+    calls = []
+    real = fused_module.compiled_for
+
+    def spy(fn, template, dynamic=True):
+        step = real(fn, template, dynamic)
+
+        def counted(*args, **kwargs):
+            calls.append((fn, template))
+            return step(*args, **kwargs)
+        return counted
+    monkeypatch.setattr(fused_module, "compiled_for", spy)
+    return calls
+
+
+def test_fused_loop_writes_every_output_point_of_steps_longer_than_their_spacing(compiled_templates):
+    f, y0, k = _decay_problem(40)
+    te = torch.linspace(0.0, 10.0, 401, dtype=torch.float64)  # steps of ~1 cover dozens of points
+    kw = dict(rtol=1e-8, atol=1e-12, t_eval=te)
+    eager = integrate(f, 0.0, 10.0, y0, **kw)
+    fused = integrate(f, 0.0, 10.0, y0, fused=True, **kw)
+    assert _loop_calls(compiled_templates)
+    assert fused.ok and not fused.ys.isnan().any()
+    assert torch.equal(fused.n_steps, eager.n_steps)
+    torch.testing.assert_close(fused.ys, eager.ys, rtol=1e-12, atol=1e-14)
+    exact = torch.exp(-k[:, None, None] * te[None, :, None]).expand_as(fused.ys)
+    torch.testing.assert_close(fused.ys, exact, rtol=1e-6, atol=1e-9)
+
+
+def test_fused_loop_without_output_times_and_with_per_state_tolerances(compiled_templates):
+    f, y0, k = _decay_problem(70)
+    atol = torch.tensor([1e-12, 1e-10, 1e-8], dtype=torch.float64)
+    eager = integrate(f, 0.0, 4.0, y0, rtol=1e-8, atol=atol)
+    fused = integrate(f, 0.0, 4.0, y0, rtol=1e-8, atol=atol, fused=True)
+    assert _loop_calls(compiled_templates) and fused.ys is None
+    assert torch.equal(fused.n_steps, eager.n_steps)
+    torch.testing.assert_close(fused.y_end, eager.y_end, rtol=1e-12, atol=1e-15)
+    torch.testing.assert_close(fused.t_end, torch.full_like(fused.t_end, 4.0))
+
+
+def test_fused_loop_gives_the_eager_failure_statuses(compiled_templates):
+    f, y0 = _problem(80)  # van der Pol, mu from 0.2 to 2
+    for kw in (dict(max_steps=40), dict(dt_min=0.05, dt0=0.01)):
+        eager = integrate(f, 0.0, 20.0, y0, rtol=1e-9, atol=1e-12, **kw)
+        fused = integrate(f, 0.0, 20.0, y0, rtol=1e-9, atol=1e-12, fused=True, **kw)
+        assert not eager.ok
+        assert torch.equal(fused.status, eager.status)
+        assert torch.equal(fused.n_steps, eager.n_steps)
+        # the error estimate of the first, tiny steps is rounding noise, which a compiled kernel
+        # rounds differently: the steps agree to the controller's resolution, not to the last bit
+        torch.testing.assert_close(fused.t_end, eager.t_end, rtol=1e-3, atol=0.0)
+    assert _loop_calls(compiled_templates)
+
+
+def test_fused_loop_stops_stiff_samples_like_the_eager_loop(compiled_templates):
+    mu = torch.tensor([1.0, 2.0, 500.0, 1000.0], dtype=torch.float64)
+    f = _rhs(mu)
+    y0 = torch.tensor([2.0, 0.0], dtype=torch.float64).expand(4, 2).clone()
+    kw = dict(rtol=1e-6, atol=1e-9, stiff_stop=True, stiff_budget=300, max_steps=5000)
+    eager = integrate(f, 0.0, 3000.0, y0, **kw)
+    fused = integrate(f, 0.0, 3000.0, y0, fused=True, **kw)
+    assert _loop_calls(compiled_templates)
+    assert (eager.status[2:] == neuroplex.Status.STIFF).all()
+    assert torch.equal(fused.status, eager.status)
+    assert torch.equal(fused.n_steps, eager.n_steps)
+
+
+def test_fused_loop_applies_only_where_nothing_needs_the_host_between_steps():
+    from neuroplex.plugins.torch_solver.dopri5 import Dopri5Stepper
+    from neuroplex.plugins.torch_solver.rosenbrock import RodasStepper
+
+    f, y0 = _problem(8)
+    f0 = f(torch.zeros(8, dtype=torch.float64), y0)
+    common = dict(adaptive=True, events=None, stop_fn=None, y0=y0, f0=f0)
+    assert fused_loop.applies(f, Dopri5Stepper(), fused=True, **common)
+    assert not fused_loop.applies(f, Dopri5Stepper(), fused=False, **common)
+    assert not fused_loop.applies(f, RodasStepper(), fused=True, **common)
+    assert not fused_loop.applies(lambda t, y: f(t, y), Dopri5Stepper(), fused=True, **common)
+    assert not fused_loop.applies(f, Dopri5Stepper(), fused=True, **{**common, "stop_fn": lambda t, y, d: t > 0})
+    assert not fused_loop.applies(f, Dopri5Stepper(), fused=True, **{**common, "adaptive": False})
