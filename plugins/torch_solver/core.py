@@ -212,30 +212,32 @@ def locate_events(events: EventSpec, dense: Callable[[torch.Tensor], torch.Tenso
 
 
 class _Outputs:
-    """Dense output at the requested times: each step fills the points it covers. Row
-    ``n_t`` of each sample's block is a scratch slot that absorbs writes of samples with
-    nothing to write, so a write is one ``index_copy_`` without host-side masking."""
+    """Dense output at the requested times: each step fills the points it covers. The rows of
+    sample ``i`` are ``i * n_t ...``; one scratch row after all of them absorbs the writes of
+    samples with nothing to write (all to the same row, so they stay in one cache line), so a
+    write is one ``index_copy_`` without host-side masking."""
 
     def __init__(self, t_eval: torch.Tensor, t0: torch.Tensor, y0: torch.Tensor):
         b, n = y0.shape
         self.t_eval = t_eval
         self.n_t = int(t_eval.numel())
-        # +inf guard: the scratch slot is never "due"
+        self.n_samples = b
+        # +inf guard: a sample whose points are all written is never "due"
         self.t_pad = torch.cat([t_eval, t_eval.new_full((1,), math.inf)])
-        self.buf = torch.full((b * (self.n_t + 1), n), math.nan, dtype=y0.dtype, device=y0.device)
-        self.base = torch.arange(b, device=y0.device) * (self.n_t + 1)
-        self.scratch = self.base + self.n_t
+        self.buf = torch.full((b * self.n_t + 1, n), math.nan, dtype=y0.dtype, device=y0.device)
+        self.base = torch.arange(b, device=y0.device) * self.n_t
+        self.scratch = torch.tensor(b * self.n_t, device=y0.device)
         self.next = torch.searchsorted(t_eval, t0.contiguous(), right=False)
         at0 = self.t_pad[self.next] == t0
         self._write(at0, y0)
 
     @property
     def ys(self) -> torch.Tensor:
-        return self.buf.view(-1, self.n_t + 1, self.buf.shape[-1])[:, :self.n_t]
+        return self.buf[:self.n_samples * self.n_t].view(self.n_samples, self.n_t, self.buf.shape[-1])
 
     def select(self, keep: torch.Tensor) -> None:
         """Go on with the working-batch rows ``keep`` only (their blocks stay where they are)."""
-        self.base, self.scratch, self.next = self.base[keep], self.scratch[keep], self.next[keep]
+        self.base, self.next = self.base[keep], self.next[keep]
 
     def _write(self, due: torch.Tensor, values: torch.Tensor) -> None:
         self.buf.index_copy_(0, torch.where(due, self.base + self.next, self.scratch), values)

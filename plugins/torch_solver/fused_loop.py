@@ -46,8 +46,8 @@ class LoopState(NamedTuple):
 
 
 class RowConstants(NamedTuple):
-    """Per working-batch row: what the steps read only. ``base``/``scratch``: the row's first and
-    scratch row in the output buffer (None without outputs)."""
+    """Per working-batch row: what the steps read only. ``base``: the row's first row in the
+    output buffer; ``scratch`` (0-d): the buffer's scratch row (both None without outputs)."""
 
     t1: torch.Tensor
     t_start: torch.Tensor

@@ -41,7 +41,7 @@ def _problem(batch: int, requires_grad: bool = False):
 
 @pytest.fixture
 def compiled_calls(monkeypatch):
-    """Counts the compiled steps that ran."""
+    """The (right-hand side, template) pairs whose compiled functions ran."""
     calls = []
     real = fused_module.compiled_for
 
@@ -49,7 +49,7 @@ def compiled_calls(monkeypatch):
         step = real(fn, template, dynamic)
 
         def counted(*args, **kwargs):
-            calls.append(fn)
+            calls.append((fn, template))
             return step(*args, **kwargs)
         return counted
     monkeypatch.setattr(fused_module, "compiled_for", spy)
@@ -63,7 +63,7 @@ def test_fused_steps_give_the_eager_steps_results(compiled_calls, method):
     kw = dict(method=method, rtol=1e-8, atol=1e-10, t_eval=te, stiff_stop=True)  # dopri5: its stiffness test on
     eager = integrate(f, 0.0, 10.0, y0, **kw)
     fused = integrate(f, 0.0, 10.0, y0, fused=True, **kw)
-    assert compiled_calls and all(fn is van_der_pol for fn in compiled_calls)
+    assert _loop_calls(compiled_calls) and all(fn is van_der_pol for fn, _ in compiled_calls)
     assert fused.ok and eager.ok
     assert torch.equal(fused.n_steps, eager.n_steps)
     torch.testing.assert_close(fused.ys, eager.ys, rtol=1e-9, atol=1e-9)
@@ -151,30 +151,13 @@ def _loop_calls(calls):
     return [fn for fn, template in calls if template is fused_loop.compiled_step]
 
 
-@pytest.fixture
-def compiled_templates(monkeypatch):
-    """The (right-hand side, template) pairs whose compiled functions ran."""
-    calls = []
-    real = fused_module.compiled_for
-
-    def spy(fn, template, dynamic=True):
-        step = real(fn, template, dynamic)
-
-        def counted(*args, **kwargs):
-            calls.append((fn, template))
-            return step(*args, **kwargs)
-        return counted
-    monkeypatch.setattr(fused_module, "compiled_for", spy)
-    return calls
-
-
-def test_fused_loop_writes_every_output_point_of_steps_longer_than_their_spacing(compiled_templates):
+def test_fused_loop_writes_every_output_point_of_steps_longer_than_their_spacing(compiled_calls):
     f, y0, k = _decay_problem(40)
     te = torch.linspace(0.0, 10.0, 401, dtype=torch.float64)  # steps of ~1 cover dozens of points
     kw = dict(rtol=1e-8, atol=1e-12, t_eval=te)
     eager = integrate(f, 0.0, 10.0, y0, **kw)
     fused = integrate(f, 0.0, 10.0, y0, fused=True, **kw)
-    assert _loop_calls(compiled_templates)
+    assert _loop_calls(compiled_calls)
     assert fused.ok and not fused.ys.isnan().any()
     assert torch.equal(fused.n_steps, eager.n_steps)
     torch.testing.assert_close(fused.ys, eager.ys, rtol=1e-12, atol=1e-14)
@@ -182,18 +165,18 @@ def test_fused_loop_writes_every_output_point_of_steps_longer_than_their_spacing
     torch.testing.assert_close(fused.ys, exact, rtol=1e-6, atol=1e-9)
 
 
-def test_fused_loop_without_output_times_and_with_per_state_tolerances(compiled_templates):
+def test_fused_loop_without_output_times_and_with_per_state_tolerances(compiled_calls):
     f, y0, k = _decay_problem(70)
     atol = torch.tensor([1e-12, 1e-10, 1e-8], dtype=torch.float64)
     eager = integrate(f, 0.0, 4.0, y0, rtol=1e-8, atol=atol)
     fused = integrate(f, 0.0, 4.0, y0, rtol=1e-8, atol=atol, fused=True)
-    assert _loop_calls(compiled_templates) and fused.ys is None
+    assert _loop_calls(compiled_calls) and fused.ys is None
     assert torch.equal(fused.n_steps, eager.n_steps)
     torch.testing.assert_close(fused.y_end, eager.y_end, rtol=1e-12, atol=1e-15)
     torch.testing.assert_close(fused.t_end, torch.full_like(fused.t_end, 4.0))
 
 
-def test_fused_loop_gives_the_eager_failure_statuses(compiled_templates):
+def test_fused_loop_gives_the_eager_failure_statuses(compiled_calls):
     f, y0 = _problem(80)  # van der Pol, mu from 0.2 to 2
     for kw in (dict(max_steps=40), dict(dt_min=0.05, dt0=0.01)):
         eager = integrate(f, 0.0, 20.0, y0, rtol=1e-9, atol=1e-12, **kw)
@@ -204,17 +187,17 @@ def test_fused_loop_gives_the_eager_failure_statuses(compiled_templates):
         # the error estimate of the first, tiny steps is rounding noise, which a compiled kernel
         # rounds differently: the steps agree to the controller's resolution, not to the last bit
         torch.testing.assert_close(fused.t_end, eager.t_end, rtol=1e-3, atol=0.0)
-    assert _loop_calls(compiled_templates)
+    assert _loop_calls(compiled_calls)
 
 
-def test_fused_loop_stops_stiff_samples_like_the_eager_loop(compiled_templates):
+def test_fused_loop_stops_stiff_samples_like_the_eager_loop(compiled_calls):
     mu = torch.tensor([1.0, 2.0, 500.0, 1000.0], dtype=torch.float64)
     f = _rhs(mu)
     y0 = torch.tensor([2.0, 0.0], dtype=torch.float64).expand(4, 2).clone()
     kw = dict(rtol=1e-6, atol=1e-9, stiff_stop=True, stiff_budget=300, max_steps=5000)
     eager = integrate(f, 0.0, 3000.0, y0, **kw)
     fused = integrate(f, 0.0, 3000.0, y0, fused=True, **kw)
-    assert _loop_calls(compiled_templates)
+    assert _loop_calls(compiled_calls)
     assert (eager.status[2:] == neuroplex.Status.STIFF).all()
     assert torch.equal(fused.status, eager.status)
     assert torch.equal(fused.n_steps, eager.n_steps)
