@@ -821,28 +821,35 @@ def _run_sharded(prog: SBMLProgram, t_span: tuple[float, float], workers: int, *
     n_shards = min(workers, p_all.shape[0] // MIN_SHARD)
     if n_shards <= 1:
         return run(prog, t_span, params=params, y0=y0, progress=progress, **options)
-    shards = torch.tensor_split(torch.arange(p_all.shape[0]), n_shards)
+    from neuroplex.shards import map_shards, shared_empty
+
+    bounds = [int(rows[0]) for rows in torch.tensor_split(torch.arange(p_all.shape[0]), n_shards)] + [p_all.shape[0]]
+    t_eval = options.get("t_eval")
+    n_t = 2 if t_eval is None else int(torch.as_tensor(t_eval).numel())
+    # the shards write their outputs in place: nothing large is pickled back or joined
+    ys = shared_empty((p_all.shape[0], n_t, len(prog.output_names)))
 
     def task(i: int) -> Solution:
-        rows = shards[i]
-        return run(prog, t_span, params=p_all[rows], y0=None if y0 is None else y_all[rows],
+        lo, hi = bounds[i], bounds[i + 1]
+        part = run(prog, t_span, params=p_all[lo:hi], y0=None if y0 is None else y_all[lo:hi],
                    progress=progress and i == 0, **options)
+        ys[lo:hi] = part.ys
+        part.ys = part.ys[:, :0]
+        return part
 
-    from neuroplex.shards import map_shards
-
-    return _concat(map_shards(task, n_shards))
+    return _concat(map_shards(task, n_shards), ys)
 
 
-def _concat(parts: list[Solution]) -> Solution:
-    """One solution from per-shard solutions of the same program and times (samples in order)."""
+def _concat(parts: list[Solution], ys: torch.Tensor) -> Solution:
+    """One solution of outputs ``ys`` from per-shard solutions of the same program and times
+    (samples in order)."""
     first = parts[0]
     stats = {key: torch.cat([part.stats[key] for part in parts]) for key in first.stats
              if all(key in part.stats for part in parts)}
     # shards of an "auto" run may differ in whether some sample needed the stiff method
     method = max((part.method for part in parts), key=len)
-    return Solution(torch.cat([part.ys for part in parts]), first.ts, first.names,
-                    torch.cat([part.status for part in parts]), stats, solver=first.solver, method=method,
-                    meta=first.meta)
+    return Solution(ys, first.ts, first.names, torch.cat([part.status for part in parts]), stats,
+                    solver=first.solver, method=method, meta=first.meta)
 
 
 def default_integrator() -> Callable[..., Any]:

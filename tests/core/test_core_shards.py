@@ -56,3 +56,19 @@ def test_forked_workers_compile_in_their_own_process() -> None:
         pytest.skip("this platform cannot fork worker processes")
     out = map_shards(_compile_threads, 3)
     assert out[1:] == [1, 1]
+
+
+def test_shards_write_their_part_of_a_shared_result_in_place() -> None:
+    if not can_fork():
+        pytest.skip("this platform cannot fork worker processes")
+    out = shards.shared_empty((4, 3, 2))
+    assert out.shape == (4, 3, 2) and out.dtype == torch.float64
+
+    def fill(i: int) -> int:
+        out[i] = float(i)
+        return os.getpid()
+
+    pids = map_shards(fill, 4)
+    assert any(pid != os.getpid() for pid in pids)  # some parts were written in other processes
+    assert torch.equal(out, torch.arange(4, dtype=torch.float64)[:, None, None].expand(4, 3, 2))
+    assert shards.shared_empty((0, 5), torch.float32).shape == (0, 5)
