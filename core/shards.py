@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import mmap
 import multiprocessing
+import pickle
 import sys
+from multiprocessing.connection import Connection
 from typing import Callable, TypeVar
 
 import torch
@@ -34,37 +36,73 @@ def can_fork() -> bool:
             and not multiprocessing.current_process().daemon)
 
 
-def _run_forked(index: int) -> object:
-    torch.set_num_threads(1)
-    # a worker that has to compile (torch.compile, fused steps) does so in its own process: the
-    # pool of compile workers inductor may have started in the parent does not survive the fork
-    # (using it deadlocks)
-    import torch._inductor.config as inductor_config
+def _run_forked(index: int, results: Connection) -> None:
+    """A worker: run shard ``index`` and send ``(True, result)`` or ``(False, exception)`` back."""
+    try:
+        torch.set_num_threads(1)
+        # a worker that has to compile (torch.compile, fused steps) does so in its own process:
+        # the pool of compile workers inductor may have started in the parent does not survive
+        # the fork (using it deadlocks)
+        import torch._inductor.config as inductor_config
 
-    inductor_config.compile_threads = 1
-    assert _TASK is not None, "shard worker started without a task"
-    return _TASK(index)
+        inductor_config.compile_threads = 1
+        assert _TASK is not None, "shard worker started without a task"
+        reply: tuple[bool, object] = (True, _TASK(index))
+    except BaseException as exc:  # noqa: BLE001 - every failure is raised in the parent
+        reply = (False, exc)
+    # plain pickling (tensors as bytes): torch's multiprocessing pickler would pass tensors as
+    # shared-memory handles that need this process alive until the parent has opened them
+    try:
+        message = pickle.dumps(reply)
+    except Exception as exc:  # noqa: BLE001 - a result or exception that cannot be pickled
+        message = pickle.dumps((False, RuntimeError(f"shard {index}: its result could not be sent back: {exc}")))
+    try:
+        results.send_bytes(message)
+    finally:
+        results.close()
 
 
 def map_shards(task: Callable[[int], T], n_shards: int) -> list[T]:
-    """``[task(0), ..., task(n_shards - 1)]``, shards ``1..`` in forked processes where
+    """``[task(0), ..., task(n_shards - 1)]``, shards ``1..`` in processes forked for them where
     :func:`can_fork`, shard 0 here (with one torch thread for its duration). An exception in any
-    shard is raised here."""
+    shard is raised here. (Plain processes rather than a ``multiprocessing.Pool``, whose shutdown
+    polls every 0.1 s.)"""
     global _TASK
     if n_shards <= 1 or not can_fork():
         return [task(i) for i in range(n_shards)]
     threads = torch.get_num_threads()
+    context = multiprocessing.get_context("fork")
+    workers: list[tuple[multiprocessing.process.BaseProcess, Connection]] = []
     _TASK = task
     try:
-        with multiprocessing.get_context("fork").Pool(n_shards - 1) as pool:
-            pending = pool.map_async(_run_forked, range(1, n_shards))
-            torch.set_num_threads(1)
-            first = task(0)
-            rest = pending.get()
+        for index in range(1, n_shards):
+            receive, send = context.Pipe(duplex=False)
+            process = context.Process(target=_run_forked, args=(index, send), daemon=True,
+                                      name=f"neuroplex-shard-{index}")
+            process.start()
+            send.close()
+            workers.append((process, receive))
+        torch.set_num_threads(1)
+        results = [task(0)]
+        for index, (process, receive) in enumerate(workers, start=1):
+            try:
+                ok, value = pickle.loads(receive.recv_bytes())
+            except EOFError:
+                process.join()
+                raise RuntimeError(f"shard {index}: its worker process ended without a result "
+                                   f"(exit code {process.exitcode})") from None
+            if not ok:
+                raise value  # type: ignore[misc]
+            results.append(value)
     finally:
         _TASK = None
         torch.set_num_threads(threads)
-    return [first, *rest]
+        for process, receive in workers:
+            receive.close()
+            process.join(timeout=5)
+            if process.is_alive():
+                process.terminate()
+    return results  # type: ignore[return-value]
 
 
 def shared_empty(shape: tuple[int, ...], dtype: torch.dtype = torch.float64) -> torch.Tensor:

@@ -834,7 +834,7 @@ def _run_sharded(prog: SBMLProgram, t_span: tuple[float, float], workers: int, *
         part = run(prog, t_span, params=p_all[lo:hi], y0=None if y0 is None else y_all[lo:hi],
                    progress=progress and i == 0, **options)
         ys[lo:hi] = part.ys
-        part.ys = part.ys[:, :0]
+        part.ys = part.ys.new_empty((hi - lo, n_t, 0))  # not a view: that would pickle the whole block
         return part
 
     return _concat(map_shards(task, n_shards), ys)
