@@ -59,20 +59,22 @@ _REL_OPS = (">", ">=", "<", "<=", "==", "!=")
 COLUMN_MAJOR_MIN = 4096
 
 
-def _stack(values: list[Any], like: torch.Tensor) -> torch.Tensor:
+def _stack(values: list[Any], like: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
     """``(..., len(values))`` from per-column values (tensors of ``like``'s batch shape, or
     anything that broadcasts to it). Small batches: one ``torch.stack``. Large ones: each column
     contiguous in memory (a ``(len(values), ...)`` block seen through a transpose), which a
     last-dimension stack would interleave at 8x the cost; element-wise solver arithmetic keeps
     that layout, so the generated code's ``y[..., i]`` reads stay contiguous too. Under
-    ``torch.compile`` (fused steps) always the latter: one layout for every batch size."""
+    ``torch.compile`` (fused steps) always the latter: one layout for every batch size. ``out``:
+    the ``(len(values), ...)`` block to write the columns into (the result is its transpose)."""
     shape = like.shape[:-1]
     if torch.compiler.is_compiling():
         columns = [v.expand(shape) if isinstance(v, torch.Tensor) else like.new_full(shape, v) for v in values]
         return torch.stack(columns).movedim(0, -1)
-    if like.numel() <= COLUMN_MAJOR_MIN and all(isinstance(v, torch.Tensor) and v.shape == shape for v in values):
+    if out is None and like.numel() <= COLUMN_MAJOR_MIN and all(isinstance(v, torch.Tensor) and v.shape == shape
+                                                                for v in values):
         return torch.stack(values, -1) if values else like.new_empty((*shape, 0))
-    out = like.new_empty((len(values), *shape))
+    out = like.new_empty((len(values), *shape)) if out is None else out
     for i, v in enumerate(values):
         out[i] = v
     return out.movedim(0, -1)
@@ -210,9 +212,9 @@ class SBMLProgram:
 
     def _function(self, name: str, exprs: Sequence[Any]) -> Callable[..., torch.Tensor]:
         body = self._prelude(exprs)
-        body.append(f"return _stack([{', '.join(self.printer(e) for e in exprs)}], y)")
+        body.append(f"return _stack([{', '.join(self.printer(e) for e in exprs)}], y, _block)")
         try:
-            return build_function(name, ["t", "y", "p"], body, self.ns)
+            return build_function(name, ["t", "y", "p", "_block=None"], body, self.ns)
         except Exception as exc:  # pragma: no cover - a printer gap is a model we cannot run
             raise SBMLImportError(f"model {self.model.name!r}: cannot compile {name}: {exc}") from exc
 
@@ -826,18 +828,20 @@ def _run_sharded(prog: SBMLProgram, t_span: tuple[float, float], workers: int, *
     bounds = [int(rows[0]) for rows in torch.tensor_split(torch.arange(p_all.shape[0]), n_shards)] + [p_all.shape[0]]
     t_eval = options.get("t_eval")
     n_t = 2 if t_eval is None else int(torch.as_tensor(t_eval).numel())
-    # the shards write their outputs in place: nothing large is pickled back or joined
-    ys = shared_empty((p_all.shape[0], n_t, len(prog.output_names)))
+    # the shards write their outputs in place, column by column (the layout of one run's
+    # outputs): nothing large is pickled back or joined
+    block = shared_empty((len(prog.output_names), p_all.shape[0], n_t))
 
     def task(i: int) -> Solution:
         lo, hi = bounds[i], bounds[i + 1]
         part = run(prog, t_span, params=p_all[lo:hi], y0=None if y0 is None else y_all[lo:hi],
-                   progress=progress and i == 0, **options)
-        ys[lo:hi] = part.ys
+                   progress=progress and i == 0, block=block[:, lo:hi] if prog.output_names else None, **options)
+        if not prog.output_names or part.ys.data_ptr() != block[:, lo:hi].data_ptr():
+            block[:, lo:hi] = part.ys.movedim(-1, 0)  # a path that did not write in place
         part.ys = part.ys.new_empty((hi - lo, n_t, 0))  # not a view: that would pickle the whole block
         return part
 
-    return _concat(map_shards(task, n_shards), ys)
+    return _concat(map_shards(task, n_shards), block.movedim(0, -1))
 
 
 def _concat(parts: list[Solution], ys: torch.Tensor) -> Solution:
@@ -862,7 +866,8 @@ def run(prog: SBMLProgram, t_span: tuple[float, float], *, t_eval: torch.Tensor 
         params: torch.Tensor | None = None, y0: torch.Tensor | None = None,
         integrator: Callable[..., Any] | None = None, method: str = "dopri5", rtol: float = 1e-8,
         atol: float = 1e-10, max_steps: int = 200_000, solver_name: str = "torch",
-        progress: bool = False, extra: dict[str, Any] | None = None, workers: int = 1) -> Solution:
+        progress: bool = False, extra: dict[str, Any] | None = None, workers: int = 1,
+        block: torch.Tensor | None = None) -> Solution:
     """Simulate a compiled program; ``params (P,)|(B, P)``, ``y0 (n,)|(B, n)``.
 
     ``method="auto"`` runs ``dopri5`` with its stiffness test, which stops the samples it finds
@@ -871,7 +876,8 @@ def run(prog: SBMLProgram, t_span: tuple[float, float], *, t_eval: torch.Tensor 
     then counts both runs' steps). A sample that is not stiff finishes on dopri5 however many
     steps its tolerance needs. ``workers > 1`` splits the batch into that many contiguous
     shards run on as many CPU cores (:func:`neuroplex.shards.map_shards`); results are the same up
-    to rounding."""
+    to rounding. ``block``: a ``(n_outputs, batch, n_times)`` tensor the outputs are written into
+    (the solution's ``ys`` is then its transpose)."""
     if workers > 1:
         return _run_sharded(prog, t_span, workers, t_eval=t_eval, params=params, y0=y0, integrator=integrator,
                             method=method, rtol=rtol, atol=atol, max_steps=max_steps, solver_name=solver_name,
@@ -880,7 +886,7 @@ def run(prog: SBMLProgram, t_span: tuple[float, float], *, t_eval: torch.Tensor 
         kw = dict(t_eval=t_eval, integrator=integrator, rtol=rtol, atol=atol, solver_name=solver_name,
                   progress=progress)
         first = run(prog, t_span, params=params, y0=y0, method="dopri5", max_steps=max_steps,
-                    extra={**(extra or {}), "stiff_stop": True, "stiff_budget": AUTO_STEP_BUDGET}, **kw)
+                    extra={**(extra or {}), "stiff_stop": True, "stiff_budget": AUTO_STEP_BUDGET}, block=block, **kw)
         bad = (first.status == Status.MAX_STEPS) | (first.status == Status.STIFF)
         if not bool(bad.any()):
             first.method = "auto (dopri5)"
@@ -959,7 +965,7 @@ def run(prog: SBMLProgram, t_span: tuple[float, float], *, t_eval: torch.Tensor 
         stats["n_steps"] = torch.tensor(steps)
         stats["n_events"] = torch.tensor(events)
     tt = t_eval[None, :].expand(batch, -1)
-    values = prog.observe(tt, ys, p[:, None, :]) if prog.output_names else ys[..., :0]
+    values = prog.observe(tt, ys, p[:, None, :], block) if prog.output_names else ys[..., :0]
     return Solution(values, t_eval, list(prog.output_names), status, stats, solver=solver_name, method=method,
                     meta={"model": prog.model.name})
 

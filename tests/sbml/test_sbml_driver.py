@@ -288,6 +288,23 @@ def test_ensemble_split_over_worker_processes_equals_one_process() -> None:
     assert torch.allclose(via_api.ys[150:], alone.ys, rtol=1e-10, atol=1e-14)
 
 
+def test_sharded_ensemble_with_events_writes_every_shard_in_place() -> None:
+    model = ant("""
+        J1: -> A; k
+        E1: at A > 1: A = 0
+        A = 0; k = 1
+    """)
+    prog = SBMLProgram(model)
+    params = prog.default_params().repeat(130, 1)
+    params[:, list(prog.param_names).index("k")] = torch.linspace(0.5, 3.0, 130, dtype=T)
+    ts = torch.linspace(0, 4, 9, dtype=T)
+    one = run(prog, (0, 4), t_eval=ts, params=params, rtol=1e-9, atol=1e-12)
+    two = run(prog, (0, 4), t_eval=ts, params=params, rtol=1e-9, atol=1e-12, workers=2)
+    assert one.ok and two.ok and two.ys.shape == one.ys.shape == (130, 9, len(prog.output_names))
+    assert torch.allclose(two.ys, one.ys, rtol=1e-10, atol=1e-12)
+    assert torch.equal(two.stats["n_events"], one.stats["n_events"]) and int(one.stats["n_events"][-1]) > 0
+
+
 def test_generated_jacobian_that_disagrees_with_autograd_is_dropped() -> None:
     model = ant("""
         J1: A -> B; k1 * A^2; J2: B -> A; k2 * B
