@@ -27,7 +27,7 @@ SAFETY, FAC_MIN, FAC_MAX = 0.9, 0.2, 10.0
 MAX_ROOT_ITER = 128
 #: ensemble compaction: once at most this fraction of a working batch of at least
 #: ``COMPACT_MIN`` samples is unfinished, the loop goes on with the unfinished ones only
-COMPACT_FRACTION, COMPACT_MIN = 0.8, 64
+COMPACT_FRACTION, COMPACT_MIN = 0.9, 64
 #: ``stiff_stop``: a sample stops as stiff after this many accepted steps at the method's
 #: stability boundary, unless ``STIFF_CALM`` steps in a row inside it reset the count
 #: (DOPRI5's own test, Hairer & Wanner, Solving ODEs II, sec. IV.2), and only if at its pace so
