@@ -99,5 +99,12 @@ def compiled_for(fn: Callable[..., Any], template: Callable[..., Any], dynamic: 
     per_fn = _BY_FUNCTION.setdefault(fn, {})
     step = per_fn.get(template)
     if step is None:
-        step = per_fn[template] = torch.compile(_own_copy(template, getattr(fn, "__name__", "rhs")), dynamic=dynamic)
+        step = per_fn[template] = torch.compile(_own_copy(template, getattr(fn, "__name__", "rhs")), dynamic=dynamic,
+                                                options=_OPTIONS)
     return step
+
+
+#: inductor's run-time re-checks of every input's sizes, strides and alignment cost tens of
+#: microseconds per call, about 7% of a Hodgkin-Huxley ensemble's time; dynamo's guards have
+#: already checked what a call gets against what the kernel was compiled for
+_OPTIONS = {"size_asserts": False, "scalar_asserts": False, "alignment_asserts": False}
