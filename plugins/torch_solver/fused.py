@@ -14,7 +14,8 @@ right-hand side). The arguments are inputs of the compiled step, not constants b
 so an ensemble whose working batch shrinks (compaction) keeps its kernel. Anything else (a
 right-hand side without ``traceable``, a state or argument that needs gradients, a batch of
 one sample) runs the eager step, and so does everything after a compile failure, with one
-warning saying why.
+warning saying why. Where the loop has no events or stop test, :mod:`.fused_loop` compiles the
+loop's whole step around these stages.
 """
 from __future__ import annotations
 
