@@ -15,6 +15,7 @@ same results. Beyond one machine, use Ray (the ``ray`` extra), not this.
 """
 from __future__ import annotations
 
+import math
 import mmap
 import multiprocessing
 import pickle
@@ -110,10 +111,7 @@ def shared_empty(shape: tuple[int, ...], dtype: torch.dtype = torch.float64) -> 
     share with this process: a shard writes its part of a result in place instead of pickling
     it back to be joined here. It lives in an anonymous shared mapping, so it does not depend on
     the size of ``/dev/shm`` (small in many containers)."""
-    numel = 1
-    for size in shape:
-        numel *= int(size)
-    itemsize = torch.empty((), dtype=dtype).element_size()
+    numel = math.prod(shape)
     if numel == 0:
         return torch.empty(shape, dtype=dtype)
-    return torch.frombuffer(mmap.mmap(-1, numel * itemsize), dtype=dtype, count=numel).view(shape)
+    return torch.frombuffer(mmap.mmap(-1, numel * dtype.itemsize), dtype=dtype, count=numel).view(shape)

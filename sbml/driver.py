@@ -835,9 +835,7 @@ def _run_sharded(prog: SBMLProgram, t_span: tuple[float, float], workers: int, *
     def task(i: int) -> Solution:
         lo, hi = bounds[i], bounds[i + 1]
         part = run(prog, t_span, params=p_all[lo:hi], y0=None if y0 is None else y_all[lo:hi],
-                   progress=progress and i == 0, block=block[:, lo:hi] if prog.output_names else None, **options)
-        if not prog.output_names or part.ys.data_ptr() != block[:, lo:hi].data_ptr():
-            block[:, lo:hi] = part.ys.movedim(-1, 0)  # a path that did not write in place
+                   progress=progress and i == 0, block=block[:, lo:hi], **options)
         part.ys = part.ys.new_empty((hi - lo, n_t, 0))  # not a view: that would pickle the whole block
         return part
 

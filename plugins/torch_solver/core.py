@@ -435,8 +435,6 @@ def run_loop(f: Rhs, stepper: Any, t0: torch.Tensor, t1: torch.Tensor, y0: torch
     n_calm = torch.zeros(b, dtype=torch.long, device=dev)
     rhs_full = f
     compact = _can_compact(f, events, stop_fn, y0, fcur)
-    ids = torch.arange(b, device=dev)  # working row -> sample
-    parked: list[tuple[torch.Tensor, ...]] = []  # (sample ids, *results) of rows taken out
     from . import fused_loop  # it builds on this module
 
     if fused_loop.applies(f, stepper, fused=fused, adaptive=adaptive, events=events, stop_fn=stop_fn, y0=y0, f0=fcur):
@@ -445,6 +443,8 @@ def run_loop(f: Rhs, stepper: Any, t0: torch.Tensor, t1: torch.Tensor, y0: torch
         rows = fused_loop.RowConstants(t1, t_start, *((out.base, out.scratch) if out is not None else (None, None)))
         return fused_loop.run(f, stepper, state, rows, rtol=rtol, atol=atol, ctrl=ctrl, limits=limits,
                               stiff_test=stiff_test, compact=compact, out=out, bar=bar)
+    ids = torch.arange(b, device=dev)  # working row -> sample
+    parked: list[tuple[torch.Tensor, ...]] = []  # (sample ids, *results) of rows taken out
     try:
         while True:
             active = ~done
@@ -455,10 +455,9 @@ def run_loop(f: Rhs, stepper: Any, t0: torch.Tensor, t1: torch.Tensor, y0: torch
                 fin, keep = torch.nonzero(done).flatten(), torch.nonzero(active).flatten()
                 parked.append((ids[fin], t[fin], y[fin], status[fin], n_steps[fin], n_rhs[fin],
                                event_index[fin], event_stop[fin], stopped[fin]))
-                if isinstance(atol, torch.Tensor) and atol.dim() == 2 and atol.shape[0] == active.numel() > 1:
-                    atol = atol[keep]
-                    if hasattr(stepper, "tolerances"):
-                        stepper.tolerances = (rtol, atol)
+                atol = atol_of_rows(atol, keep, active.numel())
+                if hasattr(stepper, "tolerances"):
+                    stepper.tolerances = (rtol, atol)
                 ids = ids[keep]
                 (t, y, fcur, t1, dt, done, err_prev, rejected_prev, status, n_steps, n_rhs, event_index,
                  event_stop, stopped, n_stiff, n_calm, t_start) = (
@@ -555,6 +554,14 @@ def run_loop(f: Rhs, stepper: Any, t0: torch.Tensor, t1: torch.Tensor, y0: torch
         t, y, status, n_steps, n_rhs, event_index, event_stop, stopped = _unpark(parked, b)
     return LoopResult(out.ys if out is not None else None, t, y, status, n_steps, n_rhs, event_index,
                       event_stop, log, stopped)
+
+
+def atol_of_rows(atol: float | torch.Tensor, keep: torch.Tensor, n_rows: int) -> float | torch.Tensor:
+    """``atol`` for the working-batch rows ``keep`` of ``n_rows``: a per-sample ``(B, n)``
+    tolerance is narrowed, a scalar or per-state one is kept."""
+    if isinstance(atol, torch.Tensor) and atol.dim() == 2 and atol.shape[0] == n_rows > 1:
+        return atol[keep]
+    return atol
 
 
 def _can_compact(f: Rhs, events: EventSpec | None, stop_fn: Any, y0: torch.Tensor, f0: torch.Tensor) -> bool:

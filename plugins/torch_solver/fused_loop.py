@@ -26,7 +26,7 @@ import torch.utils._pytree as pytree
 
 from . import fused as fused_steps
 from .core import (COMPACT_FRACTION, COMPACT_MIN, Controller, Limits, LoopResult, _Outputs, _progress_bar, _unpark,
-                   control, count_stiff_steps, failure_status, failures)
+                   atol_of_rows, control, count_stiff_steps, failure_status, failures)
 
 
 class LoopState(NamedTuple):
@@ -234,8 +234,7 @@ def run(f: Any, stepper: Any, s: LoopState, rows: RowConstants, *, rtol: float, 
             if compact and n_left <= COMPACT_FRACTION * n_rows and n_rows >= COMPACT_MIN:
                 fin, keep = torch.nonzero(s.done).flatten(), torch.nonzero(~s.done).flatten()
                 parked.append((ids[fin], s.t[fin], s.y[fin], s.status[fin], s.n_steps[fin], s.n_rhs[fin]))
-                if isinstance(atol, torch.Tensor) and atol.dim() == 2 and atol.shape[0] == n_rows > 1:
-                    atol = atol[keep]
+                atol = atol_of_rows(atol, keep, n_rows)
                 if out is not None:
                     out.select(keep)
                 ids, n_rows = ids[keep], n_left
