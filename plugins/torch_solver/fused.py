@@ -93,14 +93,13 @@ class FusedSteps:
 _BY_FUNCTION: weakref.WeakKeyDictionary[Any, dict[Any, Callable[..., Any]]] = weakref.WeakKeyDictionary()
 
 
-def compiled_for(fn: Callable[..., Any], template: Callable[..., Any], dynamic: bool | None = True
-                 ) -> Callable[..., Any]:
-    """``torch.compile(dynamic=dynamic)`` of ``template`` (a function that calls ``fn``), once per
+def compiled_for(fn: Callable[..., Any], template: Callable[..., Any]) -> Callable[..., Any]:
+    """``torch.compile(dynamic=True)`` of ``template`` (a function that calls ``fn``), once per
     right-hand side function ``fn`` and kept while ``fn`` lives."""
     per_fn = _BY_FUNCTION.setdefault(fn, {})
     step = per_fn.get(template)
     if step is None:
-        step = per_fn[template] = torch.compile(_own_copy(template, getattr(fn, "__name__", "rhs")), dynamic=dynamic,
+        step = per_fn[template] = torch.compile(_own_copy(template, getattr(fn, "__name__", "rhs")), dynamic=True,
                                                 options=_OPTIONS)
     return step
 

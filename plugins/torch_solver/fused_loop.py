@@ -24,6 +24,7 @@ from typing import Any, Callable, NamedTuple
 import torch
 import torch.utils._pytree as pytree
 
+from . import aot_step
 from . import fused as fused_steps
 from .core import (COMPACT_FRACTION, COMPACT_MIN, Controller, Limits, LoopResult, _Outputs, _progress_bar, _unpark,
                    atol_of_rows, control, count_stiff_steps, failure_status, failures)
@@ -160,38 +161,48 @@ def applies(f: Any, stepper: Any, *, fused: bool, adaptive: bool, events: Any, s
             and not fused_steps.needs_grad(y0, f0, *parts[1]))
 
 
-def _sizes_are_dynamic(n_rows: int, per_row: tuple[Any, ...], out: _Outputs | None) -> None:
-    """Compile for any number of rows and of output times: the step is compiled with
-    ``dynamic=None``, so that the run's constants (tolerances, controller) are compiled in rather
-    than passed as inputs (a few microseconds each per call), and only the sizes marked here vary
-    (the rows of ``per_row``'s tensors that have one per row, the output times and buffer)."""
-    marked = [x for x in per_row if isinstance(x, torch.Tensor) and x.dim() and x.shape[0] == n_rows]
-    for x in (*marked, *((out.t_pad, out.buf) if out is not None else ())):
-        torch._dynamo.maybe_mark_dynamic(x, 0)
-
-
-def _compiled_step(stepper: Any, fn: Callable[..., Any], args: Any, plan: LoopPlan, atol: Any, s: LoopState,
-                   rows: RowConstants, out: _Outputs | None, first: bool) -> tuple[LoopState, int] | None:
-    """One compiled step with every output point written, and how many rows are unfinished; None
-    where the eager step must run instead: a batch of one (no compiled variant for it) and, with
-    one warning, everything after a compile failure. ``first``: the run's first call (its sizes
-    are marked dynamic)."""
-    if stepper.fused.failed is not None or s.t.shape[0] < fused_steps.MIN_BATCH:
+def _step_for(stepper: Any, fn: Callable[..., Any], plan: LoopPlan, tree: tuple[Any, ...]
+              ) -> aot_step.AOTStep | None:
+    """The ahead-of-time compiled :func:`compiled_step` for ``fn``, the method and the run's
+    constants ``plan``, on inputs like ``tree = (args, atol, state, rows, t_pad, buf)`` (built on
+    first use; the rows, output times and buffer rows are its dynamic sizes). None where the
+    eager step must run instead: a batch of one (no compiled variant for it) and, with one
+    warning, everything after a failure to compile."""
+    if stepper.fused.failed is not None or tree[2].t.shape[0] < fused_steps.MIN_BATCH:
         return None
-    s = s._replace(y=fused_steps.columns(s.y), fcur=fused_steps.columns(s.fcur))
-    t_pad, buf = (out.t_pad, out.buf) if out is not None else (None, None)
-    if first:
-        _sizes_are_dynamic(s.t.shape[0], (*s, *rows, *pytree.tree_leaves(args), atol), out)
+    stages, dense_at = stepper.loop_stages, stepper.dense_at
+
+    def step(args: Any, atol: Any, s: LoopState, rows: RowConstants, t_pad: torch.Tensor | None,
+             buf: torch.Tensor | None) -> Any:
+        return compiled_step(stages, dense_at, fn, args, plan, atol, s, rows, t_pad, buf)
+
+    dynamic = [False] * len(pytree.tree_leaves(tree[:4])) + [True] * len(pytree.tree_leaves(tree[4:]))
     try:
-        new, n_left, step = fused_steps.compiled_for(fn, compiled_step, dynamic=None)(
-            stepper.loop_stages, stepper.dense_at, fn, args, plan, atol, s, rows, t_pad, buf)
+        return aot_step.step_for(fn, step, tree, tree[2].t.shape[0], dynamic, key=(stages, dense_at, plan))
     except Exception as exc:  # noqa: BLE001 - no compiler, an unsupported construct: run eager
-        stepper.fused.failed = fused_steps.describe(exc)
-        warnings.warn(f"fused steps: torch.compile failed ({stepper.fused.failed}); running eager steps",
-                      RuntimeWarning, stacklevel=3)
+        _give_up(stepper, exc)
         return None
+
+
+def _give_up(stepper: Any, exc: BaseException) -> None:
+    stepper.fused.failed = fused_steps.describe(exc)
+    warnings.warn(f"fused steps: compiling the loop step failed ({stepper.fused.failed}); running eager steps",
+                  RuntimeWarning, stacklevel=4)
+
+
+def _inputs(args: Any, atol: Any, s: LoopState, rows: RowConstants, out: _Outputs | None) -> tuple[Any, ...]:
+    """The compiled step's inputs: the state's ``(B, n)`` tensors as contiguous columns."""
+    s = s._replace(y=fused_steps.columns(s.y), fcur=fused_steps.columns(s.fcur))
+    return (args, atol, s, rows, *((out.t_pad, out.buf) if out is not None else (None, None)))
+
+
+def _compiled_step(stepper: Any, step: aot_step.AOTStep, tree: tuple[Any, ...], out: _Outputs | None
+                   ) -> tuple[LoopState, int]:
+    """One compiled step on inputs ``tree`` (:func:`_inputs`) with every output point written, and
+    how many rows are unfinished."""
+    new, n_left, stepped = step(*tree)
     if out is not None:
-        new = _write_the_rest(stepper, out, new, step._replace(t=s.t, y=s.y))
+        new = _write_the_rest(stepper, out, new, stepped._replace(t=tree[2].t, y=tree[2].y))
     return new, int(n_left)
 
 
@@ -228,7 +239,8 @@ def run(f: Any, stepper: Any, s: LoopState, rows: RowConstants, *, rtol: float, 
     rhs_full, rhs = f, f
     ids = torch.arange(b, device=s.t.device)  # working row -> sample
     parked: list[tuple[torch.Tensor, ...]] = []  # (sample ids, *results) of rows taken out
-    n_rows, n_left, first = b, int((~s.done).sum()), True
+    n_rows, n_left = b, int((~s.done).sum())
+    step, looked_up = None, False  # the compiled step, looked up for each working batch
     try:
         while n_left:
             if compact and n_left <= COMPACT_FRACTION * n_rows and n_rows >= COMPACT_MIN:
@@ -241,10 +253,15 @@ def run(f: Any, stepper: Any, s: LoopState, rows: RowConstants, *, rtol: float, 
                 s = LoopState(*(x[keep] for x in s))
                 rows = RowConstants(rows.t1[keep], rows.t_start[keep], *((out.base, out.scratch) if out else (None, None)))
                 rhs = rhs_full.select(ids)
+                looked_up = False
             fn, args = rhs.traceable
-            stepped = _compiled_step(stepper, fn, args, plan, atol, s, rows, out, first)
-            s, n_left = stepped if stepped is not None else _eager_step(stepper, rhs, plan, atol, s, rows, out)
-            first = False
+            tree = _inputs(args, atol, s, rows, out)
+            if not looked_up:
+                step, looked_up = _step_for(stepper, fn, plan, tree), True
+            if step is not None:
+                s, n_left = _compiled_step(stepper, step, tree, out)
+            else:
+                s, n_left = _eager_step(stepper, rhs, plan, atol, s, rows, out)
             if bar is not None:
                 bar.update_to(s.t, s.done)
     finally:

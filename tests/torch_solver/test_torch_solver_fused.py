@@ -1,7 +1,8 @@
-"""Fused steps (``fused=True``): dopri5 and dop853 steps, and the whole step of the loop where
-nothing needs the host between steps (:mod:`~neuroplex.plugins.torch_solver.fused_loop`),
-compiled by torch.compile, give the eager steps' results, are skipped where they cannot apply,
-and fall back to eager steps with a warning."""
+"""Fused steps (``fused=True``): dopri5 and dop853 steps compiled by torch.compile, and the whole
+step of the loop where nothing needs the host between steps
+(:mod:`~neuroplex.plugins.torch_solver.fused_loop`, compiled ahead of time by AOTInductor), give
+the eager steps' results, are skipped where they cannot apply, and fall back to eager steps with
+a warning."""
 from __future__ import annotations
 
 import subprocess
@@ -12,6 +13,7 @@ import pytest
 import torch
 
 import neuroplex
+from neuroplex.plugins.torch_solver import aot_step
 from neuroplex.plugins.torch_solver import fused as fused_module
 from neuroplex.plugins.torch_solver import fused_loop
 from neuroplex.plugins.torch_solver import integrate
@@ -41,18 +43,28 @@ def _problem(batch: int, requires_grad: bool = False):
 
 @pytest.fixture
 def compiled_calls(monkeypatch):
-    """The (right-hand side, template) pairs whose compiled functions ran."""
+    """The (right-hand side, template) pairs whose compiled functions ran: the fused stages'
+    (torch.compile) and the loop step's (ahead of time, recorded as ``fused_loop.compiled_step``)."""
     calls = []
-    real = fused_module.compiled_for
+    real, real_aot = fused_module.compiled_for, aot_step.step_for
 
-    def spy(fn, template, dynamic=True):
-        step = real(fn, template, dynamic)
+    def spy(fn, template):
+        step = real(fn, template)
 
         def counted(*args, **kwargs):
             calls.append((fn, template))
             return step(*args, **kwargs)
         return counted
+
+    def spy_aot(owner, fn, *args, **kwargs):
+        step = real_aot(owner, fn, *args, **kwargs)
+
+        def counted(*tree):
+            calls.append((owner, fused_loop.compiled_step))
+            return step(*tree)
+        return counted
     monkeypatch.setattr(fused_module, "compiled_for", spy)
+    monkeypatch.setattr(aot_step, "step_for", spy_aot)
     return calls
 
 
@@ -80,17 +92,26 @@ def test_fused_steps_skip_small_batches_gradients_and_opaque_right_hand_sides(co
     assert compiled_calls == []
 
 
-def test_fused_steps_fall_back_to_eager_with_one_warning_when_compiling_fails(monkeypatch):
+@pytest.mark.parametrize("events", [False, True], ids=["loop", "stages"])
+def test_fused_steps_fall_back_to_eager_with_one_warning_when_compiling_fails(monkeypatch, tmp_path, events):
     def broken(fn, **kwargs):
         def run(*args, **kw):
             raise RuntimeError("no C++ compiler")
         return run
+
+    def broken_aot(*args, **kwargs):
+        raise RuntimeError("no C++ compiler")
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path))  # no library built earlier
     monkeypatch.setattr(fused_module, "_BY_FUNCTION", type(fused_module._BY_FUNCTION)())
+    monkeypatch.setattr(aot_step, "_BUILT", type(aot_step._BUILT)())
     monkeypatch.setattr(fused_module.torch, "compile", broken)
+    monkeypatch.setattr(aot_step.torch._inductor, "aoti_compile_and_package", broken_aot)
     f, y0 = _problem(70)
-    with pytest.warns(RuntimeWarning, match="no C\\+\\+ compiler"):
-        out = integrate(f, 0.0, 5.0, y0, fused=True)
-    ref = integrate(f, 0.0, 5.0, y0)
+    kw = dict(event_fn=lambda t, y: y[..., 0] - 10.0) if events else {}  # never fires; no fused loop
+    with pytest.warns(RuntimeWarning, match="no C\\+\\+ compiler") as caught:
+        out = integrate(f, 0.0, 5.0, y0, fused=True, **kw)
+    assert len([w for w in caught if "no C++ compiler" in str(w.message)]) == 1
+    ref = integrate(f, 0.0, 5.0, y0, **kw)
     assert torch.equal(out.y_end, ref.y_end)
 
 
