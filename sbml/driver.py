@@ -832,6 +832,9 @@ def _run_sharded(prog: SBMLProgram, t_span: tuple[float, float], workers: int, *
     # outputs): nothing large is pickled back or joined
     block = shared_empty((len(prog.output_names), p_all.shape[0], n_t))
 
+    if (options.get("extra") or {}).get("fused"):
+        _warm_up(prog, t_span, p_all, y_all if y0 is not None else None, options)
+
     def task(i: int) -> Solution:
         lo, hi = bounds[i], bounds[i + 1]
         part = run(prog, t_span, params=p_all[lo:hi], y0=None if y0 is None else y_all[lo:hi],
@@ -840,6 +843,17 @@ def _run_sharded(prog: SBMLProgram, t_span: tuple[float, float], workers: int, *
         return part
 
     return _concat(map_shards(task, n_shards), block.movedim(0, -1))
+
+
+def _warm_up(prog: SBMLProgram, t_span: tuple[float, float], p_all: torch.Tensor, y_all: torch.Tensor | None,
+             options: dict[str, Any]) -> None:
+    """Run two samples over a sliver of the span, so that the compiled steps of a fused run are
+    built (or loaded from the disk cache) in this process, which forked workers inherit, rather
+    than in every worker of every call."""
+    t0, t1 = float(t_span[0]), float(t_span[1])
+    sliver = (t0, t0 + (t1 - t0) * 1e-9)
+    run(prog, sliver, **{**options, "t_eval": torch.tensor(sliver, dtype=torch.float64)}, params=p_all[:2],
+        y0=None if y_all is None else y_all[:2])
 
 
 def _concat(parts: list[Solution], ys: torch.Tensor) -> Solution:

@@ -115,16 +115,22 @@ def test_fused_steps_fall_back_to_eager_with_one_warning_when_compiling_fails(mo
     assert torch.equal(out.y_end, ref.y_end)
 
 
-def test_torch_solver_fused_runs_an_sbml_ensemble_like_the_eager_steps():
+def test_torch_solver_fused_runs_an_sbml_ensemble_like_the_eager_steps(compiled_calls):
     model = neuroplex.load_model(MODELS / "repressilator.ant")
     base = torch.tensor([p.value for p in model.parameters], dtype=torch.float64)
     g = torch.Generator().manual_seed(3)
-    params = base * torch.exp(0.1 * torch.randn((80, base.numel()), generator=g, dtype=torch.float64))
+    params = base * torch.exp(0.1 * torch.randn((160, base.numel()), generator=g, dtype=torch.float64))
     kw = dict(solver="torch", method="dopri5", params=params, n_points=51, rtol=1e-8, atol=1e-10)
     eager = neuroplex.simulate(model, (0.0, 50.0), **kw)
     fused = neuroplex.simulate(model, (0.0, 50.0), fused=True, **kw)
     assert fused.ok
     torch.testing.assert_close(fused.ys, eager.ys, rtol=1e-7, atol=1e-9)
+    compiled_calls.clear()
+    sharded = neuroplex.simulate(model, (0.0, 50.0), fused=True, workers=2, **kw)
+    # the loop step ran here first (a warm-up), so the forked workers inherit it
+    assert _loop_calls(compiled_calls)
+    assert sharded.ok
+    torch.testing.assert_close(sharded.ys, eager.ys, rtol=1e-7, atol=1e-9)
 
 
 FORKED_COMPILE = """
