@@ -383,7 +383,8 @@ def run_loop(f: Rhs, stepper: Any, t0: torch.Tensor, t1: torch.Tensor, y0: torch
     would not finish within ``stiff_budget`` steps (default ``max_steps``), with status ``STIFF``
     (for a caller that reruns them with a stiff method). ``fused``: a method with a fused step
     (``stepper.fuse()``: dopri5, dop853) runs each step as one ``torch.compile`` kernel where the
-    right-hand side is traceable (:mod:`.fused`); others ignore it.
+    right-hand side is traceable (:mod:`.fused`), and without events or a stop test the loop's
+    whole step as one kernel compiled ahead of time (:mod:`.fused_loop`); others ignore it.
     """
     b, n = y0.shape
     dev, dtype = y0.device, y0.dtype
@@ -638,9 +639,10 @@ def integrate(f: Rhs, t0: float | torch.Tensor, t1: float | torch.Tensor, y0: to
     stops samples its stiffness test finds stiff (status ``STIFF``) unless at their pace so far
     they finish within ``stiff_budget`` steps (default ``max_steps``), so a caller can rerun them
     with ``rosenbrock`` instead of spending its step budget; samples the test does not find stiff
-    go on up to ``max_steps``. ``fused=True``: dopri5 runs each step as one kernel compiled by
-    ``torch.compile`` where ``f`` is traceable (``f.traceable = (fn, args)``, see
-    :mod:`neuroplex.plugins.torch_solver.fused`): worth its compile time (seconds) on large batches.
+    go on up to ``max_steps``. ``fused=True``: dopri5 and dop853 run each step as one compiled
+    kernel where ``f`` is traceable (``f.traceable = (fn, args)``, see
+    :mod:`neuroplex.plugins.torch_solver.fused` and :mod:`.fused_loop`): worth its compile time
+    (seconds to minutes, cached on disk) on large batches.
     Returns an :class:`IntegrationResult`; failed samples carry their status
     (``MAX_STEPS``, ``DT_MIN``, ``NONFINITE``, ``STIFF``) and never raise.
     """

@@ -7,13 +7,15 @@ still costs a few dozen eager passes over the batch per step, which is most of t
 ensemble of a small model that needs many steps (a spiking Hodgkin-Huxley ensemble: 1600 steps).
 Where the loop has nothing that needs the host between steps (no events, no stop test, an
 adaptive method with ``stepper.loop_stages``, a traceable right-hand side, no gradients), the
-whole step is the pure function :func:`loop_step`, compiled once per model with the step's
-first output point written in place (:func:`compiled_step`); the host only reads how many
-samples are left, compacts the batch, and writes the further output points of a step longer
-than the output spacing. The results are those of :func:`~.core.run_loop`'s eager steps: the
-same controller, failure rules (:func:`~.core.control`, :func:`~.core.failures`) and dense
-output, up to the kernel's rounding (the error estimate of a tiny step is rounding noise, so
-step sizes agree to the controller's resolution, not to the last bit).
+whole step is the pure function :func:`loop_step`, with the step's first output point written in
+place (:func:`compiled_step`), compiled ahead of time once per right-hand side, method, run
+constants and input signature (:mod:`.aot_step`: its call costs a quarter of a
+``torch.compile``d function's); the host only reads how many samples are left, compacts the
+batch, and writes the further output points of a step longer than the output spacing. The
+results are those of :func:`~.core.run_loop`'s eager steps: the same controller, failure rules
+(:func:`~.core.control`, :func:`~.core.failures`) and dense output, up to the kernel's rounding
+(the error estimate of a tiny step is rounding noise, so step sizes agree to the controller's
+resolution, not to the last bit).
 """
 from __future__ import annotations
 

@@ -50,8 +50,9 @@ class TorchSolver(Solver):
     the residual is checked, one host sync, every that many iterations and at ``max_iter``).
     ``workers``: CPU processes a batch of SBML parameter sets is split over (one torch thread
     each; see :mod:`neuroplex.shards`). ``fused``: dopri5 and dop853 run each step of an SBML model as one
-    kernel compiled by ``torch.compile`` (:mod:`.fused`): seconds to compile once per model, then
-    about 1.5-2.3x the throughput on large ensembles (other models: an error).
+    compiled kernel (:mod:`.fused`, :mod:`.fused_loop`): seconds to minutes to compile once per
+    model (cached on disk), then about 1.5-5x the throughput on large ensembles (other models: an
+    error).
     """
 
     name = "torch"
