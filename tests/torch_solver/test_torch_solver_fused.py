@@ -141,13 +141,14 @@ params = base * torch.exp(0.1 * torch.randn((160, base.numel()), generator=torch
                                             dtype=torch.float64))
 kw = dict(solver="torch", params=params, n_points=11, rtol=1e-6, atol=1e-9, fused=True)
 neuroplex.simulate(model, (0.0, 10.0), method="dopri5", **kw)           # this process compiles
-sol = neuroplex.simulate(model, (0.0, 10.0), method="auto", workers=2, **kw)  # a new variant, in the workers too
+sol = neuroplex.simulate(model, (0.0, 10.0), method="auto", workers=2, **kw)  # a new variant, then forks
 print("ok" if sol.ok else "failed")
 """
 
 
 def test_fused_steps_compile_in_forked_workers_after_this_process_compiled(tmp_path):
-    """Inductor's compile-worker pool of the parent must not be used by forked workers (it deadlocks)."""
+    """A sharded fused run after this process compiled (and started inductor's compile workers,
+    which a forked worker must not use: it deadlocks) builds its new variant here and forks."""
     from neuroplex.shards import can_fork
 
     if not can_fork():
