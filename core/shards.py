@@ -15,13 +15,14 @@ same results. Beyond one machine, use Ray (the ``ray`` extra), not this.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import mmap
 import multiprocessing
 import pickle
 import sys
 from multiprocessing.connection import Connection
-from typing import Callable, TypeVar
+from typing import Callable, Iterator, TypeVar
 
 import torch
 
@@ -63,6 +64,18 @@ def _run_forked(index: int, results: Connection) -> None:
         results.close()
 
 
+@contextlib.contextmanager
+def one_thread() -> Iterator[None]:
+    """One torch thread for the duration, as every shard of :func:`map_shards` runs (what is
+    compiled for a thread count is then what the shards run)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 def map_shards(task: Callable[[int], T], n_shards: int) -> list[T]:
     """``[task(0), ..., task(n_shards - 1)]``, shards ``1..`` in processes forked for them where
     :func:`can_fork`, shard 0 here (with one torch thread for its duration). An exception in any
@@ -71,7 +84,6 @@ def map_shards(task: Callable[[int], T], n_shards: int) -> list[T]:
     global _TASK
     if n_shards <= 1 or not can_fork():
         return [task(i) for i in range(n_shards)]
-    threads = torch.get_num_threads()
     context = multiprocessing.get_context("fork")
     workers: list[tuple[multiprocessing.process.BaseProcess, Connection]] = []
     _TASK = task
@@ -83,8 +95,8 @@ def map_shards(task: Callable[[int], T], n_shards: int) -> list[T]:
             process.start()
             send.close()
             workers.append((process, receive))
-        torch.set_num_threads(1)
-        results = [task(0)]
+        with one_thread():
+            results = [task(0)]
         for index, (process, receive) in enumerate(workers, start=1):
             try:
                 ok, value = pickle.loads(receive.recv_bytes())
@@ -97,7 +109,6 @@ def map_shards(task: Callable[[int], T], n_shards: int) -> list[T]:
             results.append(value)
     finally:
         _TASK = None
-        torch.set_num_threads(threads)
         for process, receive in workers:
             receive.close()
             process.join(timeout=5)

@@ -847,13 +847,16 @@ def _run_sharded(prog: SBMLProgram, t_span: tuple[float, float], workers: int, *
 
 def _warm_up(prog: SBMLProgram, t_span: tuple[float, float], p_all: torch.Tensor, y_all: torch.Tensor | None,
              options: dict[str, Any]) -> None:
-    """Run two samples over a sliver of the span, so that the compiled steps of a fused run are
-    built (or loaded from the disk cache) in this process, which forked workers inherit, rather
-    than in every worker of every call."""
+    """Run two samples over a sliver of the span, on one thread as the shards run, so that the
+    compiled steps of a fused run are built (or loaded from the disk cache) in this process,
+    which forked workers inherit, rather than in every worker of every call."""
+    from neuroplex.shards import one_thread
+
     t0, t1 = float(t_span[0]), float(t_span[1])
     sliver = (t0, t0 + (t1 - t0) * 1e-9)
-    run(prog, sliver, **{**options, "t_eval": torch.tensor(sliver, dtype=torch.float64)}, params=p_all[:2],
-        y0=None if y_all is None else y_all[:2])
+    with one_thread():
+        run(prog, sliver, **{**options, "t_eval": torch.tensor(sliver, dtype=torch.float64)}, params=p_all[:2],
+            y0=None if y_all is None else y_all[:2])
 
 
 def _concat(parts: list[Solution], ys: torch.Tensor) -> Solution:

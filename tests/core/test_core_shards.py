@@ -72,3 +72,18 @@ def test_shards_write_their_part_of_a_shared_result_in_place() -> None:
     assert any(pid != os.getpid() for pid in pids)  # some parts were written in other processes
     assert torch.equal(out, torch.arange(4, dtype=torch.float64)[:, None, None].expand(4, 3, 2))
     assert shards.shared_empty((0, 5), torch.float32).shape == (0, 5)
+
+
+def test_one_thread_holds_for_its_block_and_restores_the_count() -> None:
+    from neuroplex.shards import one_thread
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with pytest.raises(RuntimeError, match="inside"):
+            with one_thread():
+                assert torch.get_num_threads() == 1
+                raise RuntimeError("inside")
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

@@ -115,7 +115,7 @@ def test_fused_steps_fall_back_to_eager_with_one_warning_when_compiling_fails(mo
     assert torch.equal(out.y_end, ref.y_end)
 
 
-def test_torch_solver_fused_runs_an_sbml_ensemble_like_the_eager_steps(compiled_calls):
+def test_torch_solver_fused_runs_an_sbml_ensemble_like_the_eager_steps(compiled_calls, monkeypatch):
     model = neuroplex.load_model(MODELS / "repressilator.ant")
     base = torch.tensor([p.value for p in model.parameters], dtype=torch.float64)
     g = torch.Generator().manual_seed(3)
@@ -125,10 +125,18 @@ def test_torch_solver_fused_runs_an_sbml_ensemble_like_the_eager_steps(compiled_
     fused = neuroplex.simulate(model, (0.0, 50.0), fused=True, **kw)
     assert fused.ok
     torch.testing.assert_close(fused.ys, eager.ys, rtol=1e-7, atol=1e-9)
+    threads = []
+    real_step_for = aot_step.step_for
+
+    def step_for(*args, **kwargs):
+        threads.append(torch.get_num_threads())
+        return real_step_for(*args, **kwargs)
+    monkeypatch.setattr(aot_step, "step_for", step_for)
     compiled_calls.clear()
     sharded = neuroplex.simulate(model, (0.0, 50.0), fused=True, workers=2, **kw)
-    # the loop step ran here first (a warm-up), so the forked workers inherit it
-    assert _loop_calls(compiled_calls)
+    # the loop step was built here first (a warm-up) on one thread, as the forked workers that
+    # inherit it run
+    assert _loop_calls(compiled_calls) and threads and set(threads) == {1}
     assert sharded.ok
     torch.testing.assert_close(sharded.ys, eager.ys, rtol=1e-7, atol=1e-9)
 
