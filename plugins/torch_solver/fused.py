@@ -83,10 +83,14 @@ class FusedSteps:
         try:
             return compiled_for(fn, _call_stages)(self.stages, fn, args, t, columns(y), h, t_new, columns(f0), *flags)
         except Exception as exc:  # noqa: BLE001 - no compiler, an unsupported construct: run eager
-            self.failed = describe(exc)
-            warnings.warn(f"fused steps: torch.compile failed ({self.failed}); running eager steps", RuntimeWarning,
-                          stacklevel=2)
+            self.give_up("torch.compile", exc)
             return None
+
+    def give_up(self, what: str, exc: BaseException) -> None:
+        """Run eager steps from now on, after one warning saying that ``what`` failed and why."""
+        self.failed = describe(exc)
+        warnings.warn(f"fused steps: {what} failed ({self.failed}); running eager steps", RuntimeWarning,
+                      stacklevel=3)
 
 
 #: compiled functions per right-hand side function and template, shared by every solve in the process

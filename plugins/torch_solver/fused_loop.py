@@ -19,7 +19,6 @@ resolution, not to the last bit).
 """
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, NamedTuple
 
@@ -182,14 +181,8 @@ def _step_for(stepper: Any, fn: Callable[..., Any], plan: LoopPlan, tree: tuple[
     try:
         return aot_step.step_for(fn, step, tree, tree[2].t.shape[0], dynamic, key=(stages, dense_at, plan))
     except Exception as exc:  # noqa: BLE001 - no compiler, an unsupported construct: run eager
-        _give_up(stepper, exc)
+        stepper.fused.give_up("compiling the loop step", exc)
         return None
-
-
-def _give_up(stepper: Any, exc: BaseException) -> None:
-    stepper.fused.failed = fused_steps.describe(exc)
-    warnings.warn(f"fused steps: compiling the loop step failed ({stepper.fused.failed}); running eager steps",
-                  RuntimeWarning, stacklevel=4)
 
 
 def _inputs(args: Any, atol: Any, s: LoopState, rows: RowConstants, out: _Outputs | None) -> tuple[Any, ...]:
