@@ -1,6 +1,6 @@
-"""EqProp speed on digits: our plugin vs a plain autograd relaxation of the reference recipe.
+"""EqProp speed on digits (ours vs an autograd relaxation), and accuracy tables over seeds.
 
-Both run in this process on one thread (CPU seconds from ``time.process_time``, robust to a
+Speed mode (default). Both run in this process on one thread (CPU seconds from ``time.process_time``, robust to a
 shared machine). Ours: the default Hopfield recipe (hard sigmoid, 20 free / 6 nudged
 closed-form steps, free phase through ``neuroplex.equilibrate``), 64-100-10, batch 20.
 Reference recipe (written here, not copied): layered Hopfield energy with sigmoid, states
@@ -9,17 +9,32 @@ come from autograd, beta 1, parameter gradients by autograd of the batch-mean en
 1e-3, batch 20 with the last partial batch dropped.
 
     python benchmarks/eqprop_bench.py [--epochs 2] [--ref-batches 71] [--json out.json]
+
+Seed-table mode (``--seeds``): train ``neuroplex eqprop train``'s default rule (or the energy and
+options given) once per seed (and per split seed for ``digits-random`` / ``iris``), in at most
+``--jobs`` processes of one thread each, and print one row per run (test and train accuracy at the
+last epoch, the epochs flagged as stalled) with the median, the worst and the count at or above
+``--bar``::
+
+    python benchmarks/eqprop_bench.py --seeds 0-19 --epochs 10
+    python benchmarks/eqprop_bench.py --seeds 0-19 --epochs 10 --energy cond_gaussian
+    python benchmarks/eqprop_bench.py --seeds 0-3 --split-seeds 0-4 --dataset digits-random --epochs 10
+    python benchmarks/eqprop_bench.py --seeds 0-19 --option beta=0.5 --option beta_sign=random  # S&B's nudging
 """
 from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
+import statistics
 import time
+import warnings
+from typing import Any
 
 import torch
 
 from neuroplex.config import set_threads
-from neuroplex.datasets import digits
+from neuroplex.datasets import digits, load_dataset
 from neuroplex.plugins.eqprop.rule import EqPropRule
 from neuroplex.trainer import Trainer
 
@@ -71,12 +86,70 @@ def reference_epoch(data, n_batches: int, seed: int = 0) -> tuple[float, int]:
     return time.process_time() - start, n
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--epochs", type=int, default=3)
-    ap.add_argument("--ref-batches", type=int, default=71, help="reference batches to time (71 = one epoch)")
-    ap.add_argument("--json", default=None)
-    args = ap.parse_args()
+def seed_range(text: str) -> list[int]:
+    """``"0-19"`` or ``"0,3,7"`` (or a mix) as a list of ints."""
+    out: list[int] = []
+    for part in text.split(","):
+        lo, _, hi = part.partition("-")
+        out += list(range(int(lo), int(hi) + 1)) if hi else [int(lo)]
+    return out
+
+
+def parse_options(pairs: list[str]) -> dict[str, Any]:
+    """``key=value`` rule options; values are read as JSON where they parse, else as text."""
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise SystemExit(f"--option expects key=value, got {pair!r}")
+        try:
+            options[key] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key] = value
+    return options
+
+
+def seed_run(task: tuple[str, int, int, int, dict[str, Any]]) -> dict[str, Any]:
+    """One training run (one thread); returns the last epoch's accuracies and the stalled epochs."""
+    dataset, split_seed, seed, epochs, options = task
+    warnings.simplefilter("ignore", RuntimeWarning)  # the stall warning is reported in the row
+    set_threads(1)
+    data = load_dataset(dataset, seed=split_seed)
+    start = time.process_time()
+    hist = Trainer(EqPropRule(**options), data, epochs=epochs, batch_size=20, seed=seed, progress=False,
+                   plot=False, threads=1).fit()
+    return {"dataset": dataset, "split_seed": split_seed, "seed": seed, "test_accuracy": hist[-1]["test_accuracy"],
+            "train_accuracy": hist[-1]["train_accuracy"], "cpu_seconds": time.process_time() - start,
+            "stalled_epochs": [int(h["epoch"]) for h in hist if h.get("stalled")]}
+
+
+def seed_table(args: argparse.Namespace) -> dict[str, Any]:
+    options = {"energy": args.energy, **parse_options(args.option)}
+    splits = seed_range(args.split_seeds)
+    tasks = [(args.dataset, sp, s, args.epochs, options) for sp in splits for s in seed_range(args.seeds)]
+    wall = time.perf_counter()
+    with multiprocessing.get_context("fork").Pool(max(1, min(args.jobs, len(tasks)))) as pool:
+        rows = pool.map(seed_run, tasks, chunksize=1)
+    wall = time.perf_counter() - wall
+    rule = EqPropRule(**options).config
+    print(f"{args.dataset}, {args.epochs} epochs, energy {rule.energy}, nonlinearity {rule.nonlinearity}, "
+          f"beta {rule.beta} ({rule.beta_sign}), optimizer {rule.optimizer} {list(rule.learning_rate)}")
+    print(f"{'split':>5} {'seed':>4}  {'test acc':>8}  {'train acc':>9}  stalled epochs")
+    for r in rows:
+        print(f"{r['split_seed']:>5} {r['seed']:>4}  {r['test_accuracy']:8.3f}  {r['train_accuracy']:9.3f}  "
+              f"{','.join(map(str, r['stalled_epochs'])) or '-'}")
+    tests = [r["test_accuracy"] for r in rows]
+    summary = {"runs": len(rows), "median": statistics.median(tests), "worst": min(tests),
+               "at_or_above_bar": sum(t >= args.bar for t in tests), "bar": args.bar,
+               "stalled_runs": sum(bool(r["stalled_epochs"]) for r in rows), "wall_seconds": wall,
+               "cpu_seconds": sum(r["cpu_seconds"] for r in rows), "jobs": args.jobs}
+    print(f"median {summary['median']:.3f}, worst {summary['worst']:.3f}, >= {args.bar}: "
+          f"{summary['at_or_above_bar']}/{len(rows)}, runs flagged stalled: {summary['stalled_runs']}; "
+          f"wall {wall:.0f} s in {args.jobs} processes ({summary['cpu_seconds']:.0f} CPU-s)")
+    return {"options": options, "dataset": args.dataset, "epochs": args.epochs, "rows": rows, "summary": summary}
+
+
+def speed(args: argparse.Namespace) -> dict[str, Any]:
     set_threads(1)
     data = digits()
     rule = EqPropRule()
@@ -98,6 +171,28 @@ def main() -> None:
     print(f"reference recipe (autograd, 50+50 Euler): {ref_epoch:.3f} CPU-s/epoch ({ref_n} batches timed)")
     print(f"ratio reference / ours: {ref_epoch / ours:.1f}x; target <= 0.2 CPU-s/epoch: "
           f"{'met' if ours <= 0.2 else 'NOT met'}")
+    return result
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--epochs", type=int, default=None, help="epochs per run (speed mode 3, seed tables 10)")
+    ap.add_argument("--ref-batches", type=int, default=71, help="reference batches to time (71 = one epoch)")
+    ap.add_argument("--seeds", default=None, help="seed-table mode: training seeds, e.g. 0-19 or 0,4,7")
+    ap.add_argument("--split-seeds", default="0", help="seeds of the digits-random / iris split, e.g. 0-4")
+    ap.add_argument("--dataset", default="digits", help="digits (fixed split), digits-random, iris")
+    ap.add_argument("--energy", default="restr_hopfield", help="restr_hopfield or cond_gaussian (its preset)")
+    ap.add_argument("--option", action="append", default=[], help="rule option key=value (repeatable)")
+    ap.add_argument("--bar", type=float, default=0.86, help="test accuracy counted in the summary")
+    ap.add_argument("--jobs", type=int, default=2, help="worker processes for the seed table")
+    ap.add_argument("--json", default=None)
+    args = ap.parse_args()
+    if args.seeds is not None:
+        args.epochs = 10 if args.epochs is None else args.epochs
+        result = seed_table(args)
+    else:
+        args.epochs = 3 if args.epochs is None else args.epochs
+        result = speed(args)
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(result, fh, indent=1)

@@ -22,6 +22,7 @@ import os
 import random
 import tempfile
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Protocol, Sequence, runtime_checkable
 
@@ -36,6 +37,9 @@ TIMING_KEYS = ("seconds", "cpu_seconds")
 CHECKPOINT = "checkpoint.pt"
 #: during a run the plot is refreshed at most this often (seconds); always at the end
 PLOT_EVERY_S = 30.0
+#: train accuracy within this fraction of the way from chance (1 / classes) to 1, for two
+#: epochs in a row, marks a run as stalled
+NEAR_CHANCE = 0.1
 
 
 @runtime_checkable
@@ -53,7 +57,9 @@ class LearningRule(Protocol):
     * ``state_dict()`` / ``load_state_dict(state)``: everything needed to continue
       exactly (parameters, optimizer state, counters), as tensors / plain python objects.
 
-    Optional: ``epoch_metrics()`` returns extra per-epoch metrics (e.g. weight norms).
+    Optional: ``epoch_metrics()`` returns extra per-epoch metrics (e.g. weight norms);
+    ``stall_reasons(metrics)`` returns short texts saying why an epoch's metrics look like a
+    stalled run (empty when they do not), shown by the trainer (see :meth:`Trainer.stall_reasons`).
     Random numbers must come from torch's, numpy's or python's global generators (the
     trainer seeds and checkpoints them) or from generators kept in ``state_dict()``.
     """
@@ -171,6 +177,8 @@ class Trainer:
         self.config = dict(config or {})
         self.history: list[dict[str, float]] = []
         self.epoch = 0
+        #: why the last epoch looks stalled (empty when it does not); see :meth:`stall_reasons`
+        self.stalled: list[str] = []
         self.generator = torch.Generator()
         self._last_plot = time.monotonic()
         if resume and self.run_dir is None:
@@ -216,7 +224,10 @@ class Trainer:
                 self.history.append(metrics)
                 self._save()
                 bar.update(1)
-                bar.set_postfix({k: v for k, v in metrics.items() if "acc" in k or k == "loss"}, refresh=False)
+                postfix: dict[str, Any] = {k: v for k, v in metrics.items() if "acc" in k or k == "loss"}
+                if self.stalled:
+                    postfix["STALLED"] = "; ".join(self.stalled)
+                bar.set_postfix(postfix, refresh=False)
                 for cb in self.callbacks:
                     cb(self, self.epoch, metrics)
         finally:
@@ -251,7 +262,38 @@ class Trainer:
             metrics.update({k: float(v) for k, v in self.rule.evaluate(self.data).items()})
         if hasattr(self.rule, "epoch_metrics"):
             metrics.update({k: float(v) for k, v in self.rule.epoch_metrics().items()})
+        self._check_stall(metrics)
         return metrics
+
+    # ------------------------------------------------------------ stall check
+    def stall_reasons(self, metrics: Mapping[str, float]) -> list[str] | None:
+        """Why an epoch's ``metrics`` look like a stalled run: the rule's own
+        ``stall_reasons(metrics)`` when it has one, and train accuracy near chance (within
+        ``NEAR_CHANCE`` of the way from 1 / classes to 1) in this epoch and the one before.
+        ``None`` when neither test applies (no such rule method, no train accuracy)."""
+        reasons: list[str] | None = None
+        if hasattr(self.rule, "stall_reasons"):
+            reasons = list(self.rule.stall_reasons(metrics))
+        n_classes = getattr(self.data, "n_classes", None)
+        if "train_accuracy" in metrics and n_classes:
+            reasons = reasons or []
+            chance = 1.0 / n_classes
+            limit = chance + NEAR_CHANCE * (1.0 - chance)
+            previous = self.history[-1].get("train_accuracy", 1.0) if self.history else 1.0
+            if metrics["train_accuracy"] <= limit and previous <= limit:
+                reasons.append(f"train accuracy near chance ({metrics['train_accuracy']:.2f})")
+        return reasons
+
+    def _check_stall(self, metrics: dict[str, float]) -> None:
+        """Add the ``stalled`` metric (1.0 or 0.0) and warn once per run when it turns 1."""
+        reasons = self.stall_reasons(metrics)
+        if reasons is None:
+            return
+        self.stalled = reasons
+        metrics["stalled"] = float(bool(reasons))
+        if reasons and not any(row.get("stalled") for row in self.history):
+            warnings.warn(f"{getattr(self.rule, 'name', 'training')}: epoch {metrics['epoch']}: the run looks stalled: "
+                          f"{'; '.join(reasons)}", RuntimeWarning, stacklevel=3)
 
     # ------------------------------------------------------- files, checkpoint
     def _save(self) -> None:

@@ -5,8 +5,8 @@ The mapping keeps every SBML id usable by name:
 * **Species** whose quantity changes through reactions or events (or is a boundary
   species) are integrated as *amounts*, so variable compartments, conversion factors and
   events that resize a compartment are exact (reactions change amounts, SBML L3 section
-  4.11). A species whose SBML value is a concentration (``hasOnlySubstanceUnits=false``
-  in a compartment of non-zero dimension) then has an internal amount state and its id
+  4.11). A species whose SBML value is a concentration (``hasOnlySubstanceUnits=false``,
+  and in Level 2 a compartment of non-zero dimension) then has an internal amount state and its id
   is an IR *assignment* ``amount / compartment``; otherwise the state carries its id.
   Species under a rate rule, and constant species, keep their SBML value (concentration
   or amount) as the state.
@@ -248,6 +248,13 @@ class _Builder:
     def sym(self, sid: str) -> sympy.Symbol:
         return sympy.Symbol(sid)
 
+    def zero_d_l2(self, c: Any) -> bool:
+        """A Level 2 compartment with spatialDimensions 0: it has no size and the species in it
+        are amounts whatever hasOnlySubstanceUnits says (SBML L2V4, Compartment and Species).
+        In Level 3 spatialDimensions carries no meaning for simulation: such a compartment has
+        a size and its species follow hasOnlySubstanceUnits like anywhere else."""
+        return self.level < 3 and c.getSpatialDimensions() == 0
+
     def converter(self, local: dict[str, str] | None = None) -> MathConverter:
         local = local or {}
 
@@ -326,8 +333,9 @@ class _Builder:
 
         default_size = 1.0 if self.level < 3 else None
         for cid, c in self.compartments.items():
-            dims = c.getSpatialDimensionsAsDouble() if self.level >= 3 else c.getSpatialDimensions()
-            size = value_or_nan(c, "isSetSize", "getSize", default_size if dims != 0 else 1.0)
+            # L2: a 0-D compartment has no size (its species are amounts), 1 stands in for it;
+            # L3: spatialDimensions carries no meaning, a 0-D compartment is sized like any other
+            size = value_or_nan(c, "isSetSize", "getSize", 1.0 if self.zero_d_l2(c) else default_size)
             if not c.isSetSize() and size is nan and undefined(cid):
                 size = sympy.Integer(1)
                 defaulted.append(f"compartment {cid!r} (size 1)")
@@ -349,9 +357,7 @@ class _Builder:
             cid = s.getCompartment()
             if cid not in self.compartments:
                 raise SBMLImportError(f"{W}: species {sid!r} is in unknown compartment {cid!r}")
-            c = self.compartments[cid]
-            dims = c.getSpatialDimensionsAsDouble() if self.level >= 3 else c.getSpatialDimensions()
-            zero_d = dims == 0
+            zero_d = self.zero_d_l2(self.compartments[cid])
             hosu = s.getHasOnlySubstanceUnits() or zero_d
             quantity = "amount" if hosu else "concentration"
             V = self.sym(cid)

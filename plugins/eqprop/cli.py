@@ -54,9 +54,9 @@ def add_commands(cli: click.Group) -> None:
     @click.option("--optimizer", type=click.Choice(list(OPTIMIZERS)), default=None,
                   help="Optimizer [preset: sgd (Hopfield), adam].")
     @click.option("--seed", type=int, default=0, show_default=True, help="Seed of python, numpy and torch RNGs.")
-    @click.option("--beta", type=float, default=None, help="Nudging strength (> 0) [preset: 0.5 (Hopfield), 1.0].")
+    @click.option("--beta", type=float, default=None, help="Nudging strength (> 0) [preset: 1.0].")
     @click.option("--beta-sign", type=click.Choice(BETA_SIGNS), default=None,
-                  help="positive, random sign per batch, or centered (+beta and -beta) [preset: random (Hopfield), positive].")
+                  help="positive, random sign per batch, or centered (+beta and -beta) [preset: centered (Hopfield), positive].")
     @click.option("--step-size", type=float, default=None, help="Relaxation step eps [preset: 0.5 (Hopfield), 0.1].")
     @click.option("--free-steps", type=int, default=None, help="Max free-phase steps [preset: 20].")
     @click.option("--nudged-steps", type=int, default=None, help="Nudged-phase steps [preset: 6 (Hopfield), 20].")
@@ -80,8 +80,10 @@ def add_commands(cli: click.Group) -> None:
         """Train an energy-based model with Equilibrium Propagation.
 
         Writes metrics.csv / metrics.json (per epoch: accuracies, free energy, free-phase
-        residual and iterations, weight norms, seconds), checkpoint.pt and curves.png into
-        the log directory. Defaults reproduce Scellier & Bengio's recipe on digits.
+        residual and iterations, saturated hidden units, pinned output units, a stalled flag,
+        weight norms, seconds), checkpoint.pt and curves.png into the log directory. Defaults
+        are Scellier & Bengio's recipe on digits with centered nudging at beta 1
+        (their beta 0.5 with a random sign: --beta 0.5 --beta-sign random).
         """
         from neuroplex.datasets import load_dataset
         from neuroplex.trainer import Trainer, atomic_write_text
@@ -105,12 +107,16 @@ def add_commands(cli: click.Group) -> None:
             raise NeuroplexError(f"{run_dir} already holds a run; pass --resume to continue it or choose --log-dir")
         run_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(run_dir / "config.json", json.dumps(settings, indent=1))
-        history = Trainer(rule, data, epochs=epochs, batch_size=batch_size, seed=seed, device=device,
-                          run_dir=run_dir, resume=resume, progress=progress, config=settings, threads=threads).fit()
+        trainer = Trainer(rule, data, epochs=epochs, batch_size=batch_size, seed=seed, device=device,
+                          run_dir=run_dir, resume=resume, progress=progress, config=settings, threads=threads)
+        history = trainer.fit()
         if history:
             last = history[-1]
             click.echo(f"epoch {last['epoch']}: train accuracy {last['train_accuracy']:.4f}, "
                        f"test accuracy {last['test_accuracy']:.4f}; results in {run_dir}")
+            if trainer.stalled:
+                click.echo(f"warning: the run looks stalled at epoch {last['epoch']}: {'; '.join(trainer.stalled)} "
+                           f"(see 'Stalled runs' in docs/eqprop.md)", err=True)
 
     @eqprop.command()
     def presets() -> None:

@@ -86,6 +86,11 @@ def cost_grad(name: str, out: Tensor, target: Tensor) -> Tensor:
 
 COSTS = ("squared_error", "cross_entropy")
 
+#: a unit whose slope rho'(u) is below this fraction of the nonlinearity's largest slope is
+#: on a flat part of rho (no learning signal passes it)
+FLAT_SLOPE = 1e-3
+_MAX_SLOPE = {"sigmoid": 0.25, "tanh": 1.0, "relu": 1.0, "leaky_relu": 1.0, "hard_sigmoid": 1.0}
+
 
 # ------------------------------------------------------------------------ energies
 class LayeredEnergy:
@@ -96,6 +101,9 @@ class LayeredEnergy:
     """
 
     name = ""
+    #: the parameter gradients see the free layers only through rho(u) (Hopfield) rather
+    #: than through the states themselves (predictive coding's prediction errors)
+    through_rho = False
 
     def __init__(self, dims: Sequence[int], nonlinearity: str = "sigmoid"):
         if len(dims) < 2 or any(int(d) < 1 for d in dims):
@@ -120,6 +128,16 @@ class LayeredEnergy:
         if self.clip:
             return u, None
         return self.rho(u)
+
+    def saturated(self, u: Tensor) -> Tensor:
+        """Boolean mask of units on a flat part of rho: for ``hard_sigmoid`` a state at a
+        bound of [0, 1] (its activity is pinned there), otherwise rho'(u) below
+        :data:`FLAT_SLOPE` times the largest slope (``leaky_relu`` never saturates)."""
+        if self.clip:
+            return (u <= 0) | (u >= 1)
+        if self.nonlinearity == "relu":
+            return u < 0  # rho'(0) = 1 here, see _relu
+        return self.rho(u)[1] < FLAT_SLOPE * _MAX_SLOPE[self.nonlinearity]
 
     def energy(self, x: Tensor, us: Sequence[Tensor], params: Sequence[Tensor]) -> Tensor:
         raise NotImplementedError
@@ -150,6 +168,7 @@ class RestrictedHopfield(LayeredEnergy):
     """Layered continuous Hopfield energy (Scellier & Bengio 2017, eq. 1; input clamped)."""
 
     name = "restr_hopfield"
+    through_rho = True
 
     def energy(self, x, us, params):
         e = sum(0.5 * (u * u).sum(-1) for u in us)

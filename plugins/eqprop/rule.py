@@ -34,15 +34,26 @@ import neuroplex
 from neuroplex.errors import NeuroplexError
 
 from .dynamics import EqPropDynamics
-from .energies import COSTS, ENERGIES, NONLINEARITIES, cost, make_energy
+from .energies import COSTS, ENERGIES, NONLINEARITIES, cost, cost_grad, make_energy
 
 BETA_SIGNS = ("positive", "random", "centered")
+#: an output unit is *pinned* on a sample when the cost asks to move it (|dC/du_L| above
+#: PIN_COST_GRAD at the free state) and a nudge of +beta toward the target leaves it where it is
+#: (change <= PIN_TOL): it gets no EqProp signal there. It counts as a pinned unit when that holds
+#: on >= PIN_SHARE of its own class's samples or of the other classes' samples (>= PIN_MIN each).
+PIN_COST_GRAD, PIN_TOL, PIN_SHARE, PIN_MIN = 0.25, 1e-6, 0.8, 5
+#: a hidden unit is saturated when it sits on a flat part of rho for >= SATURATED_SHARE of a
+#: split's samples; a run whose training split has more than SATURATED_LIMIT of them is stalled
+SATURATED_SHARE, SATURATED_LIMIT = 0.99, 0.5
 OPTIMIZERS = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adagrad": torch.optim.Adagrad}
 
 #: defaults per energy (the options a user leaves unset); the Hopfield preset is Scellier &
-#: Bengio's recipe, the cond_gaussian preset the reference trainer's (predictive coding + FF init)
+#: Bengio's recipe with centered nudging at beta 1 instead of beta 0.5 with a random sign: a
+#: hard-sigmoid output unit pinned at a bound beyond the nudge's reach learns nothing, and with
+#: beta 0.5 that stalls 5 of 20 seeds on digits (docs/eqprop.md, "Stalled runs"); the
+#: cond_gaussian preset is the reference trainer's (predictive coding + FF init)
 PRESETS: dict[str, dict[str, Any]] = {
-    "restr_hopfield": dict(nonlinearity="hard_sigmoid", c_energy="squared_error", beta=0.5, beta_sign="random",
+    "restr_hopfield": dict(nonlinearity="hard_sigmoid", c_energy="squared_error", beta=1.0, beta_sign="centered",
                            step_size=0.5, free_steps=20, nudged_steps=6, optimizer="sgd",
                            learning_rate=(0.1, 0.05), fast_ff_init=False),
     "cond_gaussian": dict(nonlinearity="sigmoid", c_energy="cross_entropy", beta=1.0, beta_sign="positive",
@@ -198,9 +209,15 @@ class EqPropRule:
     @torch.no_grad()
     def evaluate(self, x: torch.Tensor, y: torch.Tensor, chunk: int = 10_000) -> dict[str, float]:
         """Accuracy, mean cost, mean free energy and mean free-phase residual at the free
-        equilibrium on a split (relaxed in chunks of ``chunk`` samples to bound memory)."""
+        equilibrium on a split (relaxed in chunks of ``chunk`` samples to bound memory), and
+        the stall diagnostics ``saturated`` (fraction of hidden units on a flat part of rho
+        for >= ``SATURATED_SHARE`` of the split) and ``pinned_outputs`` (output units that a
+        nudge toward the target cannot move: see :meth:`pin_counts`)."""
         totals = {"accuracy": 0.0, "cost": 0.0, "energy": 0.0, "residual": 0.0}
         n_out = self.config.dimensions[-1]
+        n_hidden = sum(self.config.dimensions[1:-1])
+        flat = torch.zeros(n_hidden, dtype=torch.long)
+        pins = torch.zeros(2, 3, n_out, dtype=torch.long)
         for i in range(0, x.shape[0], chunk):
             xc, yc = x[i:i + chunk].to(self.dtype), y[i:i + chunk]
             free, stats = self.free_phase(xc)
@@ -210,8 +227,46 @@ class EqPropRule:
             totals["cost"] += float(cost(self.config.c_energy, us[-1], target).sum())
             totals["energy"] += float(self.energy.energy(xc, us, self.params).sum())
             totals["residual"] += float(stats["residual"].double().sum())
+            flat += self.energy.saturated(free[:, :n_hidden]).sum(0).cpu()
+            pins += self.pin_counts(xc, target, free).cpu()
         n = max(x.shape[0], 1)
-        return {k: v / n for k, v in totals.items()}
+        out = {k: v / n for k, v in totals.items()}
+        out["saturated"] = float((flat >= SATURATED_SHARE * n).double().mean()) if n_hidden else 0.0
+        group, pinned = pins[:, 0], pins[:, 2]
+        out["pinned_outputs"] = float(((group >= PIN_MIN) & (pinned >= PIN_SHARE * group)).any(0).sum())
+        return out
+
+    @torch.no_grad()
+    def pin_counts(self, x: torch.Tensor, target: torch.Tensor, free: torch.Tensor) -> torch.Tensor:
+        """Counts ``(2, 3, d_L)`` per output unit, for the samples of its own class (row 0) and
+        of the other classes (row 1): samples, samples where the cost asks to move the unit
+        (``|dC/du_L| > PIN_COST_GRAD`` at the free state ``free``), and those of them where a
+        nudge of +beta toward the one-hot ``target`` leaves it unmoved, so that the EqProp
+        gradient of its weights is zero there. With ``hard_sigmoid`` this happens to a unit
+        whose drive is beyond the nudge's reach: below -beta on its own class (pinned at 0)
+        or above 1 + beta on the others (pinned at 1)."""
+        c = self.config
+        out0 = self.dynamics.split(free)[-1]
+        outb = self.dynamics.split(self.nudged_phase(x, target, free, c.beta))[-1]
+        wants = cost_grad(c.c_energy, out0, target).abs() > PIN_COST_GRAD
+        if self.energy.through_rho:
+            out0, outb = self.energy.act(out0)[0], self.energy.act(outb)[0]
+        stuck = wants & ((outb - out0).abs() <= PIN_TOL)
+        own = target > 0
+        return torch.stack([torch.stack([g.sum(0), (wants & g).sum(0), (stuck & g).sum(0)]) for g in (own, ~own)])
+
+    def stall_reasons(self, metrics: Mapping[str, float]) -> list[str]:
+        """Why an epoch's ``metrics`` look like a stalled run (empty when they do not): output
+        units pinned beyond the nudge's reach, or more than ``SATURATED_LIMIT`` of the hidden
+        units saturated, on the training split. The trainer adds its own near-chance test."""
+        reasons = []
+        pinned = int(metrics.get("train_pinned_outputs", 0))
+        if pinned:
+            reasons.append(f"{pinned} output unit{'s' if pinned > 1 else ''} pinned")
+        saturated = float(metrics.get("train_saturated", 0.0))
+        if saturated > SATURATED_LIMIT:
+            reasons.append(f"{saturated:.0%} hidden units saturated")
+        return reasons
 
     def epoch_metrics(self) -> dict[str, float]:
         out = {}

@@ -68,7 +68,7 @@ def test_resume_with_other_settings_is_refused(tmp_path):
     common = ["--dataset", f"mnist:{tmp_path / 'm'}", "--dimensions", "784,8,10", "--log-dir", str(tmp_path / "r")]
     assert _run([*common, "--epochs", "1"]).exit_code == 0
     res = _run([*common, "--epochs", "2", "--resume", "--beta", "0.9"])
-    assert res.exit_code == 1 and "beta=0.5" in res.output
+    assert res.exit_code == 1 and "beta=1.0" in res.output
 
 
 @pytest.mark.parametrize("args,message", [
