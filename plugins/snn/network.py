@@ -244,13 +244,14 @@ class Network:
     # ------------------------------------------------------------------- running
     def run(self, duration: float, *, method: str | None = None, dtype: Any = torch.float64,
             device: Any = "cpu", dt: float | None = None, progress: bool = False, seed: int | None = None,
-            chunk: int | None = None) -> Any:
-        """Run for ``duration`` seconds on the clock-driven torch engine; a
+            chunk: int | None = None, backend: str = "auto") -> Any:
+        """Run for ``duration`` seconds on the clock-driven engine (``backend``: ``auto``, ``c``
+        or ``torch``, see :mod:`neuroplex.plugins.snn.engine`); a
         :class:`neuroplex.solution.Solution` (spikes in ``.spikes``, monitored traces in
         ``.ys`` named ``"<population>.<state>[<index>]"``)."""
         from .engine import Engine
 
-        engine = Engine(self, dt=dt or self.dt, method=method, dtype=dtype, device=device)
+        engine = Engine(self, dt=dt or self.dt, method=method, dtype=dtype, device=device, backend=backend)
         return engine.run(duration, progress=progress, seed=seed, chunk=chunk)
 
     def torch_simulate(self, t_span: tuple[float, float], solver: Any = None, t_eval: Any = None,
