@@ -25,8 +25,7 @@ import numpy as np
 import torch
 
 from neuroplex.config import data_path, set_threads
-from neuroplex.plugins.snn import Engine, Network, TimedArray, cobahh, cuba
-from neuroplex.plugins.snn.stats import spike_stats
+from neuroplex.plugins.snn import Engine, Network, TimedArray, cobahh, cuba, spike_stats
 
 
 def time_network(net: Network, duration: float, dtype: torch.dtype, repeats: int, device: str = "cpu") -> dict:

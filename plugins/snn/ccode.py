@@ -17,8 +17,9 @@ run's precision (``double`` or ``float`` arithmetic, as torch computes in that d
 """
 from __future__ import annotations
 
+import ctypes
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import sympy
 import torch
@@ -164,6 +165,41 @@ class CSource:
     recorded: list[int] = field(default_factory=list)  # population indices with a spike buffer
 
 
+def header(dtype: torch.dtype, vector_math: bool) -> str:
+    """The includes, the ``real`` type and the helper functions every generated file starts with."""
+    single = dtype == torch.float32
+    number = CPrinter({}, dtype)._print_Float
+    text = _HEADER.format(real="float" if single else "double", fabs="fabsf" if single else "fabs",
+                          expm1="expm1f" if single else "expm1", small=number(sympy.Float(1e-6)),
+                          one=number(sympy.Float(1.0)), two=number(sympy.Float(2.0)))
+    return text + (_VECTOR_MATH if vector_math else "")
+
+
+def elementwise(expr: Any, args: list[sympy.Symbol], dtype: torch.dtype) -> Callable[..., torch.Tensor]:
+    """``expr`` of the symbols ``args`` as a compiled C loop over equally shaped tensors, printed,
+    vectorized and built as the engine's neuron loops are: ``f(*tensors) -> tensor`` (CPU). It
+    exposes the C forms of the special functions for checks against :mod:`neuroplex.runtime`."""
+    from . import cbuild
+
+    names = {a.name: f"a{i}[j]" for i, a in enumerate(args)}
+    vector = cbuild.vector_math()
+    lines = [header(dtype, vector), "int64_t neuroplex_elementwise(int64_t n, void **A) {"]
+    lines += [f"    const real *restrict a{i} = (const real *)A[{i}];" for i in range(len(args))]
+    lines += [f"    real *restrict out = (real *)A[{len(args)}];", *(["#pragma omp simd"] if vector else []),
+              f"    for (int64_t j = 0; j < n; ++j) out[j] = {CPrinter(names, dtype)(expr)};", "    return n;", "}", ""]
+    fn, _ = cbuild.build("\n".join(lines), symbol="neuroplex_elementwise")
+    fn.argtypes = [ctypes.c_int64, ctypes.c_void_p]
+
+    def call(*tensors: torch.Tensor) -> torch.Tensor:
+        xs = [torch.as_tensor(t, dtype=dtype).contiguous() for t in tensors]
+        out = torch.empty_like(xs[0])
+        ptrs = (ctypes.c_void_p * (len(xs) + 1))(*[x.data_ptr() for x in xs], out.data_ptr())
+        fn(out.numel(), ptrs)
+        return out
+
+    return call
+
+
 def generate(plan: NetworkPlan, dtype: torch.dtype, *, vector_math: bool = False) -> CSource:
     """The C source of ``plan`` computing in ``dtype`` (float64 or float32); ``vector_math``:
     declare the vector versions of ``exp``, ``expm1``, ``log`` (glibc's libmvec, see
@@ -205,10 +241,7 @@ class _Generator:
     # -------------------------------------------------------------- the file
     def source(self) -> CSource:
         plan = self.plan
-        fmt = {"real": self.real, "fabs": "fabsf" if self.real == "float" else "fabs",
-               "expm1": "expm1f" if self.real == "float" else "expm1", "small": self.number(1e-6),
-               "one": self.number(1.0), "two": self.number(2.0)}
-        head = [_HEADER.format(**fmt) + (_VECTOR_MATH if self.vector_math else ""), "int64_t neuroplex_run(int64_t k0, int64_t n, void **A, int64_t *count) {"]
+        head = [header(self.dtype, self.vector_math), "int64_t neuroplex_run(int64_t k0, int64_t n, void **A, int64_t *count) {"]
         body: list[str] = []
         checks: list[str] = []
         recorded: list[int] = []

@@ -34,6 +34,9 @@ from .plan import NEVER, NetworkPlan, make_plan
 from .results import RunOutput, solution
 
 BACKENDS = ("auto", "c", "torch")
+#: room in the C engine's spike buffers beyond one step's worst case (entries per population);
+#: a full buffer ends the call early, the engine empties it and calls again
+SPIKE_BUFFER = 1 << 18
 
 
 def choose_backend(backend: str, device: torch.device) -> str:
@@ -140,7 +143,7 @@ class Engine:
             if P.neurons and P.refractory != "none":
                 state[f"NR{P.index}"] = torch.zeros(P.size, dtype=torch.uint8)
             if P.record:
-                capacity = P.size + max(P.size, 1 << 18)
+                capacity = P.size + max(P.size, SPIKE_BUFFER)
                 state[f"OI{P.index}"] = torch.zeros(capacity, dtype=torch.int32)
                 state[f"OK{P.index}"] = torch.zeros(capacity, dtype=torch.int64)
                 counts += [0, capacity]
