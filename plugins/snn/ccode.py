@@ -8,8 +8,8 @@ buffers listed in :attr:`CSource.buffers` (torch tensors the caller owns); ``cou
 how many spikes population ``p``'s buffer holds, ``count[2p+1]`` its capacity.
 
 Per step: monitors copy their states (``when='start'``); each population runs one loop over
-its neurons computing ``not_refractory`` from the old state and the new state, then one loop
-testing the threshold and listing the spiking neurons; each synapse set adds the weights of
+its neurons computing ``not_refractory`` from the old state, the new state and a flag for the
+threshold (vectorised), then a scan listing the flagged neurons; each synapse set adds the weights of
 the spiking rows of its compressed adjacency into the post-synaptic state (delays through a
 ring buffer of ``max delay + 1`` slots); the spiking neurons are reset and their
 ``lastspike`` set. Expressions are printed by :class:`CPrinter` (sympy's C99 printer) in the
@@ -27,9 +27,8 @@ from sympy.codegen.ast import float32, float64, real
 from sympy.printing.c import C99CodePrinter
 
 from neuroplex.errors import ModelError
-from neuroplex.ir import exprel
 
-from .plan import ExplicitUpdate, LinearUpdate, NetworkPlan, PopulationPlan, Ref
+from .plan import ExplicitUpdate, LinearUpdate, NetworkPlan, PopulationPlan
 
 #: C element type of each buffer role
 CTYPES = {torch.int32: "int32_t", torch.int64: "int64_t", torch.uint8: "uint8_t"}
@@ -249,8 +248,8 @@ class _Generator:
             if P.neurons:
                 self.buffer(f"Y{P.index}", "state", f"Y{P.index}")
                 self.buffer(f"L{P.index}", "state", f"L{P.index}", ctype="int32_t")
-                if P.refractory != "none":
-                    self.buffer(f"NR{P.index}", "state", f"NR{P.index}", ctype="uint8_t")
+                if P.threshold is not None:
+                    self.buffer(f"SP{P.index}", "state", f"SP{P.index}", ctype="uint8_t")
             else:
                 self.buffer(f"R{P.index}", "call", f"R{P.index}")
                 self.buffer(f"PR{P.index}", "const", tensor=P.spike_prob)
@@ -329,7 +328,7 @@ class _Generator:
         S = len(P.states)
         old = self._names(P, "y")
         pr = CPrinter(old, self.dtype)
-        out: list[str] = ["#pragma omp simd"] if self.vector_math else []
+        out: list[str] = [f"int64_t ns{i} = 0;"] + (["#pragma omp simd"] if self.vector_math else [])
         loop = [f"for (int64_t j = 0; j < {size}; ++j) {{"]
         loop += [f"    const real y{r} = Y{i}[{r * size} + j];" for r in range(S)]
         if P.refractory == "duration":
@@ -338,26 +337,23 @@ class _Generator:
             loop.append(f"    const int nr = (k - (int64_t)L{i}[j]) >= {steps};")
         elif P.refractory == "condition":
             loop.append(f"    const int nr = !({pr(P.ref_condition)});")
-        if P.refractory != "none":
-            loop.append(f"    NR{i}[j] = (uint8_t)nr;")
         if isinstance(P.update, LinearUpdate):
             loop += ["    " + x for x in self._linear(P, P.update, old)]
         else:
             loop += ["    " + x for x in self._explicit(P, P.update, pr)]
         loop += [f"    Y{i}[{r * size} + j] = n{r};" for r in range(S)]
-        loop.append("}")
-        out += loop
-        out.append(f"int64_t ns{i} = 0;")
         if P.threshold is None:
-            return out
-        new = self._names(P, "z")
-        cond = CPrinter(new, self.dtype)(P.threshold)
-        free = {s.name for s in sympy.sympify(P.threshold).free_symbols}
-        loads = [f"const real z{r} = Y{i}[{r * size} + j];" for r, s in enumerate(P.states) if s in free]
-        test = f"NR{i}[j] && ({cond})" if P.refractory != "none" else cond
-        out += [f"for (int64_t j = 0; j < {size}; ++j) {{", *("    " + x for x in loads),
-                f"    if ({test}) S{i}[ns{i}++] = (int32_t)j;", "}"]
-        return out
+            return out + loop + ["}"]
+        # the threshold on the new state, as a flag per neuron (in the vectorised loop), then
+        # a scan listing the flagged neurons eight flags at a time
+        cond = CPrinter(self._names(P, "n"), self.dtype)(P.threshold)
+        test = f"nr && ({cond})" if P.refractory != "none" else cond
+        loop += [f"    SP{i}[j] = (uint8_t)({test});", "}"]
+        scan = [f"for (int64_t j0 = 0; j0 < {size}; j0 += 8) {{", "    uint64_t flags;",
+                f"    memcpy(&flags, SP{i} + j0, 8);", "    if (!flags) continue;",
+                f"    for (int64_t j = j0; j < j0 + 8 && j < {size}; ++j) if (SP{i}[j]) S{i}[ns{i}++] = (int32_t)j;",
+                "}"]
+        return out + loop + scan
 
     def _linear(self, P: PopulationPlan, u: LinearUpdate, names: dict[str, str]) -> list[str]:
         S = len(P.states)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import ctypes
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -29,9 +29,11 @@ from neuroplex.errors import NeuroplexError
 from neuroplex.solution import Solution
 
 from . import cbuild, ccode, torchcode
-from .network import Network
 from .plan import NEVER, NetworkPlan, make_plan
 from .results import RunOutput, solution
+
+if TYPE_CHECKING:
+    from .network import Network
 
 BACKENDS = ("auto", "c", "torch")
 #: room in the C engine's spike buffers beyond one step's worst case (entries per population);
@@ -140,8 +142,8 @@ class Engine:
         counts = []
         for P in plan.pops:
             state[f"S{P.index}"] = torch.zeros(P.size, dtype=torch.int32)
-            if P.neurons and P.refractory != "none":
-                state[f"NR{P.index}"] = torch.zeros(P.size, dtype=torch.uint8)
+            if P.neurons and P.threshold is not None:  # threshold flags, zero-padded for 8-byte reads
+                state[f"SP{P.index}"] = torch.zeros(P.size + 8, dtype=torch.uint8)
             if P.record:
                 capacity = P.size + max(P.size, SPIKE_BUFFER)
                 state[f"OI{P.index}"] = torch.zeros(capacity, dtype=torch.int32)

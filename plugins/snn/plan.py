@@ -9,8 +9,8 @@ plain data that a code generator (:mod:`.ccode` or :mod:`.torchcode`) turns into
   propagator evaluated to numbers, or the explicit method's assignments with common
   sub-expressions shared), the threshold, reset and refractory rule as folded sympy
   expressions whose symbols are listed in :attr:`PopulationPlan.symbols`;
-* per (pre, post, delayed) pair of populations, one compressed-row adjacency: for each
-  pre-synaptic neuron, the flat post-synaptic targets ``state*size + sample*n + j`` and weights;
+* per synapse set, one compressed-row adjacency: for each pre-synaptic neuron, the flat
+  post-synaptic targets ``state*size + sample*n + j``, weights and delays;
 * the state monitors, Poisson groups and ``TimedArray`` reads.
 
 The order inside a step is Brian2's default schedule: state monitors (``when='start'``),
@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 import sympy
@@ -31,8 +31,11 @@ from neuroplex.errors import ModelError, NeuroplexError
 from neuroplex.ir import ModelIR
 from neuroplex.runtime import exprel as torch_exprel
 
-from .integrators import DT, NOTREF, ExplicitStep, LinearStep, build_step, derivatives, substitute_assignments
-from .network import Network, PoissonGroup, Population, TimedArray
+from .elements import PoissonGroup, Population, TimedArray
+from .integrators import DT, NOTREF, ExplicitStep, LinearStep, build_step, substitute_assignments
+
+if TYPE_CHECKING:
+    from .network import Network
 
 #: ``lastspike`` of a neuron that never spiked (in steps)
 NEVER = -(2 ** 30)
@@ -152,7 +155,7 @@ class PopulationPlan:
 
 @dataclass
 class SynapseGroup:
-    """The synapses from ``pre`` to ``post`` as compressed rows over the pre-synaptic
+    """One synapse set from ``pre`` to ``post`` as compressed rows over the pre-synaptic
     neurons: row ``i`` holds entries ``rowptr[i] .. rowptr[i+1]-1``, each a flat target in the
     post state (``state*size + sample*n + j``), a weight and, when ``delayed``, a delay in steps."""
 

@@ -11,8 +11,7 @@ import torch
 import neuroplex as nx
 from neuroplex.errors import ModelError, NeuroplexError
 from neuroplex.ir import exprel
-from neuroplex.plugins.snn import Engine, Network, TimedArray, cobahh, cuba
-from neuroplex.plugins.snn import cbuild, ccode, engine
+from neuroplex.plugins.snn import Engine, Network, TimedArray, cbuild, ccode, cobahh, cuba, engine
 from neuroplex.runtime import exprel as torch_exprel
 
 needs_cc = pytest.mark.skipif(not cbuild.compiler_available(), reason="no working C compiler")
