@@ -144,4 +144,4 @@ def add_commands(cli: click.Group) -> None:
         click.echo(format_report(report))
         if out is not None:
             click.echo(f"wrote {write_json(report, out / 'report.json')}")
-            click.echo(f"wrote {plot_comparison(runs, out / 'comparison.png', title=f'{net.name}: ' + ' vs '.join(names))}")
+            click.echo(f"wrote {plot_comparison(runs, out / 'comparison.png', title=f'{net.name}: ' + ' vs '.join(runs))}")
