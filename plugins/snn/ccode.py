@@ -28,6 +28,7 @@ from sympy.printing.c import C99CodePrinter
 
 from neuroplex.errors import ModelError
 
+from . import cbuild
 from .plan import ExplicitUpdate, LinearUpdate, NetworkPlan, PopulationPlan
 
 #: C element type of each buffer role
@@ -178,8 +179,6 @@ def elementwise(expr: Any, args: list[sympy.Symbol], dtype: torch.dtype) -> Call
     """``expr`` of the symbols ``args`` as a compiled C loop over equally shaped tensors, printed,
     vectorized and built as the engine's neuron loops are: ``f(*tensors) -> tensor`` (CPU). It
     exposes the C forms of the special functions for checks against :mod:`neuroplex.runtime`."""
-    from . import cbuild
-
     names = {a.name: f"a{i}[j]" for i, a in enumerate(args)}
     vector = cbuild.vector_math()
     lines = [header(dtype, vector), "int64_t neuroplex_elementwise(int64_t n, void **A) {"]
