@@ -1,15 +1,16 @@
-"""Torch-side timing of the clock-driven spiking engine (CUBA, COBAHH), the CUBA seed
+"""The neuroplex spiking engine on its own (CUBA, COBAHH): its code backends, the CUBA seed
 statistics and the full single-neuron reference checks.
 
     python benchmarks/snn_torch_bench.py                 # CUBA N=1000/4000/16000, batched 32
+    python benchmarks/snn_torch_bench.py --backend torch # the torch fallback code instead of C
     python benchmarks/snn_torch_bench.py --seeds 5       # independent CUBA networks: rate, ISI CV
     python benchmarks/snn_torch_bench.py --references    # full 1 s single-neuron references
 
-Loop time = the engine's step loop only (network construction and TorchScript compilation
-are reported apart); best of ``--repeats``; torch threads fixed with
-``neuroplex.config.set_threads`` (default 1). The side-by-side ratio to Brian2 lives in the
-Brian2 benchmarks, which import the builders used here. ``--out`` writes the results as JSON
-(atomically).
+Loop time = the engine's step loop only; build time = planning, code generation and the C
+compiler (or loading the library from the disk cache: ``cached``) reported apart; best of
+``--repeats``; torch threads fixed with ``neuroplex.config.set_threads`` (default 1). The
+side-by-side table against Brian2 (cython, cpp_standalone, numpy) is ``snn_bench.py``.
+``--out`` writes the results as JSON (atomically).
 """
 from __future__ import annotations
 
@@ -25,22 +26,19 @@ import numpy as np
 import torch
 
 from neuroplex.config import data_path, set_threads
-from neuroplex.plugins.snn import Engine, Network, TimedArray, cobahh, cuba
-from neuroplex.plugins.snn.stats import spike_stats
+from neuroplex.plugins.snn import Engine, Network, TimedArray, cobahh, cuba, spike_stats
 
 
-def time_network(net: Network, duration: float, dtype: torch.dtype, repeats: int, device: str = "cpu") -> dict:
-    t0 = time.perf_counter()
-    engine = Engine(net, dtype=dtype, device=device)
-    build = time.perf_counter() - t0
-    engine.run(min(duration, 0.01))  # warm-up: allocator, first TorchScript call
+def time_network(net: Network, duration: float, dtype: torch.dtype, repeats: int, device: str = "cpu",
+                 backend: str = "auto") -> dict:
+    engine = Engine(net, dtype=dtype, device=device, backend=backend)
     loops, spikes = [], 0
     for _ in range(repeats):
         sol = engine.run(duration)
         loops.append(sol.meta["loop_time"])
         spikes = len(sol.spikes)
-    return {"build_s": build, "loop_s": min(loops), "loops": loops, "spikes": spikes,
-            "per_network_s": min(loops) / net.batch}
+    return {"build_s": engine.build_time, "cached": engine.cached, "engine": engine.backend, "loop_s": min(loops),
+            "loops": loops, "spikes": spikes, "per_network_s": min(loops) / net.batch}
 
 
 def bench(args: argparse.Namespace) -> list[dict]:
@@ -56,12 +54,12 @@ def bench(args: argparse.Namespace) -> list[dict]:
         builder = cuba if name == "CUBA" else cobahh
         net = builder(n, seed=1, batch=batch, **conn, **({"monitor": None} if name == "COBAHH" else {}))
         setup = time.perf_counter() - t0
-        res = time_network(net, args.duration, dtype, args.repeats, args.device)
+        res = time_network(net, args.duration, dtype, args.repeats, args.device, args.backend)
         res.update(case=name, n=n, batch=batch, connectivity=conn, setup_s=setup, dtype=args.dtype)
         rows.append(res)
-        print(f"{name:6s} N={n:6d} B={batch:3d} {str(conn):18s} loop {res['loop_s']:.3f} s "
+        print(f"{name:6s} N={n:6d} B={batch:3d} {str(conn):18s} [{res['engine']}] loop {res['loop_s']:.3f} s "
               f"({res['per_network_s']:.3f} s/network)  spikes {res['spikes']}  "
-              f"build {res['build_s']:.2f} s  setup {setup:.2f} s", flush=True)
+              f"build {res['build_s']:.2f} s{' (cached)' if res['cached'] else ''}  setup {setup:.2f} s", flush=True)
     return rows
 
 
@@ -129,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--backend", default="auto", choices=["auto", "c", "torch"], help="the engine's code")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--cobahh", action="store_true", help="also time COBAHH N=4000")
     ap.add_argument("--seeds", type=int, default=0, help="run N independent CUBA networks and report statistics")
@@ -139,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     set_threads(args.threads)
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, load {os.getloadavg()[0]:.1f}, "
-          f"dtype {args.dtype}, device {args.device}", flush=True)
+          f"dtype {args.dtype}, device {args.device}, backend {args.backend}", flush=True)
     result: dict = {"threads": torch.get_num_threads(), "load": os.getloadavg()}
     if not args.no_timing:
         result["timing"] = bench(args)

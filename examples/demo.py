@@ -83,13 +83,13 @@ def section_compare(ctx: Context) -> None:
 def section_spiking(ctx: Context) -> None:
     """One CUBA network instance (Brette et al. 2007, 1000 neurons, 0.3 s) on the torch engine and on Brian2."""
     from neuroplex.plugins.brian2_backend.compare import compare_runs, format_report, plot_comparison
-    from neuroplex.plugins.snn.builders import cuba
+    from neuroplex.plugins.snn import cuba
 
     net = cuba(n=1000, seed=3, monitor=[0, 1, 2])
     duration = 0.3
     runs = {}
     for label, solver, options in (("torch", "torch", {"dtype": "float64"}),
-                                   ("brian2", "brian2", {"dtype": "float64", "target": "numpy"})):
+                                   ("brian2:numpy", "brian2", {"dtype": "float64", "target": "numpy"})):
         t0 = time.perf_counter()
         sol = nx.simulate(net, (0.0, duration), solver=solver, progress=False, **options)
         sol.meta.setdefault("wall_time_s", time.perf_counter() - t0)

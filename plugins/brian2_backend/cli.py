@@ -6,27 +6,29 @@ from pathlib import Path
 from typing import Any
 
 import click
+import torch
 
+from neuroplex.api import make_solver
 from neuroplex.compare import write_json
+from neuroplex.config import set_threads
 from neuroplex.errors import NeuroplexError
+from neuroplex.host import get_host
+from neuroplex.plugins.snn import METHODS, Network
+
+from .compare import compare_runs, format_report, plot_comparison
 
 
 def network_builders() -> dict[str, Any]:
-    """Network builder names accepted by ``compare-snn`` (from the snn plugin)."""
-    from neuroplex.plugins.snn import builders
-
-    found = dict(getattr(builders, "BUILDERS", {}) or {})
-    for name in ("cuba", "cobahh"):
-        if hasattr(builders, name):
-            found.setdefault(name, getattr(builders, name))
-    return found
+    """Network builders accepted by ``compare-snn``: the tasks of kind ``network`` that plugins
+    registered (the snn plugin's ``cuba``, ``cobahh``)."""
+    host = get_host()
+    entries = (host.get("tasks", name) for name in host.names("tasks"))
+    return {e.name: e.obj for e in entries if e.info.get("kind") == "network"}
 
 
 def build_network(spec: str, *, n: int | None = None, seed: int | None = None, in_degree: int | None = None,
                   dt: float | None = None, monitor: list[int] | None = None) -> Any:
     """A network from a builder name (``cuba``, ``cobahh``) or an exported network file."""
-    from neuroplex.plugins.snn.network import Network
-
     path = Path(spec)
     if path.suffix == ".npz" or path.exists():
         net = Network.load(path)
@@ -56,9 +58,9 @@ def build_network(spec: str, *, n: int | None = None, seed: int | None = None, i
 
 def run_on(solver: str, net: Any, duration: float, *, dt: float | None, method: str | None, dtype: str,
            seed: int | None, progress: bool = False) -> Any:
-    """Run ``net`` on ``solver`` (``name`` or ``brian2:<target>``); a Solution."""
-    from neuroplex.api import make_solver
-
+    """Run ``net`` on ``solver`` (``name`` or ``brian2:<target>``; plain ``brian2`` runs Brian2's
+    default target, ``auto``); a Solution whose ``meta["target"]`` (Brian2) or ``meta["engine"]``
+    (torch) names the code that ran."""
     name, _, target = solver.partition(":")
     options: dict[str, Any] = {"dtype": dtype}
     if dt is not None:
@@ -66,7 +68,7 @@ def run_on(solver: str, net: Any, duration: float, *, dt: float | None, method: 
     if method is not None:
         options["method"] = method
     if name == "brian2":
-        options["target"] = target or "numpy"
+        options["target"] = target or "auto"
         options["seed"] = seed
     elif target:
         raise NeuroplexError(f"solver {solver!r}: only brian2 takes a target after ':'")
@@ -74,8 +76,6 @@ def run_on(solver: str, net: Any, duration: float, *, dt: float | None, method: 
     if name == "torch" and method is not None and _clock_method(method):
         # the torch solver's own method names are ODE integrators; a network's clock methods
         # (exact, exponential_euler, rk2, ...) go to the clock-driven engine directly
-        import torch
-
         sol = net.run(float(duration), method=method, dtype=getattr(torch, dtype), dt=dt, progress=progress)
     else:
         instance = make_solver(name, "simulate", **options)
@@ -85,9 +85,13 @@ def run_on(solver: str, net: Any, duration: float, *, dt: float | None, method: 
 
 
 def _clock_method(method: str) -> bool:
-    from neuroplex.plugins.snn.integrators import METHODS
-
     return method in METHODS
+
+
+def run_label(spec: str, sol: Any) -> str:
+    """The report's name of a run: the solver as asked for, with the Brian2 target that ran
+    when it was left to Brian2 (``brian2`` -> ``brian2:cython``)."""
+    return f"brian2:{sol.meta.get('target', 'auto')}" if spec == "brian2" else spec
 
 
 def add_commands(cli: click.Group) -> None:
@@ -96,7 +100,8 @@ def add_commands(cli: click.Group) -> None:
     @cli.command("compare-snn")
     @click.argument("network")
     @click.option("--solvers", default="torch,brian2", show_default=True,
-                  help="Comma-separated solvers; brian2:cython / brian2:cpp_standalone pick Brian2's target.")
+                  help="Comma-separated solvers; brian2 runs Brian2's default target (auto: cython where it "
+                       "compiles, else numpy), brian2:cython / brian2:numpy / brian2:cpp_standalone pick one.")
     @click.option("--duration", type=float, default=1.0, show_default=True, help="Simulated time (s).")
     @click.option("--dt", type=float, default=None, help="Time step (s); default the network's (0.1 ms).")
     @click.option("--method", default=None, help="Integration method for every population (exact, euler, "
@@ -106,8 +111,9 @@ def add_commands(cli: click.Group) -> None:
     @click.option("--in-degree", type=int, default=None, help="Fixed in-degree instead of p = 80/n.")
     @click.option("--monitor", default="0,1,2", show_default=True, help="Neuron indices whose v is recorded.")
     @click.option("--dtype", type=click.Choice(["float64", "float32"]), default="float64", show_default=True)
-    @click.option("--warmup/--no-warmup", default=True, show_default=True,
-                  help="Run each solver for 10 steps first, so loop times exclude JIT/compilation.")
+    @click.option("--warmup/--no-warmup", default=False, show_default=True,
+                  help="Run each solver for 10 steps first, so wall times exclude code generation and "
+                       "compilation (loop times always do).")
     @click.option("--out", type=click.Path(path_type=Path), default=None,
                   help="Folder for report.json and comparison.png.")
     def compare_snn(network: str, solvers: str, duration: float, dt: float | None, method: str | None,
@@ -115,11 +121,8 @@ def add_commands(cli: click.Group) -> None:
                     warmup: bool, out: Path | None) -> None:
         """Run NETWORK (a builder name such as cuba or cobahh, or an exported network
         file) on each solver and report spike counts, rates, ISI CV, spike-time agreement,
-        voltage RMSE and wall times."""
-        from neuroplex.config import set_threads
-
-        from .compare import compare_runs, format_report, plot_comparison
-
+        voltage RMSE, the code that ran (Brian2's target, the torch engine's code), loop times
+        and wall times (first call: code generation and compilation included)."""
         set_threads()  # $NEUROPLEX_THREADS or 1: per-step loops on small tensors
 
         names = [s.strip() for s in solvers.split(",") if s.strip()]
@@ -133,11 +136,12 @@ def add_commands(cli: click.Group) -> None:
             if warmup:
                 run_on(name, net, 10 * step, dt=step, method=method, dtype=dtype, seed=seed)
             click.echo(f"running {net.name} on {name} ...", err=True)
-            runs[name] = run_on(name, net, duration, dt=step, method=method, dtype=dtype, seed=seed, progress=True)
+            sol = run_on(name, net, duration, dt=step, method=method, dtype=dtype, seed=seed, progress=True)
+            runs[run_label(name, sol)] = sol
         n_neurons = sum(p.n for p in net.populations.values() if getattr(p, "kind", "neurons") == "neurons")
         report = compare_runs(runs, n_neurons=n_neurons, duration=duration, dt=step)
         report["network"] = net.name
         click.echo(format_report(report))
         if out is not None:
             click.echo(f"wrote {write_json(report, out / 'report.json')}")
-            click.echo(f"wrote {plot_comparison(runs, out / 'comparison.png', title=f'{net.name}: ' + ' vs '.join(names))}")
+            click.echo(f"wrote {plot_comparison(runs, out / 'comparison.png', title=f'{net.name}: ' + ' vs '.join(runs))}")

@@ -142,6 +142,12 @@ def trace_rmse(a: Any, b: Any, names: Sequence[str] | None = None, *, sample: in
     return out
 
 
+def code_ran(sol: Any) -> str:
+    """The code a solution's run used: Brian2's target (``cython``, ``numpy``,
+    ``cpp_standalone``) or the torch engine's (``c``, ``torch``); ``"-"`` when unrecorded."""
+    return str(sol.meta.get("target") or sol.meta.get("engine") or "-")
+
+
 def wall_times(sol: Any) -> dict[str, float | None]:
     """Loop and total times a solver recorded in ``sol.meta`` (seconds)."""
     meta = sol.meta
@@ -160,7 +166,8 @@ def compare_runs(runs: Mapping[str, Any], *, n_neurons: int, duration: float, dt
     report: dict[str, Any] = {"n_neurons": n_neurons, "duration_s": duration, "dt_s": dt, "runs": {}, "pairs": {}}
     for label, sol in runs.items():
         st = spike_stats(sol, n_neurons, duration, sample=sample)
-        report["runs"][label] = {**vars(st), **wall_times(sol), "solver": sol.solver, "method": sol.method}
+        report["runs"][label] = {**vars(st), **wall_times(sol), "solver": sol.solver, "code": code_ran(sol),
+                                 "method": sol.method}
     ref = labels[0]
     for label in labels[1:]:
         pair = spike_agreement(runs[ref], runs[label], dt, sample=sample)
@@ -171,11 +178,12 @@ def compare_runs(runs: Mapping[str, Any], *, n_neurons: int, duration: float, dt
 
 def format_report(report: Mapping[str, Any]) -> str:
     """A plain-text table of :func:`compare_runs`' report."""
-    lines = [f"{'run':<14} {'spikes':>8} {'rate Hz':>8} {'ISI CV':>7} {'active':>7} {'loop s':>8} {'wall s':>8}  method"]
+    lines = [f"{'run':<22} {'code':<14} {'spikes':>8} {'rate Hz':>8} {'ISI CV':>7} {'active':>7} {'loop s':>8} "
+             f"{'wall s':>8}  method"]
     for label, r in report["runs"].items():
         loop = "-" if r["loop_s"] is None else f"{r['loop_s']:.3f}"
         wall = "-" if r["wall_s"] is None else f"{r['wall_s']:.3f}"
-        lines.append(f"{label:<14} {r['n_spikes']:>8d} {r['rate_hz']:>8.3f} {r['cv_isi']:>7.3f} "
+        lines.append(f"{label:<22} {r.get('code', '-'):<14} {r['n_spikes']:>8d} {r['rate_hz']:>8.3f} {r['cv_isi']:>7.3f} "
                      f"{r['active_fraction']:>7.3f} {loop:>8} {wall:>8}  {r['method']}")
     for key, p in report["pairs"].items():
         fm = "none" if p["first_mismatch_s"] is None else f"{p['first_mismatch_s'] * 1e3:.1f} ms"
@@ -207,7 +215,7 @@ def plot_comparison(runs: Mapping[str, Any], path: str | os.PathLike, *, sample:
     for c, label in enumerate(labels):
         idx, t = as_spikes(runs[label], sample)
         ax.plot(t, idx, "|" if c == 0 else ".", markersize=4 if c == 0 else 1.5, color=colors[c % len(colors)],
-                label=f"{label} ({idx.size} spikes)", alpha=0.8)
+                label=f"{label} [{code_ran(runs[label])}] ({idx.size} spikes)", alpha=0.8)
     ax.set_ylabel("neuron")
     ax.legend(loc="upper right", fontsize="small")
     ax.set_title(title or "spike raster")

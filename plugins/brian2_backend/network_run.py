@@ -1,4 +1,4 @@
-"""Run a :class:`neuroplex.plugins.snn.network.Network` on Brian2.
+"""Run a :class:`neuroplex.plugins.snn.Network` on Brian2.
 
 Every population becomes one ``NeuronGroup`` (or ``PoissonGroup``) of ``B*n`` neurons
 (``B`` independent networks, sample-major: neuron ``j`` of sample ``b`` is ``b*n + j``);
@@ -19,20 +19,18 @@ import numpy as np
 import torch
 
 from neuroplex.errors import NeuroplexError
+from neuroplex.plugins.snn import Network as SpikingNetwork
+from neuroplex.plugins.snn import TimedArray
 from neuroplex.solution import Solution, SpikeTrain, Status
 
 from .neuron_run import initial_values, with_unit_fallback
-from .session import brian_session, progress_report
-from .translate import NeuronSpec, translate_neuron
+from .session import brian_session, progress_report, ran_targets
+from .translate import NeuronSpec, dims_text, translate_neuron
 
 
 def is_network(model: Any) -> bool:
-    """True for a spiking :class:`~neuroplex.plugins.snn.network.Network`."""
-    try:
-        from neuroplex.plugins.snn.network import Network
-    except ImportError:  # pragma: no cover - the snn plugin ships with neuroplex
-        return False
-    return isinstance(model, Network)
+    """True for a spiking :class:`neuroplex.plugins.snn.Network`."""
+    return isinstance(model, SpikingNetwork)
 
 
 def _flat(value: Any, batch: int, n: int, what: str) -> np.ndarray:
@@ -56,7 +54,8 @@ def _is_scalar(value: Any) -> bool:
 
 
 def run_network(net: Any, t_span: tuple[float, float], *, dt: float | None, method: str | None, target: str,
-                dtype: str, units: str, seed: int | None, t_eval: Any = None, progress: bool = False) -> Solution:
+                dtype: str, units: str, seed: int | None, t_eval: Any = None, progress: bool = False,
+                directory: str | None = None) -> Solution:
     """Simulate ``net`` on Brian2 for ``t_span`` (which must start at 0)."""
     t0, t1 = float(t_span[0]), float(t_span[1])
     if t0 != 0.0:
@@ -66,8 +65,8 @@ def run_network(net: Any, t_span: tuple[float, float], *, dt: float | None, meth
     dt = float(dt or net.dt)
     n_steps = int(round(t1 / dt))
     wall0 = _time.perf_counter()
-    result = with_unit_fallback(lambda mode: _build_and_run(net, n_steps, dt, method, target, dtype, mode, seed, progress),
-                                units, f"network {net.name!r}")
+    result = with_unit_fallback(lambda mode: _build_and_run(net, n_steps, dt, method, target, dtype, mode, seed, progress,
+                                                            directory), units, f"network {net.name!r}")
     sol = _solution(net, result, n_steps, dt, target, dtype)
     sol.meta["wall_time_s"] = _time.perf_counter() - wall0
     if t_eval is not None and sol.ts is not None and sol.ts.numel():
@@ -86,7 +85,7 @@ def _population_spec(pop: Any, method: str | None, units: str, target: str) -> t
     if scalars:
         model = model.with_parameters(**scalars)
     per_neuron = [k for k, v in pop.params.items() if not _is_scalar(v)]
-    timed = {k: v for k, v in pop.inputs.items() if hasattr(v, "values") and hasattr(v, "dt")}
+    timed = {k: v for k, v in pop.inputs.items() if isinstance(v, TimedArray)}
     calls = {k: f"{_timed_name(pop.name, k)}(t{', i' if np.ndim(_np(v.values)) > 1 else ''})" for k, v in timed.items()}
     spec = translate_neuron(model, units=units, per_neuron=per_neuron, method=method or pop.method,
                             timed_inputs=calls, target=target)
@@ -98,7 +97,7 @@ def _timed_name(pop: str, name: str) -> str:
 
 
 def _build_and_run(net: Any, n_steps: int, dt: float, method: str | None, target: str, dtype: str, units: str,
-                   seed: int | None, progress: bool = False) -> dict[str, Any]:
+                   seed: int | None, progress: bool = False, directory: str | None = None) -> dict[str, Any]:
     import brian2
     from brian2 import (Hz, Network, NeuronGroup, PoissonGroup, Quantity, SpikeMonitor, StateMonitor,
                         Synapses, TimedArray, second)
@@ -106,7 +105,8 @@ def _build_and_run(net: Any, n_steps: int, dt: float, method: str | None, target
     B = net.batch
     dt_q = dt * second
     build0 = _time.perf_counter()
-    with brian_session(target, dtype) as session:
+    with brian_session(target, dtype, directory) as session:
+        target = session.resolved
         if seed is not None:
             brian2.seed(int(seed))
         groups: dict[str, Any] = {}
@@ -169,10 +169,11 @@ def _build_and_run(net: Any, n_steps: int, dt: float, method: str | None, target
             n = net.populations[name].n
             final[name] = torch.as_tensor(np.stack([np.asarray(getattr(g, spec.names[s] + "_"), dtype=float)
                                                     for s in spec.model.state_names]).reshape(-1, B, n))
+        ran = ran_targets(bnet)
         units_used = sorted({s.units for s in specs.values()})
         methods = sorted({s.method or "auto" for s in specs.values()})
     return {"spikes": spikes, "traces": traces, "final": final, "loop_time": loop, "run_time": run_time,
-            "build_time": build_time, "units": ",".join(units_used), "method": ",".join(methods),
+            "build_time": build_time, "units": ",".join(units_used), "method": ",".join(methods), "target": ran,
             "equations": {k: s.equations for k, s in specs.items()}}
 
 
@@ -227,8 +228,6 @@ def _synapses(syn: Any, net: Any, groups: dict[str, Any], specs: dict[str, Neuro
         S = Synapses(groups[syn.pre], groups[syn.post], on_pre=f"{tgt} += w_syn", namespace={"w_syn": w},
                      name=f"np_syn_{syn.name}")
     else:
-        from .translate import dims_text
-
         unit_text = dims_text(unit) if spec.units == "si" else "1"
         S = Synapses(groups[syn.pre], groups[syn.post], model=f"w_syn : {unit_text} (constant)",
                      on_pre=f"{tgt} += w_syn", name=f"np_syn_{syn.name}")
@@ -296,7 +295,8 @@ def _solution(net: Any, result: dict[str, Any], n_steps: int, dt: float, target:
         spikes=spikes, solver="brian2", method=result["method"],
         meta={"model": net.name, "dt": dt, "populations": offsets, "loop_time": result["loop_time"],
               "run_time": result["run_time"], "build_time": result["build_time"], "final_state": result["final"],
-              "dtype": dtype, "target": target, "units": result["units"], "brian_equations": result["equations"]},
+              "dtype": dtype, "target": result["target"], "target_requested": target, "units": result["units"],
+              "brian_equations": result["equations"]},
     )
 
 

@@ -16,9 +16,10 @@ import torch
 
 from neuroplex.errors import ModelError
 from neuroplex.ir import ModelIR
+from neuroplex.runtime import exprel
 from neuroplex.solution import Solution, SpikeTrain, Status
 
-from .session import brian_session, progress_report
+from .session import brian_session, progress_report, ran_targets, resolve_target
 from .translate import NeuronSpec, model_time_scale, translate_neuron
 
 
@@ -31,7 +32,7 @@ def initial_values(model: ModelIR, params: np.ndarray, inputs: np.ndarray) -> np
     env[model.time.name] = np.zeros(batch)
     pending: dict[str, Any] = {s.name: s.initial for s in model.states}
     pending.update(model.assignments)
-    funcs = [{"exprel": _np_exprel}, "numpy"]
+    funcs = [{"exprel": _exprel}, "numpy"]
     while pending:
         progressed = False
         for key in list(pending):
@@ -49,11 +50,9 @@ def initial_values(model: ModelIR, params: np.ndarray, inputs: np.ndarray) -> np
     return np.stack([env[s] for s in model.state_names], axis=1) if model.states else np.zeros((batch, 0))
 
 
-def _np_exprel(x: Any) -> Any:
-    x = np.asarray(x, dtype=float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out = np.where(x == 0, 1.0, np.expm1(x) / np.where(x == 0, 1.0, x))
-    return out
+def _exprel(x: Any) -> np.ndarray:
+    """:func:`neuroplex.runtime.exprel` on numpy values."""
+    return exprel(torch.as_tensor(np.asarray(x, dtype=float))).numpy()
 
 
 def _rows(value: Any, width: int, what: str) -> np.ndarray | None:
@@ -118,7 +117,7 @@ def with_unit_fallback(attempt: Callable[[str], Any], units: str, what: str) -> 
 
 def run_neuron(model: ModelIR, t_span: tuple[float, float], *, dt: float | None, method: str | None,
                target: str, dtype: str, units: str, y0: Any = None, params: Any = None, inputs: Any = None,
-               t_eval: Any = None, progress: bool = False) -> Solution:
+               t_eval: Any = None, progress: bool = False, directory: str | None = None) -> Solution:
     """Simulate a batch of single neurons; see :class:`~neuroplex.plugins.brian2_backend.solver.Brian2Solver`."""
     from brian2 import second
 
@@ -149,10 +148,11 @@ def run_neuron(model: ModelIR, t_span: tuple[float, float], *, dt: float | None,
     k_out = grid_indices(te, t0, dt, n_steps)
 
     def attempt(mode: str) -> tuple[Any, ...]:
-        spec = translate_neuron(model, units=mode, per_neuron=per_neuron, method=method, target=target)
-        return (spec, *_run_group(spec, batch, y, p, u, t0, n_steps, dt_q, target, dtype, progress))
+        spec = translate_neuron(model, units=mode, per_neuron=per_neuron, method=method,
+                                target=resolve_target(target))
+        return (spec, *_run_group(spec, batch, y, p, u, t0, n_steps, dt_q, target, dtype, progress, directory))
 
-    spec, traces, sp_i, sp_t, loop, run_wall = with_unit_fallback(attempt, units, f"model {model.name!r}")
+    spec, traces, sp_i, sp_t, loop, run_wall, ran = with_unit_fallback(attempt, units, f"model {model.name!r}")
     ys = torch.as_tensor(traces[:, k_out, :])
     finite = np.isfinite(traces[:, -1, :]).all(axis=1)
     status = torch.where(torch.as_tensor(finite), int(Status.SUCCESS), int(Status.NONFINITE)).to(torch.int64)
@@ -163,19 +163,21 @@ def run_neuron(model: ModelIR, t_span: tuple[float, float], *, dt: float | None,
         ys=ys, ts=torch.as_tensor(te, dtype=torch.float64), names=list(model.state_names), status=status,
         stats={"n_steps": torch.full((batch,), n_steps, dtype=torch.long)}, spikes=spikes, solver="brian2",
         method=spec.method or "auto", meta={
-            "model": model.name, "target": target, "dtype": dtype, "dt": dt, "units": spec.units,
+            "model": model.name, "target": ran, "target_requested": target, "dtype": dtype, "dt": dt,
+            "units": spec.units,
             "loop_time": loop, "run_time": run_wall, "wall_time_s": _time.perf_counter() - wall0,
             "brian_equations": spec.equations, "brian_threshold": spec.threshold, "brian_reset": spec.reset,
         })
 
 
 def _run_group(spec: NeuronSpec, batch: int, y: np.ndarray, p: np.ndarray, u: np.ndarray, t0: float,
-               n_steps: int, dt_q: Any, target: str, dtype: str, progress: bool = False) -> tuple[Any, ...]:
+               n_steps: int, dt_q: Any, target: str, dtype: str, progress: bool = False,
+               directory: str | None = None) -> tuple[Any, ...]:
     """Build and run one NeuronGroup of ``batch`` neurons; traces ``(batch, n_steps+1, n_states)``."""
     from brian2 import Network, NeuronGroup, SpikeMonitor, StateMonitor, second
 
     model = spec.model
-    with brian_session(target, dtype) as session:
+    with brian_session(target, dtype, directory) as session:
         method_arg = spec.method or ("exact", "euler", "heun")
         group = NeuronGroup(batch, spec.equations, threshold=spec.threshold, reset=spec.reset,
                             refractory=spec.refractory if spec.refractory is not None else False,
@@ -209,6 +211,7 @@ def _run_group(spec: NeuronSpec, batch: int, y: np.ndarray, p: np.ndarray, u: np
         session.build()
         run_wall = _time.perf_counter() - run0
         loop = session.last_run_time()
+        ran = ran_targets(net)
         traces = np.zeros((batch, n_steps + 1, len(brian_states)))
         for i, bname in enumerate(brian_states):
             rec = np.asarray(getattr(smon, bname + "_"), dtype=float)
@@ -222,4 +225,4 @@ def _run_group(spec: NeuronSpec, batch: int, y: np.ndarray, p: np.ndarray, u: np
         else:
             sp_i, sp_t = np.zeros(0, dtype=np.int64), np.zeros(0)
 
-    return traces, sp_i, sp_t, loop, run_wall
+    return traces, sp_i, sp_t, loop, run_wall, ran

@@ -3,6 +3,11 @@
 Brian2 keeps its code-generation target, default float type and device in global state;
 :func:`brian_session` sets them for one run and puts them back so that two solvers in one
 process (e.g. a cython run and a numpy run in the same comparison) do not leak settings.
+
+The default target is Brian2's own default, ``"auto"``: Cython where it can compile, else
+numpy, as Brian2 decides (``brian2.devices.device.auto_target``, checked once per process).
+:func:`resolve_target` says what ``auto`` becomes before a run, :func:`ran_targets` reads
+back from the code objects which target actually ran.
 """
 from __future__ import annotations
 
@@ -10,22 +15,49 @@ import contextlib
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Iterator
 
 from neuroplex.errors import NeuroplexError
 
-TARGETS = ("numpy", "cython", "cpp_standalone")
+TARGETS = ("auto", "cython", "numpy", "cpp_standalone")
+
+
+def resolve_target(target: str) -> str:
+    """The target a run with ``target`` uses: itself, or for ``"auto"`` Brian2's choice
+    (``cython`` when Cython code compiles here, else ``numpy``)."""
+    if target != "auto":
+        return target
+    import_brian2()
+    from brian2.devices.device import auto_target
+
+    return str(auto_target().class_name)
+
+
+def ran_targets(network: Any) -> str:
+    """The code-generation targets of the code objects a Brian2 ``Network`` ran (``cython``,
+    ``numpy``; several joined by ``+``), or the standalone device that built them
+    (``cpp_standalone``), read back after the run."""
+    from brian2.devices.device import all_devices, get_device
+
+    device = get_device()
+    name = next((key for key, value in all_devices.items() if value is device), "runtime")
+    if name != "runtime":
+        return name
+    found = sorted({str(co.class_name or co.__class__.__name__)  # code_objects holds weak proxies
+                    for obj in network.sorted_objects for co in getattr(obj, "code_objects", ())})
+    return "+".join(found) if found else "none"
 
 
 @dataclass
 class Session:
-    """What a run needs to know about its Brian2 environment."""
+    """What a run needs to know about its Brian2 environment: the target asked for and the
+    one it resolves to (``resolved``; :func:`ran_targets` confirms it after the run)."""
 
     target: str
     standalone: bool
+    resolved: str = ""
     directory: str | None = None
-    timings: dict[str, float] = field(default_factory=dict)
 
     def build(self) -> None:
         """Compile and run a standalone project (no-op for runtime targets)."""
@@ -68,7 +100,7 @@ def import_brian2() -> Any:
 
 
 @contextlib.contextmanager
-def brian_session(target: str = "numpy", dtype: str = "float64", directory: str | None = None) -> Iterator[Session]:
+def brian_session(target: str = "auto", dtype: str = "float64", directory: str | None = None) -> Iterator[Session]:
     """Set Brian2's target, float type and device for the duration of a run."""
     if target not in TARGETS:
         raise NeuroplexError(f"brian2 target must be one of {', '.join(TARGETS)}, not {target!r}")
@@ -92,7 +124,7 @@ def brian_session(target: str = "numpy", dtype: str = "float64", directory: str 
             brian2.device.activate(directory=directory, build_on_run=False)
         else:
             prefs.codegen.target = target
-        yield Session(target=target, standalone=standalone, directory=directory)
+        yield Session(target=target, standalone=standalone, resolved=resolve_target(target), directory=directory)
     finally:
         prefs.codegen.target = old_target
         prefs.core.default_float_dtype = old_dtype

@@ -20,10 +20,14 @@ class Brian2Solver(Solver):
 
     Settings: ``method`` (Brian2 names: exact, euler, exponential_euler, rk2, rk4, heun;
     default: the model's ``metadata["method"]`` or Brian2's choice), ``dt`` (model time
-    units; default 0.1 ms), ``target`` (``numpy`` | ``cython`` | ``cpp_standalone``),
+    units; default 0.1 ms), ``target`` (``auto``, Brian2's own default: Cython where it compiles,
+    else numpy, as Brian2 decides | ``cython`` | ``numpy`` | ``cpp_standalone``; the solution's
+    ``meta["target"]`` names the target that ran),
     ``dtype`` (``float64`` | ``float32``), ``units`` (``auto`` | ``si`` | ``none``, see
     :mod:`~neuroplex.plugins.brian2_backend.translate`), ``seed`` (Brian2's RNG, for Poisson
-    input). brian2 is imported only when a model is run.
+    input), ``directory`` (the ``cpp_standalone`` project folder: reused, Brian2 rebuilds only
+    what changed; default a fresh temporary folder per run). brian2 is imported only when a
+    model is run.
     """
 
     name: ClassVar[str] = "brian2"
@@ -31,9 +35,9 @@ class Brian2Solver(Solver):
     accepts: ClassVar[frozenset[str]] = frozenset({"dynamics", "network"})
     methods: ClassVar[Sequence[str]] = ("exact", "euler", "exponential_euler", "rk2", "rk4", "heun")
 
-    def __init__(self, method: str | None = None, dt: float | None = None, target: str = "numpy",
+    def __init__(self, method: str | None = None, dt: float | None = None, target: str = "auto",
                  dtype: str | torch.dtype = "float64", units: str = "auto", seed: int | None = None,
-                 device: Any = None):
+                 device: Any = None, directory: str | None = None):
         if method is not None:
             brian_method(method)
         if target not in TARGETS:
@@ -54,6 +58,7 @@ class Brian2Solver(Solver):
         self.dtype = dtype
         self.units = units
         self.seed = seed
+        self.directory = None if directory is None else str(directory)
 
     def simulate(self, model: Any, t_span: tuple[float, float], *, y0: torch.Tensor | None = None,
                  params: torch.Tensor | None = None, t_eval: torch.Tensor | None = None,
@@ -63,7 +68,7 @@ class Brian2Solver(Solver):
 
             return run_neuron(model, t_span, dt=self.dt, method=self.method, target=self.target, dtype=self.dtype,
                               units=self.units, y0=y0, params=params, inputs=inputs, t_eval=t_eval,
-                              progress=progress)
+                              progress=progress, directory=self.directory)
         from .network_run import is_network, run_network
 
         if is_network(model):
@@ -72,7 +77,7 @@ class Brian2Solver(Solver):
                                      "(y0/params/inputs apply to single-neuron models)")
             return run_network(model, t_span, dt=self.dt, method=self.method, target=self.target,
                                dtype=self.dtype, units=self.units, seed=self.seed, t_eval=t_eval,
-                               progress=progress)
+                               progress=progress, directory=self.directory)
         if isinstance(model, Dynamics):
             raise ModelError(f"brian2 needs the model IR (equations), not compiled dynamics {model.name!r}")
         raise ModelError(f"brian2 cannot simulate a {type(model).__name__}")

@@ -378,7 +378,7 @@ def translate_neuron(
     method: str | None = None,
     input_units: dict[str, str] | None = None,
     timed_inputs: dict[str, str] | None = None,
-    target: str = "numpy",
+    target: str = "auto",
 ) -> NeuronSpec:
     """Brian2 text of one neuron model.
 
@@ -387,7 +387,9 @@ def translate_neuron(
     ``input_units``: unit strings of inputs (else inferred from the equations).
     ``timed_inputs``: input name -> Brian2 call of a ``TimedArray`` (e.g. ``"ta_I(t, i)"``);
     such inputs become subexpressions instead of per-neuron constants.
-    ``target``: the Brian2 codegen target (numpy runs use :func:`fast_exprel`).
+    ``target``: the Brian2 codegen target the run resolves to (numpy runs use
+    :func:`fast_exprel`; pass :func:`~neuroplex.plugins.brian2_backend.session.resolve_target`'s
+    answer for ``auto``).
     """
     model.validate()
     if units not in ("auto", "si", "none"):

@@ -19,9 +19,11 @@ import numpy as np
 import torch
 
 from neuroplex.errors import NeuroplexError
-from neuroplex.plugins.neurons.models import lif, mV, ms, nS, traub_miles
+from neuroplex.host import get_neuron
 
 from .network import Network
+
+mV, ms, nS = 1e-3, 1e-3, 1e-9
 
 #: Brian2 examples/CUBA.py synaptic jumps (volts)
 CUBA_WE = 60 * 0.27 / 10 * mV
@@ -32,7 +34,7 @@ def cuba(n: int = 4000, *, p: float | None = None, in_degree: int | None = None,
          batch: int = 1, dt: float = 0.1 * ms, monitor: list[int] | None = None) -> Network:
     """CUBA (Brette et al. 2007 benchmark 2; Brian2 ``examples/CUBA.py``).
 
-    ``n`` LIF neurons (``lif(synapses="current")``: taum 20 ms, taue 5 ms, taui 10 ms,
+    ``n`` LIF neurons (the ``lif`` neuron with ``synapses="current"``: taum 20 ms, taue 5 ms, taui 10 ms,
     Vt -50 mV, Vr -60 mV, El -49 mV, refractory 5 ms, method exact), the first 80 %
     excitatory (``ge += 1.62 mV``), the rest inhibitory (``gi += -9 mV``), each pair
     connected with probability ``p`` (default ``80/n``, i.e. 0.02 at n = 4000) or, with
@@ -48,7 +50,7 @@ def cuba(n: int = 4000, *, p: float | None = None, in_degree: int | None = None,
     gen = torch.Generator().manual_seed(int(seed) if seed is not None else 0)
     v_th, v_r = -50 * mV, -60 * mV
     v0 = v_r + torch.rand((batch, n), generator=gen, dtype=torch.float64) * (v_th - v_r)
-    net.add_population("P", lif(synapses="current"), n, init={"v": v0})
+    net.add_population("P", get_neuron("lif")(synapses="current"), n, init={"v": v0})
     rng_seed = None if seed is None else int(seed)
     if in_degree is None:
         net.connect("P", "P", "ge", p=p, weight=CUBA_WE, pre_range=(0, ne), seed=rng_seed, name="exc")
@@ -76,7 +78,7 @@ def cuba_from_instance(path: str | os.PathLike, *, dt: float = 0.1 * ms, monitor
         raise NeuroplexError(f"{path}: not a CUBA instance file ({exc})") from None
     n = int(arrays["v0_mV"].size)
     net = Network(dt=dt, name=f"cuba_n{n}_instance")
-    net.add_population("P", lif(synapses="current"), n,
+    net.add_population("P", get_neuron("lif")(synapses="current"), n,
                        init={"v": torch.as_tensor(arrays["v0_mV"], dtype=torch.float64) * mV})
     net.connect("P", "P", "ge", i=arrays["exc_pre"], j=arrays["exc_post"], weight=CUBA_WE, name="exc")
     net.connect("P", "P", "gi", i=arrays["inh_pre"], j=arrays["inh_post"], weight=CUBA_WI, name="inh")
@@ -91,7 +93,7 @@ def cobahh(n: int = 4000, *, p: float | None = None, in_degree: int | None = Non
            we: float = 6 * nS, wi: float = 67 * nS) -> Network:
     """COBAHH (Brette et al. 2007 benchmark 3; Brian2 ``examples/COBAHH.py``).
 
-    ``n`` Traub-Miles neurons (``traub_miles()``: El -60 mV, threshold -20 mV, refractory
+    ``n`` Traub-Miles neurons (the ``traub_miles`` neuron: El -60 mV, threshold -20 mV, refractory
     3 ms, exponential Euler), 80 % excitatory (``ge += 6 nS``, Ee 0 mV), 20 % inhibitory
     (``gi += 67 nS``, Ei -80 mV), ``p`` default ``80/n`` (0.02 at n = 4000) or fixed
     ``in_degree``. ``v(0) = El + (5 randn - 5) mV``, ``ge(0) = (1.5 randn + 4) 10 nS``,
@@ -108,7 +110,7 @@ def cobahh(n: int = 4000, *, p: float | None = None, in_degree: int | None = Non
     init = {"v": e_l + (torch.randn(shape, generator=gen, dtype=torch.float64) * 5 - 5) * mV,
             "ge": (torch.randn(shape, generator=gen, dtype=torch.float64) * 1.5 + 4) * 10 * nS,
             "gi": (torch.randn(shape, generator=gen, dtype=torch.float64) * 12 + 20) * 10 * nS}
-    net.add_population("P", traub_miles(gates="zero"), n, init=init)
+    net.add_population("P", get_neuron("traub_miles")(gates="zero"), n, init=init)
     rs = None if seed is None else int(seed)
     kw: dict[str, Any] = {"p": p} if in_degree is None else {}
     ke = None if in_degree is None else int(round(0.8 * in_degree))
@@ -121,3 +123,7 @@ def cobahh(n: int = 4000, *, p: float | None = None, in_degree: int | None = Non
         net.monitor("P", ["v"], valid)
     net.meta.update({"benchmark": "COBAHH", "n": n, "p": p, "in_degree": in_degree, "seed": seed})
     return net
+
+
+#: the builders by name (``neuroplex compare-snn NETWORK``; also registered as tasks)
+BUILDERS = {"cuba": cuba, "cobahh": cobahh}

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Any
 
 import sympy
 
@@ -61,12 +62,27 @@ class ExplicitStep:
     #: (Brian evaluates time-dependent inputs such as a TimedArray at each stage's time)
     input_at: dict[str, tuple[str, sympy.Expr]] = field(default_factory=dict)
 
+    def uses_notref(self) -> bool:
+        """Whether a line reads ``_notref`` (a state frozen while refractory)."""
+        exprs = [e for _, e in self.lines] + list(self.new.values())
+        return any(NOTREF in sympy.sympify(e).free_symbols for e in exprs)
 
-def derivatives(model: ModelIR) -> dict[str, sympy.Expr]:
-    """The derivatives with every assignment substituted (in definition order)."""
+
+def _assignment_values(model: ModelIR) -> dict[sympy.Symbol, sympy.Expr]:
     subs: dict[sympy.Symbol, sympy.Expr] = {}
     for name, expr in model.assignments.items():
         subs[sympy.Symbol(name)] = sympy.sympify(expr).xreplace(subs)
+    return subs
+
+
+def substitute_assignments(model: ModelIR, expr: Any) -> Any:
+    """``expr`` (a threshold, reset or refractory expression) with the model's assignments substituted."""
+    return sympy.sympify(expr).xreplace(_assignment_values(model)) if model.assignments else sympy.sympify(expr)
+
+
+def derivatives(model: ModelIR) -> dict[str, sympy.Expr]:
+    """The derivatives with every assignment substituted (in definition order)."""
+    subs = _assignment_values(model)
     return {s: sympy.sympify(model.derivatives[s]).xreplace(subs) for s in model.state_names}
 
 

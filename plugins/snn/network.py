@@ -30,7 +30,6 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -38,91 +37,14 @@ import numpy as np
 import torch
 
 from neuroplex.errors import ModelError, NeuroplexError
+from neuroplex.host import get_neuron
 from neuroplex.ir import ModelIR
 
+from .elements import PoissonGroup, Population, StateMonitor, Synapses, TimedArray
+from .engine import Engine
+from .integrators import METHODS
+
 FORMAT_VERSION = 1
-
-
-@dataclass
-class TimedArray:
-    """An input sampled every ``dt`` seconds: ``values[i]`` holds for ``[i dt, (i+1) dt)``
-    (the last value after the end, as Brian2's ``TimedArray``). ``values`` is ``(T,)``
-    (all neurons), ``(T, n)`` or ``(T, B, n)``."""
-
-    values: torch.Tensor
-    dt: float
-
-    def __post_init__(self) -> None:
-        self.values = torch.as_tensor(self.values, dtype=torch.float64)
-        self.dt = float(self.dt)
-
-
-@dataclass
-class Population:
-    """``n`` neurons of one model. ``init``: initial values per state (scalar, ``(n,)`` or
-    ``(B, n)``), others from the model; ``params``: parameter overrides (scalar or per
-    neuron); ``inputs``: values of the model's inputs (scalar, tensor or :class:`TimedArray`);
-    ``method``: integration method (default ``model.metadata['method']``)."""
-
-    name: str
-    model: ModelIR
-    n: int
-    method: str | None = None
-    init: dict[str, Any] = field(default_factory=dict)
-    params: dict[str, Any] = field(default_factory=dict)
-    inputs: dict[str, Any] = field(default_factory=dict)
-    record_spikes: bool = True
-    kind: str = "neurons"
-
-    @property
-    def integration_method(self) -> str:
-        return self.method or str(self.model.metadata.get("method", "euler"))
-
-
-@dataclass
-class PoissonGroup:
-    """``n`` independent Poisson sources: spike in a step iff ``rand() < rate dt`` (Brian2's
-    ``PoissonGroup``). ``rates`` in Hz, scalar or ``(n,)``."""
-
-    name: str
-    n: int
-    rates: Any
-    record_spikes: bool = False
-    kind: str = "poisson"
-
-
-@dataclass
-class Synapses:
-    """Synapses ``pre -> post`` acting on the post-synaptic state ``target`` by
-    ``target += weight`` when the pre-synaptic neuron spikes (``delay`` steps later).
-
-    ``i``, ``j``, ``sample``: int64 arrays, one entry per synapse (``sample`` = which of the
-    B independent networks); ``weight``: float64 array (target's unit); ``delay``: int64
-    steps or None."""
-
-    name: str
-    pre: str
-    post: str
-    target: str
-    i: np.ndarray
-    j: np.ndarray
-    weight: np.ndarray
-    sample: np.ndarray
-    delay: np.ndarray | None = None
-
-    def __len__(self) -> int:
-        return int(self.i.size)
-
-
-@dataclass
-class StateMonitor:
-    """Record ``variables`` of the neurons ``indices`` of ``population`` at the start of
-    every ``every``-th step (Brian2's ``StateMonitor(when='start')``)."""
-
-    population: str
-    variables: list[str]
-    indices: list[int]
-    every: int = 1
 
 
 class Network:
@@ -244,13 +166,12 @@ class Network:
     # ------------------------------------------------------------------- running
     def run(self, duration: float, *, method: str | None = None, dtype: Any = torch.float64,
             device: Any = "cpu", dt: float | None = None, progress: bool = False, seed: int | None = None,
-            chunk: int | None = None) -> Any:
-        """Run for ``duration`` seconds on the clock-driven torch engine; a
+            chunk: int | None = None, backend: str = "auto") -> Any:
+        """Run for ``duration`` seconds on the clock-driven engine (``backend``: ``auto``, ``c``
+        or ``torch``, see :mod:`neuroplex.plugins.snn.engine`); a
         :class:`neuroplex.solution.Solution` (spikes in ``.spikes``, monitored traces in
         ``.ys`` named ``"<population>.<state>[<index>]"``)."""
-        from .engine import Engine
-
-        engine = Engine(self, dt=dt or self.dt, method=method, dtype=dtype, device=device)
+        engine = Engine(self, dt=dt or self.dt, method=method, dtype=dtype, device=device, backend=backend)
         return engine.run(duration, progress=progress, seed=seed, chunk=chunk)
 
     def torch_simulate(self, t_span: tuple[float, float], solver: Any = None, t_eval: Any = None,
@@ -261,8 +182,6 @@ class Network:
         spiking networks are always clock-driven). ``t_span[0]`` must be 0 (networks start
         from their initial state). ``params``/``y0`` are not used by networks (set
         population ``params``/``init`` instead)."""
-        from .integrators import METHODS
-
         if params is not None or y0 is not None:
             raise NeuroplexError("a Network takes initial values and parameters per population "
                                  "(add_population(init=..., params=...)), not y0/params")
@@ -336,8 +255,6 @@ class Network:
     def load(cls, path: str | os.PathLike) -> "Network":
         """Read a network written by :meth:`export`, or Brian2's exported CUBA instance
         (keys ``exc_pre, exc_post, inh_pre, inh_post, v0_mV``: see ``builders.cuba``)."""
-        from neuroplex.host import get_neuron
-
         path = Path(path)
         if not path.exists():
             raise NeuroplexError(f"{path}: no such network file")
@@ -348,7 +265,7 @@ class Network:
         keys = set(data.files)
         if "__network__" not in keys:
             if {"exc_pre", "exc_post", "inh_pre", "inh_post", "v0_mV"} <= keys:
-                from .builders import cuba_from_instance
+                from .builders import cuba_from_instance  # builders build on this module
 
                 return cuba_from_instance(path)
             raise NeuroplexError(f"{path}: not a neuroplex network file (no '__network__' entry; "

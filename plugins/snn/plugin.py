@@ -1,7 +1,7 @@
 """The ``snn`` plugin: spiking networks on the clock-driven torch engine.
 
-Registers the standard benchmark networks as tasks (``cuba``, ``cobahh``; factories
-returning a :class:`~neuroplex.plugins.snn.network.Network`). A Network runs through
+Registers the standard benchmark networks as tasks of kind ``network`` (``cuba``, ``cobahh``;
+factories returning a :class:`~neuroplex.plugins.snn.network.Network`). A Network runs through
 ``network.run(duration)`` or the torch solver (``neuroplex.simulate(network, (0, T),
 solver="torch", dt=1e-4)``, which calls ``Network.torch_simulate``).
 """
@@ -16,5 +16,5 @@ from . import builders
 
 @hookimpl
 def register_tasks(register: Any) -> None:
-    register(builders.cuba, name="cuba", kind="network")
-    register(builders.cobahh, name="cobahh", kind="network")
+    for name, builder in builders.BUILDERS.items():
+        register(builder, name=name, kind="network")

@@ -79,16 +79,20 @@ def test_compare_snn_command_end_to_end(tmp_path):
 
     out = tmp_path / "cmp"
     result = CliRunner().invoke(build_cli(), ["compare-snn", "cuba", "--n", "100", "--duration", "0.05",
-                                              "--monitor", "0,1", "--out", str(out)])
+                                              "--solvers", "torch,brian2:numpy", "--monitor", "0,1", "--out", str(out)])
     assert result.exit_code == 0, result.output
-    assert "torch vs brian2: exact-step match 1.0000, within 1 step 1.0000, first mismatch none" in result.output
+    pair = "torch vs brian2:numpy"
+    assert f"{pair}: exact-step match 1.0000, within 1 step 1.0000, first mismatch none" in result.output
     report = json.loads((out / "report.json").read_text())
-    assert report["runs"]["torch"]["n_spikes"] == report["runs"]["brian2"]["n_spikes"] > 0
-    assert set(report["pairs"]["torch vs brian2"]["trace_rmse"]) == {"P.v[0]", "P.v[1]"}
+    runs = report["runs"]
+    assert runs["torch"]["n_spikes"] == runs["brian2:numpy"]["n_spikes"] > 0
+    assert runs["brian2:numpy"]["code"] == "numpy" and runs["torch"]["code"] in ("c", "torch")  # what ran
+    assert runs["torch"]["wall_s"] >= runs["torch"]["loop_s"] > 0
+    assert set(report["pairs"][pair]["trace_rmse"]) == {"P.v[0]", "P.v[1]"}
     assert (out / "comparison.png").read_bytes()[:4] == b"\x89PNG"
     exact = CliRunner().invoke(build_cli(), ["compare-snn", "cuba", "--n", "100", "--duration", "0.02",
-                                             "--method", "exact"])
+                                             "--solvers", "torch,brian2:numpy", "--method", "exact"])
     assert exact.exit_code == 0, exact.output
-    assert "exact-step match 1.0000" in exact.output
+    assert "exact-step match 1.0000" in exact.output and "numpy" in exact.output
     bad = CliRunner().invoke(build_cli(), ["compare-snn", "nonesuch", "--duration", "0.01"])
     assert bad.exit_code != 0 and "no such network file or builder" in bad.output

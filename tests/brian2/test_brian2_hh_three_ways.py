@@ -28,7 +28,7 @@ from scipy.interpolate import CubicSpline
 import neuroplex
 from neuroplex.host import get_neuron
 from neuroplex.plugins.brian2_backend.solver import Brian2Solver
-from neuroplex.plugins.snn.network import Network
+from neuroplex.plugins.snn import Network
 from neuroplex.testing import require_data
 
 pytest.importorskip("brian2")
@@ -45,7 +45,7 @@ def plugin_runs():
     init = {"v": -0.065, **REST}
     net.add_population("N", get_neuron("hh")(), 1, inputs={"I": 0.1}, init=init)
     net.monitor("N", ["v"], [0])
-    return net.run(DURATION, method="rk4"), Brian2Solver(method="rk4").simulate(net, (0.0, DURATION))
+    return net.run(DURATION, method="rk4"), Brian2Solver(method="rk4", target="numpy").simulate(net, (0.0, DURATION))
 
 
 def _steps(sol) -> np.ndarray:

@@ -10,8 +10,7 @@ from neuroplex.errors import NeuroplexError
 from neuroplex.host import get_neuron
 from neuroplex.plugins.brian2_backend.compare import spike_agreement
 from neuroplex.plugins.brian2_backend.solver import Brian2Solver
-from neuroplex.plugins.snn.builders import cuba
-from neuroplex.plugins.snn.network import Network
+from neuroplex.plugins.snn import Network, cuba
 
 pytest.importorskip("brian2")
 DT = 1e-4
@@ -26,7 +25,7 @@ def test_batched_cuba_is_identical_to_the_torch_engine():
     # every LIF group in this module has 100 neurons: Brian2 caches the symbolic 'exact'
     # integrator per group size, and solving it costs ~10 s
     net = cuba(50, p=0.5, seed=5, batch=2, monitor=[0, 7])
-    brian = Brian2Solver().simulate(net, (0.0, 0.1))
+    brian = Brian2Solver(target="numpy").simulate(net, (0.0, 0.1))
     torch_sol = net.run(0.1)
     assert brian.names == torch_sol.names == ["P.v[0]", "P.v[7]"]
     assert brian.ys.shape == torch_sol.ys.shape == (2, 1000, 2)
@@ -56,7 +55,7 @@ def _delay_net() -> Network:
 
 def test_delays_weights_and_per_neuron_values_match_the_engine():
     net = _delay_net()
-    brian = Brian2Solver().simulate(net, (0.0, 0.05))
+    brian = Brian2Solver(target="numpy").simulate(net, (0.0, 0.05))
     torch_sol = net.run(0.05)
     assert _raster(brian) == _raster(torch_sol)
     assert float((brian.ys - torch_sol.ys).abs().max()) < 1e-12
@@ -75,12 +74,12 @@ def test_poisson_input_drives_the_network_at_its_rate():
     net.add_population("P", get_neuron("lif")(synapses="current"), 100)
     net.connect("In", "P", "ge", p=0.2, weight=1.5e-3, seed=3)
     net.monitor("P", ["ge"], [0])
-    sol = Brian2Solver(seed=11).simulate(net, (0.0, 0.2))
+    sol = Brian2Solver(seed=11, target="numpy").simulate(net, (0.0, 0.2))
     idx, _ = sol.spikes.for_sample(0)
     n_in = int((idx < 200).sum())
     assert abs(n_in - 1600) < 5 * np.sqrt(1600)  # 200 sources x 40 Hz x 0.2 s
     assert float(sol["P.ge[0]"].max()) >= 1.5e-3  # the input reaches its target
-    again = Brian2Solver(seed=11).simulate(net, (0.0, 0.2))
+    again = Brian2Solver(seed=11, target="numpy").simulate(net, (0.0, 0.2))
     assert _raster(again) == _raster(sol)  # Brian2's seed makes Poisson input reproducible
 
 
@@ -88,8 +87,8 @@ def test_exported_network_runs_the_same_on_brian2(tmp_path):
     net = cuba(100, seed=2, monitor=[3])
     path = net.export(tmp_path / "cuba100.npz")
     loaded = Network.load(path)
-    a = Brian2Solver().simulate(net, (0.0, 0.05))
-    b = Brian2Solver().simulate(loaded, (0.0, 0.05))
+    a = Brian2Solver(target="numpy").simulate(net, (0.0, 0.05))
+    b = Brian2Solver(target="numpy").simulate(loaded, (0.0, 0.05))
     assert _raster(a) == _raster(b) and len(_raster(a)) > 0
     assert spike_agreement(a, b, DT)["exact_step_rate"] == 1.0
 
@@ -97,17 +96,17 @@ def test_exported_network_runs_the_same_on_brian2(tmp_path):
 def test_network_arguments_are_checked():
     net = cuba(50, seed=1, p=0.1)
     with pytest.raises(NeuroplexError, match="must start at 0"):
-        Brian2Solver().simulate(net, (0.01, 0.02))
+        Brian2Solver(target="numpy").simulate(net, (0.01, 0.02))
     with pytest.raises(NeuroplexError, match="carries its own initial state"):
-        Brian2Solver().simulate(net, (0.0, 0.01), y0=torch.zeros(3))
+        Brian2Solver(target="numpy").simulate(net, (0.0, 0.01), y0=torch.zeros(3))
 
 
 def test_front_door_runs_networks_and_neurons_on_brian2():
     import neuroplex
 
     net = cuba(100, p=0.1, seed=1)
-    sol = neuroplex.simulate(net, 0.02, solver="brian2", method="euler")
+    sol = neuroplex.simulate(net, 0.02, solver="brian2", method="euler", target="numpy")
     assert sol.solver == "brian2" and sol.meta["populations"] == {"P": (0, 100)}
     assert _raster(sol) == _raster(net.run(0.02, method="euler"))
-    izh = neuroplex.simulate("izhikevich", (0.0, 0.05), solver="brian2", n_points=501)
+    izh = neuroplex.simulate("izhikevich", (0.0, 0.05), solver="brian2", n_points=501, target="numpy")
     assert izh.method == "euler" and len(izh.spikes) == 2  # 3.3 and 27.0 ms (the reference's first two)

@@ -29,12 +29,12 @@ def test_lif_exact_float64_and_float32():
     ref_t = _csv("lif_single_spikes.csv")[:, 0] * 1e-3
     trace = _csv("lif_single_trace.csv")
     model = get_neuron("lif")()
-    sol = Brian2Solver(method="exact", dt=DT).simulate(model, (0.0, 1.0), t_eval=torch.as_tensor(GRID))
+    sol = Brian2Solver(method="exact", dt=DT, target="numpy").simulate(model, (0.0, 1.0), t_eval=torch.as_tensor(GRID))
     assert sol.meta["units"] == "si"
     _, t = sol.spikes.for_sample(0)
     np.testing.assert_array_equal(_steps(t), _steps(ref_t))
     assert np.abs(sol["v"][0].numpy() * 1e3 - trace[:, 1]).max() < 1e-6
-    sol32 = Brian2Solver(method="exact", dt=DT, dtype="float32").simulate(model, (0.0, 1.0))
+    sol32 = Brian2Solver(method="exact", dt=DT, dtype="float32", target="numpy").simulate(model, (0.0, 1.0))
     _, t32 = sol32.spikes.for_sample(0)
     assert len(t32) == len(ref_t) and np.abs(_steps(t32) - _steps(ref_t)).max() <= 1
 
@@ -43,7 +43,7 @@ def test_izhikevich_regular_spiking_euler():
     ref_t = _csv("izh_rs_spikes.csv")[:, 0] * 1e-3
     trace = _csv("izh_rs_trace.csv")
     model = get_neuron("izhikevich")(regime="regular_spiking")
-    sol = Brian2Solver(method="euler", dt=DT).simulate(model, (0.0, 1.0), t_eval=torch.as_tensor(GRID))
+    sol = Brian2Solver(method="euler", dt=DT, target="numpy").simulate(model, (0.0, 1.0), t_eval=torch.as_tensor(GRID))
     _, t = sol.spikes.for_sample(0)
     assert len(t) == 23
     np.testing.assert_array_equal(_steps(t), _steps(ref_t))
@@ -54,7 +54,7 @@ def test_izhikevich_regular_spiking_euler():
 def test_hodgkin_huxley_step_current_exponential_euler():
     """Traub-Miles HH (El = -65 mV) with a 0.5 nA step from 100 to 900 ms as a TimedArray
     input of a one-neuron network; Brian2's exponential Euler at 0.1 ms."""
-    from neuroplex.plugins.snn.network import Network, TimedArray
+    from neuroplex.plugins.snn import Network, TimedArray
 
     ref_t = _csv("hh_step_expeuler_spikes.csv")[:, 0] * 1e-3
     trace = _csv("hh_step_expeuler_trace.csv")
@@ -64,7 +64,7 @@ def test_hodgkin_huxley_step_current_exponential_euler():
     step[1:9] = 0.5e-9
     net.add_population("N", model, 1, inputs={"I": TimedArray(torch.as_tensor(step), 0.1)})
     net.monitor("N", ["v", "m", "n", "h"], [0])
-    sol = Brian2Solver(method="exponential_euler").simulate(net, (0.0, 1.0))
+    sol = Brian2Solver(method="exponential_euler", target="numpy").simulate(net, (0.0, 1.0))
     _, t = sol.spikes.for_sample(0)
     assert len(t) == 57
     np.testing.assert_array_equal(_steps(t), _steps(ref_t))
@@ -77,11 +77,11 @@ def test_hodgkin_huxley_step_current_exponential_euler():
 def test_cuba_exported_instance_gives_brians_22463_spikes():
     """Brian2's own CUBA instance (connectivity + initial v), rebuilt as a neuroplex network
     and translated back to Brian2: the identical raster (neuron and step of all 22 463)."""
-    from neuroplex.plugins.snn.network import Network
+    from neuroplex.plugins.snn import Network
 
     ref = _csv("cuba_n4000_seed1_spikes.csv")
     net = Network.load(require_data("snn-reference", "cuba_n4000_seed1_instance.npz"))
-    sol = Brian2Solver().simulate(net, (0.0, 1.0))
+    sol = Brian2Solver(target="numpy").simulate(net, (0.0, 1.0))
     idx, t = sol.spikes.for_sample(0)
     assert len(idx) == 22463
     ours = set(zip(idx.tolist(), _steps(t).tolist()))

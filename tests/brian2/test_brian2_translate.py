@@ -132,7 +132,7 @@ def test_single_neuron_batch_with_per_neuron_parameters_and_progress():
     model = _lif()
     params = torch.tensor([[p.value for p in model.parameters]] * 2, dtype=torch.float64)
     params[1, model.parameter_names.index("tref")] = 0.002
-    sol = Brian2Solver(method="exact").simulate(model, (0.0, 0.3), params=params, progress=True,
+    sol = Brian2Solver(method="exact", target="numpy").simulate(model, (0.0, 0.3), params=params, progress=True,
                                                 t_eval=torch.linspace(0.0, 0.3, 31))
     assert sol.ys.shape == (2, 31, 1) and sol.ok
     n0 = int((sol.spikes.sample == 0).sum())

@@ -9,7 +9,7 @@ import torch
 
 import neuroplex as nx
 from neuroplex.errors import ModelError, NeuroplexError
-from neuroplex.plugins.snn import Engine, Network, TimedArray, build_step, cobahh, cuba
+from neuroplex.plugins.snn import Network, TimedArray, build_step, cobahh, cuba
 from neuroplex.testing import require_data
 
 DT = 1e-4
@@ -149,13 +149,6 @@ def test_torch_solver_runs_a_network():
     assert _raster(sol) == _raster(direct)
     front = nx.simulate(net, (0.0, 0.05), solver="torch", dt=DT, method="euler", dtype="float32")
     assert _raster(front) == _raster(direct)
-
-
-def test_engine_source_is_one_loop_and_progress_works():
-    eng = Engine(cuba(100, seed=1))
-    assert eng.source.count("for kk in range(n):") == 1 and "index_add_" in eng.source
-    sol = eng.run(0.01, progress=True, chunk=30)
-    assert int(sol.stats["n_steps"][0]) == 100
 
 
 def test_errors_name_the_problem():

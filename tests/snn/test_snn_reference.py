@@ -108,7 +108,7 @@ def _cuba_reference() -> set[tuple[int, int]]:
 
 
 def test_cuba_exported_instance_float64_reproduces_every_spike():
-    from neuroplex.plugins.snn.network import Network as Net
+    from neuroplex.plugins.snn import Network as Net
 
     net = Net.load(require_data("snn-reference", "cuba_n4000_seed1_instance.npz"))
     assert len(net.synapses["exc"]) == 255_618 and len(net.synapses["inh"]) == 64_174
@@ -120,7 +120,7 @@ def test_cuba_exported_instance_float64_reproduces_every_spike():
 
 
 def test_cuba_exported_instance_float32_total_within_one_percent():
-    from neuroplex.plugins.snn.builders import cuba_from_instance
+    from neuroplex.plugins.snn import cuba_from_instance
 
     net = cuba_from_instance(require_data("snn-reference", "cuba_n4000_seed1_instance.npz"))
     sol = net.run(1.0, dtype=torch.float32)

@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from neuroplex.plugins.snn import Network, cuba
-from neuroplex.plugins.snn.stats import spike_stats
+from neuroplex.plugins.snn import Network, cuba, spike_stats
 from neuroplex.testing import require_data
 
 

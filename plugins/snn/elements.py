@@ -1,0 +1,94 @@
+"""The parts of a spiking network: populations of one neuron model, Poisson groups, synapse
+sets, state monitors and ``TimedArray`` inputs (plain data; :class:`~.network.Network` puts
+them together, the engine and the Brian2 backend read them)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from neuroplex.ir import ModelIR
+
+
+@dataclass
+class TimedArray:
+    """An input sampled every ``dt`` seconds: ``values[i]`` holds for ``[i dt, (i+1) dt)``
+    (the last value after the end, as Brian2's ``TimedArray``). ``values`` is ``(T,)``
+    (all neurons), ``(T, n)`` or ``(T, B, n)``."""
+
+    values: torch.Tensor
+    dt: float
+
+    def __post_init__(self) -> None:
+        self.values = torch.as_tensor(self.values, dtype=torch.float64)
+        self.dt = float(self.dt)
+
+
+@dataclass
+class Population:
+    """``n`` neurons of one model. ``init``: initial values per state (scalar, ``(n,)`` or
+    ``(B, n)``), others from the model; ``params``: parameter overrides (scalar or per
+    neuron); ``inputs``: values of the model's inputs (scalar, tensor or :class:`TimedArray`);
+    ``method``: integration method (default ``model.metadata['method']``)."""
+
+    name: str
+    model: ModelIR
+    n: int
+    method: str | None = None
+    init: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+    inputs: dict[str, Any] = field(default_factory=dict)
+    record_spikes: bool = True
+    kind: str = "neurons"
+
+    @property
+    def integration_method(self) -> str:
+        return self.method or str(self.model.metadata.get("method", "euler"))
+
+
+@dataclass
+class PoissonGroup:
+    """``n`` independent Poisson sources: spike in a step iff ``rand() < rate dt`` (Brian2's
+    ``PoissonGroup``). ``rates`` in Hz, scalar or ``(n,)``."""
+
+    name: str
+    n: int
+    rates: Any
+    record_spikes: bool = False
+    kind: str = "poisson"
+
+
+@dataclass
+class Synapses:
+    """Synapses ``pre -> post`` acting on the post-synaptic state ``target`` by
+    ``target += weight`` when the pre-synaptic neuron spikes (``delay`` steps later).
+
+    ``i``, ``j``, ``sample``: int64 arrays, one entry per synapse (``sample`` = which of the
+    B independent networks); ``weight``: float64 array (target's unit); ``delay``: int64
+    steps or None."""
+
+    name: str
+    pre: str
+    post: str
+    target: str
+    i: np.ndarray
+    j: np.ndarray
+    weight: np.ndarray
+    sample: np.ndarray
+    delay: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return int(self.i.size)
+
+
+@dataclass
+class StateMonitor:
+    """Record ``variables`` of the neurons ``indices`` of ``population`` at the start of
+    every ``every``-th step (Brian2's ``StateMonitor(when='start')``)."""
+
+    population: str
+    variables: list[str]
+    indices: list[int]
+    every: int = 1
