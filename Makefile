@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install bench clean
+.PHONY: demo test lint install bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -19,8 +19,25 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(PY) examples/demo.py --out out
 
-test: $(STAMP)
+test: $(STAMP) lint
 	NEUROPLEX_STRICT_PLUGINS=1 $(PY) -m pytest -q
+
+# style (ruff) on all sources; types (mypy) on the typed public modules. mypy reads the
+# installed layout (core/ is `neuroplex`), so it runs on a tree of links under build/.
+RUFF_RULES := --select E4,E7,E9,F --ignore E741
+TYPED := neuroplex.settings neuroplex.kinds neuroplex.runners neuroplex.integration neuroplex.solver \
+	neuroplex.api neuroplex.hookspecs neuroplex.sbml.runner neuroplex.plugins.snn.runner \
+	neuroplex.plugins.torch_solver.integrator neuroplex.plugins.torch_solver.stepper \
+	neuroplex.plugins.torch_solver.loop neuroplex.plugins.torch_solver.state neuroplex.plugins.torch_solver.control
+TYPECHECK := build/typecheck
+
+lint: $(STAMP)
+	$(PY) -m ruff check core sbml plugins $(RUFF_RULES)
+	rm -rf $(TYPECHECK) && mkdir -p $(TYPECHECK)/neuroplex
+	for f in core/*.py; do ln -s ../../../$$f $(TYPECHECK)/neuroplex/; done
+	ln -s ../../../sbml $(TYPECHECK)/neuroplex/sbml && ln -s ../../../plugins $(TYPECHECK)/neuroplex/plugins
+	cd $(TYPECHECK) && ../../$(PY) -m mypy --ignore-missing-imports --follow-imports=silent \
+		--cache-dir ../mypy-cache $(addprefix -p ,$(TYPED))
 
 # side-by-side speed runs against the peers (outside `make test`); one: `python -m benchmarks NAME`
 bench: $(STAMP)

@@ -65,7 +65,7 @@ def _timed(fn: Any) -> tuple[Any, float]:
 
 def bench_load(paths: list[Path]) -> list[dict[str, Any]]:
     """(a) load/compile time per model."""
-    from neuroplex.sbml.driver import compiled
+    from neuroplex.sbml.runner import compiled
 
     rows = []
     if paths:  # one-time import and first-call costs of both sides stay out of the timings

@@ -13,6 +13,8 @@ from .dynamics import Dynamics
 from .errors import ModelError, NeuroplexError, UnknownNameError
 from .host import get_host
 from .ir import ModelIR
+from .kinds import Model, has_kind
+from .runners import check_accepts, route
 from .solution import Solution
 from .solver import Solver
 
@@ -57,7 +59,9 @@ def load_model(source: Any, **params: float) -> ModelIR | Dynamics:
     name, a :class:`ModelIR` or a :class:`Dynamics`. Keyword arguments set parameters."""
     if isinstance(source, (ModelIR, Dynamics)):
         model = source
-    elif hasattr(source, "torch_simulate") and not params:  # a spiking Network: solvers take it as is
+    elif has_kind(source):  # another model kind (a spiking Network, ...): solvers take it as is
+        if params:
+            raise ModelError(f"parameters can only be set on IR models, not on a {type(source).__name__}")
         return source
     elif isinstance(source, (str, os.PathLike)):
         path = Path(source)
@@ -83,8 +87,10 @@ def load_model(source: Any, **params: float) -> ModelIR | Dynamics:
     return model
 
 
-def make_solver(solver: str | Solver, capability: str, **options: Any) -> Solver:
-    """A solver instance from a registered name (constructor options apply) or an instance."""
+def make_solver(solver: str | Solver, capability: str, model: Model | None = None, **options: Any) -> Solver:
+    """A solver instance from a registered name (constructor options apply) or an instance;
+    with ``model``, an error naming both unless the solver (or a runner registered for it,
+    :mod:`neuroplex.runners`) takes the model's kind."""
     if isinstance(solver, Solver):
         if options:
             raise NeuroplexError("solver options go to the solver's constructor when passing an instance")
@@ -97,6 +103,11 @@ def make_solver(solver: str | Solver, capability: str, **options: Any) -> Solver
             raise NeuroplexError(f"solver {solver!r}: {exc}") from None
     if capability not in instance.capabilities:
         raise NeuroplexError(f"solver {instance.name!r} cannot {capability} (it can: {', '.join(sorted(instance.capabilities))})")
+    if model is not None:
+        if capability == "simulate":
+            route(model, instance)
+        else:
+            check_accepts(model, instance)
     return instance
 
 
@@ -129,11 +140,17 @@ def simulate(
         t_eval = torch.linspace(t0, t1, int(n_points), dtype=torch.float64)
     elif t_eval is not None and not isinstance(t_eval, torch.Tensor):
         t_eval = torch.as_tensor(list(t_eval), dtype=torch.float64)
-    instance = make_solver(solver, "simulate", **solver_options)
+    instance = make_solver(solver, "simulate", model, **solver_options)
+    runner = route(model, instance)
     host = get_host()
     host.call_lifecycle("neuroplex_simulation_start", model=model, solver=instance,
                         options={"t_span": (t0, t1), "kind": "simulate"})
-    sol = instance.simulate(model, (t0, t1), y0=y0, params=params, t_eval=t_eval, inputs=inputs, progress=progress)
+    if runner is not None:
+        sol = runner.run(model, instance, (t0, t1), y0=y0, params=params, t_eval=t_eval, inputs=inputs,
+                         progress=progress)
+    else:
+        sol = instance.simulate(model, (t0, t1), y0=y0, params=params, t_eval=t_eval, inputs=inputs,
+                                progress=progress)
     sol.meta.setdefault("model", getattr(model, "name", ""))
     host.call_lifecycle("neuroplex_simulation_finish", model=model, solver=instance, solution=sol)
     return sol.raise_on_failure() if throw else sol
@@ -152,7 +169,7 @@ def equilibrate(
     """Drive ``model`` to a fixed point from ``y0``; ``solution.ys`` is ``(batch, n)`` and
     ``solution.stats`` holds ``iterations`` and ``residual`` per sample."""
     model = load_model(model)
-    instance = make_solver(solver, "equilibrate", **solver_options)
+    instance = make_solver(solver, "equilibrate", model, **solver_options)
     host = get_host()
     host.call_lifecycle("neuroplex_simulation_start", model=model, solver=instance, options={"kind": "equilibrate"})
     sol = instance.equilibrate(model, y0, params=params, inputs=inputs)

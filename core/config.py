@@ -6,6 +6,8 @@ from pathlib import Path
 
 import torch
 
+from .errors import NeuroplexError
+
 #: environment variable naming the shared test data folder (default ``../shared/data``)
 DATA_ENV = "NEUROPLEX_DATA"
 
@@ -41,7 +43,5 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     dev = torch.device(device)
     if dev.type == "cuda" and not torch.cuda.is_available():
-        from .errors import NeuroplexError
-
         raise NeuroplexError("device 'cuda' requested but torch.cuda.is_available() is false")
     return dev

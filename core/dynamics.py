@@ -8,7 +8,7 @@ one call. Learning networks may subclass :class:`Dynamics` directly with native 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, ClassVar, Sequence
 
 import sympy
 import torch
@@ -38,6 +38,9 @@ class EventFunction:
 
 class Dynamics:
     """Interface of batched dynamics (subclass for hand-written torch models)."""
+
+    #: the model kind (see :mod:`neuroplex.kinds`)
+    kind: ClassVar[str] = "dynamics"
 
     state_names: Sequence[str] = ()
     param_names: Sequence[str] = ()

@@ -11,16 +11,24 @@ added later without breaking plugins. Each hook has a section in ``docs/plugins.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
+
+if TYPE_CHECKING:
+    import click
+
+    from .host import Registrar
+    from .kinds import Model
+    from .solution import Solution
+    from .solver import Solver
 
 hookspec = pluggy.HookspecMarker("neuroplex")
 hookimpl = pluggy.HookimplMarker("neuroplex")
 
 
 @hookspec
-def register_neurons(register: Any) -> None:
+def register_neurons(register: Registrar) -> None:
     """Register neuron models.
 
     ``register(factory, name=None, aliases=())`` where ``factory(**params)`` returns a
@@ -38,7 +46,7 @@ def register_neurons(register: Any) -> None:
 
 
 @hookspec
-def register_learning_rules(register: Any) -> None:
+def register_learning_rules(register: Registrar) -> None:
     """Register learning rules: objects implementing :class:`neuroplex.trainer.LearningRule`
     (or a factory returning one). Example: ``register(EqPropRule, name="eqprop")``.
 
@@ -47,7 +55,7 @@ def register_learning_rules(register: Any) -> None:
 
 
 @hookspec
-def register_solvers(register: Any) -> None:
+def register_solvers(register: Registrar) -> None:
     """Register solver classes (subclasses of :class:`neuroplex.solver.Solver`).
 
     The solver's typed constructor takes its settings; ``name`` defaults to ``cls.name``.
@@ -58,7 +66,7 @@ def register_solvers(register: Any) -> None:
 
 
 @hookspec
-def register_importers(register: Any) -> None:
+def register_importers(register: Registrar) -> None:
     """Register model importers: :class:`neuroplex.api.Importer` objects that read a file
     (selected by suffix) into a :class:`neuroplex.ir.ModelIR`. Example:
     ``register(Importer(name="sbml", suffixes=(".xml", ".sbml"), load=read_sbml))``.
@@ -68,7 +76,7 @@ def register_importers(register: Any) -> None:
 
 
 @hookspec
-def register_tasks(register: Any) -> None:
+def register_tasks(register: Registrar) -> None:
     """Register tasks: datasets, environments and benchmarks, as zero-argument factories
     or callables taking options. Example: ``register(load_digits_task, name="digits")``.
 
@@ -77,7 +85,26 @@ def register_tasks(register: Any) -> None:
 
 
 @hookspec
-def register_commands(cli: Any) -> None:
+def register_runners(register: Registrar) -> None:
+    """Register who runs a model kind on a solver: :class:`neuroplex.runners.Runner` objects.
+
+    A solver runs the kinds in its ``accepts`` itself; a model kind with its own semantics
+    (SBML events, clock-driven spiking networks) is run on a solver by the runner registered
+    for ``(kind, solver)``, which receives the solver instance (its ``control``/``execution``
+    and, for ODE solvers, ``solver.integrator()``). One runner per pair.
+
+    :param register: the host's :class:`~neuroplex.host.Registrar` for runners.
+
+    Example::
+
+        @hookimpl
+        def register_runners(register):
+            register(Runner(kind="sbml", solver="torch", run=run_sbml))
+    """
+
+
+@hookspec
+def register_commands(cli: click.Group) -> None:
     """Add sub-commands to the ``neuroplex`` click group.
 
     :param cli: the ``neuroplex`` :class:`click.Group`.
@@ -102,7 +129,7 @@ def neuroplex_configure(config: dict[str, Any]) -> None:
 
 
 @hookspec
-def neuroplex_simulation_start(model: Any, solver: Any, options: dict[str, Any]) -> None:
+def neuroplex_simulation_start(model: Model, solver: Solver, options: dict[str, Any]) -> None:
     """Called by :func:`neuroplex.simulate` / :func:`neuroplex.equilibrate` before a solve.
 
     :param model: the resolved model (a ModelIR or Dynamics).
@@ -112,7 +139,7 @@ def neuroplex_simulation_start(model: Any, solver: Any, options: dict[str, Any])
 
 
 @hookspec
-def neuroplex_simulation_finish(model: Any, solver: Any, solution: Any) -> None:
+def neuroplex_simulation_finish(model: Model, solver: Solver, solution: Solution) -> None:
     """Called after a solve with its :class:`neuroplex.solution.Solution`.
 
     :param model: the model that was solved.

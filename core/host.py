@@ -34,6 +34,7 @@ KINDS: dict[str, str] = {
     "register_solvers": "solvers",
     "register_importers": "importers",
     "register_tasks": "tasks",
+    "register_runners": "runners",
 }
 
 

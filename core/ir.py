@@ -8,7 +8,7 @@ IR: the compiled dynamics broadcast over any leading dimensions.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Mapping
 
 import sympy
 
@@ -116,6 +116,9 @@ class ModelIR:
     parameters, inputs, time and earlier assignments); ``inputs`` are external signals with
     default values; ``energy`` is an optional scalar energy ``E(y, p)``.
     """
+
+    #: the model kind (see :mod:`neuroplex.kinds`)
+    kind: ClassVar[str] = "ir"
 
     name: str
     states: list[State] = field(default_factory=list)

@@ -7,6 +7,8 @@ from typing import Any
 
 import torch
 
+from .functions import exprel_torch
+
 NAN = math.nan
 INF = math.inf
 
@@ -120,11 +122,8 @@ def fmod(a: Any, b: Any) -> Any:
     return a_t - _t(b, a_t) * torch.floor(a_t / _t(b, a_t))
 
 
-def exprel(x: torch.Tensor) -> torch.Tensor:
-    """(exp(x)-1)/x, equal to 1 at x = 0 (Brian2's ``exprel``), stable near 0."""
-    small = x.abs() < 1e-6
-    safe = torch.where(small, torch.ones_like(x), x)
-    return torch.where(small, 1.0 + x / 2.0, torch.expm1(safe) / safe)
+#: (exp(x)-1)/x, equal to 1 at x = 0 (Brian2's ``exprel``): :mod:`neuroplex.functions`
+exprel = exprel_torch
 
 
 def sec(x: torch.Tensor) -> torch.Tensor:

@@ -21,6 +21,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from .functions import exprel_scalar
 from .runtime import rel  # noqa: F401 - plain comparisons: the same for scalars
 
 NAN = math.nan
@@ -82,9 +83,8 @@ def fmod(a: Any, b: Any) -> Any:
     return a - b * np.floor(a / b)
 
 
-def exprel(x: Any) -> Any:
-    x = f64(x)
-    return 1.0 + x / 2.0 if abs(x) < 1e-6 else np.expm1(x) / x
+#: :mod:`neuroplex.functions`' scalar form
+exprel = exprel_scalar
 
 
 def _reciprocal_of(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:

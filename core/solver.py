@@ -3,16 +3,25 @@
 A solver is a class with typed constructor settings (diffrax/torchode style, no option
 dicts) registered through the ``register_solvers`` hook. ``simulate`` integrates a model
 over time; ``equilibrate`` drives it to a fixed point. A solver that supports only one of
-them lists what it does in ``capabilities``.
+them lists what it does in ``capabilities``. ODE solvers hold their settings as typed values
+(``control``: :class:`~neuroplex.settings.StepControl`, ``execution``:
+:class:`~neuroplex.settings.Execution`) and offer :meth:`Solver.integrator` to the runners of
+model kinds they do not run themselves (:mod:`neuroplex.runners`).
 """
 from __future__ import annotations
 
 import abc
-from typing import Any, ClassVar, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Sequence
 
 import torch
 
+from .errors import SolverError
+from .settings import Execution, StepControl
 from .solution import Solution
+
+if TYPE_CHECKING:
+    from .integration import Integrator
+    from .kinds import Model
 
 
 class Solver(abc.ABC):
@@ -22,14 +31,26 @@ class Solver(abc.ABC):
     name: ClassVar[str] = ""
     #: what the solver can do: ``"simulate"``, ``"equilibrate"``
     capabilities: ClassVar[frozenset[str]] = frozenset({"simulate"})
-    #: the model forms it accepts: ``"dynamics"`` (torch Dynamics / ModelIR), ``"sbml"``, ``"network"``
-    accepts: ClassVar[frozenset[str]] = frozenset({"dynamics"})
+    #: the model kinds it runs itself (:mod:`neuroplex.kinds`): ``"ir"`` (ModelIR), ``"dynamics"``,
+    #: ``"sbml"``, ``"network"``, ...; other kinds run on it through registered runners
+    #: (:mod:`neuroplex.runners`); :func:`neuroplex.api.make_solver` enforces both
+    accepts: ClassVar[frozenset[str]] = frozenset({"ir", "dynamics"})
     #: methods the ``method`` setting accepts (for ``neuroplex solvers``)
     methods: ClassVar[Sequence[str]] = ()
+    #: the method in use, and as the user gave it (None: each model kind's default)
+    method: str = ""
+    requested_method: str | None = None
+    #: step control and execution settings (solvers set their own from their constructor)
+    control: StepControl = StepControl()
+    execution: Execution = Execution()
+
+    def integrator(self) -> "Integrator":
+        """The functional integrator (:class:`neuroplex.integration.Integrator`) runners use."""
+        raise SolverError(f"solver {self.name!r} offers no integrator to runners")
 
     def simulate(
         self,
-        model: Any,
+        model: Model,
         t_span: tuple[float, float],
         *,
         y0: torch.Tensor | None = None,
@@ -43,7 +64,7 @@ class Solver(abc.ABC):
 
     def equilibrate(
         self,
-        model: Any,
+        model: Model,
         y0: torch.Tensor | None = None,
         *,
         params: torch.Tensor | None = None,

@@ -15,6 +15,8 @@ import click
 
 from neuroplex.errors import ModelError
 
+from .antimony_loader import antimony_to_sbml
+
 
 def _libsbml() -> Any:
     try:
@@ -35,9 +37,7 @@ def _read(path: Path) -> Any:
     if not path.is_file():
         raise ModelError(f"{path}: no such SBML file")
     if path.suffix.lower() in (".ant", ".antimony"):  # Antimony: converted to SBML first
-        from neuroplex.plugins.roadrunner.solver import antimony_to_sbml
-
-        doc = ls.SBMLReader().readSBMLFromString(antimony_to_sbml(path))
+        doc = ls.SBMLReader().readSBMLFromString(antimony_to_sbml(path.read_text(encoding="utf-8"), str(path)))
     else:
         doc = ls.SBMLReader().readSBMLFromFile(str(path))
     errors = [doc.getError(i) for i in range(doc.getNumErrors())

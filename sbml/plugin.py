@@ -10,6 +10,8 @@ import click
 from neuroplex.api import Importer
 from neuroplex.hookspecs import hookimpl
 
+from .runner import RUNNERS
+
 
 def _load_sbml(path: Path) -> Any:
     from .reader import read_sbml
@@ -21,6 +23,12 @@ def _load_antimony(path: Path) -> Any:
     from .antimony_loader import read_antimony
 
     return read_antimony(path)
+
+
+@hookimpl
+def register_runners(register: Any) -> None:
+    for runner in RUNNERS:
+        register(runner)
 
 
 @hookimpl

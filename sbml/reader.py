@@ -17,7 +17,7 @@ The mapping keeps every SBML id usable by name:
   gives one) when an initial assignment, a rate rule or an event sets them.
 * **Local parameters** become IR parameters named ``<reaction>_<id>`` (made unique).
 * **Events** keep trigger, delay, priority, persistent, initialValue and
-  useValuesFromTriggerTime; :mod:`neuroplex.sbml.driver` gives them SBML semantics.
+  useValuesFromTriggerTime; :mod:`neuroplex.sbml.events` gives them SBML semantics.
 * ``rateOf(x)`` is replaced by the right-hand side of ``x`` (chain rule through
   assignment rules); function definitions are inlined.
 
@@ -34,7 +34,7 @@ import os
 import re
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import libsbml
 import sympy
@@ -53,7 +53,11 @@ _UNIT_ONLY_ERRORS = frozenset({10313})
 
 class SBMLModel(ModelIR):
     """A :class:`~neuroplex.ir.ModelIR` read from SBML: knows how to report SBML values
-    (amounts or concentrations) and runs with SBML event semantics on the torch solver."""
+    (amounts or concentrations) and runs with SBML event semantics (the ``sbml`` runners of
+    :mod:`neuroplex.sbml.runner`)."""
+
+    #: SBML models run through the SBML runner; solvers without one take them as IR models
+    kind: ClassVar[str] = "sbml"
 
     # ---------------------------------------------------------------- reporting
     @property
@@ -91,14 +95,6 @@ class SBMLModel(ModelIR):
         if quantity == "concentration":
             return sympy.Symbol(sid) / size
         raise SBMLImportError(f"quantity must be 'amount' or 'concentration', not {quantity!r}")
-
-    # --------------------------------------------------------------- simulation
-    def torch_simulate(self, t_span: tuple[float, float], **options: Any) -> Any:
-        """Simulate with SBML semantics on the torch integrator
-        (see :func:`neuroplex.sbml.driver.simulate` for the options)."""
-        from .driver import simulate
-
-        return simulate(self, t_span, **options)
 
 
 # ======================================================================== reading

@@ -26,7 +26,13 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
+from neuroplex.api import make_solver
+from neuroplex.config import set_threads
 from neuroplex.errors import NeuroplexError
+from neuroplex.solution import Status
+
+from .program import SBMLProgram
+from .runner import run
 
 SOLVERS = ("torch", "scipy", "roadrunner")
 
@@ -138,29 +144,22 @@ def integrator_tolerances(settings: CaseSettings) -> tuple[float, float]:
 
 
 def simulate_neuroplex(sbml: Path, settings: CaseSettings, solver: str = "torch") -> dict[str, np.ndarray]:
-    """Simulate a case with the neuroplex SBML driver; ``{var: values}``."""
+    """Simulate a case with the neuroplex SBML runner; ``{var: values}``."""
     import torch
 
-    from .driver import SBMLProgram, run
-    from .reader import read_sbml
+    from .reader import read_sbml  # python-libsbml: optional
 
     model = read_sbml(sbml)
     outputs = [(v, model.value_expression(v, settings.quantity(v))) for v in settings.variables]
     prog = SBMLProgram(model, outputs)
     rtol, atol = integrator_tolerances(settings)
-    integrator = None
-    if solver == "scipy":
-        try:
-            from neuroplex.plugins.scipy_solver import integrate as integrator  # type: ignore[attr-defined]
-        except ImportError as exc:
-            raise NeuroplexError(f"the scipy solver offers no integrate() for the SBML driver: {exc}") from None
+    instance = make_solver(solver, "simulate", rtol=rtol, atol=atol, max_steps=100_000)
     t_eval = torch.as_tensor(settings.times, dtype=torch.float64)
     method = "LSODA" if solver == "scipy" else "auto"
-    sol = run(prog, (settings.start, settings.start + settings.duration), t_eval=t_eval, integrator=integrator,
-              method=method, rtol=rtol, atol=atol, max_steps=100_000, solver_name=solver)
+    sol = run(prog, (settings.start, settings.start + settings.duration), t_eval=t_eval,
+              integrator=instance.integrator(), method=method, control=instance.control,
+              solver_name=solver)
     if not sol.ok:
-        from neuroplex.solution import Status
-
         raise NeuroplexError(f"integration failed: {Status(int(sol.status[0])).name.lower()}")
     return {v: sol.ys[0, :, i].numpy() for i, v in enumerate(sol.names)}
 
@@ -276,8 +275,6 @@ def list_cases(root: str | os.PathLike, only: Iterable[str] | None = None) -> li
 
 
 def _worker_init() -> None:
-    from neuroplex.config import set_threads
-
     set_threads(1)
 
 

@@ -29,6 +29,7 @@ import sympy
 
 from neuroplex.errors import ModelError
 from neuroplex.ir import ModelIR, exprel
+from neuroplex.trainer import atomic_write_text
 
 _SID = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -527,7 +528,5 @@ def write_sbml(model: ModelIR, path: str | os.PathLike | None = None) -> str:
     ls = _libsbml()
     text = ls.writeSBMLToString(build_document(model))
     if path is not None:
-        from neuroplex.trainer import atomic_write_text
-
         atomic_write_text(path, text)
     return text

@@ -18,6 +18,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from neuroplex.errors import NeuroplexError
+from neuroplex.solution import save_figure
 
 Spikes = tuple[np.ndarray, np.ndarray]  # (neuron index, time)
 
@@ -202,8 +203,6 @@ def plot_comparison(runs: Mapping[str, Any], path: str | os.PathLike, *, sample:
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
-
-    from neuroplex.solution import save_figure
 
     labels = list(runs)
     first = runs[labels[0]]

@@ -16,7 +16,7 @@ import torch
 
 from neuroplex.errors import ModelError
 from neuroplex.ir import ModelIR
-from neuroplex.runtime import exprel
+from neuroplex.functions import exprel_numpy
 from neuroplex.solution import Solution, SpikeTrain, Status
 
 from .session import brian_session, progress_report, ran_targets, resolve_target
@@ -32,7 +32,7 @@ def initial_values(model: ModelIR, params: np.ndarray, inputs: np.ndarray) -> np
     env[model.time.name] = np.zeros(batch)
     pending: dict[str, Any] = {s.name: s.initial for s in model.states}
     pending.update(model.assignments)
-    funcs = [{"exprel": _exprel}, "numpy"]
+    funcs = [{"exprel": exprel_numpy}, "numpy"]
     while pending:
         progressed = False
         for key in list(pending):
@@ -48,11 +48,6 @@ def initial_values(model: ModelIR, params: np.ndarray, inputs: np.ndarray) -> np
         if not progressed:
             raise ModelError(f"model {model.name!r}: circular initial values among {', '.join(sorted(pending))}")
     return np.stack([env[s] for s in model.state_names], axis=1) if model.states else np.zeros((batch, 0))
-
-
-def _exprel(x: Any) -> np.ndarray:
-    """:func:`neuroplex.runtime.exprel` on numpy values."""
-    return exprel(torch.as_tensor(np.asarray(x, dtype=float))).numpy()
 
 
 def _rows(value: Any, width: int, what: str) -> np.ndarray | None:

@@ -32,7 +32,7 @@ class Brian2Solver(Solver):
 
     name: ClassVar[str] = "brian2"
     capabilities: ClassVar[frozenset[str]] = frozenset({"simulate"})
-    accepts: ClassVar[frozenset[str]] = frozenset({"dynamics", "network"})
+    accepts: ClassVar[frozenset[str]] = frozenset({"ir", "dynamics", "network"})
     methods: ClassVar[Sequence[str]] = ("exact", "euler", "exponential_euler", "rk2", "rk4", "heun")
 
     def __init__(self, method: str | None = None, dt: float | None = None, target: str = "auto",

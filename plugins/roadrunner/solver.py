@@ -49,7 +49,7 @@ def sbml_text(model: ModelIR) -> str:
         return path.read_text(encoding="utf-8")
     if model.metadata.get("sbml_text"):  # read from a string
         return str(model.metadata["sbml_text"])
-    from neuroplex.sbml.writer import write_sbml
+    from neuroplex.sbml import write_sbml
 
     return write_sbml(model)
 
@@ -190,7 +190,7 @@ class RoadRunnerSolver(Solver):
 
     name: ClassVar[str] = "roadrunner"
     capabilities: ClassVar[frozenset[str]] = frozenset({"simulate"})
-    accepts: ClassVar[frozenset[str]] = frozenset({"sbml", "dynamics"})
+    accepts: ClassVar[frozenset[str]] = frozenset({"ir", "sbml", "dynamics"})
     methods: ClassVar[Sequence[str]] = INTEGRATORS
 
     def __init__(self, integrator: str = "cvode", rtol: float = 1e-8, atol: float = 1e-12, stiff: bool = True,
@@ -295,7 +295,7 @@ class RoadRunnerSolver(Solver):
     def _rewrite(self, model: ModelIR, bad: list[str]) -> RoadRunnerModel:
         """Reload from the writer's SBML, where every IR parameter is a global parameter
         (local parameters of the source file cannot be set in roadrunner)."""
-        from neuroplex.sbml.writer import write_sbml
+        from neuroplex.sbml import write_sbml
 
         rm = RoadRunnerModel(model, sbml=write_sbml(model))
         rm.configure(self.integrator, self.rtol, self.atol, self.stiff, self.max_steps, self.max_step)

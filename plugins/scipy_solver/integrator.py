@@ -2,7 +2,7 @@
 
 ``integrate(f, t0, t1, y0, *, method, rtol, atol, t_eval, event_fn, max_steps)`` has the
 signature and result of the torch solver's :func:`neuroplex.plugins.torch_solver.integrate`,
-so the SBML event driver (:mod:`neuroplex.sbml.driver`) runs on it unchanged. Samples of a
+so the SBML runner (:mod:`neuroplex.sbml.runner`) runs on it unchanged. Samples of a
 batch run one after another, each through scipy's step-by-step solver classes (LSODA, BDF,
 Radau, RK45, DOP853) with dense output. The Jacobian for the implicit methods comes from torch
 autograd: ``n`` stacked copies of ``y`` go through ``f`` once and one backward pass of
@@ -16,13 +16,15 @@ is the dense output at the bracket's upper end, where the column reads ``>= 0``.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
 import torch
 
 from neuroplex.errors import NeuroplexError
-from neuroplex.plugins.torch_solver.core import IntegrationResult
+from neuroplex.integration import EventFn, IntegrationResult, Rhs
+from neuroplex.settings import StepControl
 from neuroplex.solution import Status
 
 METHODS = ("LSODA", "BDF", "Radau", "RK45", "DOP853")
@@ -156,6 +158,25 @@ def integrate(f: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], t0: float
         event_index[b] = k_hit
         n_steps[b], n_rhs[b] = steps, sample.n_rhs
     return IntegrationResult(te, ys, t_end, y_end, status, event_index, n_steps, n_rhs)
+
+
+@dataclass(frozen=True)
+class ScipyIntegrator:
+    """:func:`integrate` as a :class:`neuroplex.integration.Integrator` (what
+    ``ScipySolver.integrator()`` hands to runners): step control from the given
+    :class:`~neuroplex.settings.StepControl` (``dt_max`` is scipy's ``max_step``); the solver's
+    own ``first_step`` and ``jacobian`` are bound here. No stiffness test: ``stiff_stop`` is moot."""
+
+    first_step: float | None = None
+    jacobian: bool = True
+
+    def __call__(self, f: Rhs, t0: float, t1: float, y0: torch.Tensor, *, method: str, control: StepControl,
+                 t_eval: torch.Tensor | None = None, atol: float | torch.Tensor | None = None,
+                 event_fn: EventFn | None = None, progress: bool = False, stiff_stop: bool = False,
+                 stiff_budget: int | None = None) -> IntegrationResult:
+        return integrate(f, t0, t1, y0, method=method, rtol=control.rtol, atol=control.atol if atol is None else atol,
+                         t_eval=t_eval, event_fn=event_fn, max_steps=control.max_steps, max_step=control.dt_max,
+                         first_step=self.first_step, jacobian=self.jacobian)
 
 
 class _Events:

@@ -10,9 +10,9 @@ Events: models built in Python (spiking resets, thresholds) are handled here wit
 ``solve_ivp`` root finding (a crossing of the event's root function, or of the trigger's
 sign when it is a compound condition) followed by a restart from the reset state; those
 events fire on the trigger's false-to-true transition, in list order, without delays.
-Models read from SBML run through the SBML event driver (:mod:`neuroplex.sbml.driver`),
-which implements delays, priorities, persistence and ``useValuesFromTriggerTime``, with
-:func:`.integrator.integrate` (scipy's step-by-step solver classes) as its integrator.
+Models read from SBML run through the SBML plugin's runner (``register_runners``), which
+implements delays, priorities, persistence and ``useValuesFromTriggerTime``, with
+:meth:`ScipySolver.integrator` (scipy's step-by-step solver classes) as its integrator.
 """
 from __future__ import annotations
 
@@ -25,11 +25,13 @@ import torch
 from neuroplex.dynamics import Dynamics, EventFunction
 from neuroplex.errors import ModelError, NeuroplexError
 from neuroplex.ir import ModelIR
+from neuroplex.kinds import Model
+from neuroplex.runners import route
+from neuroplex.settings import Execution, StepControl
 from neuroplex.solution import Solution, SpikeTrain, Status
 from neuroplex.solver import Solver
 
-from .integrator import IMPLICIT, METHODS, canonical_method
-from .integrator import integrate as scipy_integrate
+from .integrator import IMPLICIT, METHODS, ScipyIntegrator, canonical_method
 
 
 
@@ -84,7 +86,8 @@ class ScipySolver(Solver):
 
     name: ClassVar[str] = "scipy"
     capabilities: ClassVar[frozenset[str]] = frozenset({"simulate"})
-    accepts: ClassVar[frozenset[str]] = frozenset({"dynamics", "sbml"})
+    #: SBML models run through the SBML plugin's runner on :meth:`integrator`
+    accepts: ClassVar[frozenset[str]] = frozenset({"ir", "dynamics"})
     methods: ClassVar[Sequence[str]] = METHODS
 
     def __init__(self, method: str = "LSODA", rtol: float = 1e-8, atol: float = 1e-10,
@@ -100,16 +103,26 @@ class ScipySolver(Solver):
         self.first_step = first_step
         self.jacobian = bool(jacobian)
         self.max_steps = int(max_steps)
+        #: step control, handed unchanged to runners and :meth:`integrator`
+        self.control = StepControl(rtol=self.rtol, atol=self.atol, dt0=None if first_step is None else float(first_step),
+                                   dt_max=None if math.isinf(self.max_step) else self.max_step, max_steps=self.max_steps)
+        self.execution = Execution()
+
+    def integrator(self) -> ScipyIntegrator:
+        """The functional integrator runners use (:class:`neuroplex.integration.Integrator`)."""
+        return ScipyIntegrator(first_step=self.first_step, jacobian=self.jacobian)
 
     # ------------------------------------------------------------------ API
-    def simulate(self, model: Any, t_span: tuple[float, float], *, y0: torch.Tensor | None = None,
+    def simulate(self, model: Model, t_span: tuple[float, float], *, y0: torch.Tensor | None = None,
                  params: torch.Tensor | None = None, t_eval: torch.Tensor | None = None,
                  inputs: torch.Tensor | None = None, progress: bool = False) -> Solution:
         t0, t1 = float(t_span[0]), float(t_span[1])
         ts = (torch.tensor([t0, t1], dtype=torch.float64) if t_eval is None
               else torch.as_tensor(t_eval, dtype=torch.float64).flatten())
-        if is_sbml(model):
-            return self._simulate_sbml(model, (t0, t1), ts, y0, params, inputs, progress)
+        runner = route(model, self)
+        if runner is not None:  # SBML models: the SBML plugin's runner, on this solver's integrator
+            return runner.run(model, self, (t0, t1), y0=y0, params=params, t_eval=ts, inputs=inputs,
+                              progress=progress)
         dyn = _compile(model)
         p_b, y_b, u_b, batch = _batch(dyn, params, y0, inputs)
         n_obs = len(dyn.observable_names)
@@ -145,42 +158,6 @@ class ScipySolver(Solver):
         return Solution(ys=ys, ts=ts, names=names, status=status,
                         stats={"n_rhs": n_rhs, "n_jac": n_jac}, spikes=train, solver=self.name,
                         method=self.method, meta={"model": dyn.name, "rtol": self.rtol, "atol": self.atol})
-
-    def _simulate_sbml(self, model: Any, t_span: tuple[float, float], ts: torch.Tensor, y0: torch.Tensor | None,
-                       params: torch.Tensor | None, inputs: torch.Tensor | None, progress: bool) -> Solution:
-        """SBML models run through the SBML event driver, with scipy as its integrator."""
-        from neuroplex.sbml import driver
-
-        if inputs is not None:
-            raise ModelError(f"SBML model {model.name!r} takes no inputs")
-        prog = driver.compiled(model)
-        extra = {"max_step": None if math.isinf(self.max_step) else self.max_step, "first_step": self.first_step,
-                 "jacobian": self.jacobian}
-        p = prog.default_params() if params is None else torch.as_tensor(params, dtype=torch.float64)
-        p = p[None] if p.dim() == 1 else p
-        y = None if y0 is None else torch.as_tensor(y0, dtype=torch.float64)
-        y = None if y is None else (y[None] if y.dim() == 1 else y)
-        batch = max(p.shape[0], 1 if y is None else y.shape[0])
-        if p.shape[0] not in (1, batch) or (y is not None and y.shape[0] not in (1, batch)):
-            raise NeuroplexError(f"params and y0 have different batch sizes: {p.shape[0]} and {y.shape[0]}")
-        parts: list[Solution] = []
-        iterator = range(batch)
-        if progress and batch > 1:
-            from tqdm import tqdm
-
-            iterator = tqdm(iterator, desc="scipy", unit="sample")
-        for b in iterator:  # one sample per driver run: the integrator loops over samples anyway
-            pb = p[b if p.shape[0] > 1 else 0][None]
-            yb = None if y is None else y[b if y.shape[0] > 1 else 0][None]
-            parts.append(driver.run(prog, t_span, t_eval=ts, params=pb, y0=yb, integrator=scipy_integrate,
-                                    method=self.method, rtol=self.rtol, atol=self.atol, max_steps=self.max_steps,
-                                    solver_name=self.name, extra=extra))
-        first = parts[0]
-        stats = {k: torch.cat([torch.as_tensor(s.stats[k]).reshape(-1) for s in parts])
-                 for k in first.stats if all(k in s.stats for s in parts)}
-        return Solution(ys=torch.cat([s.ys for s in parts]), ts=first.ts, names=list(first.names),
-                        status=torch.cat([s.status for s in parts]), stats=stats, solver=self.name,
-                        method=self.method, meta={**first.meta, "rtol": self.rtol, "atol": self.atol})
 
     # ------------------------------------------------------------ integration
     def integrate(self, fn: NumpyRHS, t0: float, t1: float, y: np.ndarray, t_eval: np.ndarray,
@@ -302,7 +279,3 @@ def _batch(dyn: Dynamics, params: torch.Tensor | None, y0: torch.Tensor | None, 
         u = u.expand(batch, -1) if u.dim() == 1 else u
     return p, y.contiguous(), u, batch
 
-
-def is_sbml(model: Any) -> bool:
-    """Whether ``model`` was read from SBML (it then needs SBML event semantics)."""
-    return isinstance(model, ModelIR) and "sbml" in model.metadata and hasattr(model, "default_outputs")

@@ -27,6 +27,7 @@ from sympy.codegen.ast import float32, float64, real
 from sympy.printing.c import C99CodePrinter
 
 from neuroplex.errors import ModelError
+from neuroplex.functions import EXPREL_C, EXPREL_SMALL
 
 from . import cbuild
 from .plan import ExplicitUpdate, LinearUpdate, NetworkPlan, PopulationPlan
@@ -40,11 +41,8 @@ _HEADER = """#include <math.h>
 
 typedef {real} real;
 
-/* exprel(x) = (exp(x) - 1)/x, 1 at 0: neuroplex.runtime.exprel's definition */
-static inline real np_exprel(real x) {{
-    return {fabs}(x) < {small} ? {one} + x / {two} : {expm1}(x) / x;
-}}
-
+/* exprel(x) = (exp(x) - 1)/x, 1 at 0: neuroplex.functions' definition */
+{exprel}
 static inline real np_max(real a, real b) {{ return (a != a || b != b) ? a + b : (a > b ? a : b); }}
 static inline real np_min(real a, real b) {{ return (a != a || b != b) ? a + b : (a < b ? a : b); }}
 static inline real np_sign(real x) {{ return x > 0 ? {one} : (x < 0 ? -{one} : x); }}
@@ -169,9 +167,10 @@ def header(dtype: torch.dtype, vector_math: bool) -> str:
     """The includes, the ``real`` type and the helper functions every generated file starts with."""
     single = dtype == torch.float32
     number = CPrinter({}, dtype)._print_Float
-    text = _HEADER.format(real="float" if single else "double", fabs="fabsf" if single else "fabs",
-                          expm1="expm1f" if single else "expm1", small=number(sympy.Float(1e-6)),
-                          one=number(sympy.Float(1.0)), two=number(sympy.Float(2.0)))
+    literals = dict(fabs="fabsf" if single else "fabs", expm1="expm1f" if single else "expm1",
+                    small=number(sympy.Float(EXPREL_SMALL)), one=number(sympy.Float(1.0)), two=number(sympy.Float(2.0)))
+    text = _HEADER.format(real="float" if single else "double", exprel=EXPREL_C.format(real="real", **literals),
+                          **literals)
     return text + (_VECTOR_MATH if vector_math else "")
 
 

@@ -31,7 +31,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, ClassVar, Sequence
 
 import numpy as np
 import torch
@@ -42,13 +42,15 @@ from neuroplex.ir import ModelIR
 
 from .elements import PoissonGroup, Population, StateMonitor, Synapses, TimedArray
 from .engine import Engine
-from .integrators import METHODS
 
 FORMAT_VERSION = 1
 
 
 class Network:
     """A spiking network description (see the module docstring)."""
+
+    #: the model kind: solvers run networks through a registered ``network`` runner or natively
+    kind: ClassVar[str] = "network"
 
     def __init__(self, *, dt: float = 1e-4, batch: int = 1, name: str = "network"):
         if batch < 1:
@@ -173,35 +175,6 @@ class Network:
         ``.ys`` named ``"<population>.<state>[<index>]"``)."""
         engine = Engine(self, dt=dt or self.dt, method=method, dtype=dtype, device=device, backend=backend)
         return engine.run(duration, progress=progress, seed=seed, chunk=chunk)
-
-    def torch_simulate(self, t_span: tuple[float, float], solver: Any = None, t_eval: Any = None,
-                       params: Any = None, y0: Any = None, progress: bool = False) -> Any:
-        """Entry point of the torch solver: reads ``solver.dt``, ``solver.method``,
-        ``solver.device``, ``solver.dtype`` (a clock method among exact/euler/
-        exponential_euler/rk2/rk4 overrides each population's; other methods are ignored:
-        spiking networks are always clock-driven). ``t_span[0]`` must be 0 (networks start
-        from their initial state). ``params``/``y0`` are not used by networks (set
-        population ``params``/``init`` instead)."""
-        if params is not None or y0 is not None:
-            raise NeuroplexError("a Network takes initial values and parameters per population "
-                                 "(add_population(init=..., params=...)), not y0/params")
-        t0, t1 = float(t_span[0]), float(t_span[1])
-        if t0 != 0.0:
-            raise NeuroplexError(f"network {self.name!r}: t_span must start at 0, not {t0}")
-        dt = getattr(solver, "dt", None) or self.dt
-        method = getattr(solver, "method", None)
-        method = method if method in METHODS else None
-        dtype = getattr(solver, "dtype", None) or torch.float64
-        if isinstance(dtype, str):
-            dtype = getattr(torch, dtype)
-        device = getattr(solver, "device", None) or "cpu"
-        sol = self.run(t1 - t0, method=method, dtype=dtype, device=device, dt=dt, progress=progress)
-        if t_eval is not None and sol.ts is not None and sol.ts.numel():
-            t_eval = torch.as_tensor(t_eval, dtype=torch.float64)
-            k = torch.clamp(torch.round(t_eval / dt).long(), 0, sol.ts.numel() - 1)
-            sol.ys, sol.ts = sol.ys[:, k], sol.ts[k]
-        sol.solver = getattr(solver, "name", "torch") or "torch"
-        return sol
 
     # --------------------------------------------------------- export / import
     def export(self, path: str | os.PathLike) -> Path:

@@ -3,7 +3,7 @@
 Registers the standard benchmark networks as tasks of kind ``network`` (``cuba``, ``cobahh``;
 factories returning a :class:`~neuroplex.plugins.snn.network.Network`). A Network runs through
 ``network.run(duration)`` or the torch solver (``neuroplex.simulate(network, (0, T),
-solver="torch", dt=1e-4)``, which calls ``Network.torch_simulate``).
+solver="torch", dt=1e-4)``, through the ``network`` runner of :mod:`.runner`).
 """
 from __future__ import annotations
 
@@ -12,6 +12,13 @@ from typing import Any
 from neuroplex.hookspecs import hookimpl
 
 from . import builders
+from .runner import RUNNERS
+
+
+@hookimpl
+def register_runners(register: Any) -> None:
+    for runner in RUNNERS:
+        register(runner)
 
 
 @hookimpl

@@ -17,8 +17,7 @@ import torch
 from .explicit import combine, weighted_sum
 from .fused import FusedSteps
 from .methods import register_method
-
-Rhs = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+from .stepper import MethodInfo, Rhs, StepResult, Tolerances
 
 # ---- coefficients (stage i uses A[i]; stage 12 is f(t + h, y1), the next step's first stage)
 C = [0.0, 0.05260015195876773, 0.0789002279381516, 0.1183503419072274, 0.2816496580927726, 0.3333333333333333, 0.25, 0.3076923076923077, 0.6512820512820513, 0.6, 0.8571428571428571, 1.0]
@@ -142,19 +141,13 @@ def dop853_loop_stages(f: Rhs, t: torch.Tensor, y: torch.Tensor, h: torch.Tensor
 
 
 class Dop853Stepper:
-    """Adaptive DOP853; hands the step loop its own error ratio (:attr:`error_ratio`)."""
+    """Adaptive DOP853; hands the step loop its own error ratio (``StepResult.error_ratio``)."""
 
-    adaptive = True
-    order = 8               # the error ratio behaves like h^8
-    controller_beta = 0.0   # Hairer's DOP853 default: no PI stabilisation
-    fac_max = 6.0           # Hairer's DOP853 default
-    rhs_per_step = 12       # FSAL; a step whose dense output is used takes 3 more
-    name = "dop853"
+    # the error ratio behaves like h^8; Hairer's DOP853 defaults: no PI stabilisation, growth
+    # at most 6x; 12 evaluations per step (FSAL; a step whose dense output is used takes 3 more)
+    info = MethodInfo("dop853", 8, adaptive=True, rhs_per_step=12, fac_max=6.0, fusable=True)
 
     def __init__(self) -> None:
-        #: set by the loop: its ``(rtol, atol)`` (the error ratio is the method's own)
-        self.tolerances: tuple[float, float | torch.Tensor] = (1e-6, 1e-9)
-        self.error_ratio: torch.Tensor | None = None
         self.fused: FusedSteps | None = None
 
     def fuse(self) -> None:
@@ -166,16 +159,16 @@ class Dop853Stepper:
     dense_at = staticmethod(dense_at)
 
     def step(self, f: Rhs, t: torch.Tensor, y: torch.Tensor, h: torch.Tensor, t_new: torch.Tensor,
-             f0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, Dop853Dense]:
-        rtol, atol = self.tolerances
+             f0: torch.Tensor, tol: Tolerances, stiffness_test: bool = False) -> StepResult:
+        rtol, atol = tol.rtol, tol.atol
         out = self.fused(f, t, y, h, t_new, f0, rtol, atol) if self.fused is not None else None
         if out is not None:
-            y1, err, ks, self.error_ratio, coeffs = out
-            return y1, err, ks[-1], Dop853Dense(y, coeffs)
+            y1, err, ks, e, coeffs = out
+            return StepResult(y1, ks[-1], Dop853Dense(y, coeffs), err=err, error_ratio=e)
         y1, err, ks = dop853_stages(f, t, y, h, t_new, f0)
-        self.error_ratio = dop853_error_ratio(y.detach(), y1.detach(), err.detach(), [k.detach() for k in ks],
-                                              h.detach(), rtol, atol)
-        return y1, err, ks[-1], Dop853Dense(y, lambda: dop853_dense_coefficients(f, t, y, y1, ks, h))
+        e = dop853_error_ratio(y.detach(), y1.detach(), err.detach(), [k.detach() for k in ks], h.detach(), rtol, atol)
+        return StepResult(y1, ks[-1], Dop853Dense(y, lambda: dop853_dense_coefficients(f, t, y, y1, ks, h)),
+                          err=err, error_ratio=e)
 
 
 register_method("dop853", Dop853Stepper,

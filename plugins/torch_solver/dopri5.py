@@ -6,16 +6,15 @@ Tableau and dense output coefficients: Dormand & Prince (1980); Hairer, Norsett 
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
-from .core import error_ratio
+from .control import error_ratio
 from .explicit import combine
 from .fused import FusedSteps
 from .methods import register_method
-
-Rhs = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+from .stepper import MethodInfo, Rhs, StepResult, Tolerances
 
 C = [0.0, 1 / 5, 3 / 10, 4 / 5, 8 / 9, 1.0, 1.0]
 A = [
@@ -106,7 +105,7 @@ def dopri5_fused_stages(f: Rhs, t: torch.Tensor, y: torch.Tensor, h: torch.Tenso
                         f0: torch.Tensor, stiffness_test: bool, rtol: float, atol: float | torch.Tensor
                         ) -> tuple[Any, ...]:
     """:func:`dopri5_stages` plus what the step loop would otherwise compute pass by pass: the
-    error ratio the controller tests (:func:`~.core.error_ratio`) and the dense output's
+    error ratio the controller tests (:func:`~.control.error_ratio`) and the dense output's
     coefficients, all in the one compiled kernel."""
     y1, err, ks, h_lambda = dopri5_stages(f, t, y, h, t_new, f0, stiffness_test)
     return y1, err, ks, h_lambda, error_ratio(y, y1, err, rtol, atol), dense_coefficients(y, y1, ks, h)
@@ -124,25 +123,15 @@ def dopri5_loop_stages(f: Rhs, t: torch.Tensor, y: torch.Tensor, h: torch.Tensor
 class Dopri5Stepper:
     """Adaptive Dormand-Prince 5(4); ``step`` returns the error estimate for the controller."""
 
-    adaptive = True
-    order = 5            # error estimate behaves like h^5 (embedded order 4 + 1)
-    controller_beta = 0.04  # Hairer's PI stabilisation for DOPRI5
-    rhs_per_step = 6
-    name = "dopri5"
-    #: DOPRI5's stability boundary on the negative real axis is about 3.3
-    stiff_h_lambda = 3.25
+    # the error estimate behaves like h^5 (embedded order 4 + 1); Hairer's PI stabilisation
+    # (beta 0.04); DOPRI5's stability boundary on the negative real axis is about 3.3
+    info = MethodInfo("dopri5", 5, adaptive=True, rhs_per_step=6, controller_beta=0.04, stiff_h_lambda=3.25,
+                      fusable=True)
 
     def __init__(self) -> None:
-        #: set by the loop to get :attr:`h_lambda` after each step
-        self.stiffness_test = False
-        self.h_lambda: torch.Tensor | None = None
-        #: set by the loop (``fused=True``): run each step as one compiled kernel where the
+        #: set by :meth:`fuse` (``fused=True``): each step as one compiled kernel where the
         #: right-hand side allows it (see :mod:`.fused`)
         self.fused: FusedSteps | None = None
-        #: set by the loop: its ``(rtol, atol)``, for the fused step's error ratio
-        self.tolerances: tuple[float, float | torch.Tensor] = (1e-6, 1e-9)
-        #: the error ratio of the last step where a fused step computed it, else None
-        self.error_ratio: torch.Tensor | None = None
 
     def fuse(self) -> None:
         """Run each step as one compiled kernel where the right-hand side allows it."""
@@ -153,16 +142,15 @@ class Dopri5Stepper:
     dense_at = staticmethod(dense_at)
 
     def step(self, f: Rhs, t: torch.Tensor, y: torch.Tensor, h: torch.Tensor, t_new: torch.Tensor,
-             f0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, Dopri5Dense]:
+             f0: torch.Tensor, tol: Tolerances, stiffness_test: bool = False) -> StepResult:
         out = None
         if self.fused is not None:
-            out = self.fused(f, t, y, h, t_new, f0, self.stiffness_test, *self.tolerances)
+            out = self.fused(f, t, y, h, t_new, f0, stiffness_test, tol.rtol, tol.atol)
         if out is not None:
-            y1, err, ks, self.h_lambda, self.error_ratio, coeffs = out
-            return y1, err, ks[6], Dopri5Dense(y, y1, ks, h, coeffs)
-        y1, err, ks, self.h_lambda = dopri5_stages(f, t, y, h, t_new, f0, self.stiffness_test)
-        self.error_ratio = None
-        return y1, err, ks[6], Dopri5Dense(y, y1, ks, h)
+            y1, err, ks, h_lambda, e, coeffs = out
+            return StepResult(y1, ks[6], Dopri5Dense(y, y1, ks, h, coeffs), err=err, error_ratio=e, h_lambda=h_lambda)
+        y1, err, ks, h_lambda = dopri5_stages(f, t, y, h, t_new, f0, stiffness_test)
+        return StepResult(y1, ks[6], Dopri5Dense(y, y1, ks, h), err=err, h_lambda=h_lambda)
 
 
 register_method("dopri5", Dopri5Stepper, description="Dormand-Prince 5(4), adaptive (PI control), 4th-order dense output")

@@ -14,9 +14,10 @@ from typing import Callable
 
 import torch
 
+from neuroplex.errors import SolverError
 from neuroplex.solution import Status
 
-from .core import run_loop
+from .loop import run_loop
 from .methods import get_method, register_method
 
 
@@ -105,8 +106,6 @@ def iteration(problem: EquilibriumProblem, y0: torch.Tensor, s: EquilibriumSetti
 def damped(problem: EquilibriumProblem, y0: torch.Tensor, s: EquilibriumSettings) -> EquilibriumResult:
     """Damped (Krasnoselskii-Mann) iteration ``y <- (1 - a) y + a F(y)``, ``a = damping``."""
     if not 0.0 < s.damping <= 1.0:
-        from neuroplex.errors import SolverError
-
         raise SolverError(f"damping must be in (0, 1], got {s.damping}")
     return _relax(problem, y0, s, float(s.damping))
 

@@ -6,13 +6,12 @@ between steps is cubic Hermite interpolation at no extra cost.
 """
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Sequence
 
 import torch
 
 from .methods import register_method
-
-Rhs = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+from .stepper import MethodInfo, Rhs, StepResult, Tolerances
 
 
 def weighted_sum(coeffs: Sequence[float], ks: Sequence[torch.Tensor]) -> torch.Tensor | None:
@@ -58,24 +57,21 @@ class HermiteDense:
 class FixedStepper:
     """A fixed-step explicit Runge-Kutta method given by its Butcher tableau."""
 
-    adaptive = False
-
     def __init__(self, name: str, a: Sequence[Sequence[float]], b: Sequence[float], c: Sequence[float], order: int):
-        self.name = name
         self.a = [list(row) for row in a]
         self.b = list(b)
         self.c = list(c)
-        self.order = order
-        self.rhs_per_step = len(b)  # stages after the reused first one, plus f at the end
+        # stages after the reused first one, plus f at the end
+        self.info = MethodInfo(name, order, adaptive=False, rhs_per_step=len(b))
 
     def step(self, f: Rhs, t: torch.Tensor, y: torch.Tensor, h: torch.Tensor, t_new: torch.Tensor,
-             f0: torch.Tensor) -> tuple[torch.Tensor, None, torch.Tensor, HermiteDense]:
+             f0: torch.Tensor, tol: Tolerances, stiffness_test: bool = False) -> StepResult:
         ks = [f0]
         for i in range(1, len(self.b)):
             ks.append(f(t + self.c[i] * h, combine(y, h, self.a[i], ks)))
         y1 = combine(y, h, self.b, ks)
         f1 = f(t_new, y1)
-        return y1, None, f1, HermiteDense(y, y1, f0, f1, h)
+        return StepResult(y1, f1, HermiteDense(y, y1, f0, f1, h))
 
 
 def euler() -> FixedStepper:

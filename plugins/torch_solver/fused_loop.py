@@ -12,8 +12,8 @@ place (:func:`compiled_step`), compiled ahead of time once per right-hand side, 
 constants and input signature (:mod:`.aot_step`: its call costs a quarter of a
 ``torch.compile``d function's); the host only reads how many samples are left, compacts the
 batch, and writes the further output points of a step longer than the output spacing. The
-results are those of :func:`~.core.run_loop`'s eager steps: the same controller, failure rules
-(:func:`~.core.control`, :func:`~.core.failures`) and dense output, up to the kernel's rounding
+results are those of :func:`~.loop.run_loop`'s eager steps: the same controller, failure rules
+(:func:`~.control.control`, :func:`~.control.failures`) and dense output, up to the kernel's rounding
 (the error estimate of a tiny step is rounding noise, so step sizes agree to the controller's
 resolution, not to the last bit).
 """
@@ -27,37 +27,10 @@ import torch.utils._pytree as pytree
 
 from . import aot_step
 from . import fused as fused_steps
-from .core import (COMPACT_FRACTION, COMPACT_MIN, Controller, Limits, LoopResult, _Outputs, _progress_bar, _unpark,
-                   atol_of_rows, control, count_stiff_steps, failure_status, failures)
-
-
-class LoopState(NamedTuple):
-    """Per working-batch row: what a step of the loop reads and writes."""
-
-    t: torch.Tensor
-    y: torch.Tensor
-    fcur: torch.Tensor
-    dt: torch.Tensor
-    done: torch.Tensor
-    err_prev: torch.Tensor
-    rejected_prev: torch.Tensor
-    status: torch.Tensor
-    n_steps: torch.Tensor
-    n_rhs: torch.Tensor
-    n_stiff: torch.Tensor
-    n_calm: torch.Tensor
-    #: index of each row's next output time
-    next_out: torch.Tensor
-
-
-class RowConstants(NamedTuple):
-    """Per working-batch row: what the steps read only. ``base``: the row's first row in the
-    output buffer; ``scratch`` (0-d): the buffer's scratch row (both None without outputs)."""
-
-    t1: torch.Tensor
-    t_start: torch.Tensor
-    base: torch.Tensor | None
-    scratch: torch.Tensor | None
+from .control import Controller, Limits, control, count_stiff_steps, failure_status, failures
+from .outputs import Outputs, ProgressBar
+from .state import COMPACT_FRACTION, COMPACT_MIN, LoopResult, LoopState, RowConstants, atol_of_rows, unpark
+from .stepper import FusableStepper, Stepper
 
 
 @dataclass(frozen=True)
@@ -93,7 +66,7 @@ class StepOutput(NamedTuple):
 def loop_step(stages: Callable[..., Any], dense_at: Callable[..., torch.Tensor], f: Callable[..., torch.Tensor],
               plan: LoopPlan, atol: float | torch.Tensor, s: LoopState, rows: RowConstants,
               t_pad: torch.Tensor | None) -> tuple[LoopState, StepOutput]:
-    """One step of every unfinished row: :func:`~.core.run_loop`'s step, without events and stop
+    """One step of every unfinished row: :func:`~.loop.run_loop`'s step, without events and stop
     tests, as tensor arithmetic only. ``t_pad``: the output times with a trailing ``+inf`` (None:
     no outputs)."""
     active = ~s.done
@@ -152,17 +125,17 @@ def compiled_step(stages: Callable[..., Any], dense_at: Callable[..., torch.Tens
     return new, (~new.done).sum(), step._replace(index=None, values=None, t=None, y=None)
 
 
-def applies(f: Any, stepper: Any, *, fused: bool, adaptive: bool, events: Any, stop_fn: Any, y0: torch.Tensor,
+def applies(f: Any, stepper: Stepper, *, fused: bool, adaptive: bool, events: Any, stop_fn: Any, y0: torch.Tensor,
             f0: torch.Tensor) -> bool:
     """Whether :func:`run` can take a loop: fused steps asked for, an adaptive method with a fused
     loop step, a traceable right-hand side, no events or stop test, a batch, no gradients."""
     parts = getattr(f, "traceable", None)
     return (fused and adaptive and events is None and stop_fn is None and parts is not None
-            and hasattr(stepper, "loop_stages") and y0.shape[0] >= fused_steps.MIN_BATCH
+            and stepper.info.fusable and y0.shape[0] >= fused_steps.MIN_BATCH
             and not fused_steps.needs_grad(y0, f0, *parts[1]))
 
 
-def _step_for(stepper: Any, fn: Callable[..., Any], plan: LoopPlan, tree: tuple[Any, ...]
+def _step_for(stepper: FusableStepper, fn: Callable[..., Any], plan: LoopPlan, tree: tuple[Any, ...]
               ) -> aot_step.AOTStep | None:
     """The ahead-of-time compiled :func:`compiled_step` for ``fn``, the method and the run's
     constants ``plan``, on inputs like ``tree = (args, atol, state, rows, t_pad, buf)`` (built on
@@ -185,13 +158,13 @@ def _step_for(stepper: Any, fn: Callable[..., Any], plan: LoopPlan, tree: tuple[
         return None
 
 
-def _inputs(args: Any, atol: Any, s: LoopState, rows: RowConstants, out: _Outputs | None) -> tuple[Any, ...]:
+def _inputs(args: Any, atol: Any, s: LoopState, rows: RowConstants, out: Outputs | None) -> tuple[Any, ...]:
     """The compiled step's inputs: the state's ``(B, n)`` tensors as contiguous columns."""
     s = s._replace(y=fused_steps.columns(s.y), fcur=fused_steps.columns(s.fcur))
     return (args, atol, s, rows, *((out.t_pad, out.buf) if out is not None else (None, None)))
 
 
-def _compiled_step(stepper: Any, step: aot_step.AOTStep, tree: tuple[Any, ...], out: _Outputs | None
+def _compiled_step(stepper: FusableStepper, step: aot_step.AOTStep, tree: tuple[Any, ...], out: Outputs | None
                    ) -> tuple[LoopState, int]:
     """One compiled step on inputs ``tree`` (:func:`_inputs`) with every output point written, and
     how many rows are unfinished."""
@@ -201,7 +174,7 @@ def _compiled_step(stepper: Any, step: aot_step.AOTStep, tree: tuple[Any, ...], 
     return new, int(n_left)
 
 
-def _write_the_rest(stepper: Any, out: _Outputs, s: LoopState, step: StepOutput) -> LoopState:
+def _write_the_rest(stepper: FusableStepper, out: Outputs, s: LoopState, step: StepOutput) -> LoopState:
     """Write the output points of a step after its first (a step longer than the spacing of the
     output times), on the host."""
     if not bool(step.more):
@@ -212,8 +185,8 @@ def _write_the_rest(stepper: Any, out: _Outputs, s: LoopState, step: StepOutput)
     return s._replace(next_out=out.next)
 
 
-def _eager_step(stepper: Any, f: Callable[..., Any], plan: LoopPlan, atol: Any, s: LoopState, rows: RowConstants,
-                out: _Outputs | None) -> tuple[LoopState, int]:
+def _eager_step(stepper: FusableStepper, f: Callable[..., Any], plan: LoopPlan, atol: Any, s: LoopState, rows: RowConstants,
+                out: Outputs | None) -> tuple[LoopState, int]:
     """One eager step with every output point written, and how many rows are unfinished."""
     s, step = loop_step(stepper.loop_stages, stepper.dense_at, f, plan, atol, s, rows,
                         out.t_pad if out is not None else None)
@@ -223,14 +196,16 @@ def _eager_step(stepper: Any, f: Callable[..., Any], plan: LoopPlan, atol: Any, 
     return s, int((~s.done).sum())
 
 
-def run(f: Any, stepper: Any, s: LoopState, rows: RowConstants, *, rtol: float, atol: float | torch.Tensor,
-        ctrl: Controller, limits: Limits, stiff_test: bool, compact: bool, out: _Outputs | None,
-        bar: _progress_bar | None) -> LoopResult:
+def run(f: Any, stepper: Stepper, s: LoopState, rows: RowConstants, *, rtol: float, atol: float | torch.Tensor,
+        ctrl: Controller, limits: Limits, stiff_test: bool, compact: bool, out: Outputs | None,
+        bar: ProgressBar | None) -> LoopResult:
     """Run the loop from state ``s`` to the end with :func:`loop_step` (see :func:`applies`);
-    :func:`~.core.run_loop`'s result."""
+    :func:`~.loop.run_loop`'s result."""
+    fusable: FusableStepper = stepper  # type: ignore[assignment]  # applies() checked info.fusable
     b = s.t.shape[0]
-    plan = LoopPlan(ctrl, limits, rtol, torch.finfo(s.y.dtype).eps, int(stepper.rhs_per_step), stiff_test,
-                    float(getattr(stepper, "stiff_h_lambda", 0.0)))
+    info = stepper.info
+    plan = LoopPlan(ctrl, limits, rtol, torch.finfo(s.y.dtype).eps, int(info.rhs_per_step), stiff_test,
+                    float(info.stiff_h_lambda or 0.0))
     rhs_full, rhs = f, f
     ids = torch.arange(b, device=s.t.device)  # working row -> sample
     parked: list[tuple[torch.Tensor, ...]] = []  # (sample ids, *results) of rows taken out
@@ -245,18 +220,18 @@ def run(f: Any, stepper: Any, s: LoopState, rows: RowConstants, *, rtol: float, 
                 if out is not None:
                     out.select(keep)
                 ids, n_rows = ids[keep], n_left
-                s = LoopState(*(x[keep] for x in s))
+                s = s.select(keep)
                 rows = RowConstants(rows.t1[keep], rows.t_start[keep], *((out.base, out.scratch) if out else (None, None)))
                 rhs = rhs_full.select(ids)
                 looked_up = False
             fn, args = rhs.traceable
             tree = _inputs(args, atol, s, rows, out)
             if not looked_up:
-                step, looked_up = _step_for(stepper, fn, plan, tree), True
+                step, looked_up = _step_for(fusable, fn, plan, tree), True
             if step is not None:
-                s, n_left = _compiled_step(stepper, step, tree, out)
+                s, n_left = _compiled_step(fusable, step, tree, out)
             else:
-                s, n_left = _eager_step(stepper, rhs, plan, atol, s, rows, out)
+                s, n_left = _eager_step(fusable, rhs, plan, atol, s, rows, out)
             if bar is not None:
                 bar.update_to(s.t, s.done)
     finally:
@@ -265,7 +240,7 @@ def run(f: Any, stepper: Any, s: LoopState, rows: RowConstants, *, rtol: float, 
     t, y, status, n_steps, n_rhs = s.t, s.y, s.status, s.n_steps, s.n_rhs
     if parked:
         parked.append((ids, t, y, status, n_steps, n_rhs))
-        t, y, status, n_steps, n_rhs = _unpark(parked, b)
+        t, y, status, n_steps, n_rhs = unpark(parked, b)
     none = torch.full((b,), -1, dtype=torch.long, device=t.device)
     no = torch.zeros(b, dtype=torch.bool, device=t.device)
     return LoopResult(out.ys if out is not None else None, t, y, status, n_steps, n_rhs, none, no, [], no.clone())

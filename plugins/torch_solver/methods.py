@@ -1,12 +1,13 @@
 """The method table of the torch solver: ``register_method(name, factory, kind=...)``.
 
 Simulation methods (``kind="simulate"``) are stepper factories: a zero-argument callable
-returning an object with ``order``, ``adaptive``, ``rhs_per_step`` and
-``step(f, t, y, h, t_new, f0) -> (y1, err, f1, dense)`` (see :mod:`.core`). Equilibrium
+returning a :class:`~.stepper.Stepper` (its ``info``, a :class:`~.stepper.MethodInfo`, and
+``step(f, t, y, h, t_new, f0, tol, stiffness_test) -> StepResult``; see :mod:`.stepper`). Equilibrium
 methods (``kind="equilibrate"``) are functions ``solve(F, y0, settings) -> (y, iterations,
-residual, converged)``. ``kind="clock"`` names methods that models which run themselves
-(``torch_simulate``, the clock-driven spiking ``Network``) accept: the solver passes them on
-and the model validates them (the spiking plugin's integrators are listed by default). Families live in their own small modules (``explicit``, ``dopri5``,
+residual, converged)``. ``kind="clock"`` names methods of the model kinds that run on this
+solver through a registered runner (:mod:`neuroplex.runners`; the spiking plugin's
+clock-driven network integrators): the solver passes them on to the runner, which validates
+them; they are read from the runners' ``methods``. Families live in their own small modules (``explicit``, ``dopri5``,
 ``dop853``, ``rosenbrock``, ``equilibrium``) and register themselves on import.
 """
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from neuroplex.errors import NeuroplexError
+from neuroplex.runners import runners_for
 
 
 @dataclass(frozen=True)
@@ -29,23 +31,15 @@ class Method:
 
 _TABLE: dict[tuple[str, str], Method] = {}
 KINDS = ("simulate", "equilibrate", "clock")
-_clock_loaded = False
 
 
 def _load_clock_methods() -> None:
-    """Register the spiking plugin's clock-driven integrators once, if it is installed."""
-    global _clock_loaded
-    if _clock_loaded:
-        return
-    _clock_loaded = True
-    try:
-        from neuroplex.plugins.snn.integrators import METHODS
-    except ImportError:  # pragma: no cover - the spiking plugin ships with neuroplex
-        return
-    for name in METHODS:
-        if ("clock", name) not in _TABLE:
-            register_method(name, None, kind="clock", description="clock-driven, models that run themselves "
-                                                                    "(spiking Network)")
+    """Add the methods of the runners registered for the torch solver (the host's current ones)."""
+    for runner in runners_for("torch"):
+        for name in runner.methods:
+            if ("clock", name) not in _TABLE:
+                register_method(name, None, kind="clock",
+                                description=f"run by the {runner.kind!r} runner ({runner.description or 'clock-driven'})")
 
 
 def register_method(name: str, factory: Callable[..., Any], *, kind: str = "simulate",

@@ -9,7 +9,7 @@ Brian2's semantics in continuous time, per sample of a batch:
 * a **condition** (a relation of states/parameters, e.g. ``v > v_th``): the sample is
   refractory while the condition holds.
 
-:class:`Refractory` wraps the right-hand side and the :class:`~.core.EventSpec` of a model.
+:class:`Refractory` wraps the right-hand side and the :class:`~.events.EventSpec` of a model.
 """
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from neuroplex.codegen import TorchPrinter, build_function
 from neuroplex.errors import SolverError
 from neuroplex.ir import ModelIR
 
-from .core import EventSpec
+from .events import EventSpec
 
 
 def _compile(model: ModelIR, expr: Any, what: str) -> Callable[..., torch.Tensor]:

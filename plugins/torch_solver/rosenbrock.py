@@ -15,14 +15,11 @@ cubic Hermite on the end-point derivatives (the next step's first stage, so free
 """
 from __future__ import annotations
 
-from typing import Callable
-
 import torch
 
 from .explicit import HermiteDense
 from .methods import register_method
-
-Rhs = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+from .stepper import MethodInfo, Rhs, StepResult, Tolerances
 
 GAMMA = 0.25
 ALPHA = [0.0, 0.386, 0.21, 0.63, 1.0, 1.0]
@@ -87,22 +84,16 @@ def batched_jacobian(f: Rhs, t: torch.Tensor, y: torch.Tensor, mode: list[str]) 
 class RodasStepper:
     """RODAS4 with per-sample step control (integral controller on the order-4 estimate)."""
 
-    adaptive = True
-    order = 4
-    controller_beta = 0.0
-    fac_max = 6.0
-    rhs_per_step = 6  # five stage evaluations plus f at the new point
-    name = "rosenbrock"
+    # five stage evaluations plus f at the new point; one Jacobian
+    info = MethodInfo("rosenbrock", 4, adaptive=True, rhs_per_step=6, jac_per_step=1, fac_max=6.0)
 
     def __init__(self) -> None:
-        self._mode = ["batched"]
-        self.n_jac = 0
+        self._mode = ["batched"]  # how Jacobians are taken (switches to a loop where batching fails)
 
     def step(self, f: Rhs, t: torch.Tensor, y: torch.Tensor, h: torch.Tensor, t_new: torch.Tensor,
-             f0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, HermiteDense]:
+             f0: torch.Tensor, tol: Tolerances, stiffness_test: bool = False) -> StepResult:
         b, n = y.shape
         jac, ft = batched_jacobian(f, t, y, self._mode)
-        self.n_jac += 1
         hs = torch.where(h == 0, torch.ones_like(h), h)  # finished samples: any regular matrix
         eye = torch.eye(n, dtype=y.dtype, device=y.device)
         g = eye / (hs * GAMMA)[:, None, None] - jac
@@ -130,7 +121,7 @@ class RodasStepper:
         for m, k in zip(M, ks):
             y1 = y1.add(k, alpha=m)
         f1 = f(t_new, y1)
-        return y1, ks[5], f1, HermiteDense(y, y1, f0, f1, h)
+        return StepResult(y1, f1, HermiteDense(y, y1, f0, f1, h), err=ks[5])
 
 
 register_method("rosenbrock", RodasStepper,

@@ -1,5 +1,6 @@
 """The ``torch`` solver: :class:`TorchSolver` wires models (ModelIR or Dynamics) to the
-batched step loop (:mod:`.core`) and the equilibrium methods (:mod:`.equilibrium`)."""
+batched step loop (:mod:`.loop`) and the equilibrium methods (:mod:`.equilibrium`); other model
+kinds go to their registered runners with :meth:`TorchSolver.integrator`."""
 from __future__ import annotations
 
 from typing import Any
@@ -10,11 +11,16 @@ from neuroplex.config import resolve_device
 from neuroplex.dynamics import Dynamics
 from neuroplex.errors import NeuroplexError, SolverError
 from neuroplex.ir import ModelIR
+from neuroplex.kinds import Model
+from neuroplex.runners import route
+from neuroplex.settings import Execution, StepControl, as_dtype
 from neuroplex.solution import Solution, SpikeTrain
 from neuroplex.solver import Solver
 
-from .core import EventSpec, run_loop
+from .events import EventSpec
 from .equilibrium import EquilibriumProblem, EquilibriumSettings
+from .integrator import TorchIntegrator
+from .loop import run_loop
 from .methods import get_method, has_method, method_names
 from .refractory import Refractory
 
@@ -30,9 +36,6 @@ class _MethodList:
         return tuple(names + [m for m in method_names("clock") if m not in names])
 
 
-_DTYPES = {"float64": torch.float64, "double": torch.float64, "float32": torch.float32, "float": torch.float32}
-
-
 class TorchSolver(Solver):
     """Batched PyTorch integrators (euler, heun, rk4, dopri5, dop853, rosenbrock) with per-sample
     step control and events, and equilibrium solvers (iteration, damped, anderson, ode).
@@ -40,7 +43,7 @@ class TorchSolver(Solver):
     ``method``: a simulate method (default ``"dopri5"``) or an equilibrate method (default
     ``"iteration"``); a simulate method given to ``equilibrate`` runs the ODE to steady state.
     ``"auto"`` (SBML models, their default): dopri5, and rosenbrock for the samples that turn
-    out stiff (see :func:`neuroplex.sbml.driver.run`).
+    out stiff (the SBML runner, :mod:`neuroplex.sbml.runner`).
     ``rtol``/``atol``: adaptive error control. ``dt``: the fixed step (euler/heun/rk4; default
     span/1000) or the first step of adaptive methods. ``dt_min``/``dt_max``/``max_steps``:
     step limits. ``device``: ``"cpu" | "cuda" | "auto"``; ``dtype``: ``"float64" | "float32"``. Left at None
@@ -57,7 +60,8 @@ class TorchSolver(Solver):
 
     name = "torch"
     capabilities = frozenset({"simulate", "equilibrate"})
-    accepts = frozenset({"dynamics", "network"})
+    #: SBML models and spiking networks run through their plugins' runners (``solver.integrator()``)
+    accepts = frozenset({"ir", "dynamics"})
     methods = _MethodList()  # type: ignore[assignment]
 
     def __init__(self, method: str | None = None, *, rtol: float = 1e-6, atol: float = 1e-9,
@@ -73,38 +77,36 @@ class TorchSolver(Solver):
                                  f"{', '.join(method_names('clock'))}")
         if not has_method(ode_method, "simulate"):
             raise NeuroplexError(f"torch solver: unknown ode_method {ode_method!r}; known: {', '.join(method_names('simulate'))}")
-        if dt is not None and dt <= 0:
-            raise NeuroplexError(f"torch solver: dt must be positive, got {dt}")
         if int(check_every) < 1:
             raise NeuroplexError(f"torch solver: check_every must be >= 1, got {check_every}")
-        if int(workers) < 1:
-            raise NeuroplexError(f"torch solver: workers must be >= 1, got {workers}")
-        if rtol <= 0 or atol < 0:
-            raise NeuroplexError(f"torch solver: need rtol > 0 and atol >= 0, got rtol={rtol}, atol={atol}")
         #: the method as given (None: each model's default, ``dopri5`` but ``auto`` for SBML models)
         self.requested_method = method
         self.method = method or "dopri5"
-        self.rtol, self.atol = float(rtol), float(atol)
-        self.dt, self.dt_min, self.dt_max = dt, float(dt_min), dt_max
-        self.max_steps = int(max_steps)
-        self.workers = int(workers)
-        self.fused = bool(fused)
-        self.device = resolve_device(device) if device is not None else None
-        if isinstance(dtype, str):
-            if dtype not in _DTYPES:
-                raise NeuroplexError(f"torch solver: dtype must be 'float64' or 'float32', not {dtype!r}")
-            dtype = _DTYPES[dtype]
-        self.dtype = dtype
+        try:
+            #: step control, handed unchanged to runners and integrators
+            self.control = StepControl(rtol=float(rtol), atol=float(atol), dt0=None if dt is None else float(dt),
+                                       dt_min=float(dt_min), dt_max=None if dt_max is None else float(dt_max),
+                                       max_steps=int(max_steps))
+            #: where runs execute
+            self.execution = Execution(device=resolve_device(device) if device is not None else None,
+                                       dtype=as_dtype(dtype), workers=int(workers), fused=bool(fused))
+        except NeuroplexError as exc:
+            raise NeuroplexError(f"torch solver: {exc}") from None
+        c = self.control
         self.eq = EquilibriumSettings(tol=float(tol), max_iter=int(max_iter), damping=float(damping),
-                                      anderson_m=int(anderson_m), ode_method=ode_method, rtol=self.rtol,
-                                      atol=self.atol, dt=dt, dt_max=dt_max, max_steps=self.max_steps,
+                                      anderson_m=int(anderson_m), ode_method=ode_method, rtol=c.rtol,
+                                      atol=c.atol, dt=c.dt0, dt_max=c.dt_max, max_steps=c.max_steps,
                                       check_every=int(check_every))
+
+    def integrator(self) -> TorchIntegrator:
+        """The functional integrator runners use (:class:`neuroplex.integration.Integrator`)."""
+        return TorchIntegrator(fused=self.execution.fused)
 
     # ------------------------------------------------------------------ setup
     def _placement(self, model: Any, *tensors: Any) -> tuple[torch.dtype, torch.device]:
         """The solver's dtype/device if set; else a Dynamics' own ``dtype``/``device``, else (for
         hand-written Dynamics) those of the given tensors; else float64 on CPU."""
-        dtype, device = self.dtype, self.device
+        dtype, device = self.execution.dtype, self.execution.device
         if isinstance(model, Dynamics):
             own_dtype, own_device = getattr(model, "dtype", None), getattr(model, "device", None)
             dtype = dtype or (own_dtype if isinstance(own_dtype, torch.dtype) else None)
@@ -164,17 +166,19 @@ class TorchSolver(Solver):
         return y, p, u
 
     # --------------------------------------------------------------- simulate
-    def simulate(self, model: Any, t_span: tuple[float, float], *, y0: torch.Tensor | None = None,
+    def simulate(self, model: Model, t_span: tuple[float, float], *, y0: torch.Tensor | None = None,
                  params: torch.Tensor | None = None, t_eval: torch.Tensor | None = None,
                  inputs: torch.Tensor | None = None, progress: bool = False) -> Solution:
         """Integrate ``model`` over ``t_span``; outputs at ``t_eval`` (default: both ends) by
         the method's dense output. States then observables in ``ys``; events in ``spikes``."""
-        if hasattr(model, "torch_simulate"):  # it validates the method itself
-            return model.torch_simulate(t_span, solver=self, t_eval=t_eval, params=params, y0=y0, progress=progress)
-        if self.workers > 1:
-            raise SolverError(f"torch solver: workers={self.workers} splits batches of SBML models over processes; "
-                              f"{type(model).__name__} models run in this process (use workers=1)")
-        if self.fused:
+        runner = route(model, self)
+        if runner is not None:  # SBML models, spiking networks: the plugin's runner (it validates the method)
+            return runner.run(model, self, t_span, y0=y0, params=params, t_eval=t_eval, inputs=inputs,
+                              progress=progress)
+        if self.execution.workers > 1:
+            raise SolverError(f"torch solver: workers={self.execution.workers} splits batches of SBML models over "
+                              f"processes; {type(model).__name__} models run in this process (use workers=1)")
+        if self.execution.fused:
             raise SolverError(f"torch solver: fused=True compiles the steps of SBML models (their generated "
                               f"right-hand side); {type(model).__name__} models run eager steps (leave fused off, "
                               f"or call integrate(..., fused=True) with a right-hand side that sets f.traceable)")
@@ -198,8 +202,9 @@ class TorchSolver(Solver):
         if te.numel() > 1 and bool((te[1:] < te[:-1]).any()):
             raise SolverError("torch solver: t_eval must be increasing")
         stepper = get_method(self.method, "simulate").factory()
-        dt0 = self.dt
-        if dt0 is None and not getattr(stepper, "adaptive", False):
+        c = self.control
+        dt0 = c.dt0
+        if dt0 is None and not stepper.info.adaptive:
             dt0 = (t1 - t0) / 1000 if t1 > t0 else 1.0
 
         def f(t: torch.Tensor, yy: torch.Tensor) -> torch.Tensor:
@@ -212,8 +217,8 @@ class TorchSolver(Solver):
             refractory = Refractory(ir, torch.full((b,), t0, dtype=dtype, device=device), y, p, u)
             f, events = refractory.rhs(f), refractory.events(events)
         res = run_loop(f, stepper, torch.full((b,), t0, dtype=dtype, device=device),
-                       torch.full((b,), t1, dtype=dtype, device=device), y, rtol=self.rtol, atol=self.atol,
-                       dt0=dt0, dt_min=self.dt_min, dt_max=self.dt_max, max_steps=self.max_steps, t_eval=te,
+                       torch.full((b,), t1, dtype=dtype, device=device), y, rtol=c.rtol, atol=c.atol,
+                       dt0=dt0, dt_min=c.dt_min, dt_max=c.dt_max, max_steps=c.max_steps, t_eval=te,
                        events=events, progress=progress)
         ys = res.ys
         obs_names = list(dyn.observable_names)
@@ -232,14 +237,14 @@ class TorchSolver(Solver):
         stats = {"n_steps": res.n_steps, "n_rhs": res.n_rhs, "t_end": res.t_end}
         if dyn.events:
             stats["event_stop"] = res.event_stop
-        if hasattr(stepper, "n_jac"):
-            stats["n_jac"] = torch.full((b,), stepper.n_jac, dtype=torch.long, device=device)
+        if stepper.info.jac_per_step:
+            stats["n_jac"] = torch.full((b,), res.n_jac, dtype=torch.long, device=device)
         return Solution(ys=ys, ts=te, names=[*dyn.state_names, *obs_names], status=res.status, stats=stats,
                         spikes=spikes, solver=self.name, method=self.method,
                         meta={"model": getattr(dyn, "name", "")})
 
     # ------------------------------------------------------------ equilibrate
-    def equilibrate(self, model: Any, y0: torch.Tensor | None = None, *, params: torch.Tensor | None = None,
+    def equilibrate(self, model: Model, y0: torch.Tensor | None = None, *, params: torch.Tensor | None = None,
                     inputs: torch.Tensor | None = None) -> Solution:
         """Fixed point of ``model`` from ``y0`` with per-sample convergence; ``stats`` has
         ``iterations`` and ``residual`` per sample."""

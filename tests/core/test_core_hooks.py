@@ -2,6 +2,7 @@
 exercising the hook through a plugin object added with ``host.add_plugin``."""
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import click
@@ -64,6 +65,41 @@ def test_hook_register_solvers(host, example_plugin):
         nx.simulate(model, 1.0, solver="fe", bogus=1)
     with pytest.raises(nx.NeuroplexError, match="cannot equilibrate"):
         nx.equilibrate(model, solver="fe")
+
+
+def test_hook_register_runners(host):
+    from neuroplex.plugins.torch_solver import plugin as torch_plugin
+    from neuroplex.runners import Runner
+    from neuroplex.settings import StepControl
+
+    class Tank:
+        """A model kind of its own: a draining tank, run on the torch solver's integrator."""
+
+        kind = "tank"
+        name = "tank"
+
+    seen = {}
+
+    def run_tank(model, solver, t_span, *, y0, params, t_eval, inputs, progress):
+        seen["control"] = solver.control
+        f = lambda t, y: -y  # noqa: E731
+        res = solver.integrator()(f, t_span[0], t_span[1], torch.ones(1, 1, dtype=torch.float64),
+                                  method="dopri5", control=solver.control, t_eval=t_eval)
+        return nx.Solution(ys=res.ys, ts=res.ts, names=["level"], status=res.status, solver=solver.name)
+
+    class Plugin:
+        @nx.hookimpl
+        def register_runners(self, register):
+            register(Runner(kind="tank", solver="torch", run=run_tank))
+
+    host.add_plugin(torch_plugin, "torch")
+    record = host.add_plugin(Plugin(), "tanks")
+    assert record.provides == {"runners": ["tank@torch"]}
+    sol = nx.simulate(Tank(), (0.0, 1.0), solver="torch", rtol=1e-9, atol=0.0, t_eval=[0.0, 1.0])
+    assert seen["control"] == StepControl(rtol=1e-9, atol=0.0) and sol.ok
+    assert abs(float(sol["level"][0, -1]) - math.exp(-1.0)) < 1e-7
+    with pytest.raises(nx.NeuroplexError, match="cannot take a 'tank' model"):
+        nx.equilibrate(Tank(), solver="torch")
 
 
 def test_hook_register_importers(host, tmp_path: Path):

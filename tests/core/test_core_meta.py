@@ -16,7 +16,7 @@ HOOKS = sorted(name for name, obj in vars(hookspecs).items() if hasattr(obj, "ne
 def test_the_hook_set():
     assert HOOKS == sorted([
         "register_neurons", "register_learning_rules", "register_solvers", "register_importers", "register_tasks",
-        "register_commands", "neuroplex_configure", "neuroplex_simulation_start", "neuroplex_simulation_finish"])
+        "register_runners", "register_commands", "neuroplex_configure", "neuroplex_simulation_start", "neuroplex_simulation_finish"])
 
 
 @pytest.mark.parametrize("hook", HOOKS)

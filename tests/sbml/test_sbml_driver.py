@@ -11,9 +11,12 @@ import torch
 pytest.importorskip("libsbml")
 
 import neuroplex  # noqa: E402
+from neuroplex.plugins.torch_solver import TorchIntegrator  # noqa: E402
 from neuroplex.sbml.antimony_loader import read_antimony_string  # noqa: E402
-from neuroplex.sbml.driver import SBMLProgram, run, simulate  # noqa: E402
+from neuroplex.sbml.program import SBMLProgram  # noqa: E402
+from neuroplex.sbml.runner import run, simulate  # noqa: E402
 from neuroplex.sbml.testsuite import run_case  # noqa: E402
+from neuroplex.settings import Execution, StepControl  # noqa: E402
 from neuroplex.testing import require_data  # noqa: E402
 
 T = torch.float64
@@ -98,7 +101,7 @@ def test_stiff_method_choice() -> None:
     k1, k2 = 1e4, 1.0
     b_exact = k1 / (k2 - k1) * (torch.exp(-k1 * t) - torch.exp(-k2 * t))
     for method, label in (("rosenbrock", "rosenbrock"), ("auto", "auto (dopri5, rosenbrock for stiff samples)")):
-        sol = simulate(model, (0, 2), t_eval=t, method=method, rtol=1e-9, atol=1e-12)
+        sol = simulate(model, (0, 2), t_eval=t, method=method, control=StepControl(rtol=1e-9, atol=1e-12))
         assert sol.ok and sol.method == label
         assert torch.allclose(sol["B"][0], b_exact, rtol=1e-6, atol=1e-10)
 
@@ -106,14 +109,14 @@ def test_stiff_method_choice() -> None:
 def test_auto_keeps_a_long_non_stiff_run_on_dopri5() -> None:
     # a harmonic oscillator over 100 periods at a tight tolerance takes more dopri5 steps than
     # the stiff test's budget, but is not stiff: it finishes on dopri5, not rerun implicit
-    from neuroplex.sbml.driver import AUTO_STEP_BUDGET
+    from neuroplex.sbml.runner import AUTO_STEP_BUDGET
 
     model = ant("""
         x = 1; v = 0
         x' = v; v' = -x
     """)
     t = torch.linspace(0, 200 * math.pi, 5, dtype=T)
-    sol = simulate(model, (0, float(t[-1])), t_eval=t, method="auto", rtol=1e-11, atol=1e-13)
+    sol = simulate(model, (0, float(t[-1])), t_eval=t, method="auto", control=StepControl(rtol=1e-11, atol=1e-13))
     assert sol.ok and sol.method == "auto (dopri5)"
     assert int(sol.stats["n_steps"][0]) > AUTO_STEP_BUDGET
     assert torch.allclose(sol["x"][0], torch.cos(t), atol=1e-7)
@@ -126,9 +129,9 @@ def test_ensemble_one_call_equals_single_runs() -> None:
     prog = SBMLProgram(model)
     calls = []
 
-    def counting(*args, **kwargs):
-        from neuroplex.plugins.torch_solver import integrate
+    integrate = TorchIntegrator()
 
+    def counting(*args, **kwargs):
         calls.append(1)
         return integrate(*args, **kwargs)
 
@@ -186,7 +189,7 @@ def test_absolute_tolerance_follows_tiny_compartments() -> None:
     assert by_state["A"] == pytest.approx(1e-16) and by_state["B"] == pytest.approx(1e-16)
     assert by_state["C"] == 1.0  # never looser than asked
     ts = torch.linspace(0.0, 5.0, 11, dtype=T)
-    sol = simulate(model, (0, 5), t_eval=ts, variables=["A", "B"], rtol=1e-8, atol=1e-16)
+    sol = simulate(model, (0, 5), t_eval=ts, variables=["A", "B"], control=StepControl(rtol=1e-8, atol=1e-16))
     # the concentrations are reported; their exact values are amounts / 1e-16
     exact = 1e-6 * torch.exp(-0.7 * ts)
     assert torch.allclose(sol["A"][0], exact, rtol=1e-6, atol=0)
@@ -243,8 +246,7 @@ def test_ensemble_drops_finished_samples_through_select() -> None:
     ids = torch.tensor([3, 40, 95])
     t, y = torch.zeros(3, dtype=T), torch.rand((3, prog.n), generator=gen, dtype=T)
     assert torch.equal(f.select(ids)(t, y), prog.rhs_bound(params[ids])(t, y))
-    from neuroplex.plugins.torch_solver import integrate
-
+    integrate = TorchIntegrator()
     narrowed = []
 
     def watching(rhs, *args, **kwargs):
@@ -257,8 +259,8 @@ def test_ensemble_drops_finished_samples_through_select() -> None:
         return integrate(rhs, *args, **kwargs)
 
     ts = torch.linspace(0, 5, 11, dtype=T)
-    a = run(prog, (0, 5), t_eval=ts, params=params, integrator=watching, rtol=1e-8, atol=1e-12)
-    b = run(prog, (0, 5), t_eval=ts, params=params, integrator=plain, rtol=1e-8, atol=1e-12)
+    a = run(prog, (0, 5), t_eval=ts, params=params, integrator=watching, control=StepControl(rtol=1e-8, atol=1e-12))
+    b = run(prog, (0, 5), t_eval=ts, params=params, integrator=plain, control=StepControl(rtol=1e-8, atol=1e-12))
     assert narrowed and a.ok and b.ok
     assert torch.allclose(a.ys, b.ys, rtol=1e-12, atol=1e-15)
 
@@ -273,8 +275,8 @@ def test_ensemble_split_over_worker_processes_equals_one_process() -> None:
     params = prog.default_params().repeat(200, 1)
     params[:, list(prog.param_names).index("k")] = 10 ** (2 * torch.rand(200, generator=gen, dtype=T))
     ts = torch.linspace(0, 5, 11, dtype=T)
-    one = run(prog, (0, 5), t_eval=ts, params=params, rtol=1e-8, atol=1e-12)
-    three = run(prog, (0, 5), t_eval=ts, params=params, rtol=1e-8, atol=1e-12, workers=3)
+    one = run(prog, (0, 5), t_eval=ts, params=params, control=StepControl(rtol=1e-8, atol=1e-12))
+    three = run(prog, (0, 5), t_eval=ts, params=params, control=StepControl(rtol=1e-8, atol=1e-12), execution=Execution(workers=3))
     assert one.ok and three.ok and three.ys.shape == one.ys.shape and three.names == one.names
     # the same up to the last bits of vectorised math functions, which depend on batch position
     assert torch.allclose(three.ys, one.ys, rtol=1e-10, atol=1e-14)
@@ -283,7 +285,7 @@ def test_ensemble_split_over_worker_processes_equals_one_process() -> None:
     y0 = prog.initial_state(0.0, params) * 0.5
     via_api = neuroplex.simulate(model, (0, 5), t_eval=ts, params=params, y0=y0,
                                  solver=neuroplex.host.get_solver("torch")(workers=2, rtol=1e-8, atol=1e-12))
-    alone = run(prog, (0, 5), t_eval=ts, params=params[150:], y0=y0[150:], method="auto", rtol=1e-8, atol=1e-12)
+    alone = run(prog, (0, 5), t_eval=ts, params=params[150:], y0=y0[150:], method="auto", control=StepControl(rtol=1e-8, atol=1e-12))
     assert via_api.method == alone.method
     assert torch.allclose(via_api.ys[150:], alone.ys, rtol=1e-10, atol=1e-14)
 
@@ -298,8 +300,8 @@ def test_sharded_ensemble_with_events_writes_every_shard_in_place() -> None:
     params = prog.default_params().repeat(130, 1)
     params[:, list(prog.param_names).index("k")] = torch.linspace(0.5, 3.0, 130, dtype=T)
     ts = torch.linspace(0, 4, 9, dtype=T)
-    one = run(prog, (0, 4), t_eval=ts, params=params, rtol=1e-9, atol=1e-12)
-    two = run(prog, (0, 4), t_eval=ts, params=params, rtol=1e-9, atol=1e-12, workers=2)
+    one = run(prog, (0, 4), t_eval=ts, params=params, control=StepControl(rtol=1e-9, atol=1e-12))
+    two = run(prog, (0, 4), t_eval=ts, params=params, control=StepControl(rtol=1e-9, atol=1e-12), execution=Execution(workers=2))
     assert one.ok and two.ok and two.ys.shape == one.ys.shape == (130, 9, len(prog.output_names))
     assert torch.allclose(two.ys, one.ys, rtol=1e-10, atol=1e-12)
     assert torch.equal(two.stats["n_events"], one.stats["n_events"]) and int(one.stats["n_events"][-1]) > 0
@@ -320,7 +322,7 @@ def test_generated_jacobian_that_disagrees_with_autograd_is_dropped() -> None:
     t, y = torch.zeros(1, dtype=T), torch.tensor([[1.0, 0.3]], dtype=T)
     assert prog.rhs_bound(p).jacobian(t, y) is None  # checked at first use: autograd takes over
     assert prog.jacobian_code() is None
-    sol = run(prog, (0, 1), t_eval=[0.0, 0.5, 1.0], method="rosenbrock", rtol=1e-8, atol=1e-12)
+    sol = run(prog, (0, 1), t_eval=[0.0, 0.5, 1.0], method="rosenbrock", control=StepControl(rtol=1e-8, atol=1e-12))
     assert sol.ok and bool(torch.isfinite(sol.ys).all())
 
 

@@ -24,11 +24,13 @@ def math_(text: str) -> str:
 
 
 def run(model: SBMLModel, t1: float, variables: list[str], points: int = 11, quantity: dict | None = None):
-    from neuroplex.sbml.driver import SBMLProgram, run as run_program
+    from neuroplex.sbml.program import SBMLProgram
+    from neuroplex.sbml.runner import run as run_program
+    from neuroplex.settings import StepControl
 
     outputs = [(v, model.value_expression(v, (quantity or {}).get(v))) for v in variables]
     sol = run_program(SBMLProgram(model, outputs), (0.0, t1), t_eval=torch.linspace(0, t1, points, dtype=torch.float64),
-                      rtol=1e-10, atol=1e-12)
+                      control=StepControl(rtol=1e-10, atol=1e-12))
     assert sol.ok
     return {v: sol.ys[0, :, i] for i, v in enumerate(sol.names)}, torch.linspace(0, t1, points, dtype=torch.float64)
 

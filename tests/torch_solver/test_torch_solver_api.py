@@ -113,20 +113,42 @@ def test_progress_bar_runs(capsys: pytest.CaptureFixture[str]) -> None:
     assert sol.ok
 
 
-def test_models_with_torch_simulate_are_delegated() -> None:
+def test_model_kinds_run_through_their_registered_runner() -> None:
+    from neuroplex.runners import Runner
+    from neuroplex.settings import Execution, StepControl
+    from neuroplex.testing import plugin_host
+    from neuroplex.plugins.torch_solver import plugin as torch_plugin
+
     seen = {}
 
     class SelfRunning:
+        kind = "self-running"
         name = "self-running"
 
-        def torch_simulate(self, t_span, solver=None, t_eval=None, params=None, y0=None, progress=False):
-            seen.update(dt=solver.dt, method=solver.method, dtype=solver.dtype, device=solver.device, span=t_span)
-            return "ran"
+    def run(model, solver, t_span, *, y0, params, t_eval, inputs, progress):
+        seen.update(method=solver.method, control=solver.control, execution=solver.execution, span=t_span)
+        return neuroplex.Solution(ys=torch.zeros(1, 2, 0), ts=torch.tensor(t_span), names=[],
+                                  status=torch.zeros(1, dtype=torch.long), solver=solver.name, method=solver.method)
 
-    out = TorchSolver(method="rk4", dt=0.25, dtype="float32", device="cpu").simulate(SelfRunning(), (0.0, 1.0))
-    assert out == "ran"
-    assert seen == {"dt": 0.25, "method": "rk4", "dtype": torch.float32, "device": torch.device("cpu"),
-                    "span": (0.0, 1.0)}
+    class Runners:
+        @neuroplex.hookimpl
+        def register_runners(self, register):
+            register(Runner(kind="self-running", solver="torch", run=run, methods=("tick",)))
+
+    with plugin_host((torch_plugin, "torch"), (Runners(), "runners")):
+        out = TorchSolver(method="rk4", dt=0.25, dtype="float32", device="cpu").simulate(SelfRunning(), (0.0, 1.0))
+        assert out.method == "rk4" and out.ok
+        assert seen == {"method": "rk4", "control": StepControl(dt0=0.25),
+                        "execution": Execution(device=torch.device("cpu"), dtype=torch.float32), "span": (0.0, 1.0)}
+        assert neuroplex.simulate(SelfRunning(), (0.0, 1.0), solver="torch", method="tick").method == "tick"
+        with pytest.raises(SolverError, match="cannot take a 'self-running' model"):
+            neuroplex.equilibrate(SelfRunning(), solver="torch")
+
+    class Unknown:
+        kind = "unknown-kind"
+
+    with pytest.raises(SolverError, match="solver 'torch' cannot run a 'unknown-kind' model"):
+        neuroplex.simulate(Unknown(), (0.0, 1.0), solver="torch")
 
 
 def test_register_method_slots_in_a_new_method() -> None:

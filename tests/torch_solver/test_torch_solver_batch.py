@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from neuroplex.plugins.torch_solver import integrate
-from neuroplex.plugins.torch_solver.core import COMPACT_FRACTION
+from neuroplex.plugins.torch_solver.state import COMPACT_FRACTION
 
 
 def _linear(a: torch.Tensor):

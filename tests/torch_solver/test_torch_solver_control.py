@@ -6,8 +6,8 @@ import math
 
 import torch
 
-from neuroplex.plugins.torch_solver.core import (FAC_MIN, SAFETY, STIFF_CALM, Controller, Limits, control,
-                                                 count_stiff_steps, failure_status, failures)
+from neuroplex.plugins.torch_solver.control import (FAC_MIN, SAFETY, STIFF_CALM, Controller, Limits, control,
+                                                    count_stiff_steps, failure_status, failures)
 from neuroplex.plugins.torch_solver.dopri5 import Dopri5Stepper
 from neuroplex.solution import Status
 
@@ -17,7 +17,7 @@ def _t(*values, dtype=torch.float64):
 
 
 def test_controller_accepts_small_errors_grows_within_limits_and_shrinks_after_rejection():
-    ctrl = Controller.of(Dopri5Stepper(), dt_max=None)
+    ctrl = Controller.of(Dopri5Stepper.info, dt_max=None)
     assert math.isclose(ctrl.alpha, 1 / 5 - 0.75 * 0.04) and ctrl.beta == 0.04
     e = _t(1e-12, 0.5, 4.0, math.nan)
     finite = torch.isfinite(e)
@@ -35,7 +35,7 @@ def test_controller_accepts_small_errors_grows_within_limits_and_shrinks_after_r
 
 
 def test_controller_leaves_finished_samples_and_caps_at_dt_max():
-    ctrl = Controller.of(Dopri5Stepper(), dt_max=0.05)
+    ctrl = Controller.of(Dopri5Stepper.info, dt_max=0.05)
     e = _t(1e-6, 1e-6)
     active = torch.tensor([True, False])
     off = torch.zeros(2, dtype=torch.bool)

@@ -78,7 +78,7 @@ def test_rosenbrock_float32_runs() -> None:
 def test_dopri5_stiffness_test_stops_only_stiff_samples() -> None:
     # y' = -lam (y - cos t): for lam = 1e4 dopri5's steps sit at its stability boundary
     # (h lam ~ 3.3) and the test stops it after a few dozen; lam = 1 runs to the end
-    from neuroplex.plugins.torch_solver.core import STIFF_STEPS
+    from neuroplex.plugins.torch_solver.control import STIFF_STEPS
     from neuroplex.solution import Status
 
     lam = torch.tensor([1.0, 1e4], dtype=torch.float64)

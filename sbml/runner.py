@@ -1,0 +1,323 @@
+"""Running SBML models: :func:`run` (a compiled program on an integrator, with SBML event
+semantics from :mod:`.events`, ``auto`` method choice, sharding over processes), :func:`simulate`
+and the ``sbml`` runners registered for the ``torch`` and ``scipy`` solvers
+(``register_runners``): each receives the solver instance and hands its step control and
+execution settings to :func:`run` unchanged, with ``solver.integrator()`` as the integrator.
+
+**Integrator interface** (:class:`neuroplex.integration.Integrator`; any solver's
+``integrator()`` can drive this module, the registered torch solver's is the default)::
+
+    integrator(f, t0, t1, y0, *, method, control, t_eval, atol, event_fn, stiff_stop, stiff_budget) -> result
+    # f(t, y): t (B,), y (B, n) -> (B, n)
+    # control: the StepControl as given; atol: None or a (B, n) tensor overriding control.atol
+    #   (per-state tolerances, see SBMLProgram.atol_scale)
+    # event_fn(t, y) -> (B, k): stop a sample at the first column that crosses from < 0 to
+    #   >= 0 (columns >= 0 at t0 arm once they go negative)
+    # result.ys (B, len(t_eval), n) (NaN after a stop), result.t_end (B,), result.y_end (B, n),
+    #   result.status (B,) Status codes, result.event_index (B,) (-1 when t1 was reached)
+
+**Batches.** Models without events run a whole batch of parameter sets / initial states in
+one integrator call; models with events run sample by sample.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, Sequence
+
+import torch
+from tqdm.auto import tqdm
+
+from neuroplex.errors import SolverError
+from neuroplex.host import get_host
+from neuroplex.integration import Integrator
+from neuroplex.runners import Runner
+from neuroplex.settings import Execution, StepControl
+from neuroplex.shards import map_shards, one_thread, shared_empty
+from neuroplex.solution import Solution, Status
+from neuroplex.solver import Solver
+
+from .events import SampleRun
+from .program import SBMLProgram, column_major
+
+if TYPE_CHECKING:
+    from .reader import SBMLModel
+
+
+#: ``method="auto"``: dopri5 steps per integrator call within which a sample that its stiffness
+#: test flags must be on pace to finish, else it is stiff and rerun with rosenbrock
+AUTO_STEP_BUDGET = 2000
+#: step control of SBML runs that no solver configures (:func:`simulate`, :func:`run` called directly)
+SBML_CONTROL = StepControl(rtol=1e-8, atol=1e-10, max_steps=200_000)
+_ONE_PROCESS = Execution()
+
+
+def _batch_inputs(prog: SBMLProgram, t_span: tuple[float, float], params: Any, y0: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    p = prog.default_params() if params is None else torch.as_tensor(params, dtype=torch.float64)
+    p = p[None] if p.dim() == 1 else p
+    batch = p.shape[0] if y0 is None else max(p.shape[0], torch.as_tensor(y0).reshape(-1, prog.n).shape[0])
+    p = p.expand(batch, -1).contiguous()
+    if y0 is None:
+        return p, prog.initial_state(float(t_span[0]), p)
+    return p, torch.as_tensor(y0, dtype=torch.float64).reshape(-1, prog.n).expand(batch, -1).clone()
+
+
+#: fewest samples per shard worth a worker process
+MIN_SHARD = 64
+
+
+def _run_sharded(prog: SBMLProgram, t_span: tuple[float, float], execution: Execution, *, params: Any, y0: Any,
+                 progress: bool, **options: Any) -> Solution:
+    """:func:`run` over contiguous shards of the batch in ``execution.workers`` processes, joined in order."""
+    p_all, y_all = _batch_inputs(prog, t_span, params, y0)
+    n_shards = min(execution.workers, p_all.shape[0] // MIN_SHARD)
+    one = replace(execution, workers=1)
+    if n_shards <= 1:
+        return run(prog, t_span, params=params, y0=y0, progress=progress, execution=one, **options)
+
+    bounds = [int(rows[0]) for rows in torch.tensor_split(torch.arange(p_all.shape[0]), n_shards)] + [p_all.shape[0]]
+    t_eval = options.get("t_eval")
+    n_t = 2 if t_eval is None else int(torch.as_tensor(t_eval).numel())
+    # the shards write their outputs in place, column by column (the layout of one run's
+    # outputs): nothing large is pickled back or joined
+    block = shared_empty((len(prog.output_names), p_all.shape[0], n_t))
+
+    if execution.fused:
+        _warm_up(prog, t_span, p_all, y_all if y0 is not None else None, {**options, "execution": one})
+
+    def task(i: int) -> Solution:
+        lo, hi = bounds[i], bounds[i + 1]
+        part = run(prog, t_span, params=p_all[lo:hi], y0=None if y0 is None else y_all[lo:hi],
+                   progress=progress and i == 0, block=block[:, lo:hi], execution=one, **options)
+        part.ys = part.ys.new_empty((hi - lo, n_t, 0))  # not a view: that would pickle the whole block
+        return part
+
+    return _concat(map_shards(task, n_shards), block.movedim(0, -1))
+
+
+def _warm_up(prog: SBMLProgram, t_span: tuple[float, float], p_all: torch.Tensor, y_all: torch.Tensor | None,
+             options: dict[str, Any]) -> None:
+    """Run two samples over a sliver of the span, on one thread as the shards run, so that the
+    compiled steps of a fused run are built (or loaded from the disk cache) in this process,
+    which forked workers inherit, rather than in every worker of every call."""
+    t0, t1 = float(t_span[0]), float(t_span[1])
+    sliver = (t0, t0 + (t1 - t0) * 1e-9)
+    with one_thread():
+        run(prog, sliver, **{**options, "t_eval": torch.tensor(sliver, dtype=torch.float64)}, params=p_all[:2],
+            y0=None if y_all is None else y_all[:2])
+
+
+def _concat(parts: list[Solution], ys: torch.Tensor) -> Solution:
+    """One solution of outputs ``ys`` from per-shard solutions of the same program and times
+    (samples in order)."""
+    first = parts[0]
+    stats = {key: torch.cat([part.stats[key] for part in parts]) for key in first.stats
+             if all(key in part.stats for part in parts)}
+    # shards of an "auto" run may differ in whether some sample needed the stiff method
+    method = max((part.method for part in parts), key=len)
+    return Solution(ys, first.ts, first.names, torch.cat([part.status for part in parts]), stats,
+                    solver=first.solver, method=method, meta=first.meta)
+
+
+def default_integrator(execution: Execution = _ONE_PROCESS) -> Integrator:
+    """The registered ``torch`` solver's integrator (looked up by name, not imported)."""
+    return get_host().get("solvers", "torch").obj(fused=execution.fused).integrator()
+
+
+def run(prog: SBMLProgram, t_span: tuple[float, float], *, t_eval: torch.Tensor | Sequence[float] | None = None,
+        params: torch.Tensor | None = None, y0: torch.Tensor | None = None,
+        integrator: Integrator | None = None, method: str = "dopri5", control: StepControl = SBML_CONTROL,
+        execution: Execution = _ONE_PROCESS, solver_name: str = "torch", progress: bool = False,
+        stiff_stop: bool = False, stiff_budget: int | None = None,
+        block: torch.Tensor | None = None) -> Solution:
+    """Simulate a compiled program; ``params (P,)|(B, P)``, ``y0 (n,)|(B, n)``.
+
+    ``integrator`` (default: the torch solver's) is called with ``control`` as given, its
+    ``atol`` scaled per state where the program asks for it (:meth:`SBMLProgram.atol_scale`).
+    ``method="auto"`` runs ``dopri5`` with its stiffness test, which stops the samples it finds
+    stiff unless they are on pace to finish within :data:`AUTO_STEP_BUDGET` steps, and reruns
+    the stopped ones (and any out of ``max_steps``) with ``rosenbrock`` (``stats["n_steps"]``
+    then counts both runs' steps). A sample that is not stiff finishes on dopri5 however many
+    steps its tolerance needs. ``execution.workers > 1`` splits the batch into that many contiguous
+    shards run on as many CPU cores (:func:`neuroplex.shards.map_shards`); results are the same up
+    to rounding. ``block``: a ``(n_outputs, batch, n_times)`` tensor the outputs are written into
+    (the solution's ``ys`` is then its transpose)."""
+    if integrator is None:
+        integrator = default_integrator(execution)
+    if execution.workers > 1:
+        return _run_sharded(prog, t_span, execution, t_eval=t_eval, params=params, y0=y0, integrator=integrator,
+                            method=method, control=control, solver_name=solver_name, progress=progress,
+                            stiff_stop=stiff_stop, stiff_budget=stiff_budget)
+    if method == "auto":
+        kw = dict(t_eval=t_eval, integrator=integrator, control=control, execution=execution,
+                  solver_name=solver_name, progress=progress)
+        first = run(prog, t_span, params=params, y0=y0, method="dopri5", stiff_stop=True,
+                    stiff_budget=AUTO_STEP_BUDGET, block=block, **kw)
+        bad = (first.status == Status.MAX_STEPS) | (first.status == Status.STIFF)
+        if not bool(bad.any()):
+            first.method = "auto (dopri5)"
+            return first
+        p_all, y_all = _batch_inputs(prog, t_span, params, y0)
+        second = run(prog, t_span, params=p_all[bad], y0=y_all[bad], method="rosenbrock", **kw)
+        first.ys[bad] = second.ys
+        first.status[bad] = second.status
+        for key, value in second.stats.items():
+            if key in first.stats:
+                first.stats[key][bad] += value
+        first.method = "auto (dopri5, rosenbrock for stiff samples)"
+        return first
+    t0, t1 = float(t_span[0]), float(t_span[1])
+    dtype = torch.float64
+    if t_eval is None:
+        t_eval = torch.tensor([t0, t1], dtype=dtype)
+    t_eval = torch.as_tensor(t_eval, dtype=dtype).flatten()
+    p = prog.default_params(dtype) if params is None else torch.as_tensor(params, dtype=dtype)
+    if p.dim() == 1:
+        p = p[None]
+    if p.shape[-1] != len(prog.param_names):
+        raise SolverError(f"model {prog.model.name!r} has {len(prog.param_names)} parameters "
+                          f"({', '.join(prog.param_names[:8])}{'...' if len(prog.param_names) > 8 else ''}), "
+                          f"params has {p.shape[-1]}")
+    batch = p.shape[0]
+    if y0 is not None:
+        y0 = torch.as_tensor(y0, dtype=dtype)
+        if y0.dim() == 1:
+            y0 = y0[None]
+        if y0.shape[-1] != prog.n:
+            raise SolverError(f"model {prog.model.name!r} has {prog.n} states, y0 has {y0.shape[-1]}")
+        batch = max(batch, y0.shape[0])
+    p = p.expand(batch, -1).contiguous()
+    y_init = prog.initial_state(t0, p) if y0 is None else y0.expand(batch, -1).clone()
+    scale = prog.atol_scale(p, y_init)
+    atol_all: torch.Tensor | None = None if scale is None else control.atol * scale
+    settings: dict[str, Any] = dict(method=method, control=control, atol=atol_all, stiff_stop=stiff_stop,
+                                    stiff_budget=stiff_budget)
+
+    def sample_settings(b: int) -> dict[str, Any]:
+        return settings if atol_all is None else {**settings, "atol": atol_all[b:b + 1]}
+
+    n_t = t_eval.numel()
+    stats: dict[str, Any] = {}
+    if prog.n == 0:
+        ys = torch.zeros((batch, n_t, 0), dtype=dtype)
+        status = torch.zeros(batch, dtype=torch.long)
+        if prog.events:
+            outs = []
+            for b in range(batch):
+                run_ = SampleRun(prog, p[b:b + 1], integrator, sample_settings(b))
+                out, _ = run_.run(t0, t1, t_eval, y_init[b])
+                outs.append(out)
+            ys = torch.stack(outs)
+    elif prog.constant_state and not prog.events:  # nothing moves (values may be INF/NaN)
+        ys = y_init[:, None, :].expand(batch, n_t, prog.n).clone()
+        status = torch.zeros(batch, dtype=torch.long)
+    elif not prog.events:
+        res = integrator(prog.rhs_bound(p), t0, t1, column_major(y_init), t_eval=t_eval, progress=progress, **settings)
+        ys = res.ys
+        status = res.status.clone()
+        stats["n_steps"] = res.n_steps
+    else:
+        outs, codes, steps, events = [], [], [], []
+        for b in range(batch):
+            run_ = SampleRun(prog, p[b:b + 1], integrator, sample_settings(b))
+            out, code = run_.run(t0, t1, t_eval, y_init[b])
+            outs.append(out)
+            codes.append(code)
+            steps.append(run_.n_steps)
+            events.append(run_.n_events)
+        ys = torch.stack(outs)
+        status = torch.tensor(codes, dtype=torch.long)
+        stats["n_steps"] = torch.tensor(steps)
+        stats["n_events"] = torch.tensor(events)
+    tt = t_eval[None, :].expand(batch, -1)
+    values = prog.observe(tt, ys, p[:, None, :], block) if prog.output_names else ys[..., :0]
+    return Solution(values, t_eval, list(prog.output_names), status, stats, solver=solver_name, method=method,
+                    meta={"model": prog.model.name})
+
+
+def simulate(model: SBMLModel, t_span: tuple[float, float] | float, *, t_eval: torch.Tensor | Sequence[float] | None = None,
+             params: torch.Tensor | None = None, y0: torch.Tensor | None = None, progress: bool = False,
+             variables: Sequence[str] | None = None, method: str = "auto", control: StepControl = SBML_CONTROL,
+             execution: Execution = _ONE_PROCESS, integrator: Integrator | None = None,
+             solver_name: str = "torch") -> Solution:
+    """Simulate an SBML model with SBML semantics (what the ``sbml`` runners call).
+
+    The method is ``auto`` by default (dopri5, and rosenbrock for the samples that its stiffness
+    test stops: stiff ones), or ``dopri5`` / ``rosenbrock`` / any simulate method of the integrator.
+    ``variables``: SBML ids to report (default: :meth:`SBMLModel.default_outputs`).
+    ``params``: ``(P,)`` or ``(B, P)`` in ``model.parameter_names`` order; a batch without
+    events runs in one integrator call. ``execution.workers``: CPU processes the batch is split over.
+    """
+    if not isinstance(t_span, (tuple, list)):
+        t_span = (0.0, float(t_span))
+    outputs = None if variables is None else [(v, model.value_expression(v)) for v in variables]
+    prog = compiled(model, outputs)
+    return run(prog, (float(t_span[0]), float(t_span[1])), t_eval=t_eval, params=params, y0=y0,
+               integrator=integrator, method=method, control=control, execution=execution, progress=progress,
+               solver_name=solver_name)
+
+
+def compiled(model: SBMLModel, outputs: Sequence[tuple[str, Any]] | None = None) -> SBMLProgram:
+    """The compiled program of ``model`` (cached on the model for its default outputs)."""
+    if outputs is not None:
+        return SBMLProgram(model, outputs)
+    cache = model.__dict__.get("_sbml_program")
+    if cache is None:
+        cache = SBMLProgram(model)
+        model.__dict__["_sbml_program"] = cache
+    return cache
+
+
+#: the torch solver's method for SBML models when none is given: dopri5, rosenbrock for stiff samples
+AUTO = "auto"
+
+
+def _run(model: SBMLModel, solver: Solver, t_span: tuple[float, float], method: str, *, y0: torch.Tensor | None,
+         params: torch.Tensor | None, t_eval: torch.Tensor | None, inputs: torch.Tensor | None,
+         progress: bool) -> Solution:
+    if inputs is not None:
+        raise SolverError(f"SBML model {model.name!r} takes no inputs")
+    sol = run(compiled(model), (float(t_span[0]), float(t_span[1])), t_eval=t_eval, params=params, y0=y0,
+              integrator=solver.integrator(), method=method, control=solver.control,
+              execution=solver.execution, solver_name=solver.name, progress=progress)
+    return sol
+
+
+def run_on_torch(model: SBMLModel, solver: Solver, t_span: tuple[float, float], *, y0: torch.Tensor | None = None,
+                 params: torch.Tensor | None = None, t_eval: torch.Tensor | None = None,
+                 inputs: torch.Tensor | None = None, progress: bool = False) -> Solution:
+    """An SBML model on the torch solver: its method as requested, else ``auto``."""
+    method = solver.requested_method or AUTO
+    return _run(model, solver, t_span, method, y0=y0, params=params, t_eval=t_eval, inputs=inputs,
+                progress=progress)
+
+
+def run_on_scipy(model: SBMLModel, solver: Solver, t_span: tuple[float, float], *, y0: torch.Tensor | None = None,
+                 params: torch.Tensor | None = None, t_eval: torch.Tensor | None = None,
+                 inputs: torch.Tensor | None = None, progress: bool = False) -> Solution:
+    """An SBML model on the scipy solver (its ``solve_ivp`` method), one :func:`run` per sample
+    (scipy's solvers take one sample at a time anyway)."""
+    prog = compiled(model)
+    p = prog.default_params() if params is None else torch.as_tensor(params, dtype=torch.float64)
+    p = p[None] if p.dim() == 1 else p
+    y = None if y0 is None else torch.as_tensor(y0, dtype=torch.float64)
+    y = None if y is None else (y[None] if y.dim() == 1 else y)
+    n_y = 1 if y is None else y.shape[0]
+    batch = max(p.shape[0], n_y)
+    if p.shape[0] not in (1, batch) or n_y not in (1, batch):
+        raise SolverError(f"params and y0 have different batch sizes: {p.shape[0]} and {n_y}")
+    samples = tqdm(range(batch), desc=solver.name, unit="sample") if progress and batch > 1 else range(batch)
+    parts = [_run(model, solver, t_span, solver.method, y0=None if y is None else y[b if n_y > 1 else 0],
+                  params=p[b if p.shape[0] > 1 else 0], t_eval=t_eval, inputs=inputs, progress=False)
+             for b in samples]
+    first = parts[0]
+    stats = {k: torch.cat([torch.as_tensor(s.stats[k]).reshape(-1) for s in parts])
+             for k in first.stats if all(k in s.stats for s in parts)}
+    return Solution(ys=torch.cat([s.ys for s in parts]), ts=first.ts, names=list(first.names),
+                    status=torch.cat([s.status for s in parts]), stats=stats, solver=solver.name,
+                    method=solver.method, meta={**first.meta, "rtol": solver.control.rtol, "atol": solver.control.atol})
+
+
+RUNNERS = (Runner(kind="sbml", solver="torch", run=run_on_torch, methods=(AUTO,),
+                  description="SBML event semantics on the torch integrators"),
+           Runner(kind="sbml", solver="scipy", run=run_on_scipy,
+                  description="SBML event semantics on scipy's step-by-step solvers"))
