@@ -21,15 +21,10 @@ DEFAULT_PATH = Path("docs") / "cli.md"
 
 def reference_group() -> click.Group:
     """A fresh ``neuroplex`` group with the core commands and every built-in plugin's commands."""
-    from . import cli as cli_module
-    from .testing import plugin_host
+    from .testing import neuroplex_cli, plugin_host
 
-    base = cli_module._BUILTIN_COMMANDS if cli_module._BUILTIN_COMMANDS is not None else dict(cli_module.cli.commands)
-    group = cli_module.NeuroplexGroup("neuroplex", commands=dict(base), params=list(cli_module.cli.params),
-                                      help=cli_module.cli.help)
     with plugin_host(builtins=True, strict=True) as host:
-        host.add_commands(group)
-    return group
+        return neuroplex_cli(host)
 
 
 def _cell(text: str) -> str:

@@ -51,7 +51,9 @@ def register_solvers(register: Any) -> None:
     """Register solver classes (subclasses of :class:`neuroplex.solver.Solver`).
 
     The solver's typed constructor takes its settings; ``name`` defaults to ``cls.name``.
-    Example: ``register(TorchSolver)`` makes ``simulate(model, ..., solver="torch")`` work.
+    The CLI passes ``--method/--dt/--rtol/--atol/--device/--dtype`` only when the constructor
+    declares them (see :mod:`neuroplex.cli_solver`). Example: ``register(TorchSolver)`` makes
+    ``simulate(model, ..., solver="torch")`` work.
 
     :param register: the host's :class:`~neuroplex.host.Registrar` for solvers.
     """
@@ -78,7 +80,8 @@ def register_tasks(register: Any) -> None:
 
 @hookspec
 def register_commands(cli: Any) -> None:
-    """Add sub-commands to the ``neuroplex`` click group.
+    """Add sub-commands to the ``neuroplex`` click group. A command name the group already has
+    (a built-in or another plugin's) is a :class:`~neuroplex.errors.PluginConflictError`.
 
     :param cli: the ``neuroplex`` :class:`click.Group`.
 

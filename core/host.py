@@ -313,7 +313,7 @@ class PluginHost:
                     raise
                 continue
             if record is not None and added:
-                record.provides.setdefault("commands", []).extend(added)
+                record.provides["commands"] = sorted({*record.provides.get("commands", []), *added})
 
     @staticmethod
     def _claim_commands(cli: Any, before: dict[str, Any], owners: dict[str, str], plugin: str) -> list[str]:

@@ -94,3 +94,21 @@ def with_builtins(*plugins: Any, strict: bool = True) -> contextlib.AbstractCont
             sol = neuroplex.simulate("my-neuron", (0, 10), solver="torch")
     """
     return plugin_host(*plugins, strict=strict, builtins=True)
+
+
+def neuroplex_cli(host: Any = None) -> Any:
+    """A fresh ``neuroplex`` click group: the core commands plus the commands of the plugins of
+    ``host`` (default: the process-wide host, e.g. the one :func:`with_builtins` set up), for
+    ``click.testing.CliRunner``::
+
+        with with_builtins("my_pkg.plugin"):
+            result = CliRunner().invoke(neuroplex_cli(), ["my-command", "--flag"])
+    """
+    from . import cli as cli_module
+    from .host import get_host
+
+    core = cli_module._BUILTIN_COMMANDS if cli_module._BUILTIN_COMMANDS is not None else dict(cli_module.cli.commands)
+    group = cli_module.NeuroplexGroup("neuroplex", commands=dict(core), params=list(cli_module.cli.params),
+                                      help=cli_module.cli.help)
+    (get_host() if host is None else host).add_commands(group)
+    return group

@@ -28,7 +28,7 @@ def test_reference_covers_core_and_builtin_plugin_commands():
     assert "| `--dtype [float32\\|float64]` | Floating-point precision. |" in text
 
 
-def test_render_and_check_detect_drift(tmp_path: Path):
+def test_render_and_check_detect_drift(tmp_path: Path, capsys: pytest.CaptureFixture):
     @click.group()
     def tool():
         """A tool."""
@@ -47,10 +47,27 @@ def test_render_and_check_detect_drift(tmp_path: Path):
     assert cli_docs.splice(page.read_text(), text) == f"intro\n{text}\noutro\n"
     with pytest.raises(ValueError, match="no generated-reference markers"):
         cli_docs.splice("no markers", text)
-    check = subprocess.run([sys.executable, "-m", "neuroplex.cli_docs", "--check", str(page)],
-                           capture_output=True, text=True, timeout=120)
-    assert check.returncode == 1 and "is stale: regenerate it with" in check.stderr
-    assert subprocess.run([sys.executable, "-m", "neuroplex.cli_docs", str(page)], timeout=120).returncode == 0
+    assert cli_docs.main(["--check", str(page)]) == 1
+    assert "is stale: regenerate it with" in capsys.readouterr().err
+    assert cli_docs.main([str(page)]) == 0
     assert page.read_text().startswith(f"intro\n{cli_docs.START}\n\n### `neuroplex`")
-    assert subprocess.run([sys.executable, "-m", "neuroplex.cli_docs", "--check", str(page)],
-                          timeout=120).returncode == 0
+    assert cli_docs.main(["--check", str(page)]) == 0
+
+
+def test_module_runs_as_a_script():
+    check = subprocess.run([sys.executable, "-m", "neuroplex.cli_docs", "--check", str(PAGE)],
+                           capture_output=True, text=True, timeout=120)
+    assert check.returncode == 0, check.stderr
+
+
+def test_doc_blocks_naming_a_file_are_that_file():
+    """A ```python file=PATH block in docs/ is the file verbatim (the docs test executes it, the
+    file's own tests test it): plugins.md's complete solver example cannot drift."""
+    import re
+
+    fence = re.compile(r"^```python file=(\S+)\n(.*?)^```", re.S | re.M)
+    found = [(m.group(1), m.group(2)) for page in sorted((ROOT / "docs").glob("*.md"))
+             for m in fence.finditer(page.read_text())]
+    assert "examples/neuroplex-example-plugin/neuroplex_example_plugin/euler.py" in dict(found)
+    for path, body in found:
+        assert body == (ROOT / path).read_text(), f"docs block for {path} differs from the file"
