@@ -241,7 +241,7 @@ def main(argv: list[str] | None = None) -> None:
                 raise
             click.echo(f"error: {exc}", err=True)
             sys.exit(1)
-        click.echo(f"error (strict mode): {exc}", err=True)
+        click.echo(f"warning (strict mode): {exc}", err=True)
         quiet = logging.getLogger("neuroplex.plugins")
         level = quiet.level
         quiet.setLevel(logging.ERROR)  # the line above already says it

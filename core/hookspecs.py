@@ -51,9 +51,7 @@ def register_solvers(register: Any) -> None:
     """Register solver classes (subclasses of :class:`neuroplex.solver.Solver`).
 
     The solver's typed constructor takes its settings; ``name`` defaults to ``cls.name``.
-    The CLI passes ``--method/--dt/--rtol/--atol/--device/--dtype`` only when the constructor
-    declares them (see :mod:`neuroplex.cli_solver`). Example: ``register(TorchSolver)`` makes
-    ``simulate(model, ..., solver="torch")`` work.
+    Example: ``register(TorchSolver)`` makes ``simulate(model, ..., solver="torch")`` work.
 
     :param register: the host's :class:`~neuroplex.host.Registrar` for solvers.
     """
@@ -80,8 +78,7 @@ def register_tasks(register: Any) -> None:
 
 @hookspec
 def register_commands(cli: Any) -> None:
-    """Add sub-commands to the ``neuroplex`` click group. A command name the group already has
-    (a built-in or another plugin's) is a :class:`~neuroplex.errors.PluginConflictError`.
+    """Add sub-commands to the ``neuroplex`` click group.
 
     :param cli: the ``neuroplex`` :class:`click.Group`.
 
