@@ -23,6 +23,7 @@ import pluggy
 
 from . import hookspecs
 from .errors import PluginConflictError, PluginError, UnknownNameError
+from .features import FeatureGate
 
 log = logging.getLogger("neuroplex.plugins")
 
@@ -124,6 +125,7 @@ class PluginHost:
         self._entry_points = entry_points
         self.pm = pluggy.PluginManager("neuroplex")
         self.pm.add_hookspecs(hookspecs)
+        self.pm.register(FeatureGate(), name="neuroplex-feature-gate")  # solvers' declared `supports`
         self.records: dict[str, PluginRecord] = {}
         self.registry: dict[str, dict[str, Entry]] = {kind: {} for kind in KINDS.values()}
         self._aliases: dict[str, dict[str, str]] = {kind: {} for kind in KINDS.values()}

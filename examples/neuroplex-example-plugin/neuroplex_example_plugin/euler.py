@@ -16,6 +16,7 @@ class ForwardEuler(Solver):
     name = "example-euler"
     capabilities = frozenset({"simulate"})
     methods = ("euler",)
+    supports = frozenset({"events"})  # threshold/reset events and spikes; no refractory periods
 
     def __init__(self, dt: float = 0.01, method: str = "euler", device: str = "cpu",
                  dtype: torch.dtype = torch.float64):

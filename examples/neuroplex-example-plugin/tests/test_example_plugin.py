@@ -13,6 +13,7 @@ import neuroplex as nx
 from neuroplex.errors import SolverError
 from neuroplex.testing import neuroplex_cli, with_builtins
 from neuroplex.trainer import Trainer
+from neuroplex_example_plugin.euler import ForwardEuler
 
 PLUGIN = "neuroplex_example_plugin.plugin"
 
@@ -73,8 +74,11 @@ def test_solver_broadcasts_params_and_y0(host):
 def test_solver_refuses_refractory_models_and_unknown_settings(host):
     lif = nx.ModelIR("lif-ref", states=[nx.State("v", 0.0)], derivatives={"v": "1 - v"},
                      events=[nx.Event("spike", trigger="v > 0.5", assignments={"v": "0"})], refractory="0.1")
+    with pytest.raises(SolverError, match="solver 'example-euler' does not support refractory, which model "
+                                          r"'lif-ref' needs \(the solver supports: events\)"):
+        nx.simulate(lif, (0.0, 1.0), solver="example-euler")  # the host refuses it from `supports`
     with pytest.raises(SolverError, match="does not implement refractory periods, and model 'lif-ref' has one"):
-        nx.simulate(lif, (0.0, 1.0), solver="example-euler")
+        ForwardEuler().simulate(lif, (0.0, 1.0))  # and so does the solver, called directly
     with pytest.raises(ValueError, match="one method, 'euler'"):
         nx.simulate("qif", (0.0, 1.0), solver="example-euler", method="rk4")
 
