@@ -112,6 +112,12 @@ class SBMLModel(ModelIR):
         """``{SBML id: value}`` at the start (initial assignments evaluated), species as declared."""
         return values.initial_values(self)
 
+    def steady_state(self, **options: Any) -> Any:
+        """Steady states (see :func:`neuroplex.sbml.steady_state.steady_state`)."""
+        from .steady_state import steady_state
+
+        return steady_state(self, **options)
+
     # --------------------------------------------------------------- simulation
     def torch_simulate(self, t_span: tuple[float, float], **options: Any) -> Any:
         """Simulate with SBML semantics on the torch integrator
