@@ -11,7 +11,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .api import Importer, equilibrate, load_model, shipped_models, simulate
+from .api import Importer, equilibrate, load_model, shipped_models, simulate, steady_state
 from .dynamics import CompiledDynamics, Dynamics, EventFunction
 from .errors import (ModelError, NeuroplexError, PluginConflictError, PluginError, SolverError,
                      UnknownNameError)
@@ -27,5 +27,5 @@ __all__ = [
     "ModelIR", "NeuroplexError", "Parameter", "PluginConflictError", "PluginError", "PluginHost",
     "Solution", "Solver", "SolverError", "SpikeTrain", "State", "Status", "UnknownNameError",
     "equilibrate", "get_host", "get_importer", "get_learning_rule", "get_neuron", "get_solver",
-    "get_task", "hookimpl", "load_model", "reset_host", "shipped_models", "simulate",
+    "get_task", "hookimpl", "load_model", "reset_host", "shipped_models", "simulate", "steady_state",
 ]

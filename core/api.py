@@ -167,12 +167,35 @@ def equilibrate(
     **solver_options: Any,
 ) -> Solution:
     """Drive ``model`` to a fixed point from ``y0``; ``solution.ys`` is ``(batch, n)`` and
-    ``solution.stats`` holds ``iterations`` and ``residual`` per sample."""
+    ``solution.stats`` holds ``iterations`` and ``residual`` per sample. A model with its own
+    steady-state solver (SBML models) uses it (:func:`steady_state`) unless a solver other
+    than ``"torch"`` or a ``method`` is named."""
     model = load_model(model)
+    if hasattr(model, "steady_state") and solver == "torch" and solver_options.get("method") in (None, "auto"):
+        solver_options.pop("method", None)  # SBML models: their own steady-state solver
+        return steady_state(model, y0=y0, params=params, throw=throw, **solver_options)
     instance = make_solver(solver, "equilibrate", model, **solver_options)
     host = get_host()
     host.call_lifecycle("neuroplex_simulation_start", model=model, solver=instance, options={"kind": "equilibrate"})
     sol = instance.equilibrate(model, y0, params=params, inputs=inputs)
     sol.meta.setdefault("model", getattr(model, "name", ""))
     host.call_lifecycle("neuroplex_simulation_finish", model=model, solver=instance, solution=sol)
+    return sol.raise_on_failure() if throw else sol
+
+
+def steady_state(model: Any, *, params: Any = None, y0: torch.Tensor | None = None, throw: bool = False,
+                 **options: Any) -> Solution:
+    """The steady state of ``model`` per parameter set, through the model's own
+    ``steady_state`` method (SBML models: conservation laws, Newton, continuation, stiff
+    integration; see ``docs/sbml.md``). ``solution.ys`` is ``(batch, n_names)``, ``stats``
+    holds ``residual`` per sample, ``meta["reasons"]`` why a sample has none."""
+    model = load_model(model)
+    own = getattr(model, "steady_state", None)
+    if own is None:
+        raise NeuroplexError(f"model {getattr(model, 'name', model)!r} has no steady-state solver; "
+                             f"use neuroplex.equilibrate (fixed-point methods)")
+    try:
+        sol = own(params=params, y0=y0, **options)
+    except TypeError as exc:
+        raise NeuroplexError(f"steady_state: {exc}") from None
     return sol.raise_on_failure() if throw else sol

@@ -5,6 +5,7 @@ Errors print one clear line and exit non-zero; ``--debug`` shows the traceback.
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from pathlib import Path
 from typing import Any
@@ -12,12 +13,32 @@ from typing import Any
 import click
 
 from . import __version__
-from .errors import NeuroplexError
-from .host import get_host
+from .cli_solver import solver_settings
+from .errors import NeuroplexError, PluginError, UnknownNameError
+from .host import PluginHost, PluginRecord, get_host, reset_host
+
+
+def _failed_plugins() -> list[PluginRecord]:
+    """Plugins that failed to load (empty when the host itself cannot load, in strict mode)."""
+    try:
+        return [r for r in get_host().plugins() if r.status == "failed"]
+    except NeuroplexError:
+        return []
+
+
+def _failed_note() -> str:
+    """``"; note: plugin X failed to load ..."`` when one did, else ``""``."""
+    failed = _failed_plugins()
+    if not failed:
+        return ""
+    names = "; ".join(f"{r.display_name}: {r.error}" for r in failed)
+    return (f" (note: {'a plugin' if len(failed) == 1 else 'plugins'} failed to load, which may provide it: "
+            f"{names}; see `neuroplex plugins --all`)")
 
 
 class NeuroplexGroup(click.Group):
-    """A click group that turns errors into one line unless ``--debug`` is given."""
+    """A click group that turns errors into one line unless ``--debug`` is given, and names a
+    plugin that failed to load in errors and in ``--help``."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -28,8 +49,22 @@ class NeuroplexGroup(click.Group):
             if ctx.obj and ctx.obj.get("debug"):
                 raise
             kind = "" if isinstance(exc, NeuroplexError) else f"{type(exc).__name__}: "
-            click.echo(f"error: {kind}{exc}", err=True)
+            click.echo(f"error: {kind}{exc}{_failed_note()}", err=True)
             ctx.exit(1)
+
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> Any:
+        try:
+            return super().resolve_command(ctx, args)
+        except click.UsageError as exc:
+            exc.message += _failed_note()
+            raise
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        super().format_epilog(ctx, formatter)
+        failed = _failed_plugins()
+        if failed:
+            with formatter.section("Plugins that failed to load (see `neuroplex plugins --all`)"):
+                formatter.write_dl([(r.name, f"{r.dist or '?'} {r.version or '?'}: {r.error}") for r in failed])
 
 
 def _version_text() -> str:
@@ -86,35 +121,76 @@ def solvers() -> None:
 
 @cli.command()
 def neurons() -> None:
-    """List registered neuron models."""
+    """List registered neuron models: aliases, time unit, state units and a summary."""
     host = get_host()
     for name in host.names("neurons"):
         entry = host.get("neurons", name)
         doc = (getattr(entry.obj, "__doc__", "") or "").strip().splitlines()
         click.echo(f"{name:<20} [{entry.plugin}] {doc[0] if doc else ''}")
+        if entry.aliases:
+            click.echo(f"{'':<22}aliases: {', '.join(entry.aliases)}")
+        click.echo(f"{'':<22}{_units_line(entry.obj)}")
+
+
+def _units_line(factory: Any) -> str:
+    """``time in ms; v [mV], w [pA]`` from the neuron's default model."""
+    try:
+        model = factory()
+    except Exception as exc:  # noqa: BLE001 - a listing never fails on one neuron
+        return f"units unknown ({type(exc).__name__}: {exc})"
+    states = ", ".join(f"{s.name} [{s.unit or '1'}]" for s in getattr(model, "states", []))
+    return f"time in {getattr(model, 'time_unit', None) or '?'}; {states}"
+
+
+def _time_hint(model: str, t_start: float, t_end: float) -> str | None:
+    """A note when a neuron in SI seconds is asked for a span that reads like milliseconds."""
+    try:
+        factory = get_host().get("neurons", model).obj
+    except NeuroplexError:
+        return None
+    unit = getattr(factory(), "time_unit", None)
+    if unit in ("second", "s") and t_end - t_start > 10:
+        return (f"note: {model} runs in {unit}s: --t-end {t_end:g} is {t_end - t_start:g} s of simulated time "
+                f"(for {t_end:g} ms use --t-end {t_end / 1000:g})")
+    return None
 
 
 @cli.command()
 @click.argument("model")
 @click.option("--solver", default="torch", show_default=True, help="Registered solver name.")
 @click.option("--method", default=None, help="Integration method of the solver (e.g. dopri5, rk4).")
-@click.option("--t-end", type=float, default=100.0, show_default=True, help="End time (model units).")
-@click.option("--t-start", type=float, default=0.0, show_default=True)
+@click.option("--t-end", type=float, default=100.0, show_default=True,
+              help="End time, in the model's time unit (`neuroplex neurons` lists it: the built-in neurons use seconds).")
+@click.option("--t-start", type=float, default=0.0, show_default=True, help="Start time (model units).")
 @click.option("--dt", type=float, default=None, help="Step size for fixed-step methods.")
 @click.option("--points", type=int, default=1001, show_default=True, help="Output points.")
-@click.option("--rtol", type=float, default=None)
-@click.option("--atol", type=float, default=None)
+@click.option("--rtol", type=float, default=None, help="Relative tolerance of adaptive methods.")
+@click.option("--atol", type=float, default=None, help="Absolute tolerance of adaptive methods.")
 @click.option("--device", default=None, help="cpu | cuda | auto")
+@click.option("--dtype", type=click.Choice(["float32", "float64"]), default=None, help="Floating-point precision.")
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="Write the trajectory (.csv or .npz).")
 @click.option("--plot", type=click.Path(path_type=Path), default=None, help="Write a PNG plot.")
 def simulate(model: str, solver: str, method: str | None, t_end: float, t_start: float, dt: float | None,
-             points: int, rtol: float | None, atol: float | None, device: str | None,
+             points: int, rtol: float | None, atol: float | None, device: str | None, dtype: str | None,
              out: Path | None, plot: Path | None) -> None:
-    """Simulate MODEL (a file, a shipped model name or a neuron name)."""
+    """Simulate MODEL (a file, a shipped model name or a neuron name).
+
+    Each of --method, --dt, --rtol, --atol, --device, --dtype goes to the solver's constructor
+    only when given, and only if the solver declares that setting (an error names it otherwise).
+    """
     from .api import simulate as run_simulation
 
-    options = {k: v for k, v in dict(method=method, dt=dt, rtol=rtol, atol=atol, device=device).items() if v is not None}
-    sol = run_simulation(model, (t_start, t_end), solver=solver, n_points=points, progress=True, throw=True, **options)
+    given = dict(method=method, dt=dt, rtol=rtol, atol=atol, device=device, dtype=dtype)
+    options = {k: v for k, v in given.items() if v is not None}
+    try:
+        options = solver_settings(get_host().get("solvers", solver), options)
+    except UnknownNameError:
+        pass  # simulate names the unknown solver, after checking the model
+    hint = _time_hint(model, t_start, t_end)
+    if hint:
+        click.echo(hint, err=True)
+    sol = run_simulation(model, (t_start, t_end), solver=solver, n_points=points, throw=True,
+                         progress=sys.stderr.isatty(), **options)
     click.echo(f"{sol.meta.get('model', model)}: {len(sol.names)} variables, {sol.ys.shape[-2]} points, "
                f"solver {sol.solver} {sol.method}".rstrip())
     for name in sol.names[:12]:
@@ -127,28 +203,54 @@ def simulate(model: str, solver: str, method: str | None, t_end: float, t_start:
 
 
 _COMMANDS_ADDED = False
+_BUILTIN_COMMANDS: dict[str, click.Command] | None = None
+#: what still runs when a plugin fails to load in strict mode: the commands that show the failure
+DIAGNOSTIC = frozenset({"plugins", "--version", "--help", "-h"})
 
 
 def build_cli() -> click.Group:
     """The CLI group with every plugin's commands added."""
-    global _COMMANDS_ADDED
+    global _COMMANDS_ADDED, _BUILTIN_COMMANDS
+    if _BUILTIN_COMMANDS is None:
+        _BUILTIN_COMMANDS = dict(cli.commands)
     if not _COMMANDS_ADDED:
+        cli.commands.clear()
+        cli.commands.update(_BUILTIN_COMMANDS)  # a failed earlier try leaves nothing behind
         get_host().add_commands(cli)
         _COMMANDS_ADDED = True
     return cli
 
 
+def _is_diagnostic(args: list[str]) -> bool:
+    rest = [a for a in args if a != "--debug"]
+    return not rest or rest[0] in DIAGNOSTIC
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Console-script entry point."""
-    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    """Console-script entry point.
+
+    In strict mode a plugin that fails to load stops every command with one line naming it,
+    except ``plugins``, ``--version`` and ``--help``, which run on a lenient host and show it.
+    """
+    args = list(sys.argv[1:] if argv is None else argv)
     try:
         group = build_cli()
-    except Exception as exc:  # noqa: BLE001 - plugin loading in strict mode
-        if debug:
-            raise
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
-    group.main(args=argv, prog_name="neuroplex")
+    except PluginError as exc:
+        if not _is_diagnostic(args):
+            if "--debug" in args:
+                raise
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
+        click.echo(f"warning (strict mode): {exc}", err=True)
+        quiet = logging.getLogger("neuroplex.plugins")
+        level = quiet.level
+        quiet.setLevel(logging.ERROR)  # the line above already says it
+        try:
+            reset_host(PluginHost(strict=False).load())
+            group = build_cli()
+        finally:
+            quiet.setLevel(level)
+    group.main(args=args, prog_name="neuroplex")
 
 
 @cli.command()

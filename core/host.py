@@ -23,6 +23,7 @@ import pluggy
 
 from . import hookspecs
 from .errors import PluginConflictError, PluginError, UnknownNameError
+from .features import FeatureGate
 
 log = logging.getLogger("neuroplex.plugins")
 
@@ -125,6 +126,7 @@ class PluginHost:
         self._entry_points = entry_points
         self.pm = pluggy.PluginManager("neuroplex")
         self.pm.add_hookspecs(hookspecs)
+        self.pm.register(FeatureGate(), name="neuroplex-feature-gate")  # solvers' declared `supports`
         self.records: dict[str, PluginRecord] = {}
         self.registry: dict[str, dict[str, Entry]] = {kind: {} for kind in KINDS.values()}
         self._aliases: dict[str, dict[str, str]] = {kind: {} for kind in KINDS.values()}
@@ -288,17 +290,47 @@ class PluginHost:
         getattr(self.pm.hook, hook)(**kwargs)
 
     def add_commands(self, cli: Any) -> None:
-        """Let every working plugin add its CLI commands; a failing plugin is reported, not fatal."""
+        """Let every working plugin add its CLI commands; a failing plugin is reported, not fatal.
+
+        Command names clash like every other name: a plugin adding a command under a name the
+        group already has (a built-in such as ``simulate``, or another plugin's) is a
+        :class:`PluginConflictError` naming both, and none of that plugin's commands is kept.
+        """
         self.load()
+        owners = {name: "neuroplex" for name in cli.commands}
         for impl in self.pm.hook.register_commands.get_hookimpls():
             record = self.records.get(impl.plugin_name)
+            before = dict(cli.commands)
             try:
                 impl.function(**self._impl_kwargs(impl, {"cli": cli}))
+                added = self._claim_commands(cli, before, owners, impl.plugin_name)
             except Exception as exc:  # noqa: BLE001
+                cli.commands.clear()
+                cli.commands.update(before)  # all-or-nothing per plugin
                 if record is not None:
+                    self._drop_items(record.name)
+                    if record.module is not None and self.pm.is_registered(record.module):
+                        self.pm.unregister(record.module)
                     self._fail(record, exc, "register_commands")
                 elif self.strict:
                     raise
+                continue
+            if record is not None and added:
+                record.provides["commands"] = sorted({*record.provides.get("commands", []), *added})
+
+    @staticmethod
+    def _claim_commands(cli: Any, before: dict[str, Any], owners: dict[str, str], plugin: str) -> list[str]:
+        """The command names ``plugin`` added to ``cli``; a replaced name is a conflict."""
+        added = []
+        for name, command in cli.commands.items():
+            if name not in before:
+                added.append(name)
+            elif before[name] is not command:
+                owner = owners.get(name, "neuroplex")
+                first = "neuroplex itself (a built-in command)" if owner == "neuroplex" else f"plugin {owner!r}"
+                raise PluginConflictError(f"command name {name!r} is registered by both {first} and plugin {plugin!r}")
+        owners.update(dict.fromkeys(added, plugin))
+        return sorted(added)
 
 
 _HOST: PluginHost | None = None

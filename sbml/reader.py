@@ -34,7 +34,7 @@ import os
 import re
 import warnings
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Mapping
 
 import libsbml
 import sympy
@@ -43,6 +43,7 @@ from neuroplex.ir import Event, ModelIR, Parameter, State
 
 from .errors import SBMLImportError
 from .mathml import MathConverter, RateOf, number
+from . import values
 
 __all__ = ["SBMLModel", "read_sbml", "read_sbml_string", "SBMLImportError"]
 
@@ -95,6 +96,31 @@ class SBMLModel(ModelIR):
         if quantity == "concentration":
             return sympy.Symbol(sid) / size
         raise SBMLImportError(f"quantity must be 'amount' or 'concentration', not {quantity!r}")
+
+    # ------------------------------------------------------------------- values
+    def with_parameters(self, new: Mapping[str, float] | None = None, /, **kw: float) -> "SBMLModel":
+        """A copy with new parameter values by SBML id (a local parameter as ``"reaction.id"``
+        in the dict form, or by its own id where only one reaction has it)."""
+        return values.with_parameters(self, {**(new or {}), **kw})
+
+    def with_initial(self, new: Mapping[str, Any] | None = None, /, **kw: Any) -> "SBMLModel":
+        """A copy with new initial values by SBML id, in the quantity the file declares
+        (a concentration species takes a concentration)."""
+        return values.with_initial(self, {**(new or {}), **kw})
+
+    def parameter_values(self) -> dict[str, float]:
+        """``{SBML id: value}`` of the constants (local parameters as ``"reaction.id"``)."""
+        return values.parameter_values(self)
+
+    def initial_values(self) -> dict[str, float]:
+        """``{SBML id: value}`` at the start (initial assignments evaluated), species as declared."""
+        return values.initial_values(self)
+
+    def steady_state(self, **options: Any) -> Any:
+        """Steady states (see :func:`neuroplex.sbml.steady_state.steady_state`)."""
+        from .steady_state import steady_state
+
+        return steady_state(self, **options)
 
 
 # ======================================================================== reading
@@ -518,6 +544,7 @@ class _Builder:
         ir = SBMLModel(name=name, states=states, parameters=params, derivatives=derivs, assignments=assigns,
                        events=events, time=self.time, time_unit="second", metadata=metadata)
         ir.validate()
+        values.record_declared(ir)
         return ir
 
 

@@ -22,6 +22,7 @@ from neuroplex.dynamics import Dynamics
 from neuroplex.errors import ModelError, NeuroplexError
 from neuroplex.ir import ModelIR
 from neuroplex.solution import Solution, Status
+from neuroplex.sbml import changes, write_sbml
 from neuroplex.solver import Solver
 
 INTEGRATORS = ("cvode", "rk45", "rk4", "euler")
@@ -49,8 +50,6 @@ def sbml_text(model: ModelIR) -> str:
         return path.read_text(encoding="utf-8")
     if model.metadata.get("sbml_text"):  # read from a string
         return str(model.metadata["sbml_text"])
-    from neuroplex.sbml import write_sbml
-
     return write_sbml(model)
 
 
@@ -72,6 +71,8 @@ class RoadRunnerModel:
     def __init__(self, model: ModelIR, sbml: str | None = None):
         rr_mod = import_roadrunner()
         self.ir = model
+        #: the SBML is the model's own file (not the writer's output of the IR as it is now)
+        self.sbml_from_file = sbml is None
         self.sbml = sbml if sbml is not None else sbml_text(model)
         try:
             self.rr = rr_mod.RoadRunner(self.sbml)
@@ -210,8 +211,10 @@ class RoadRunnerSolver(Solver):
         """A configured :class:`RoadRunnerModel` for ``model`` (cached per IR object)."""
         key = id(model)
         rm = self._cache.get(key)
-        if rm is None or rm.ir is not model:
-            rm = RoadRunnerModel(model)
+        # initial values changed since the file was read: run the IR as written now
+        rewrite = bool(changes(model)[1])
+        if rm is None or rm.ir is not model or (rewrite and rm.sbml_from_file):
+            rm = RoadRunnerModel(model, sbml=write_sbml(model) if rewrite else None)
             rm.configure(self.integrator, self.rtol, self.atol, self.stiff, self.max_steps, self.max_step)
             self._cache = {key: rm}
         return rm
@@ -267,12 +270,16 @@ class RoadRunnerSolver(Solver):
             raise NeuroplexError(f"params and y0 have different batch sizes: {sorted(sizes)}")
         batch = sizes.pop() if sizes else 1
         columns: dict[str, np.ndarray] = {}
+        # the values the loaded SBML holds: the file's (which the model may have changed since)
+        declared = changes(model)[0] if rm.sbml_from_file else {}
+        defaults = np.array([declared.get(prm.name, prm.value) for prm in model.parameters], dtype=np.float64)
+        if p is None and declared:
+            p = torch.tensor([prm.value for prm in model.parameters], dtype=torch.float64)
         if p is not None:
             names = model.parameter_names
             if p.shape[-1] != len(names):
                 raise NeuroplexError(f"params has {p.shape[-1]} values per sample; model {model.name!r} has {len(names)} parameters")
             pb = (p.expand(batch, -1) if p.dim() == 1 else p).numpy()
-            defaults = np.array([prm.value for prm in model.parameters], dtype=np.float64)
             changed = np.flatnonzero((pb != defaults[None, :]).any(axis=0))
             bad = [names[i] for i in changed if names[i] not in rm.settable]
             if bad:
@@ -295,8 +302,6 @@ class RoadRunnerSolver(Solver):
     def _rewrite(self, model: ModelIR, bad: list[str]) -> RoadRunnerModel:
         """Reload from the writer's SBML, where every IR parameter is a global parameter
         (local parameters of the source file cannot be set in roadrunner)."""
-        from neuroplex.sbml import write_sbml
-
         rm = RoadRunnerModel(model, sbml=write_sbml(model))
         rm.configure(self.integrator, self.rtol, self.atol, self.stiff, self.max_steps, self.max_step)
         still = [n for n in bad if n not in rm.settable]

@@ -31,11 +31,13 @@ def test_plugins_listing_text_and_json(solver_host):
     result = invoke("plugins")
     assert result.exit_code == 0
     assert result.output.splitlines()[0].split() == ["name", "version", "status", "provides"]
-    assert "example          0.2.0     ok        neurons: qif; solvers: example-euler" in result.output
+    assert ("example          0.2.0     ok        neurons: qif; learning_rules: example-delta; "
+            "solvers: example-euler; tasks: blobs") in result.output
     records = json.loads(invoke("plugins", "--all", "--json").output)
     assert records == [{"name": "example", "dist": "neuroplex-example-plugin", "version": "0.2.0",
                         "entry_point": records[0]["entry_point"], "builtin": False, "status": "ok", "error": None,
-                        "provides": {"neurons": ["qif"], "solvers": ["example-euler"]}}]
+                        "provides": {"neurons": ["qif"], "learning_rules": ["example-delta"],
+                                     "solvers": ["example-euler"], "tasks": ["blobs"]}}]
 
 
 def test_plugins_hides_builtins_without_all():

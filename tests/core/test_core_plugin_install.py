@@ -38,7 +38,9 @@ def test_installed_example_plugin_is_listed_and_used(tmp_path: Path):
         (example,) = [r for r in listed if r["name"] == "example"]
         assert example == {"name": "example", "dist": "neuroplex-example-plugin", "version": "0.2.0",
                            "entry_point": "neuroplex_example_plugin.plugin", "builtin": False, "status": "ok",
-                           "error": None, "provides": {"neurons": ["qif"], "solvers": ["example-euler"]}}
+                           "error": None, "provides": {"neurons": ["qif"], "learning_rules": ["example-delta"],
+                                                       "solvers": ["example-euler"], "tasks": ["blobs"],
+                                                       "commands": ["example"]}}
 
         # the console script simulates the plugin's neuron on the plugin's solver
         out = tmp_path / "qif.csv"

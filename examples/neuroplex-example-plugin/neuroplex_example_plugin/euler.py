@@ -7,6 +7,7 @@ from typing import Any
 import torch
 
 from neuroplex import Dynamics, ModelIR, Solution, Solver, SpikeTrain, Status
+from neuroplex.errors import SolverError
 
 
 class ForwardEuler(Solver):
@@ -15,6 +16,7 @@ class ForwardEuler(Solver):
     name = "example-euler"
     capabilities = frozenset({"simulate"})
     methods = ("euler",)
+    supports = frozenset({"events"})  # threshold/reset events and spikes; no refractory periods
 
     def __init__(self, dt: float = 0.01, method: str = "euler", device: str = "cpu",
                  dtype: torch.dtype = torch.float64):
@@ -27,6 +29,9 @@ class ForwardEuler(Solver):
 
     def simulate(self, model: Any, t_span: tuple[float, float], *, y0=None, params=None, t_eval=None,
                  inputs=None, progress: bool = False) -> Solution:
+        if getattr(model, "refractory", None) is not None:  # refuse rather than return a wrong trajectory
+            raise SolverError(f"solver {self.name!r} does not implement refractory periods, and model "
+                              f"{model.name!r} has one; use a solver that does (e.g. solver='torch')")
         dyn: Dynamics = model.compile(dtype=self.dtype, device=self.device) if isinstance(model, ModelIR) else model
         t0, t1 = t_span
         p = dyn.default_params(dtype=self.dtype, device=self.device) if params is None else params.to(self.dtype)

@@ -1,0 +1,5 @@
+"""Run from a checkout without installing: the plugin's folder goes on ``sys.path``."""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
