@@ -9,8 +9,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 FOLDERS = ("core", "sbml", "plugins")
-#: ``Any`` in public signatures (308 before issue 16 (typed settings, kinds, runners, stepper))
-ANY_BUDGET = 279
+#: ``Any`` in public signatures (issue 16: 308 -> 279 on its base; 347 on main after the plugauth and
+#: sbmluser merges -> 318 with issue 16)
+ANY_BUDGET = 318
 _ANY = re.compile(r"\bAny\b")
 
 
