@@ -148,16 +148,17 @@ def run(prog: SBMLProgram, t_span: tuple[float, float], *, t_eval: torch.Tensor 
                             method=method, control=control, solver_name=solver_name, progress=progress,
                             stiff_stop=stiff_stop, stiff_budget=stiff_budget)
     if method == "auto":
-        kw = dict(t_eval=t_eval, integrator=integrator, control=control, execution=execution,
-                  solver_name=solver_name, progress=progress)
         first = run(prog, t_span, params=params, y0=y0, method="dopri5", stiff_stop=True,
-                    stiff_budget=AUTO_STEP_BUDGET, block=block, **kw)
+                    stiff_budget=AUTO_STEP_BUDGET, block=block, t_eval=t_eval, integrator=integrator,
+                    control=control, execution=execution, solver_name=solver_name, progress=progress)
         bad = (first.status == Status.MAX_STEPS) | (first.status == Status.STIFF)
         if not bool(bad.any()):
             first.method = "auto (dopri5)"
             return first
         p_all, y_all = _batch_inputs(prog, t_span, params, y0)
-        second = run(prog, t_span, params=p_all[bad], y0=y_all[bad], method="rosenbrock", **kw)
+        second = run(prog, t_span, params=p_all[bad], y0=y_all[bad], method="rosenbrock", t_eval=t_eval,
+                     integrator=integrator, control=control, execution=execution, solver_name=solver_name,
+                     progress=progress)
         first.ys[bad] = second.ys
         first.status[bad] = second.status
         for key, value in second.stats.items():
@@ -212,6 +213,8 @@ def run(prog: SBMLProgram, t_span: tuple[float, float], *, t_eval: torch.Tensor 
         status = torch.zeros(batch, dtype=torch.long)
     elif not prog.events:
         res = integrator(prog.rhs_bound(p), t0, t1, column_major(y_init), t_eval=t_eval, progress=progress, **settings)
+        if res.ys is None:
+            raise SolverError("the integrator returned no outputs at t_eval")
         ys = res.ys
         status = res.status.clone()
         stats["n_steps"] = res.n_steps
