@@ -112,6 +112,10 @@ class SBMLModel(ModelIR):
         """``{SBML id: value}`` at the start (initial assignments evaluated), species as declared."""
         return values.initial_values(self)
 
+    def resolve_values(self, params: Any = None, initial: Mapping[str, Any] | None = None) -> tuple["SBMLModel", Any]:
+        """Values by SBML id for :func:`neuroplex.simulate` (see :func:`.values.resolve_values`)."""
+        return values.resolve_values(self, params, initial)
+
     def steady_state(self, **options: Any) -> Any:
         """Steady states (see :func:`neuroplex.sbml.steady_state.steady_state`)."""
         from .steady_state import steady_state
