@@ -157,6 +157,8 @@ def simulate(
                         options={"t_span": (t0, t1), "kind": "simulate"})
     sol = instance.simulate(model, (t0, t1), y0=y0, params=params, t_eval=t_eval, inputs=inputs, progress=progress)
     sol.meta.setdefault("model", getattr(model, "name", ""))
+    if hasattr(model, "plot_names"):  # what a default plot shows (SBML models: the species)
+        sol.meta.setdefault("plot_names", list(model.plot_names()))
     host.call_lifecycle("neuroplex_simulation_finish", model=model, solver=instance, solution=sol)
     return sol.raise_on_failure() if throw else sol
 

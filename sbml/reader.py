@@ -71,6 +71,10 @@ class SBMLModel(ModelIR):
                 out.append(sid)
         return out
 
+    def plot_names(self) -> list[str]:
+        """What a default plot shows: the species (all default outputs if there are none)."""
+        return list(self.sbml["species"]) or self.default_outputs()
+
     def value_expression(self, sid: str, quantity: str | None = None) -> sympy.Expr:
         """The expression of SBML id ``sid``; for a species ``quantity`` may ask for its
         ``"amount"`` or ``"concentration"`` whatever ``hasOnlySubstanceUnits`` says."""

@@ -20,7 +20,8 @@ distance to the steady state) must satisfy ``max_i |dy_i| / (|y_i| + a_i) <= tol
 ``a_i = atol`` elsewhere; this is the test of NLEQ2 (roadrunner) and KINSOL.
 A sample is SUCCESS only when its returned state meets this test.
 A model with events is refused, as roadrunner's ``steadyState()`` refuses it, unless
-``ignore_events=True``: then Newton and the integration fallback ignore its events.
+``ignore_events=True``: then Newton and the integration fallback ignore its events. A model
+whose rates read the time (a time-dependent stimulus) has no steady state and is refused.
 """
 from __future__ import annotations
 
@@ -200,6 +201,21 @@ class _Problem:
         return torch.where(torch.isfinite(m), m, torch.full_like(m, math.inf))
 
 
+def _time_dependent(model: Any) -> list[str]:
+    """The derivatives and assignments through which the rates read the time symbol."""
+    uses = {k: {sym.name for sym in getattr(v, "free_symbols", ())} for k, v in model.assignments.items()}
+    direct = [k for k, v in model.derivatives.items() if model.time in getattr(v, "free_symbols", ())]
+    stack = [sym.name for v in model.derivatives.values() for sym in getattr(v, "free_symbols", ())]
+    seen: set[str] = set()
+    while stack:  # the assignments the rates use, directly or not
+        name = stack.pop()
+        if name in seen or name not in uses:
+            continue
+        seen.add(name)
+        stack.extend(uses[name])
+    return direct + [k for k in uses if k in seen and model.time.name in uses[k]]
+
+
 def _species_states(model: Any) -> list[int]:
     info = (model.metadata.get("sbml") or {}).get("species") or {}
     names = {v["amount_state"] or sid for sid, v in info.items()}
@@ -229,6 +245,10 @@ def steady_state(model: Any, *, params: torch.Tensor | None = None, y0: torch.Te
         raise ModelError(f"model {model.name!r} has events ({', '.join(e.name for e in model.events[:5])}): "
                               f"its steady state is not defined by its rates alone; "
                               f"steady_state(..., ignore_events=True) finds that of its continuous part")
+    clock = _time_dependent(model)
+    if clock:
+        raise ModelError(f"model {model.name!r}: its rates depend on time explicitly (through "
+                         f"{', '.join(clock[:5])}), so it has no steady state; simulate it instead")
     prog = compiled(model)
     p = prog.default_params() if params is None else torch.as_tensor(params, dtype=torch.float64)
     p = p[None] if p.dim() == 1 else p
