@@ -120,6 +120,13 @@ class SBMLModel(ModelIR):
         """Values by SBML id for :func:`neuroplex.simulate` (see :func:`.values.resolve_values`)."""
         return values.resolve_values(self, params, initial)
 
+    def to_sbml(self, path: str | os.PathLike | None = None) -> str:
+        """The model as it is now (changed values included) as SBML L3V2 text, written to
+        ``path`` if given (see :mod:`neuroplex.sbml.writer`)."""
+        from .writer import write_sbml
+
+        return write_sbml(self, path)
+
     def steady_state(self, **options: Any) -> Any:
         """Steady states (see :func:`neuroplex.sbml.steady_state.steady_state`)."""
         from .steady_state import steady_state
