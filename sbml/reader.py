@@ -44,6 +44,7 @@ from neuroplex.ir import Event, ModelIR, Parameter, State
 from .errors import SBMLImportError
 from .mathml import MathConverter, RateOf, number
 from . import values
+from .packages import prepare_packages
 
 __all__ = ["SBMLModel", "read_sbml", "read_sbml_string", "SBMLImportError"]
 
@@ -204,7 +205,7 @@ def _from_document(doc: Any, where: str, stem: str) -> SBMLModel:
     errors = _messages(doc, where)
     if errors:
         raise SBMLImportError("invalid SBML: " + "; ".join(errors))
-    _reject_packages(doc, where)
+    flattened = prepare_packages(doc, where)
     model = doc.getModel()
     if model is None:
         raise SBMLImportError(f"{where}: the SBML document has no model")
@@ -218,31 +219,10 @@ def _from_document(doc: Any, where: str, stem: str) -> SBMLModel:
         errors = _messages(doc, where)
         if errors:
             raise SBMLImportError("inconsistent SBML: " + "; ".join(errors))
-    return _Builder(doc, model, where, stem).build()
-
-
-#: packages that only annotate a model (drawing, grouping) and leave its dynamics alone
-_HARMLESS_PACKAGES = frozenset({"layout", "render", "groups"})
-
-
-def _reject_packages(doc: Any, where: str) -> None:
-    """Refuse SBML L3 packages that change a model's meaning (comp, fbc, qual, ...)."""
-    if doc.getLevel() < 3:
-        return
-    names: list[str] = []
-    for i in range(doc.getNumPlugins()):
-        pkg = doc.getPlugin(i).getPackageName()
-        # l3v2extendedmath is libsbml's internal carrier of L3v2 core math, not a package
-        if not pkg or pkg == "l3v2extendedmath" or pkg in _HARMLESS_PACKAGES or not doc.isPackageEnabled(pkg):
-            continue
-        names.append(pkg)
-    for i in range(doc.getNumUnknownPackages()):
-        names.append(doc.getUnknownPackagePrefix(i) or doc.getUnknownPackageURI(i))
-    if names:
-        model = doc.getModel()
-        mid = model.getId() if model is not None and model.getId() else "(no id)"
-        raise SBMLImportError(f"{where}: model {mid!r} uses the SBML package(s) {', '.join(sorted(set(names)))}, "
-                              f"which neuroplex does not support (core SBML only)")
+    ir = _Builder(doc, model, where, stem).build()
+    if flattened:  # what other tools (roadrunner) run: the flat model, with the same ids
+        ir.metadata["sbml_flattened"] = libsbml.writeSBMLToString(doc)
+    return ir
 
 
 def _unique(base: str, taken: set[str]) -> str:
