@@ -44,6 +44,7 @@ from neuroplex.ir import Event, ModelIR, Parameter, State
 from .errors import SBMLImportError
 from .mathml import MathConverter, RateOf, number
 from . import values
+from .consistency import first_sentence
 from .packages import prepare_packages
 
 __all__ = ["SBMLModel", "read_sbml", "read_sbml_string", "SBMLImportError"]
@@ -189,22 +190,30 @@ def _check_header(head: str, where: str) -> None:
                               f"level {level} version {version} (expected {expected})")
 
 
-def _messages(doc: Any, where: str, limit: int = 5) -> list[str]:
+def _messages(doc: Any, where: str, limit: int = 5, full: bool = False) -> list[str]:
+    """libsbml's errors, one line each: the file line and the case (the element and id;
+    ``full``: libsbml's whole text)."""
     out = []
     for i in range(doc.getNumErrors()):
         err = doc.getError(i)
         if err.getSeverity() in _SEVERE and err.getErrorId() not in _UNIT_ONLY_ERRORS:
             msg = " ".join(err.getMessage().split())
-            out.append(f"{where}:{err.getLine()}: {msg}")
+            out.append(f"{where}:{err.getLine()}: {msg if full else first_sentence(msg)}")
     if len(out) > limit:
         out = out[:limit] + [f"... and {len(out) - limit} more"]
     return out
 
 
+def _with_full_text(exc: SBMLImportError, doc: Any, where: str) -> SBMLImportError:
+    """Attach libsbml's full messages as a note (shown with the traceback, e.g. ``--debug``)."""
+    exc.add_note("libsbml:\n" + "\n".join(_messages(doc, where, limit=50, full=True)))
+    return exc
+
+
 def _from_document(doc: Any, where: str, stem: str) -> SBMLModel:
     errors = _messages(doc, where)
     if errors:
-        raise SBMLImportError("invalid SBML: " + "; ".join(errors))
+        raise _with_full_text(SBMLImportError("invalid SBML: " + "; ".join(errors)), doc, where)
     flattened = prepare_packages(doc, where)
     model = doc.getModel()
     if model is None:
@@ -218,7 +227,7 @@ def _from_document(doc: Any, where: str, stem: str) -> SBMLModel:
     if doc.checkConsistency():
         errors = _messages(doc, where)
         if errors:
-            raise SBMLImportError("inconsistent SBML: " + "; ".join(errors))
+            raise _with_full_text(SBMLImportError("inconsistent SBML: " + "; ".join(errors)), doc, where)
     ir = _Builder(doc, model, where, stem).build()
     if flattened:  # what other tools (roadrunner) run: the flat model, with the same ids
         ir.metadata["sbml_flattened"] = libsbml.writeSBMLToString(doc)

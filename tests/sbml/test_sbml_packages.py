@@ -76,3 +76,38 @@ def test_optional_package_is_ignored_with_a_warning():
         warnings.simplefilter("error")
         sol = neuroplex.simulate(model, (0, 2))
     assert float(sol["S"][0, -1]) == pytest.approx(5 * torch.exp(torch.tensor(-1.0)).item(), rel=1e-7)
+
+
+def test_consistency_error_is_one_line_naming_element_id_and_line():
+    from neuroplex.sbml.errors import SBMLImportError
+
+    bad = """<?xml version="1.0" encoding="UTF-8"?>
+<sbml xmlns="http://www.sbml.org/sbml/level3/version2/core" level="3" version="2">
+  <model id="bad">
+    <listOfCompartments><compartment id="C" size="1" constant="true"/></listOfCompartments>
+    <listOfSpecies><species id="X" compartment="Nope" initialAmount="1" hasOnlySubstanceUnits="true" boundaryCondition="false" constant="false"/></listOfSpecies>
+  </model>
+</sbml>
+"""
+    with pytest.raises(SBMLImportError) as info:
+        read_sbml_string(bad)
+    text = str(info.value)
+    assert "<string>:5:" in text and "'X'" in text and "Nope" in text and "Reference" not in text
+    assert "libsbml:" in "".join(getattr(info.value, "__notes__", []))  # the full text, for --debug
+
+
+def test_sbml_info_lists_consistency_problems(tmp_path):
+    from click.testing import CliRunner
+
+    from neuroplex.cli import build_cli
+
+    path = tmp_path / "comp.xml"
+    path.write_text(COMP)
+    res = CliRunner().invoke(build_cli(), ["sbml", "info", str(path)])
+    assert res.exit_code == 0, res.output
+    assert "consistency" in res.output and "(libsbml)" in res.output
+    res = CliRunner().invoke(build_cli(), ["sbml", "info", str(path), "--json"])
+    import json
+
+    problems = json.loads(res.output)["consistency"]
+    assert all({"severity", "line", "id", "summary", "message"} <= set(p) for p in problems)
