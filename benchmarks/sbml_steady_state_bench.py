@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         ours = {sid: float(sol[sid][0]) for sid in model.sbml["species"]} if sol is not None else {}
         ref, rr_t, rr_err = rr_steady(path, model)
         diff = rel_diff(ours, ref) if (ok and ref is not None) else math.nan
-        note = "" if ok else (sol.meta["reasons"].get(0, "") if sol is not None else refused.split(":")[0] + ": events")
+        note = "" if ok else (sol.meta["reasons"].get(0, "") if sol is not None else refused.split("; ")[0].split(", so ")[0])
         if ok and ref is None and args.check_sim:
             sim = neuroplex.simulate(model, (0, 1e5), method="rosenbrock", rtol=1e-10, atol=1e-14)
             end = {sid: float(sim[sid][0, -1]) for sid in model.sbml["species"]}
