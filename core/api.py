@@ -5,7 +5,7 @@ import os
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import torch
 
@@ -111,13 +111,28 @@ def make_solver(solver: str | Solver, capability: str, model: Model | None = Non
     return instance
 
 
+def by_name(model: Any, params: Any, initial: Mapping[str, Any] | None) -> tuple[Any, Any]:
+    """``(model, params)`` with values given by name resolved: ``params`` as a dict
+    ``{id: number or 1-D array}``, ``initial`` as a dict of initial values; the model's own
+    ``resolve_values`` does it (SBML models: ids as the file declares them, see
+    :mod:`neuroplex.sbml.values`). Tensor forms pass through unchanged."""
+    if not isinstance(params, Mapping) and not initial:
+        return model, params
+    resolve = getattr(model, "resolve_values", None)
+    if resolve is None:
+        raise NeuroplexError(f"model {getattr(model, 'name', model)!r}: values by name (a params dict, initial=) "
+                             f"need a model that resolves its ids (SBML models do); use the tensor forms")
+    return resolve(params, initial)
+
+
 def simulate(
     model: Any,
     t_span: tuple[float, float] | float,
     *,
     solver: str | Solver = "torch",
     y0: torch.Tensor | None = None,
-    params: torch.Tensor | None = None,
+    params: torch.Tensor | Mapping[str, Any] | None = None,
+    initial: Mapping[str, Any] | None = None,
     t_eval: torch.Tensor | Sequence[float] | None = None,
     n_points: int | None = None,
     inputs: torch.Tensor | None = None,
@@ -128,18 +143,25 @@ def simulate(
     """Integrate ``model`` over ``t_span`` with a registered solver.
 
     ``model``: anything :func:`load_model` takes. ``params``/``y0``: ``(n,)`` or ``(batch, n)``
-    (a batch of parameter sets or initial states runs in one call). ``t_eval`` or ``n_points``
-    choose output times. Remaining keyword arguments configure the solver
+    (a batch of parameter sets or initial states runs in one call), in ``model.parameter_names``
+    / ``model.state_names`` order; ``params`` may also be a dict by id and ``initial`` a dict of
+    initial values (SBML: in the quantity the file declares), with 1-D arrays for scans
+    (single numbers broadcast; see :func:`by_name`). ``t_eval`` or ``n_points``
+    choose output times (at least one). Remaining keyword arguments configure the solver
     (e.g. ``method="dopri5", rtol=1e-8``). ``throw=True`` raises naming failed samples.
     """
-    model = load_model(model)
+    model, params = by_name(load_model(model), params, initial)
     if not isinstance(t_span, (tuple, list)):
         t_span = (0.0, float(t_span))
     t0, t1 = float(t_span[0]), float(t_span[1])
+    if n_points is not None and int(n_points) < 1:
+        raise NeuroplexError(f"n_points={n_points}: ask for at least one output point")
     if t_eval is None and n_points is not None:
         t_eval = torch.linspace(t0, t1, int(n_points), dtype=torch.float64)
     elif t_eval is not None and not isinstance(t_eval, torch.Tensor):
         t_eval = torch.as_tensor(list(t_eval), dtype=torch.float64)
+    if t_eval is not None and t_eval.numel() == 0:
+        raise NeuroplexError("t_eval is empty: ask for at least one output time")
     instance = make_solver(solver, "simulate", model, **solver_options)
     runner = route(model, instance)
     host = get_host()
@@ -152,6 +174,8 @@ def simulate(
         sol = instance.simulate(model, (t0, t1), y0=y0, params=params, t_eval=t_eval, inputs=inputs,
                                 progress=progress)
     sol.meta.setdefault("model", getattr(model, "name", ""))
+    if hasattr(model, "plot_names"):  # what a default plot shows (SBML models: the species)
+        sol.meta.setdefault("plot_names", list(model.plot_names()))
     host.call_lifecycle("neuroplex_simulation_finish", model=model, solver=instance, solution=sol)
     return sol.raise_on_failure() if throw else sol
 
@@ -161,7 +185,8 @@ def equilibrate(
     y0: torch.Tensor | None = None,
     *,
     solver: str | Solver = "torch",
-    params: torch.Tensor | None = None,
+    params: torch.Tensor | Mapping[str, Any] | None = None,
+    initial: Mapping[str, Any] | None = None,
     inputs: torch.Tensor | None = None,
     throw: bool = False,
     **solver_options: Any,
@@ -170,7 +195,7 @@ def equilibrate(
     ``solution.stats`` holds ``iterations`` and ``residual`` per sample. A model with its own
     steady-state solver (SBML models) uses it (:func:`steady_state`) unless a solver other
     than ``"torch"`` or a ``method`` is named."""
-    model = load_model(model)
+    model, params = by_name(load_model(model), params, initial)
     if hasattr(model, "steady_state") and solver == "torch" and solver_options.get("method") in (None, "auto"):
         solver_options.pop("method", None)  # SBML models: their own steady-state solver
         return steady_state(model, y0=y0, params=params, throw=throw, **solver_options)
@@ -183,13 +208,14 @@ def equilibrate(
     return sol.raise_on_failure() if throw else sol
 
 
-def steady_state(model: Any, *, params: Any = None, y0: torch.Tensor | None = None, throw: bool = False,
-                 **options: Any) -> Solution:
+def steady_state(model: Any, *, params: Any = None, initial: Mapping[str, Any] | None = None,
+                 y0: torch.Tensor | None = None, throw: bool = False, **options: Any) -> Solution:
     """The steady state of ``model`` per parameter set, through the model's own
     ``steady_state`` method (SBML models: conservation laws, Newton, continuation, stiff
-    integration; see ``docs/sbml.md``). ``solution.ys`` is ``(batch, n_names)``, ``stats``
+    integration; see ``docs/sbml.md``). ``params``/``initial`` as for :func:`simulate` (a
+    scan gives one steady state per value). ``solution.ys`` is ``(batch, n_names)``, ``stats``
     holds ``residual`` per sample, ``meta["reasons"]`` why a sample has none."""
-    model = load_model(model)
+    model, params = by_name(load_model(model), params, initial)
     own = getattr(model, "steady_state", None)
     if own is None:
         raise NeuroplexError(f"model {getattr(model, 'name', model)!r} has no steady-state solver; "

@@ -170,9 +170,14 @@ def _time_hint(model: str, t_start: float, t_end: float) -> str | None:
 @click.option("--dtype", type=click.Choice(["float32", "float64"]), default=None, help="Floating-point precision.")
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="Write the trajectory (.csv or .npz).")
 @click.option("--plot", type=click.Path(path_type=Path), default=None, help="Write a PNG plot.")
+@click.option("--param", "params", multiple=True, metavar="ID=VALUE", help="Set a parameter by id (repeatable).")
+@click.option("--init", "inits", multiple=True, metavar="ID=VALUE",
+              help="Set an initial value by id, in the quantity the file declares (repeatable).")
+@click.option("--select", default=None, metavar="ID,ID", help="Variables to print, write and plot.")
 def simulate(model: str, solver: str, method: str | None, t_end: float, t_start: float, dt: float | None,
              points: int, rtol: float | None, atol: float | None, device: str | None, dtype: str | None,
-             out: Path | None, plot: Path | None) -> None:
+             out: Path | None, plot: Path | None, params: tuple[str, ...], inits: tuple[str, ...],
+             select: str | None) -> None:
     """Simulate MODEL (a file, a shipped model name or a neuron name).
 
     Each of --method, --dt, --rtol, --atol, --device, --dtype goes to the solver's constructor
@@ -189,8 +194,12 @@ def simulate(model: str, solver: str, method: str | None, t_end: float, t_start:
     hint = _time_hint(model, t_start, t_end)
     if hint:
         click.echo(hint, err=True)
+    named = dict(params=_assignments(params, "--param") or None, initial=_assignments(inits, "--init") or None)
     sol = run_simulation(model, (t_start, t_end), solver=solver, n_points=points, throw=True,
-                         progress=sys.stderr.isatty(), **options)
+                         progress=sys.stderr.isatty(), **{k: v for k, v in named.items() if v is not None},
+                         **options)
+    if select:
+        sol = sol.select([s.strip() for s in select.split(",") if s.strip()])
     click.echo(f"{sol.meta.get('model', model)}: {len(sol.names)} variables, {sol.ys.shape[-2]} points, "
                f"solver {sol.solver} {sol.method}".rstrip())
     for name in sol.names[:12]:
@@ -200,6 +209,51 @@ def simulate(model: str, solver: str, method: str | None, t_end: float, t_start:
     if plot is not None:
         sol.plot(path=plot)
         click.echo(f"wrote {plot}")
+
+
+@cli.command("steady-state")
+@click.argument("model")
+@click.option("--param", "params", multiple=True, metavar="ID=VALUE", help="Set a parameter by id (repeatable).")
+@click.option("--init", "inits", multiple=True, metavar="ID=VALUE", help="Set an initial value by id (repeatable).")
+@click.option("--select", default=None, metavar="ID,ID", help="Variables to print and write.")
+@click.option("--tol", type=float, default=None, help="Largest relative distance to the steady state accepted.")
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="Write the steady state (.csv or .npz).")
+def steady_state(model: str, params: tuple[str, ...], inits: tuple[str, ...], select: str | None,
+                 tol: float | None, out: Path | None) -> None:
+    """The steady state of MODEL (an SBML/Antimony file): conservation laws, Newton, continuation,
+    stiff integration. Exits non-zero, with the reason, where there is none."""
+    from .api import steady_state as find
+    from .solution import Status
+
+    options = {"tol": tol} if tol is not None else {}
+    sol = find(model, params=_assignments(params, "--param") or None, initial=_assignments(inits, "--init") or None,
+               **options)
+    code = Status(int(sol.status[0]))
+    if code != Status.SUCCESS:
+        reason = sol.meta.get("reasons", {}).get(0, code.name.lower())
+        raise NeuroplexError(f"{sol.meta.get('model', model)}: no steady state ({code.name.lower()}): {reason}")
+    if select:
+        sol = sol.select([s.strip() for s in select.split(",") if s.strip()])
+    click.echo(f"{sol.meta.get('model', model)}: steady state, residual {float(sol.stats['residual'][0]):.2g}, "
+               f"{len(sol.meta.get('moieties', []))} conservation law(s)")
+    for name in sol.names if select else sol.names[:40]:
+        click.echo(f"  {name:<20} {float(sol[name][0]):.10g}")
+    if out is not None:
+        click.echo(f"wrote {sol.save(out, sample=0)}")
+
+
+def _assignments(items: tuple[str, ...], option: str) -> dict[str, float]:
+    """``("a=1", "b=2.5")`` -> ``{"a": 1.0, "b": 2.5}``, naming a malformed item."""
+    out: dict[str, float] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        try:
+            if not sep or not name.strip():
+                raise ValueError
+            out[name.strip()] = float(value)
+        except ValueError:
+            raise NeuroplexError(f"{option} {item!r}: write ID=NUMBER, e.g. {option} n=2.5") from None
+    return out
 
 
 _COMMANDS_ADDED = False

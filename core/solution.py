@@ -90,7 +90,10 @@ class Solution:
         """Raise :class:`SolverError` naming the failed samples and their status."""
         bad = self.failed_samples()
         if bad:
-            shown = ", ".join(f"{i} ({Status(int(self.status[i])).name.lower().replace('_', ' ')})" for i in bad[:10])
+            # the solver's own reason where it gave one (roadrunner's message, a steady state's)
+            why = {**self.meta.get("reasons", {}), **self.meta.get("errors", {})}
+            shown = ", ".join(f"{i} ({Status(int(self.status[i])).name.lower().replace('_', ' ')}"
+                              f"{': ' + str(why[i]) if i in why else ''})" for i in bad[:10])
             more = f" and {len(bad) - 10} more" if len(bad) > 10 else ""
             raise SolverError(f"{self.solver or 'solver'}: {len(bad)} of {self.batch_size} sample(s) failed: {shown}{more}")
         return self
@@ -103,6 +106,22 @@ class Solution:
         except ValueError:
             raise KeyError(f"no variable {name!r}; have {', '.join(self.names)}") from None
         return self.ys[..., i]
+
+    def select(self, names: Sequence[str]) -> "Solution":
+        """The same solution with only the variables ``names`` (in that order)."""
+        if not names:
+            raise SolverError("select: name at least one variable")
+        missing = [n for n in names if n not in self.names]
+        if missing:
+            import difflib
+
+            hints = {n: difflib.get_close_matches(n, self.names, n=3) for n in missing}
+            text = "; ".join(f"{n!r}" + (f" (did you mean {', '.join(map(repr, h))}?)" if h else "")
+                             for n, h in hints.items())
+            raise SolverError(f"no variable {text}; have {', '.join(self.names[:30])}")
+        index = [self.names.index(n) for n in names]
+        return Solution(self.ys[..., index], self.ts, list(names), self.status, self.stats, self.spikes,
+                        self.solver, self.method, {**self.meta, "plot_names": list(names)})
 
     def to_numpy(self) -> dict[str, np.ndarray]:
         """``{"t": ts, name: array, ...}`` with arrays ``(batch, n_times)``."""
@@ -176,7 +195,8 @@ class Solution:
 
         if self.ts is None:
             raise SolverError("an equilibrium has no trajectory to plot")
-        names = list(names or self.names)
+        # default: what the model asks to show (SBML: its species), else every variable
+        names = list(names or [n for n in self.meta.get("plot_names", ()) if n in self.names] or self.names)
         raster = self.spikes is not None and len(self.spikes) > 0
         if ax is None:
             fig, axes = plt.subplots(2 if raster else 1, 1, figsize=(8, 6 if raster else 4), sharex=True, squeeze=False)
@@ -190,6 +210,8 @@ class Solution:
         ax.set_ylabel("value")
         if len(names) <= 12:
             ax.legend(loc="best", fontsize="small")
+        elif len(names) <= 60:  # beside the axes, in columns
+            ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="x-small", ncol=1 + len(names) // 20)
         ax.set_title(title or f"{self.meta.get('model', '')} ({self.solver} {self.method})".strip())
         if raster and axes is not None:
             idx, st = self.spikes.for_sample(sample)

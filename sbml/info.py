@@ -16,6 +16,7 @@ import click
 from neuroplex.errors import ModelError
 
 from .antimony_loader import antimony_to_sbml
+from . import consistency
 
 
 def _libsbml() -> Any:
@@ -110,9 +111,10 @@ def summarize(path: str | os.PathLike) -> dict[str, Any]:
             "use_values_from_trigger_time": bool(e.getUseValuesFromTriggerTime()),
             "assignments": {ea.getVariable(): _formula(ea.getMath()) for ea in e.getListOfEventAssignments()},
         })
+    problems = consistency.check(doc)
     return {
         "file": str(path), "level": level, "version": version, "id": m.getId(), "name": m.getName(),
-        "packages": packages,
+        "packages": packages, "consistency": problems,
         "compartments": compartments, "species": species, "reactions": reactions, "parameters": parameters,
         "rules": rules, "events": events,
         "function_definitions": [f.getId() for f in m.getListOfFunctionDefinitions()],
@@ -146,6 +148,7 @@ def format_summary(s: dict[str, Any], verbose: bool = False) -> str:
     ]
     for label, n, detail in counts:
         lines.append(f"{label:<21} {n:>5}{'  (' + detail + ')' if detail and n else ''}")
+    lines.extend(consistency.format_problems(s.get("consistency", []), limit=50 if verbose else 10))
     if verbose:
         for c in s["compartments"]:
             lines.append(f"  compartment {c['id']} size={c['size']} dims={c['spatial_dimensions']:g}")
@@ -175,6 +178,6 @@ def format_summary(s: dict[str, Any], verbose: bool = False) -> str:
 @click.option("--verbose", "-v", is_flag=True, help="List every element, not only the counts.")
 def info(file: Path, as_json: bool, verbose: bool) -> None:
     """Summarise an SBML FILE: level/version, compartments, species, reactions, parameters,
-    rules, events."""
+    rules, events, and libsbml's consistency problems."""
     s = summarize(file)
     click.echo(json.dumps(s, indent=2) if as_json else format_summary(s, verbose))

@@ -44,6 +44,8 @@ from neuroplex.ir import Event, ModelIR, Parameter, State
 from .errors import SBMLImportError
 from .mathml import MathConverter, RateOf, number
 from . import values
+from .consistency import first_sentence
+from .packages import prepare_packages
 
 __all__ = ["SBMLModel", "read_sbml", "read_sbml_string", "SBMLImportError"]
 
@@ -74,6 +76,10 @@ class SBMLModel(ModelIR):
             if sid in varying:
                 out.append(sid)
         return out
+
+    def plot_names(self) -> list[str]:
+        """What a default plot shows: the species (all default outputs if there are none)."""
+        return list(self.sbml["species"]) or self.default_outputs()
 
     def value_expression(self, sid: str, quantity: str | None = None) -> sympy.Expr:
         """The expression of SBML id ``sid``; for a species ``quantity`` may ask for its
@@ -115,6 +121,17 @@ class SBMLModel(ModelIR):
     def initial_values(self) -> dict[str, float]:
         """``{SBML id: value}`` at the start (initial assignments evaluated), species as declared."""
         return values.initial_values(self)
+
+    def resolve_values(self, params: Any = None, initial: Mapping[str, Any] | None = None) -> tuple["SBMLModel", Any]:
+        """Values by SBML id for :func:`neuroplex.simulate` (see :func:`.values.resolve_values`)."""
+        return values.resolve_values(self, params, initial)
+
+    def to_sbml(self, path: str | os.PathLike | None = None) -> str:
+        """The model as it is now (changed values included) as SBML L3V2 text, written to
+        ``path`` if given (see :mod:`neuroplex.sbml.writer`)."""
+        from .writer import write_sbml
+
+        return write_sbml(self, path)
 
     def steady_state(self, **options: Any) -> Any:
         """Steady states (see :func:`neuroplex.sbml.steady_state.steady_state`)."""
@@ -169,23 +186,31 @@ def _check_header(head: str, where: str) -> None:
                               f"level {level} version {version} (expected {expected})")
 
 
-def _messages(doc: Any, where: str, limit: int = 5) -> list[str]:
+def _messages(doc: Any, where: str, limit: int = 5, full: bool = False) -> list[str]:
+    """libsbml's errors, one line each: the file line and the case (the element and id;
+    ``full``: libsbml's whole text)."""
     out = []
     for i in range(doc.getNumErrors()):
         err = doc.getError(i)
         if err.getSeverity() in _SEVERE and err.getErrorId() not in _UNIT_ONLY_ERRORS:
             msg = " ".join(err.getMessage().split())
-            out.append(f"{where}:{err.getLine()}: {msg}")
+            out.append(f"{where}:{err.getLine()}: {msg if full else first_sentence(msg)}")
     if len(out) > limit:
         out = out[:limit] + [f"... and {len(out) - limit} more"]
     return out
 
 
+def _with_full_text(exc: SBMLImportError, doc: Any, where: str) -> SBMLImportError:
+    """Attach libsbml's full messages as a note (shown with the traceback, e.g. ``--debug``)."""
+    exc.add_note("libsbml:\n" + "\n".join(_messages(doc, where, limit=50, full=True)))
+    return exc
+
+
 def _from_document(doc: Any, where: str, stem: str) -> SBMLModel:
     errors = _messages(doc, where)
     if errors:
-        raise SBMLImportError("invalid SBML: " + "; ".join(errors))
-    _reject_packages(doc, where)
+        raise _with_full_text(SBMLImportError("invalid SBML: " + "; ".join(errors)), doc, where)
+    flattened = prepare_packages(doc, where)
     model = doc.getModel()
     if model is None:
         raise SBMLImportError(f"{where}: the SBML document has no model")
@@ -198,32 +223,11 @@ def _from_document(doc: Any, where: str, stem: str) -> SBMLModel:
     if doc.checkConsistency():
         errors = _messages(doc, where)
         if errors:
-            raise SBMLImportError("inconsistent SBML: " + "; ".join(errors))
-    return _Builder(doc, model, where, stem).build()
-
-
-#: packages that only annotate a model (drawing, grouping) and leave its dynamics alone
-_HARMLESS_PACKAGES = frozenset({"layout", "render", "groups"})
-
-
-def _reject_packages(doc: Any, where: str) -> None:
-    """Refuse SBML L3 packages that change a model's meaning (comp, fbc, qual, ...)."""
-    if doc.getLevel() < 3:
-        return
-    names: list[str] = []
-    for i in range(doc.getNumPlugins()):
-        pkg = doc.getPlugin(i).getPackageName()
-        # l3v2extendedmath is libsbml's internal carrier of L3v2 core math, not a package
-        if not pkg or pkg == "l3v2extendedmath" or pkg in _HARMLESS_PACKAGES or not doc.isPackageEnabled(pkg):
-            continue
-        names.append(pkg)
-    for i in range(doc.getNumUnknownPackages()):
-        names.append(doc.getUnknownPackagePrefix(i) or doc.getUnknownPackageURI(i))
-    if names:
-        model = doc.getModel()
-        mid = model.getId() if model is not None and model.getId() else "(no id)"
-        raise SBMLImportError(f"{where}: model {mid!r} uses the SBML package(s) {', '.join(sorted(set(names)))}, "
-                              f"which neuroplex does not support (core SBML only)")
+            raise _with_full_text(SBMLImportError("inconsistent SBML: " + "; ".join(errors)), doc, where)
+    ir = _Builder(doc, model, where, stem).build()
+    if flattened:  # what other tools (roadrunner) run: the flat model, with the same ids
+        ir.metadata["sbml_flattened"] = libsbml.writeSBMLToString(doc)
+    return ir
 
 
 def _unique(base: str, taken: set[str]) -> str:

@@ -6,7 +6,7 @@
 2. Damped Newton on the reduced system, with the model's generated symbolic Jacobian
    (autograd where there is none), all parameter sets of a batch at once.
 3. A Newton result is accepted only if it is a steady state *reached from the start*: no
-   species negative, and linearly stable (every eigenvalue of the reduced Jacobian has a
+   reaction-driven species that started non-negative is negative, and linearly stable (every eigenvalue of the reduced Jacobian has a
    negative real part). Otherwise pseudo-transient continuation (implicit Euler steps that
    grow into Newton steps, Kelley & Keyes 1998) runs from the start; if that fails too, the model is integrated with the
    stiff method (rosenbrock) over growing horizons up to ``t_max``, and
@@ -20,7 +20,8 @@ distance to the steady state) must satisfy ``max_i |dy_i| / (|y_i| + a_i) <= tol
 ``a_i = atol`` elsewhere; this is the test of NLEQ2 (roadrunner) and KINSOL.
 A sample is SUCCESS only when its returned state meets this test.
 A model with events is refused, as roadrunner's ``steadyState()`` refuses it, unless
-``ignore_events=True``: then Newton and the integration fallback ignore its events.
+``ignore_events=True``: then Newton and the integration fallback ignore its events. A model
+whose rates read the time (a time-dependent stimulus) has no steady state and is refused.
 """
 from __future__ import annotations
 
@@ -69,6 +70,8 @@ class _Problem:
         self.y_base = y_start.clone()
         self.totals = mo.totals(y_start)
         self.species = species
+        #: (B, len(species)): species that must stay non-negative (those that start so)
+        self.nonneg = y_start[:, species] >= 0 if species else None
         self.f = prog.rhs_bound(p)
         self.t = torch.zeros(p.shape[0], dtype=torch.float64)
         self.moving = [i for i in range(prog.n) if i not in mo.fixed]
@@ -107,11 +110,17 @@ class _Problem:
         ok = torch.isfinite(r) & torch.isfinite(self.f(self.t, y)).all(-1)
         return torch.where(ok, r, torch.full_like(r, math.inf))
 
+    def _nonnegative(self, y: torch.Tensor) -> torch.Tensor:
+        """No reaction-driven species that started non-negative is below ``-1000 a_i``."""
+        if not self.species:
+            return torch.ones(y.shape[0], dtype=torch.bool)
+        above = y[:, self.species] >= -self.atol[:, self.species] * 1e3
+        return (above | ~self.nonneg).all(-1)
+
     def acceptable(self, y: torch.Tensor) -> torch.Tensor:
         """Finite, no species below ``-a_i``, and linearly stable (reduced Jacobian)."""
         ok = torch.isfinite(y).all(-1)
-        if self.species:
-            ok &= (y[:, self.species] >= -self.atol[:, self.species] * 1e3).all(-1)
+        ok &= self._nonnegative(y)
         if self.mo.independent and bool(ok.any()):
             jr = self.mo.reduce_jacobian(_jacobian(self.prog, self.f, self.t, y, self.p))
             # (a small positive part is rounding around a zero eigenvalue of a slow mode)
@@ -181,8 +190,7 @@ class _Problem:
             x_new = x + step
             y_new = mo.complete(x_new, self.y_base, self.totals)
             ok = (info == 0) & torch.isfinite(y_new).all(-1)
-            if self.species:
-                ok &= (y_new[:, self.species] >= -self.atol[:, self.species] * 1e3).all(-1)
+            ok &= self._nonnegative(y_new)
             merit_new = self._merit(y_new)
             ok &= torch.isfinite(merit_new)
             take = active & ok
@@ -202,10 +210,28 @@ class _Problem:
         return torch.where(torch.isfinite(m), m, torch.full_like(m, math.inf))
 
 
+def _time_dependent(model: Any) -> list[str]:
+    """The derivatives and assignments through which the rates read the time symbol."""
+    uses = {k: {sym.name for sym in getattr(v, "free_symbols", ())} for k, v in model.assignments.items()}
+    direct = [k for k, v in model.derivatives.items() if model.time in getattr(v, "free_symbols", ())]
+    stack = [sym.name for v in model.derivatives.values() for sym in getattr(v, "free_symbols", ())]
+    seen: set[str] = set()
+    while stack:  # the assignments the rates use, directly or not
+        name = stack.pop()
+        if name in seen or name not in uses:
+            continue
+        seen.add(name)
+        stack.extend(uses[name])
+    return direct + [k for k in uses if k in seen and model.time.name in uses[k]]
+
+
 def _species_states(model: Any) -> list[int]:
+    """Species whose amounts only reactions change (not rate rules): these cannot cross zero."""
     info = (model.metadata.get("sbml") or {}).get("species") or {}
     names = {v["amount_state"] or sid for sid, v in info.items()}
-    return [i for i, s in enumerate(model.state_names) if s in names]
+    _, linear, fixed, _ = symbolic_stoichiometry(model)
+    driven = set(linear) | set(fixed)
+    return [i for i, s in enumerate(model.state_names) if s in names and i in driven]
 
 
 def steady_state(model: Any, *, params: torch.Tensor | None = None, y0: torch.Tensor | None = None,
@@ -231,6 +257,10 @@ def steady_state(model: Any, *, params: torch.Tensor | None = None, y0: torch.Te
         raise ModelError(f"model {model.name!r} has events ({', '.join(e.name for e in model.events[:5])}): "
                               f"its steady state is not defined by its rates alone; "
                               f"steady_state(..., ignore_events=True) finds that of its continuous part")
+    clock = _time_dependent(model)
+    if clock:
+        raise ModelError(f"model {model.name!r}: its rates depend on time explicitly (through "
+                         f"{', '.join(clock[:5])}), so it has no steady state; simulate it instead")
     prog = compiled(model)
     p = prog.default_params() if params is None else torch.as_tensor(params, dtype=torch.float64)
     p = p[None] if p.dim() == 1 else p

@@ -21,6 +21,8 @@ from typing import Any, Mapping
 import sympy
 import torch
 
+from neuroplex.ir import Parameter
+
 from .runner import compiled
 from .errors import SBMLImportError
 
@@ -181,3 +183,73 @@ def initial_values(model: Any) -> dict[str, float]:
     y = prog.initial_state(0.0, p)
     values = prog.observe(torch.zeros(1, 1, dtype=torch.float64), y[:, None, :], p[:, None, :])
     return {name: float(values[0, 0, i]) for i, name in enumerate(prog.output_names)}
+
+
+# ----------------------------------------------------------------- batches by name
+def _column(value: Any, name: str) -> torch.Tensor:
+    t = torch.as_tensor(value, dtype=torch.float64)
+    if t.dim() > 1:
+        raise UnknownIdError(f"{name!r}: give one number or a 1-D array of values, not shape {tuple(t.shape)}")
+    return t.reshape(-1)
+
+
+def _batch(columns: dict[str, torch.Tensor]) -> int:
+    sizes = {n: int(c.numel()) for n, c in columns.items() if c.numel() != 1}
+    if len(set(sizes.values())) > 1:
+        raise UnknownIdError(f"value arrays of different lengths: {', '.join(f'{n}: {s}' for n, s in sizes.items())} "
+                             f"(one length for all, single numbers broadcast)")
+    if any(c.numel() == 0 for c in columns.values()):
+        empty = [n for n, c in columns.items() if c.numel() == 0]
+        raise UnknownIdError(f"empty value array for {', '.join(map(repr, empty))}")
+    return next(iter(sizes.values()), 1)
+
+
+def resolve_values(model: Any, params: Any = None, initial: Mapping[str, Any] | None = None
+                   ) -> tuple[Any, torch.Tensor | None]:
+    """``(model, params tensor)`` for values given by SBML id: ``params`` a dict (or the
+    ``(P,)``/``(B, P)`` tensor form), ``initial`` a dict of initial values in the quantity the
+    file declares. Single numbers and equal-length arrays broadcast to one batch. Scalar
+    initial values make a copy (:func:`with_initial`); an array of initial values becomes a
+    parameter ``init_<id>`` of the copy that the state's initial value reads, so initial
+    assignments that use it follow it sample by sample."""
+    init_cols = {name: _column(v, name) for name, v in (initial or {}).items()}
+    scalars = {n: float(c[0]) for n, c in init_cols.items() if c.numel() == 1}
+    arrays = {n: c for n, c in init_cols.items() if c.numel() != 1}
+    if scalars:
+        model = with_initial(model, scalars)
+    added: dict[str, torch.Tensor] = {}
+    if arrays:
+        model = _copy(model)
+        taken = set(known_ids(model))
+        for name, col in arrays.items():
+            state, factor = initial_target(model, name)
+            pname = f"init_{name}"
+            while pname in taken:
+                pname = "_" + pname
+            taken.add(pname)
+            model.parameters.append(Parameter(pname, float(col[0])))
+            added[pname] = col
+            model.state(state).initial = sympy.Symbol(pname) * factor if factor != 1 else sympy.Symbol(pname)
+    columns: dict[str, torch.Tensor] = {}
+    base: torch.Tensor | None = None
+    if isinstance(params, Mapping):
+        columns = {parameter_name(model, n): _column(v, n) for n, v in params.items()}
+    elif params is not None:
+        base = torch.as_tensor(params, dtype=torch.float64)
+        if arrays:  # the tensor form lists the file's parameters: append the new columns
+            base = torch.cat([base, torch.zeros(*base.shape[:-1], len(arrays), dtype=torch.float64)], -1)
+    columns.update(added)
+    if not columns:
+        return model, base
+    b = _batch(columns)
+    if base is not None and base.dim() == 2 and base.shape[0] not in (1, b) and b != 1:
+        raise UnknownIdError(f"params has {base.shape[0]} rows and the named arrays {b} values")
+    if base is None:
+        base = torch.tensor([p.value for p in model.parameters], dtype=torch.float64)
+    rows = max(b, base.shape[0] if base.dim() == 2 else 1)
+    out = (base if base.dim() == 2 else base[None]).expand(rows, -1).clone()
+    names = model.parameter_names
+    for name, col in columns.items():
+        out[:, names.index(name)] = col.expand(rows) if col.numel() == 1 else col
+    return model, out
+

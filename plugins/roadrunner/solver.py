@@ -40,6 +40,8 @@ def import_roadrunner() -> Any:
 def sbml_text(model: ModelIR) -> str:
     """SBML for ``model``: its source file (SBML or Antimony), the SBML text it was read
     from, or the writer's output."""
+    if model.metadata.get("sbml_flattened"):  # a comp model, flattened by libsbml
+        return str(model.metadata["sbml_flattened"])
     source = model.metadata.get("source")
     if source:
         path = Path(source)

@@ -127,3 +127,29 @@ def test_unknown_and_rule_ids_are_named(base):
   </listOfRules><listOfInitialAssignments>""").replace('id="kb" value="0.5" constant="true"', 'id="kb" constant="false"'))
     with pytest.raises(UnknownIdError, match="assignment rule"):
         model.with_parameters(kb=1.0)
+
+
+def test_values_by_name_with_scans_agree_across_solvers(base):
+    """simulate(params={...}, initial={...}): arrays scan (single numbers broadcast), in the
+    quantity the file declares; an array of initial values feeds the initial assignment of B."""
+    ks = torch.tensor([0.5, 1.0, 2.0], dtype=torch.float64)
+    a0 = torch.tensor([1.0, 2.0, 4.0], dtype=torch.float64)
+    kw = dict(params={"kb": ks, "R1.k": 0.7}, initial={"A": a0, "D": 1.0})
+    out = agree(base, **kw)
+    sol = neuroplex.simulate(base, (0, 5), n_points=2, **kw)
+    assert torch.allclose(sol["A"][:, 0], a0) and torch.allclose(sol["D"][:, 0], torch.ones(3, dtype=torch.float64))
+    assert torch.allclose(sol["B"][:, 0], ks * a0)  # B = kb * A initially, sample by sample
+    single = final(base.with_parameters(kb=2.0, k=0.7).with_initial(A=4.0, D=1.0), "torch")
+    assert torch.allclose(out["D"][2], single["D"][0], rtol=1e-8)
+    assert base.parameter_names == ["C", "kb", "R1_k"] or "init_A" not in base.parameter_names
+
+
+def test_empty_and_mismatched_requests_are_errors(base):
+    with pytest.raises(neuroplex.NeuroplexError, match="at least one"):
+        neuroplex.simulate(base, (0, 1), n_points=0)
+    with pytest.raises(neuroplex.NeuroplexError, match="at least one"):
+        neuroplex.simulate(base, (0, 1), t_eval=[])
+    with pytest.raises(neuroplex.NeuroplexError, match="different lengths"):
+        neuroplex.simulate(base, (0, 1), params={"kb": [1.0, 2.0]}, initial={"A": [1.0, 2.0, 3.0]})
+    with pytest.raises(neuroplex.NeuroplexError, match="empty"):
+        neuroplex.simulate(base, (0, 1), params={"kb": []})
