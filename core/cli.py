@@ -13,8 +13,9 @@ from typing import Any
 import click
 
 from . import __version__
-from .cli_solver import solver_settings
+from .cli_solver import declared_settings, solver_settings
 from .errors import NeuroplexError, PluginError, UnknownNameError
+from .features import solver_supports
 from .host import PluginHost, PluginRecord, get_host, reset_host
 
 
@@ -110,13 +111,17 @@ def plugins(show_all: bool, as_json: bool) -> None:
 
 @cli.command()
 def solvers() -> None:
-    """List registered solvers and their methods."""
+    """List registered solvers: methods, constructor settings and declared features."""
     host = get_host()
     for name in host.names("solvers"):
         entry = host.get("solvers", name)
         info = entry.obj.describe()
         methods = f" methods: {', '.join(info['methods'])}" if info["methods"] else ""
         click.echo(f"{name:<12} [{entry.plugin}] {', '.join(info['capabilities'])};{methods}")
+        settings = declared_settings(entry.obj)
+        supports = solver_supports(entry.obj)
+        click.echo(f"{'':<13}settings: {'any' if settings is None else ', '.join(sorted(settings)) or 'none'}; "
+                   f"supports: {'undeclared' if supports is None else ', '.join(sorted(supports)) or 'none'}")
 
 
 @cli.command()

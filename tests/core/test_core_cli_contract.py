@@ -138,6 +138,12 @@ def test_cli_passes_only_declared_settings(solver_host):
     assert result.exit_code == 0, result.output
 
 
+def test_solvers_lists_settings_and_supported_features(solver_host):
+    out = CliRunner().invoke(cli_module.cli, ["solvers"]).output.splitlines()
+    assert out == ["example-euler [example] simulate; methods: euler",
+                   "             settings: device, dt, dtype, method; supports: events"]
+
+
 def test_progress_bar_only_on_a_terminal(solver_host, monkeypatch):
     seen = {}
 
