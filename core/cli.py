@@ -153,7 +153,10 @@ def _time_hint(model: str, t_start: float, t_end: float) -> str | None:
         factory = get_host().get("neurons", model).obj
     except NeuroplexError:
         return None
-    unit = getattr(factory(), "time_unit", None)
+    try:
+        unit = getattr(factory(), "time_unit", None)
+    except Exception:  # noqa: BLE001 - a hint never stops a run; simulate reports the error
+        return None
     if unit in ("second", "s") and t_end - t_start > 10:
         return (f"note: {model} runs in {unit}s: --t-end {t_end:g} is {t_end - t_start:g} s of simulated time "
                 f"(for {t_end:g} ms use --t-end {t_end / 1000:g})")

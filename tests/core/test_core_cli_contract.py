@@ -115,6 +115,11 @@ def test_declared_settings_from_signature_or_attribute():
     assert declared_settings(DtOnly) == {"dt"}
     assert declared_settings(Declared) == {"method", "device"}
     assert declared_settings(Anything) is None
+
+    class NoConstructor(nx.Solver):
+        name = "plain"
+
+    assert declared_settings(NoConstructor) == frozenset()
     torch_solver = nx.get_host().get("solvers", "torch").obj if "torch" in nx.get_host().names("solvers") else None
     if torch_solver is not None:
         assert {"method", "dt", "rtol", "atol", "device", "dtype"} <= declared_settings(torch_solver)
