@@ -13,8 +13,9 @@ from typing import Any
 import click
 
 from . import __version__
-from .cli_solver import solver_settings
+from .cli_solver import declared_settings, solver_settings
 from .errors import NeuroplexError, PluginError, UnknownNameError
+from .features import solver_supports
 from .host import PluginHost, PluginRecord, get_host, reset_host
 
 
@@ -110,13 +111,17 @@ def plugins(show_all: bool, as_json: bool) -> None:
 
 @cli.command()
 def solvers() -> None:
-    """List registered solvers and their methods."""
+    """List registered solvers: methods, constructor settings and declared features."""
     host = get_host()
     for name in host.names("solvers"):
         entry = host.get("solvers", name)
         info = entry.obj.describe()
         methods = f" methods: {', '.join(info['methods'])}" if info["methods"] else ""
         click.echo(f"{name:<12} [{entry.plugin}] {', '.join(info['capabilities'])};{methods}")
+        settings = declared_settings(entry.obj)
+        supports = solver_supports(entry.obj)
+        click.echo(f"{'':<13}settings: {'any' if settings is None else ', '.join(sorted(settings)) or 'none'}; "
+                   f"supports: {'undeclared' if supports is None else ', '.join(sorted(supports)) or 'none'}")
 
 
 @cli.command()
@@ -148,7 +153,10 @@ def _time_hint(model: str, t_start: float, t_end: float) -> str | None:
         factory = get_host().get("neurons", model).obj
     except NeuroplexError:
         return None
-    unit = getattr(factory(), "time_unit", None)
+    try:
+        unit = getattr(factory(), "time_unit", None)
+    except Exception:  # noqa: BLE001 - a hint never stops a run; simulate reports the error
+        return None
     if unit in ("second", "s") and t_end - t_start > 10:
         return (f"note: {model} runs in {unit}s: --t-end {t_end:g} is {t_end - t_start:g} s of simulated time "
                 f"(for {t_end:g} ms use --t-end {t_end / 1000:g})")

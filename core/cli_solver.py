@@ -20,6 +20,8 @@ def declared_settings(cls: type) -> frozenset[str] | None:
     declared = getattr(cls, "settings", None)
     if declared is not None and not callable(declared):
         return frozenset(declared)
+    if cls.__init__ is object.__init__:
+        return frozenset()  # no constructor: no settings
     params = inspect.signature(cls.__init__).parameters.values()
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
         return None

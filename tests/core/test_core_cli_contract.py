@@ -115,6 +115,11 @@ def test_declared_settings_from_signature_or_attribute():
     assert declared_settings(DtOnly) == {"dt"}
     assert declared_settings(Declared) == {"method", "device"}
     assert declared_settings(Anything) is None
+
+    class NoConstructor(nx.Solver):
+        name = "plain"
+
+    assert declared_settings(NoConstructor) == frozenset()
     torch_solver = nx.get_host().get("solvers", "torch").obj if "torch" in nx.get_host().names("solvers") else None
     if torch_solver is not None:
         assert {"method", "dt", "rtol", "atol", "device", "dtype"} <= declared_settings(torch_solver)
@@ -136,6 +141,12 @@ def test_cli_passes_only_declared_settings(solver_host):
     result = CliRunner().invoke(cli_module.cli, ["simulate", "qif", "--solver", "example-euler", "--dtype", "float32",
                                                  "--t-end", "1", "--points", "3"])
     assert result.exit_code == 0, result.output
+
+
+def test_solvers_lists_settings_and_supported_features(solver_host):
+    out = CliRunner().invoke(cli_module.cli, ["solvers"]).output.splitlines()
+    assert out == ["example-euler [example] simulate; methods: euler",
+                   "             settings: device, dt, dtype, method; supports: events"]
 
 
 def test_progress_bar_only_on_a_terminal(solver_host, monkeypatch):

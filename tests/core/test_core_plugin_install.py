@@ -6,6 +6,7 @@ import importlib
 import importlib.metadata as md
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -32,7 +33,9 @@ def neuroplex_cli(*args: str, **env: str) -> subprocess.CompletedProcess:
 
 @pytest.mark.slow
 def test_installed_example_plugin_is_listed_and_used(tmp_path: Path):
-    pip("install", "-q", "--no-deps", "--no-build-isolation", str(ROOT / "examples" / "neuroplex-example-plugin"))
+    src = tmp_path / "src"  # a copy: building in the checkout would leave egg-info/build there
+    shutil.copytree(ROOT / "examples" / "neuroplex-example-plugin", src, ignore=shutil.ignore_patterns("tests"))
+    pip("install", "-q", "--no-deps", "--no-build-isolation", str(src))
     try:
         listed = json.loads(neuroplex_cli("plugins", "--json").stdout)
         (example,) = [r for r in listed if r["name"] == "example"]
@@ -106,7 +109,7 @@ def test_installed_broken_plugin_is_reported_and_the_rest_works(tmp_path: Path):
 
     solvers = neuroplex_cli("solvers", **env)
     assert solvers.returncode == 0
-    listed = [line.split()[0] for line in solvers.stdout.splitlines()]
+    listed = [line.split()[0] for line in solvers.stdout.splitlines() if not line.startswith(" ")]
     assert listed == nx.PluginHost(strict=False).names("solvers") != []
 
     strict = neuroplex_cli("solvers", **env, NEUROPLEX_STRICT_PLUGINS="1")

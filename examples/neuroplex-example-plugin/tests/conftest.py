@@ -1,5 +1,12 @@
-"""Run from a checkout without installing: the plugin's folder goes on ``sys.path``."""
-import sys
+"""Run from a checkout without installing: the plugin's folder is on ``sys.path`` during each
+test only (so nothing else in a shared session sees it)."""
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _plugin_on_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(ROOT))

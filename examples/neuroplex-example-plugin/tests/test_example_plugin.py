@@ -13,7 +13,6 @@ import neuroplex as nx
 from neuroplex.errors import SolverError
 from neuroplex.testing import neuroplex_cli, with_builtins
 from neuroplex.trainer import Trainer
-from neuroplex_example_plugin.euler import ForwardEuler
 
 PLUGIN = "neuroplex_example_plugin.plugin"
 
@@ -72,6 +71,8 @@ def test_solver_broadcasts_params_and_y0(host):
 
 
 def test_solver_refuses_refractory_models_and_unknown_settings(host):
+    from neuroplex_example_plugin.euler import ForwardEuler
+
     lif = nx.ModelIR("lif-ref", states=[nx.State("v", 0.0)], derivatives={"v": "1 - v"},
                      events=[nx.Event("spike", trigger="v > 0.5", assignments={"v": "0"})], refractory="0.1")
     with pytest.raises(SolverError, match="solver 'example-euler' does not support refractory, which model "
