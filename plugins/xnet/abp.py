@@ -106,6 +106,11 @@ class ABPSearch:
         self._n_cand = nb + 2 * nu + nb * k + k
 
     # ------------------------------------------------------------ population
+    @property
+    def node_cap(self) -> int:
+        """This round's node budget: small shapes first (grows by 2 a round up to ``max_nodes``)."""
+        return min(self.cfg.init_size_max + 2 + 2 * self.round, self.cfg.max_nodes)
+
     def init_population(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Fresh random trees; the largest initial size grows with the round (small shapes first)."""
         cfg, s = self.cfg, self.spec.slots
@@ -189,14 +194,22 @@ class ABPSearch:
             if c is None or lo < c.loss:
                 self.hof[key] = Candidate(o.copy(), w[i * g:(i + 1) * g].copy(), b[i * g:(i + 1) * g].copy(), lo)
 
-    def best_candidates(self, k: int, exclude: set[bytes] = frozenset()) -> list[Candidate]:
-        """The ``k`` best structures by loss (ties: fewer nodes) not in ``exclude``."""
+    def best_candidates(self, k: int, exclude: set[bytes] = frozenset(), per_size: int = 2) -> list[Candidate]:
+        """The ``k`` best structures by loss (ties: fewer nodes) not in ``exclude``, plus the
+        ``per_size`` best of every tree size (constants before refit rank structures poorly)."""
         pool = [c for key, c in self.hof.items() if key not in exclude]
         pool.sort(key=lambda c: (c.loss, c.nodes))
+        picked, seen, count = [], set(), {}
+        for c in pool:
+            if len(picked) < k or count.get(c.nodes, 0) < per_size:
+                if c.key not in seen:
+                    picked.append(c)
+                    seen.add(c.key)
+                    count[c.nodes] = count.get(c.nodes, 0) + 1
         if len(self.hof) > 20000:  # keep the hall of fame bounded
             keep = sorted(self.hof.values(), key=lambda c: c.loss)[:5000]
             self.hof = {c.key: c for c in keep}
-        return pool[:k]
+        return picked
 
     # ------------------------------------------------------------ type selection (4.3, 4.4)
     def _select_types(self, ops: np.ndarray, w: np.ndarray, b: np.ndarray, levels, deltas,
@@ -284,7 +297,7 @@ class ABPSearch:
     def _candidates(self, a_in, b_in, op, ar, size, d):
         """All type changes of active nodes [A, N] of one level (4.3), their validity under the
         substitution rules and node budget (4.4), and the index of each node's current type."""
-        spec, cfg = self.spec, self.cfg
+        spec = self.spec
         n, m = a_in.shape
         nb, nu, k = len(spec.binary), len(spec.unary), spec.n_vars
         xs = self.x.T.reshape(1, k, m).expand(n, k, m)
@@ -295,14 +308,14 @@ class ABPSearch:
         parts.append(xs)
         cands = torch.cat(parts, dim=1)
         is_bin, is_un, is_leaf = (ar == 2), (ar == 1), (ar == 0)
-        room = d + 1 < spec.depth
-        grow1 = is_leaf & room & (size + 1 <= cfg.max_nodes)
-        grow2 = is_leaf & room & (size + 2 <= cfg.max_nodes)
+        room, cap = d + 1 < spec.depth, self.node_cap
+        grow1 = is_leaf & room & (size + 1 <= cap)
+        grow2 = is_leaf & room & (size + 2 <= cap)
         valid = torch.cat([
             is_bin[:, None].expand(n, nb),
             (is_un | is_bin | grow1)[:, None].expand(n, nu),
             is_bin[:, None].expand(n, nu),
-            ((is_un & (size + 1 <= cfg.max_nodes)) | grow2)[:, None].expand(n, nb * k),
+            ((is_un & (size + 1 <= cap)) | grow2)[:, None].expand(n, nb * k),
             torch.ones(n, k, dtype=torch.bool),
         ], dim=1)
         off = self._off

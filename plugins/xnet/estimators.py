@@ -34,7 +34,7 @@ class _XNetBase(BaseEstimator):
 
     def __init__(self, library: Sequence[str] = DEFAULT_LIBRARY, max_nodes: int = 15, depth: int = 6,
                  population: int = 32, steps_per_round: int = 60, max_rounds: int = 200,
-                 time_budget: float | None = 60.0, refit_per_round: int = 16, parsimony: float = 1e-4,
+                 time_budget: float | None = 60.0, refit_per_round: int = 48, parsimony: float = 0.01,
                  snap: bool = True, accept: float = 0.01, stall_limit: int = 20, k_alternate: int = 2,
                  random_state: int | None = None) -> None:
         self.library = library
@@ -157,7 +157,7 @@ class XNetClassifier(ClassifierMixin, _XNetBase):
     def __init__(self, library: Sequence[str] = ("+", "-", "*", "/", "sin", "cos", "exp", "square", "x"),
                  max_nodes: int = 9, depth: int = 5, population: int = 16, steps_per_round: int = 40,
                  max_rounds: int = 30, time_budget: float | None = 60.0, refit_per_round: int = 8,
-                 parsimony: float = 1e-4, snap: bool = False, accept: float = 0.01, stall_limit: int = 20,
+                 parsimony: float = 0.01, snap: bool = False, accept: float = 0.01, stall_limit: int = 20,
                  k_alternate: int = 2, standardize: bool = True, random_state: int | None = None) -> None:
         super().__init__(library=library, max_nodes=max_nodes, depth=depth, population=population,
                          steps_per_round=steps_per_round, max_rounds=max_rounds, time_budget=time_budget,

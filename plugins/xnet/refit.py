@@ -87,7 +87,7 @@ def prune_constants(spec: TreeSpec, c: Candidate) -> Candidate:
 
 
 def snap(spec: TreeSpec, x: torch.Tensor, loss_fn: LossFn, c: Candidate, group: int = 1,
-         residual_fn: Callable | None = None, rel_tol: float = 1e-6, abs_tol: float = 1e-14,
+         residual_fn: Callable | None = None, rel_tol: float = 1e-6, abs_tol: float = 1e-24,
          max_den: int = 12) -> Candidate:
     """Snap constants to simple rationals while the loss stays within ``c.loss * (1 + rel_tol) +
     abs_tol``: all at once if that holds, else one at a time (closest to a rational first), the
@@ -188,10 +188,11 @@ def lm_refit(spec: TreeSpec, x: torch.Tensor, residual_fn: Callable[[torch.Tenso
         trial = theta + step
         new = sse(resid(trial).detach())
         better = new < cur
+        gain = torch.where(better, (cur - new) / (cur + 1e-300), torch.zeros_like(cur))
         theta = torch.where(better[:, None], trial, theta)
         cur = torch.where(better, new, cur)
         lam = torch.where(better, lam / 3, lam * 4).clamp(1e-12, 1e12)
-        if bool((cur / n < 1e-30).all()):
+        if bool((cur / n < 1e-30).all()) or (bool((gain < 1e-9).all()) and bool((lam < 1e-6).all())):
             break
     th = theta.numpy()
     lo = losses(spec, x, loss_fn, 1, ops.numpy(), th[:, :s], th[:, s:]).numpy()

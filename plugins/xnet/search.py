@@ -25,8 +25,9 @@ class SearchResult:
 
 
 def score(c: Candidate, parsimony: float) -> float:
-    """Selection score: loss plus ``parsimony`` per node (smallest near-exact tree wins)."""
-    return c.loss + parsimony * c.nodes
+    """Selection score: loss (floored at 1e-20) times ``1 + parsimony * nodes``: an exact fit beats
+    any inexact one, and among fits of similar loss the smaller tree wins."""
+    return (c.loss + 1e-20) * (1.0 + parsimony * c.nodes)
 
 
 def _clean(spec: TreeSpec, x: torch.Tensor, loss_fn: Callable, residual_fn: Callable | None, c: Candidate,
@@ -43,13 +44,13 @@ def _clean(spec: TreeSpec, x: torch.Tensor, loss_fn: Callable, residual_fn: Call
     final = canonical_candidate(spec, out, x)
     final.loss = float(losses(spec, x, loss_fn, group, final.ops.reshape(-1, spec.slots),
                               final.w.reshape(-1, spec.slots), final.b.reshape(-1, spec.slots))[0])
-    return final if final.loss <= out.loss * (1 + 1e-6) + 1e-14 else out
+    return final if final.loss <= out.loss * (1 + 1e-6) + 1e-24 else out
 
 
 def run_search(spec: TreeSpec, x: torch.Tensor, loss_fn: Callable, cfg: ABPConfig, rng: np.random.Generator,
                *, group: int = 1, max_rounds: int = 100, time_budget: float | None = 60.0,
-               refit_per_round: int = 16, parsimony: float = 1e-4, snap_constants: bool = True,
-               exact_loss: float = 1e-14, elite: float = 0.25, residual_fn: Callable | None = None,
+               refit_per_round: int = 48, per_size: int = 8, parsimony: float = 0.01, snap_constants: bool = True,
+               exact_loss: float = 1e-22, elite: float = 0.25, residual_fn: Callable | None = None,
                progress: Callable[[int, Candidate], None] | None = None
                ) -> SearchResult:
     """Search until a near-exact fit (loss <= ``exact_loss``), ``max_rounds`` rounds or
@@ -67,8 +68,8 @@ def run_search(spec: TreeSpec, x: torch.Tensor, loss_fn: Callable, cfg: ABPConfi
             s = slice(e * group, (e + 1) * group)
             ops[s], w[s], b[s] = ranked[e].ops, ranked[e].w, ranked[e].b
         abp.run_round((ops, w, b))
-        fresh = abp.best_candidates(refit_per_round, exclude=set(refined))
-        fitted = (lm_refit(spec, x, residual_fn, loss_fn, fresh) if residual_fn is not None
+        fresh = abp.best_candidates(refit_per_round, exclude=set(refined), per_size=per_size)
+        fitted = (lm_refit(spec, x, residual_fn, loss_fn, fresh, iters=15) if residual_fn is not None
                   else lbfgs_refit(spec, x, loss_fn, fresh, group=group))
         for c, f in zip(fresh, fitted):
             if snap_constants and f.loss < 1e-6:
