@@ -86,6 +86,17 @@ class _XNetBase(BaseEstimator):
         """Learnable constants: a scale and a bias per neuron."""
         return 2 * self.n_nodes_
 
+    def __getstate__(self) -> dict[str, Any]:
+        # the tree spec holds the library's functions: rebuilt from the settings on unpickling
+        state = dict(self.__dict__)
+        state.pop("spec_", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        if "n_features_in_" in state:
+            self.spec_ = TreeSpec(self.n_features_in_, self.library, self.depth)
+
     def _save_state(self) -> dict[str, Any]:
         c = self.candidate_
         return {"ops": c.ops.tolist(), "w": c.w.tolist(), "b": c.b.tolist(), "loss": c.loss,
@@ -207,7 +218,8 @@ class XNetClassifier(ClassifierMixin, _XNetBase):
         return torch.softmax(self._forward(self._scaled(X)).T, dim=1).numpy().copy()
 
     def predict(self, X: Any) -> np.ndarray:
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]
 
     def sympy(self) -> list[sympy.Expr]:
         """One formula (logit) per class, in the raw input names."""

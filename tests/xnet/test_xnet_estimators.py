@@ -80,3 +80,14 @@ def test_classifier_iris_small():
     np.testing.assert_allclose(proba.sum(1), 1.0)
     exprs = clf.sympy()
     assert len(exprs) == 3 and all(isinstance(e, sympy.Expr) for e in exprs)
+
+
+@pytest.mark.parametrize("cls", [XNetRegressor, XNetClassifier])
+def test_sklearn_estimator_checks(cls):
+    """scikit-learn's estimator checks, all of them (tiny search settings)."""
+    from sklearn.utils.estimator_checks import check_estimator
+
+    est = cls(population=4, steps_per_round=4, max_rounds=1, time_budget=None, refit_per_round=2, max_nodes=3,
+              random_state=0)
+    failed = [r["check_name"] for r in check_estimator(est, on_fail=None) if r["status"] == "failed"]
+    assert failed == []
