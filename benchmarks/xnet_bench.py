@@ -2,6 +2,7 @@
 
     python benchmarks/xnet_bench.py --protocol recovery --seeds 0,1,2 --problems 1-12 --time-budget 60 --with-gplearn
     python benchmarks/xnet_bench.py --protocol paper --seeds 0,1,2
+    python benchmarks/xnet_bench.py --classify iris --seeds 0,1,2 --time-budget 30
 
 * ``recovery``: the DSR/DSO spec (20 points U[a, b] per variable, docs/xnet.md), exact symbolic
   recovery by sympy, R^2 on 1000 fresh in-range points and on the extrapolation box;
@@ -30,11 +31,38 @@ def main() -> None:
     ap.add_argument("--time-budget", type=float, default=60.0, help="CPU seconds per X-Net run")
     ap.add_argument("--with-gplearn", action="store_true")
     ap.add_argument("--json", default=None)
+    ap.add_argument("--classify", choices=("iris", "digits"), default=None,
+                    help="classification instead: test accuracy and size over the seeds")
     a = ap.parse_args()
     set_threads(1)
+    if a.classify:
+        classify(a.classify, [int(s) for s in a.seeds.split(",")], a.time_budget)
+        return
     rows = run_bench(parse_ids(a.problems), [int(s) for s in a.seeds.split(",")], a.protocol, a.time_budget,
                      a.with_gplearn, a.json)
     print(print_table(rows))
+
+
+def classify(name: str, seeds: list[int], time_budget: float) -> None:
+    """XNetClassifier (one tree per class, cross-entropy) on the core's data sets (fixed split)."""
+    import time
+    from statistics import median
+
+    from neuroplex.datasets import load_dataset
+    from neuroplex.plugins.xnet import XNetClassifier
+
+    accs, nodes = [], []
+    for seed in seeds:
+        d = load_dataset(name, seed=seed)
+        clf = XNetClassifier(random_state=seed, time_budget=time_budget)
+        t0 = time.process_time()
+        clf.fit(d.x_train.numpy(), d.y_train.numpy())
+        acc = clf.score(d.x_test.numpy(), d.y_test.numpy())
+        accs.append(acc)
+        nodes.append(clf.n_nodes_)
+        print(f"{name} seed {seed}: test accuracy {acc:.4f}, nodes {clf.n_nodes_}, parameters {clf.n_params_}, "
+              f"CPU {time.process_time() - t0:.1f} s", flush=True)
+    print(f"{name}: accuracy median {median(accs):.4f} worst {min(accs):.4f}; nodes median {median(nodes)}")
 
 
 if __name__ == "__main__":
