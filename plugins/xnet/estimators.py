@@ -1,0 +1,238 @@
+"""scikit-learn estimators: :class:`XNetRegressor` and :class:`XNetClassifier` (paper section 2.2)."""
+from __future__ import annotations
+
+import re
+from typing import Any, Sequence
+
+import numpy as np
+import sympy
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.utils import check_random_state
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from . import tree as T
+from .abp import ABPConfig, Candidate
+from .library import DEFAULT_LIBRARY
+from .search import SearchResult, run_search
+from .tree import TreeSpec
+
+DTYPE = torch.float64
+
+
+def _symbols(names: Sequence[str]) -> list[sympy.Symbol]:
+    out = []
+    for n in names:
+        s = re.sub(r"\W", "_", str(n))
+        out.append(sympy.Symbol(s if s and not s[0].isdigit() else f"x_{s}"))
+    return out
+
+
+class _XNetBase(BaseEstimator):
+    """Shared settings and export of the X-Net estimators."""
+
+    def __init__(self, library: Sequence[str] = DEFAULT_LIBRARY, max_nodes: int = 15, depth: int = 6,
+                 population: int = 32, steps_per_round: int = 60, max_rounds: int = 200,
+                 time_budget: float | None = 60.0, refit_per_round: int = 48, parsimony: float = 0.01,
+                 snap: bool = True, accept: float = 0.01, stall_limit: int = 20, k_alternate: int = 2,
+                 random_state: int | None = None) -> None:
+        self.library = library
+        self.max_nodes = max_nodes
+        self.depth = depth
+        self.population = population
+        self.steps_per_round = steps_per_round
+        self.max_rounds = max_rounds
+        self.time_budget = time_budget
+        self.refit_per_round = refit_per_round
+        self.parsimony = parsimony
+        self.snap = snap
+        self.accept = accept
+        self.stall_limit = stall_limit
+        self.k_alternate = k_alternate
+        self.random_state = random_state
+
+    def _config(self) -> ABPConfig:
+        return ABPConfig(population=self.population, max_nodes=self.max_nodes,
+                         steps_per_round=self.steps_per_round, accept=self.accept,
+                         stall_limit=self.stall_limit, k_alternate=self.k_alternate)
+
+    def _rng(self) -> np.random.Generator:
+        return np.random.default_rng(check_random_state(self.random_state).randint(2**31 - 1))
+
+    def _names(self, n: int) -> list[str]:
+        names = getattr(self, "feature_names_in_", None)
+        return [str(s) for s in names] if names is not None else [f"x{i + 1}" for i in range(n)]
+
+    def _forward(self, x: np.ndarray) -> torch.Tensor:
+        spec, c = self.spec_, self.candidate_
+        return T.root_output(spec, torch.as_tensor(c.ops), torch.as_tensor(c.w), torch.as_tensor(c.b),
+                             torch.as_tensor(np.asarray(x, dtype=np.float64)))
+
+    def _tree_exprs(self) -> list[sympy.Expr]:
+        check_is_fitted(self, "candidate_")
+        syms = _symbols(self._names(self.n_features_in_))
+        c = self.candidate_
+        return [T.to_sympy(self.spec_, c.ops[g], c.w[g], c.b[g], syms) for g in range(c.ops.shape[0])]
+
+    @property
+    def n_nodes_(self) -> int:
+        """Active neurons over all trees."""
+        check_is_fitted(self, "candidate_")
+        return self.candidate_.nodes
+
+    @property
+    def n_params_(self) -> int:
+        """Learnable constants: a scale and a bias per neuron."""
+        return 2 * self.n_nodes_
+
+    def __getstate__(self) -> dict[str, Any]:
+        # the tree spec holds the library's functions: rebuilt from the settings on unpickling
+        state = dict(self.__dict__)
+        state.pop("spec_", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        if "n_features_in_" in state:
+            self.spec_ = TreeSpec(self.n_features_in_, self.library, self.depth)
+
+    def _save_state(self) -> dict[str, Any]:
+        c = self.candidate_
+        return {"ops": c.ops.tolist(), "w": c.w.tolist(), "b": c.b.tolist(), "loss": c.loss,
+                "n_features_in": int(self.n_features_in_),
+                "feature_names_in": None if getattr(self, "feature_names_in_", None) is None
+                else [str(s) for s in self.feature_names_in_]}
+
+    def _load_state(self, st: dict[str, Any]) -> None:
+        self.n_features_in_ = int(st["n_features_in"])
+        if st.get("feature_names_in") is not None:
+            self.feature_names_in_ = np.asarray(st["feature_names_in"], dtype=object)
+        self.spec_ = TreeSpec(self.n_features_in_, self.library, self.depth)
+        self.candidate_ = Candidate(np.asarray(st["ops"], dtype=np.int64), np.asarray(st["w"], dtype=np.float64),
+                                    np.asarray(st["b"], dtype=np.float64), float(st["loss"]))
+
+
+class XNetRegressor(RegressorMixin, _XNetBase):
+    """Symbolic regression with one X-Net tree trained by Alternating Backpropagation.
+
+    ``time_budget`` is in CPU seconds (``None``: only ``max_rounds`` bounds the run; a run is
+    reproducible for a ``random_state`` when it stops on rounds or on an exact fit, not on time).
+    """
+
+    def fit(self, X: Any, y: Any) -> "XNetRegressor":
+        X, y = validate_data(self, X, y, y_numeric=True, dtype=np.float64)
+        x = torch.as_tensor(X)
+        yt = torch.as_tensor(y, dtype=DTYPE)
+        var = float(yt.var(unbiased=False)) if yt.numel() > 1 else 0.0
+        scale = var if var > 1e-12 else 1.0
+
+        def loss_fn(roots: torch.Tensor) -> torch.Tensor:  # eq. 10, normalised by var(y)
+            return ((roots[:, 0] - yt) ** 2).mean(-1) / scale
+
+        def residual_fn(roots: torch.Tensor) -> torch.Tensor:  # loss = mean of its squares
+            return (roots - yt) / scale**0.5
+
+        self.spec_ = TreeSpec(X.shape[1], self.library, self.depth)
+        res: SearchResult = run_search(self.spec_, x, loss_fn, self._config(), self._rng(),
+                                       max_rounds=self.max_rounds, time_budget=self.time_budget,
+                                       refit_per_round=self.refit_per_round, parsimony=self.parsimony,
+                                       snap_constants=self.snap, residual_fn=residual_fn)
+        self.candidate_ = res.best
+        self.n_rounds_, self.fit_seconds_ = res.rounds, res.seconds
+        return self
+
+    def predict(self, X: Any) -> np.ndarray:
+        check_is_fitted(self, "candidate_")
+        X = validate_data(self, X, reset=False, dtype=np.float64)
+        return self._forward(X)[0].numpy().copy()
+
+    def sympy(self) -> sympy.Expr:
+        """The formula in the input names (``x1..xk`` or the DataFrame's columns)."""
+        return self._tree_exprs()[0]
+
+    def text(self) -> str:
+        return str(self.sympy())
+
+    def latex(self) -> str:
+        return sympy.latex(self.sympy())
+
+
+class XNetClassifier(ClassifierMixin, _XNetBase):
+    """Classification with one X-Net tree per class and cross-entropy (paper section 2.2).
+
+    Inputs are standardised before the trees see them (``standardize``); :meth:`sympy` maps the
+    formulas back to the raw inputs.
+    """
+
+    def __init__(self, library: Sequence[str] = ("+", "-", "*", "/", "sin", "cos", "exp", "square", "x"),
+                 max_nodes: int = 9, depth: int = 5, population: int = 16, steps_per_round: int = 40,
+                 max_rounds: int = 30, time_budget: float | None = 60.0, refit_per_round: int = 8,
+                 parsimony: float = 0.01, snap: bool = False, accept: float = 0.01, stall_limit: int = 20,
+                 k_alternate: int = 2, standardize: bool = True, random_state: int | None = None) -> None:
+        super().__init__(library=library, max_nodes=max_nodes, depth=depth, population=population,
+                         steps_per_round=steps_per_round, max_rounds=max_rounds, time_budget=time_budget,
+                         refit_per_round=refit_per_round, parsimony=parsimony, snap=snap, accept=accept,
+                         stall_limit=stall_limit, k_alternate=k_alternate, random_state=random_state)
+        self.standardize = standardize
+
+    def _scaled(self, X: np.ndarray) -> np.ndarray:
+        return (X - self.mean_) / self.std_
+
+    def fit(self, X: Any, y: Any) -> "XNetClassifier":
+        X, y = validate_data(self, X, y, dtype=np.float64)
+        check_classification_targets(y)
+        self.classes_, yi = np.unique(y, return_inverse=True)
+        if self.standardize:
+            self.mean_, std = X.mean(0), X.std(0)
+            self.std_ = np.where(std > 1e-12, std, 1.0)
+        else:
+            self.mean_, self.std_ = np.zeros(X.shape[1]), np.ones(X.shape[1])
+        x = torch.as_tensor(self._scaled(X))
+        labels = torch.as_tensor(yi, dtype=torch.long)
+        k = len(self.classes_)
+
+        def loss_fn(roots: torch.Tensor) -> torch.Tensor:  # cross-entropy of the trees' softmax
+            logits = roots.permute(0, 2, 1)  # [M, N, C]
+            return torch.nn.functional.cross_entropy(
+                logits.reshape(-1, k), labels.repeat(roots.shape[0]), reduction="none").reshape(roots.shape[0], -1).mean(1)
+
+        self.spec_ = TreeSpec(X.shape[1], self.library, self.depth)
+        res = run_search(self.spec_, x, loss_fn, self._config(), self._rng(), group=k,
+                         max_rounds=self.max_rounds, time_budget=self.time_budget,
+                         refit_per_round=self.refit_per_round, parsimony=self.parsimony,
+                         snap_constants=self.snap, exact_loss=0.0)
+        self.candidate_ = res.best
+        self.n_rounds_, self.fit_seconds_ = res.rounds, res.seconds
+        return self
+
+    def decision_function(self, X: Any) -> np.ndarray:
+        check_is_fitted(self, "candidate_")
+        X = validate_data(self, X, reset=False, dtype=np.float64)
+        out = self._forward(self._scaled(X)).numpy().T.copy()  # [N, C]
+        return out[:, 1] - out[:, 0] if out.shape[1] == 2 else out
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        check_is_fitted(self, "candidate_")
+        X = validate_data(self, X, reset=False, dtype=np.float64)
+        return torch.softmax(self._forward(self._scaled(X)).T, dim=1).numpy().copy()
+
+    def predict(self, X: Any) -> np.ndarray:
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]
+
+    def sympy(self) -> list[sympy.Expr]:
+        """One formula (logit) per class, in the raw input names."""
+        syms = _symbols(self._names(self.n_features_in_))
+        sub = {s: (s - float(m)) / float(d) for s, m, d in zip(syms, self.mean_, self.std_)} if self.standardize else {}
+        return [e.xreplace(sub) if sub else e for e in self._tree_exprs()]
+
+    def _save_state(self) -> dict[str, Any]:
+        st = super()._save_state()
+        st.update(classes=self.classes_.tolist(), mean=self.mean_.tolist(), std=self.std_.tolist())
+        return st
+
+    def _load_state(self, st: dict[str, Any]) -> None:
+        super()._load_state(st)
+        self.classes_ = np.asarray(st["classes"])
+        self.mean_, self.std_ = np.asarray(st["mean"]), np.asarray(st["std"])

@@ -1,0 +1,89 @@
+"""The outer loop: rounds of Alternating Backpropagation from fresh small trees and from the best
+structures so far (restarts), L-BFGS refit and snapping of the best new structures, selection.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import torch
+
+from .abp import ABPConfig, ABPSearch, Candidate
+from .refit import lbfgs_refit, lm_refit, losses, snap
+from .simplify import canonical_candidate
+from .tree import TreeSpec
+
+
+@dataclass
+class SearchResult:
+    best: Candidate
+    rounds: int
+    seconds: float
+    front: list[Candidate] = field(default_factory=list)
+
+
+def score(c: Candidate, parsimony: float) -> float:
+    """Selection score: loss (floored at 1e-20) times ``1 + parsimony * nodes``: an exact fit beats
+    any inexact one, and among fits of similar loss the smaller tree wins."""
+    return (c.loss + 1e-20) * (1.0 + parsimony * c.nodes)
+
+
+def _clean(spec: TreeSpec, x: torch.Tensor, loss_fn: Callable, residual_fn: Callable | None, c: Candidate,
+           group: int) -> Candidate:
+    """Near-exact candidate: exact rewrites (simplify.py), refit, snap constants to rationals."""
+    can = canonical_candidate(spec, c, x)
+    can.loss = float(losses(spec, x, loss_fn, group, can.ops.reshape(-1, spec.slots),
+                            can.w.reshape(-1, spec.slots), can.b.reshape(-1, spec.slots))[0])
+    if not can.loss <= c.loss * 10 + 1e-12:
+        can = c
+    if residual_fn is not None:
+        can = lm_refit(spec, x, residual_fn, loss_fn, [can], iters=20)[0]
+    out = snap(spec, x, loss_fn, can, group=group, residual_fn=residual_fn)
+    final = canonical_candidate(spec, out, x)
+    final.loss = float(losses(spec, x, loss_fn, group, final.ops.reshape(-1, spec.slots),
+                              final.w.reshape(-1, spec.slots), final.b.reshape(-1, spec.slots))[0])
+    return final if final.loss <= out.loss * (1 + 1e-6) + 1e-24 else out
+
+
+def run_search(spec: TreeSpec, x: torch.Tensor, loss_fn: Callable, cfg: ABPConfig, rng: np.random.Generator,
+               *, group: int = 1, max_rounds: int = 100, time_budget: float | None = 60.0,
+               refit_per_round: int = 48, per_size: int = 8, parsimony: float = 0.01, snap_constants: bool = True,
+               exact_loss: float = 1e-22, elite: float = 0.25, residual_fn: Callable | None = None,
+               progress: Callable[[int, Candidate], None] | None = None
+               ) -> SearchResult:
+    """Search until a near-exact fit (loss <= ``exact_loss``), ``max_rounds`` rounds or
+    ``time_budget`` CPU seconds; returns the best candidate by :func:`score`."""
+    t0 = time.process_time()
+    abp = ABPSearch(spec, x, loss_fn, cfg, rng, group=group)
+    refined: dict[bytes, Candidate] = {}
+    best: Candidate | None = None
+    r = 0
+    for r in range(1, max_rounds + 1):
+        ops, w, b = abp.init_population()
+        ranked = sorted(refined.values(), key=lambda c: score(c, parsimony))
+        n_elite = min(int(elite * cfg.population), len(ranked))
+        for e in range(n_elite):
+            s = slice(e * group, (e + 1) * group)
+            ops[s], w[s], b[s] = ranked[e].ops, ranked[e].w, ranked[e].b
+        abp.run_round((ops, w, b))
+        fresh = abp.best_candidates(refit_per_round, exclude=set(refined), per_size=per_size)
+        fitted = (lm_refit(spec, x, residual_fn, loss_fn, fresh, iters=15) if residual_fn is not None
+                  else lbfgs_refit(spec, x, loss_fn, fresh, group=group))
+        for c, f in zip(fresh, fitted):
+            if snap_constants and f.loss < 1e-6:
+                f = _clean(spec, x, loss_fn, residual_fn, f, group)
+            refined[c.key] = f
+            if f.key != c.key:
+                refined.setdefault(f.key, f)
+        best = min(refined.values(), key=lambda c: score(c, parsimony))
+        if progress is not None:
+            progress(r, best)
+        if best.loss <= exact_loss:
+            break
+        if time_budget is not None and time.process_time() - t0 >= time_budget:
+            break
+    assert best is not None
+    front = sorted(refined.values(), key=lambda c: score(c, parsimony))[:20]
+    return SearchResult(best, r, time.process_time() - t0, front)

@@ -1,0 +1,3 @@
+from neuroplex.config import set_threads
+
+set_threads(1)
