@@ -58,17 +58,17 @@ def heun(
     half = 0.5 * dt
     for k in range(1, n_steps + 1):
         k1 = f(t, y)
-        y_p = y + dt * k1
+        y_p = torch.add(y, k1, alpha=dt)
         if stage_hook is not None:
             y_p = stage_hook(y_p)
         k2 = f(t + dt, y_p)
-        y = y + half * (k1 + k2)
+        y = torch.add(y, torch.add(k1, k2), alpha=half)
         if stage_hook is not None:
             y = stage_hook(y)
         t = t0 + k * dt
         if integrand is not None:
             g = integrand(y)
-            acc = acc + half * (g_prev + g)
+            acc.add_(torch.add(g_prev, g), alpha=half)
             g_prev = g
         if step_hook is not None:
             step_hook(k, t, y)

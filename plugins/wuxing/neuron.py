@@ -99,18 +99,22 @@ def ring_rhs(e: torch.Tensor, k1: torch.Tensor, k2: torch.Tensor, k3: torch.Tens
 
 
 def rest_point(k1: torch.Tensor, k2: torch.Tensor, k3: torch.Tensor, *, direction: str = "forward",
-               start: torch.Tensor | None = None, dt: float = 0.2, tol: float = 1e-7,
+               start: torch.Tensor | None = None, dt: float = 0.2, tol: float | None = None,
                max_steps: int = 20_000) -> torch.Tensor:
     """Rest point of each neuron (shape ``(..., N)``) with zero input.
 
     Closed form ``B0 = (K1 - K2) / K3`` when that ratio is the same on every element of a
-    neuron; otherwise Heun relaxation (in chunks of 100 steps) from ``start`` (default: the
-    elementwise formula) until the largest ``|dE/dt|`` is below ``tol``."""
+    neuron; otherwise Heun relaxation (chunks of 100 steps) from ``start`` (e.g. the rest
+    point before a small K change; default: the elementwise formula) until the largest
+    ``|dE/dt|`` is below ``tol`` (default ``1e-9``, ``1e-5`` in float32)."""
+    k1, k2, k3 = torch.broadcast_tensors(k1, k2, k3)
+    if tol is None:
+        tol = 1e-5 if k1.dtype == torch.float32 else 1e-9
     b0 = (k1 - k2) / k3
     if bool(torch.all((b0 - b0[..., :1]).abs() <= 1e-12 * b0.abs().clamp(min=1.0))):
         return b0.clone()
-    e = (start if start is not None else b0).clone()
     f = lambda t, y: ring_rhs(y, k1, k2, k3, 0.0, direction)  # noqa: E731
+    e = (start if start is not None else b0).clone()
     for _ in range(0, max_steps, 100):
         e = heun(f, e, dt, 100, stage_hook=lambda y: y.clamp(min=0.0)).y
         if float(f(0.0, e).abs().max()) < tol:

@@ -20,3 +20,12 @@ def register_commands(cli: Any) -> None:
     from .cli import add_commands
 
     add_commands(cli)
+
+
+@hookimpl
+def register_learning_rules(register: Any) -> None:
+    from .rule import WuxingCouplingRule, WuxingK3Rule, WuxingMixedRule
+
+    register(WuxingK3Rule, name="wuxing-k3")
+    register(WuxingCouplingRule, name="wuxing-coupling")
+    register(WuxingMixedRule, name="wuxing-mixed")
