@@ -18,6 +18,8 @@ The link ratio (LR) of the paper is ``links / (neurons_src * neurons_dst)``.
 """
 from __future__ import annotations
 
+import math
+
 import torch
 
 from neuroplex.errors import NeuroplexError
@@ -53,13 +55,17 @@ def wire(spec: str, n_src: int, n_dst: int, generator: torch.Generator) -> tuple
         src = torch.argsort(torch.rand(n_dst, n_src, generator=generator), dim=1)[:, :k].reshape(-1)
         dst = torch.arange(n_dst).repeat_interleave(k)
         return src, dst
-    per_dst = k if k is not None else None
-    order_dst = torch.randperm(n_dst, generator=generator)
-    total = n_src if per_dst is None else max(n_src, per_dst * n_dst)
-    rounds = -(-total // n_src)
-    src = torch.cat([torch.randperm(n_src, generator=generator) for _ in range(rounds)])[:total]
-    dst = order_dst[torch.arange(total) % n_dst]
-    # keep each (src, dst) pair once: an adder summing one source twice is one link with twice C
+    total = n_src if k is None else max(n_src, k * n_dst)
+    if k is not None and k > n_src:
+        raise NeuroplexError(f"wuxing: wiring {spec!r} needs at least {k} source interfaces, the layer has {n_src}")
+    # position p links source perm_s[(p + p // lcm) mod n_src] to destination perm_d[p mod n_dst]:
+    # each block of lcm(n_src, n_dst) positions uses every source equally often (balanced), and
+    # the shift by one per block gives a destination new sources in every block
+    p = torch.arange(total)
+    lcm = math.lcm(n_src, n_dst)
+    src = torch.randperm(n_src, generator=generator)[(p + p // lcm) % n_src]
+    dst = torch.randperm(n_dst, generator=generator)[p % n_dst]
+    # an adder summing one source twice is one link (only when K > n_src)
     key = torch.unique(src * n_dst + dst)
     return key // n_dst, key % n_dst
 
