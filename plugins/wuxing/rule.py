@@ -53,13 +53,15 @@ class WuxingRule:
         self.net = WuxingNetwork(self.config, seed=seed, device=device)
         self.updates = 0
 
-    def _net(self) -> WuxingNetwork:
+    @property
+    def network(self) -> WuxingNetwork:
+        """The network (after :meth:`init`)."""
         if self.net is None:
             raise NeuroplexError("wuxing: call init(seed, device) before training or evaluating")
         return self.net
 
     def train_batch(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
-        net = self._net()
+        net = self.network
         dbar = net.forward(x)
         out = net.output(dbar)
         err = net.targets(y) - out
@@ -75,31 +77,31 @@ class WuxingRule:
     @torch.no_grad()
     def predict(self, x: torch.Tensor, chunk: int = 512) -> torch.Tensor:
         """Output ``Leb`` for every row of ``x``."""
-        net = self._net()
+        net = self.network
         return torch.cat([net.output(net.forward(x[i:i + chunk])) for i in range(0, x.shape[0], chunk)])
 
     def evaluate(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
-        net = self._net()
+        net = self.network
         out = self.predict(x)
         err = net.targets(y) - out
         return {"accuracy": float((out.argmax(1) == y.to(out.device)).float().mean()),
                 "loss": float(0.5 * (err ** 2).sum(1).mean())}
 
     def epoch_metrics(self) -> dict[str, float]:
-        net = self._net()
+        net = self.network
         k3 = net.K3[net.k3_mask.expand_as(net.K3)]
         return {"c_abs_mean": float(net.C.abs().mean()), "c_at_clamp": float((net.C.abs() >= net.C_max).float().mean()),
                 "k3_mean": float(k3.mean()) if k3.numel() else float("nan")}
 
     def state_dict(self) -> dict[str, Any]:
         return {"method": self.method, "config": self.config.to_dict(), "updates": self.updates,
-                "net": self._net().state_dict()}
+                "net": self.network.state_dict()}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         if state["method"] != self.method or state["config"] != self.config.to_dict():
             raise NeuroplexError("wuxing: the checkpoint was written with another method or config "
                                  f"({state['method']}, {state['config'].get('name')}); use a fresh log directory")
-        self._net().load_state_dict(dict(state["net"]))
+        self.network.load_state_dict(dict(state["net"]))
         self.updates = int(state["updates"])
 
 

@@ -29,7 +29,7 @@ def test_literal_prev_orientation_is_reported_infeasible():
 
 
 def test_k1_reaches_the_prev_orientation():
-    res = train_fixed_point(TARGET, param="K1", convention="prev", max_adjustments=60)
+    res = train_fixed_point(TARGET, param="K1", convention="prev", max_adjustments=60, dt=0.2)
     assert res.status == "converged", res.reason
     assert torch.allclose(res.k["K1"], res.required, atol=3e-2)
 
@@ -43,7 +43,7 @@ def test_too_few_adjustments_is_not_converged_and_bad_targets_are_rejected():
 
 def test_fixed_point_command_writes_the_trajectory_plot(tmp_path):
     plot = tmp_path / "fp.png"
-    res = CliRunner().invoke(build_cli(), ["wuxing", "fixed-point", "--plot", str(plot)])
+    res = CliRunner().invoke(build_cli(), ["wuxing", "fixed-point", "--dt", "0.2", "--plot", str(plot)])
     assert res.exit_code == 0, res.output
     assert res.output.startswith("converged") and plot.stat().st_size > 10_000
     res = CliRunner().invoke(build_cli(), ["wuxing", "fixed-point", "--convention", "prev"])
