@@ -21,6 +21,7 @@ class WuxingConfig:
     ``wiring``: one spec for every layer pair or one per pair (``match``, ``fanin:K``,
     ``adder[:K]``). ``c0`` / ``c_max``: initial scale and clamp of C (None: ``c0_scale /
     fan-in`` and ``c_max_scale / fan-in`` per layer, fan-in = mean links per destination).
+    ``readout``: ``element`` (Leb from element ``out_elem``) or ``mean`` (of the five elements).
     ``e_max``: E is clamped to ``[0, e_max B0]``; K3 to ``[k3_min, k3_max] x`` its initial value.
     ``eta_c`` / ``eta_k3``: learning rates of method 2 / method 1 (``G2 = atan(kt G1) / kt``);
     ``mix_c`` / ``mix_k3``: weights of the two updates in the mixed method.
@@ -38,6 +39,7 @@ class WuxingConfig:
     in_scale: float = 1.0
     in_elem: int = 0
     out_elem: int = 0
+    readout: str = "element"
     err_scale: float = 1.0
     target1: float = 1.0
     target2: float = 0.0
@@ -68,6 +70,9 @@ class WuxingConfig:
             raise NeuroplexError(f"{where}: need 0 < dt <= T (got dt={self.dt}, T={self.T})")
         if not (0 <= self.in_elem < 5 and 0 <= self.out_elem < 5):
             raise NeuroplexError(f"{where}: in_elem and out_elem are element indices 0..4")
+        if self.readout not in ("element", "mean"):
+            raise NeuroplexError(f"{where}: readout must be 'element' (out_elem) or 'mean' (of the five), "
+                                 f"not {self.readout!r}")
         if self.dtype not in ("float32", "float64"):
             raise NeuroplexError(f"{where}: dtype must be float32 or float64, not {self.dtype!r}")
         if self.kt <= 0:

@@ -86,7 +86,11 @@ class WuxingNetwork:
         self.link_layer = torch.cat(layer).to(self.device)
         self.C_max = torch.cat(cmax).to(**opts)
         self.in_idx = (5 * torch.arange(sizes[0]) + config.in_elem).to(self.device)
-        self.out_idx = (5 * (self.offsets[-2] + torch.arange(sizes[-1])) + config.out_elem).to(self.device)
+        out = 5 * (self.offsets[-2] + torch.arange(sizes[-1]))
+        elems = torch.arange(5) if config.readout == "mean" else torch.tensor([config.out_elem])
+        #: readout interfaces, ``readout_width`` consecutive ones per output neuron
+        self.out_idx = (out[:, None] + elems[None, :]).reshape(-1).to(self.device)
+        self.readout_width = int(elems.numel())
         self.k3_mask = torch.ones(shape, dtype=torch.bool, device=self.device)
         if not config.k3_input_layer:
             self.k3_mask[:sizes[0]] = False
@@ -188,14 +192,21 @@ class WuxingNetwork:
         return self._run(drive, reversed_=False)
 
     def backward(self, err: torch.Tensor) -> torch.Tensor:
-        """Time-averaged reversed signal ``D^bar`` for output errors ``err`` ``(B, layers[-1])``."""
+        """Time-averaged reversed signal ``D^bar`` for output errors ``err`` ``(B, layers[-1])``
+        (injected at the readout interfaces, shared equally by them with ``readout="mean"``)."""
         drive = torch.zeros(5 * self.n_total, err.shape[0], dtype=self.dtype, device=self.device)
-        drive[self.out_idx] = self.config.err_scale * err.T.to(self.dtype)
+        drive[self.out_idx] = self.config.err_scale / self.readout_width * err.T.to(self.dtype).repeat_interleave(
+            self.readout_width, 0)
         return self._run(drive, reversed_=True)
 
     def output(self, dbar: torch.Tensor) -> torch.Tensor:
         """``Leb`` (eq 5.1), ``(B, layers[-1])``."""
-        return dbar.reshape(5 * self.n_total, -1)[self.out_idx].T
+        return self.readout(dbar.reshape(5 * self.n_total, -1).T)
+
+    def readout(self, flat: torch.Tensor) -> torch.Tensor:
+        """Output per class from per-interface values ``(B, 5 n_total)``: the readout element, or
+        the mean of the five (``readout="mean"``)."""
+        return flat[:, self.out_idx].reshape(flat.shape[0], self.sizes[-1], self.readout_width).mean(-1)
 
     def targets(self, y: torch.Tensor) -> torch.Tensor:
         """target1 on the true class, target2 elsewhere (eq 5.2 / 5.3)."""

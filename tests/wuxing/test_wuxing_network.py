@@ -22,7 +22,7 @@ def reference_dbar(net, x, c, *, reversed_=False, err=None):
     batch = c.shape[0]
     drive = torch.zeros(batch, 5 * net.n_total, dtype=c.dtype)
     if reversed_:
-        drive[:, net.out_idx] = cfg.err_scale * err
+        drive[:, net.out_idx] = cfg.err_scale / net.readout_width * err.repeat_interleave(net.readout_width, 1)
         gather, scatter = net.dst, net.src
     else:
         drive[:, net.in_idx] = cfg.in_scale * x
@@ -44,8 +44,9 @@ def small_net(**changes):
     return WuxingNetwork(cfg, seed=1)
 
 
-def test_batched_simulation_matches_the_reference():
-    net = small_net(in_scale=2.0)
+@pytest.mark.parametrize("readout", ["element", "mean"])
+def test_batched_simulation_matches_the_reference(readout):
+    net = small_net(in_scale=2.0, readout=readout)
     gen = torch.Generator().manual_seed(0)
     x = torch.rand(5, 6, generator=gen, dtype=torch.float64)
     c = net.C.expand(5, -1)
@@ -80,7 +81,7 @@ def test_method2_update_is_a_descent_direction_link_by_link():
     # rows: (copy k of C, sample b); copy 0 unperturbed, copy j + 1 with link j moved by h
     c = torch.cat([net.C[None], net.C + h * torch.eye(n_links, dtype=torch.float64)]).repeat_interleave(nb, 0)
     xs = x.repeat(n_links + 1, 1)
-    out = reference_dbar(net, xs, c).reshape(xs.shape[0], -1)[:, net.out_idx]
+    out = net.readout(reference_dbar(net, xs, c).reshape(xs.shape[0], -1))
     loss = 0.5 * ((net.targets(y).repeat(n_links + 1, 1) - out) ** 2).sum(1).view(n_links + 1, nb).mean(1)
     grads = (loss[1:] - loss[0]) / h
     live = grads.abs() > 1e-3 * grads.abs().max()  # links from always-blank pixels carry nothing
