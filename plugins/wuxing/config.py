@@ -24,7 +24,8 @@ class WuxingConfig:
     ``readout``: ``element`` (Leb from element ``out_elem``) or ``mean`` (of the five elements).
     ``e_max``: E is clamped to ``[0, e_max B0]``; K3 to ``[k3_min, k3_max] x`` its initial value.
     ``eta_c`` / ``eta_k3``: learning rates of method 2 / method 1 (``G2 = atan(kt G1) / kt``);
-    ``mix_c`` / ``mix_k3``: weights of the two updates in the mixed method.
+    ``mix_c`` / ``mix_k3``: weights of the two updates in the mixed method. ``lr_decay``: both
+    rates are divided by ``1 + lr_decay n`` at update ``n`` (0: constant rates).
     """
 
     name: str = "custom"
@@ -54,6 +55,7 @@ class WuxingConfig:
     eta_c: float = 0.3
     eta_k3: float = 0.2
     mix_c: float = 1.0
+    lr_decay: float = 0.0
     mix_k3: float = 1.0
     k3_input_layer: bool = False
     dtype: str = "float32"

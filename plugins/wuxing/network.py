@@ -263,5 +263,6 @@ class WuxingNetwork:
         counts = torch.bincount(self.link_layer, minlength=len(self.sizes) - 1).tolist()
         return {"layers": self.sizes, "links": counts, "link_ratio": self.link_ratios,
                 "c_max": self.c_max_per_layer, "steps_per_pass": self.n_steps,
-                "mean_link_ratio": sum(self.link_ratios) / len(self.link_ratios)}
+                "mean_link_ratio": sum(self.link_ratios) / len(self.link_ratios),
+                "overall_link_ratio": sum(counts) / sum(a * b for a, b in zip(self.sizes[:-1], self.sizes[1:]))}
 

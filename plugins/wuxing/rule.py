@@ -66,10 +66,11 @@ class WuxingRule:
         out = net.output(dbar)
         err = net.targets(y) - out
         dhat = net.backward(err)
+        scale = 1.0 / (1.0 + self.config.lr_decay * self.updates)
         if self.method in ("coupling", "mixed"):
-            net.update_coupling(net.coupling_g1(dbar, dhat), self.config.mix_c if self.method == "mixed" else 1.0)
+            net.update_coupling(net.coupling_g1(dbar, dhat), scale * (self.config.mix_c if self.method == "mixed" else 1.0))
         if self.method in ("k3", "mixed"):
-            net.update_k3(net.k3_g1(dbar, dhat), self.config.mix_k3 if self.method == "mixed" else 1.0)
+            net.update_k3(net.k3_g1(dbar, dhat), scale * (self.config.mix_k3 if self.method == "mixed" else 1.0))
         self.updates += 1
         acc = (out.argmax(1) == y.to(out.device)).float().mean()
         return {"loss": float(0.5 * (err ** 2).sum(1).mean()), "batch_accuracy": float(acc)}

@@ -76,3 +76,15 @@ def test_train_command_writes_run_files_and_resumes(tmp_path):
     res = CliRunner().invoke(build_cli(), ["wuxing", "train", "--config", "model1", "--epochs", "1", "--log-dir",
                                            str(tmp_path / "m1"), "--no-progress"])
     assert res.exit_code != 0 and "does not fit digits" in res.output
+
+
+def test_lr_decay_shrinks_later_steps(small_digits):
+    rule = make_rule("wuxing-coupling", config="digits", layers=[64, 16, 10], lr_decay=1e6)
+    rule.init(0, "cpu")
+    x, y = small_digits.x_train[:16], small_digits.y_train[:16]
+    c0 = rule.network.C.clone()
+    rule.train_batch(x, y)  # update 0: full rate
+    c1 = rule.network.C.clone()
+    rule.train_batch(x, y)  # update 1: rate / (1 + 1e6)
+    assert float((c1 - c0).abs().max()) > 1e-3
+    assert float((rule.network.C - c1).abs().max()) < 1e-6 * float((c1 - c0).abs().max()) * 10
