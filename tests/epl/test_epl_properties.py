@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from neuroplex.plugins.epl import EPLDynamics, Flows, conservation_matrix, random_system, relax, trajectory
 
-EXAMPLES, BATCH = 5, 40  # 200 systems per property, 40 at a time
+EXAMPLES, BATCH = 4, 50  # 200 systems per property, 50 at a time
 shapes = st.tuples(st.integers(2, 6), st.integers(0, 2**31 - 1)).map(lambda t: (t[0], max(1, t[0] - 1), t[1]))
 cfg = settings(max_examples=EXAMPLES, deadline=None, derandomize=True,
                suppress_health_check=[HealthCheck.too_slow],
@@ -104,9 +104,9 @@ def test_epl_homeostasis_moves_x_to_target(shape):
 def test_epl_dissipative_systems_converge(shape):
     n, e, seed = shape
     s = random_system(n, e, batch=BATCH, seed=seed).with_flows("chemical", "collision", "homeostasis")
-    sol = relax(s, tol=1e-9, max_iter=10000, dt=0.05)
+    sol = relax(s, tol=1e-8, max_iter=10000, dt=0.05)
     res = sol.stats["residual"]  # max |z - f(z)| per system at the returned state
-    assert bool((res < 1e-9).all()), res.max()
+    assert bool((res < 1e-8).all()), res.max()
     x, p = sol.ys[:, :n], sol.ys[:, n:]
     dx, dp = s.rhs(x, p)
     assert float(torch.cat([dx, dp], -1).abs().max()) < 1e-6
