@@ -8,7 +8,9 @@ JSON/TOML description), :func:`random_system`.
 from .dynamics import EPLDynamics, relax, trajectory
 from .random import conservation_matrix, random_system
 from .rds import RDS, RDSPopulation, build, load_description, save_description
+from .sbml_import import EPLImportError, ImportReport, from_sbml
 from .system import FLOWS, EnergySystem, Flows
 
 __all__ = ["EnergySystem", "Flows", "FLOWS", "EPLDynamics", "relax", "trajectory", "RDS", "RDSPopulation",
-           "build", "load_description", "save_description", "random_system", "conservation_matrix"]
+           "build", "load_description", "save_description", "random_system", "conservation_matrix",
+           "from_sbml", "EPLImportError", "ImportReport"]

@@ -27,7 +27,7 @@ def to_ir(system: EnergySystem, *, name: str = "epl") -> ModelIR:
         raise ValueError("to_ir takes one system, not a batch")
     n, e = system.n, system.e
     names = [_clean(s) for s in (system.node_names or [f"n{i}" for i in range(n)])]
-    X = [sympy.Symbol(f"x_{s}", positive=True) for s in names]
+    X = [sympy.Symbol(f"x_{s}") for s in names]
     P = [sympy.Symbol(f"p_{s}") for s in names]
     params: list[Parameter] = []
 
@@ -45,7 +45,8 @@ def to_ir(system: EnergySystem, *, name: str = "epl") -> ModelIR:
     Vm = system.V.tolist()
     Mp = [[sympy.nsimplify(val) for val in row] for row in system.Mperp.tolist()]
     Vx = [sum((sympy.Float(Vm[i][j]) * X[j] for j in range(n) if Vm[i][j] != 0), sympy.Integer(0)) for i in range(n)]
-    Hx = [sympy.log(X[i]) + 1 + a[i] + Vx[i] + P[i] ** 2 / (2 * m[i]) for i in range(n)]
+    psi = [1 + a[i] + Vx[i] + P[i] ** 2 / (2 * m[i]) for i in range(n)]  # dH/dx - ln x
+    Hx = [sympy.log(X[i]) + psi[i] for i in range(n)]
     Hp = [P[i] * X[i] / m[i] for i in range(n)]
     fl = system.flows
     dx = [sympy.Integer(0)] * n
@@ -53,9 +54,12 @@ def to_ir(system: EnergySystem, *, name: str = "epl") -> ModelIR:
     for j in range(e):
         col = [Mp[i][j] for i in range(n)]
         if fl.chemical and float(system.k[j]) > 0:
-            reac = sum((-col[i] * Hx[i] for i in range(n) if col[i] < 0), sympy.Integer(0))
-            prod = sum((col[i] * Hx[i] for i in range(n) if col[i] > 0), sympy.Integer(0))
-            flux = k[j] * (sympy.exp(reac) - sympy.exp(prod))
+            # exp(dH/dx r(-Mperp)) as prod(x^R) exp(psi R): mass action, finite at x = 0
+            fwd = sympy.exp(sum((-col[i] * psi[i] for i in range(n) if col[i] < 0), sympy.Integer(0))) \
+                * sympy.Mul(*[X[i] ** -col[i] for i in range(n) if col[i] < 0])
+            bwd = sympy.exp(sum((col[i] * psi[i] for i in range(n) if col[i] > 0), sympy.Integer(0))) \
+                * sympy.Mul(*[X[i] ** col[i] for i in range(n) if col[i] > 0])
+            flux = k[j] * (fwd - bwd)
             for i in range(n):
                 if col[i] != 0:
                     dx[i] += col[i] * flux

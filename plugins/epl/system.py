@@ -67,6 +67,11 @@ def _Av(A: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return (A @ y.unsqueeze(-1)).squeeze(-1)
 
 
+def _monomial(x: torch.Tensor, E: torch.Tensor) -> torch.Tensor:
+    """prod_i x_i^E_ij per column j: ``(..., n), (..., n, e) -> (..., e)`` (0^0 = 1)."""
+    return torch.pow(x.unsqueeze(-1), E).prod(-2)
+
+
 @dataclass
 class EnergySystem:
     """Parameters theta of one EPL energy DS or a batch of them (leading dimensions)."""
@@ -165,18 +170,22 @@ class EnergySystem:
 
     # ------------------------------------------------------------ flows
     def chemical(self, x: torch.Tensor, Hx: torch.Tensor) -> torch.Tensor:
-        """dx/dt of the chemical flow (mass action in the potentials dH/dx)."""
+        """dx/dt of the chemical flow. exp(dH/dx R) is evaluated as prod(x^R) exp(psi R) with
+        psi = dH/dx - ln x (the same value; mass action in product form, finite at x = 0)."""
         P = self.Mperp.clamp(min=0)
         R = (-self.Mperp).clamp(min=0)
-        logk = torch.log(self.k)
-        fwd = torch.exp(logk + _mv(Hx, R))
-        bwd = torch.exp(logk + _mv(Hx, P))
-        flux = torch.where(self.k > 0, fwd - bwd, torch.zeros_like(fwd))
-        return _Av(self.Mperp, flux)
+        psi = Hx - torch.log(x)
+        psi = torch.where(torch.isfinite(psi), psi, self._psi(x))
+        fwd = self.k * torch.exp(_mv(psi, R)) * _monomial(x, R)
+        bwd = self.k * torch.exp(_mv(psi, P)) * _monomial(x, P)
+        return _Av(self.Mperp, fwd - bwd)
+
+    def _psi(self, x: torch.Tensor) -> torch.Tensor:
+        return 1.0 + self.a + _Av(self.V, x)
 
     def hamiltonian(self, x: torch.Tensor, Hx: torch.Tensor, Hp: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(dx/dt, dp/dt) of the Hamiltonian flow: conserves H (antisymmetric coupling)."""
-        w = self.v * torch.exp(_mv(torch.log(x), self.Mperp.abs()))
+        w = self.v * _monomial(x, self.Mperp.abs())
         dx = _Av(self.Mperp, w * _mv(Hp, self.Mperp))
         dp = -_Av(self.Mperp, w * _mv(Hx, self.Mperp))
         return dx, dp
