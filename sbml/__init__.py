@@ -2,7 +2,7 @@
 
 The package's public names, for other plugins (which import these, not the submodules):
 :func:`read_sbml`, :func:`read_sbml_string`, :func:`write_sbml`, :func:`changes`, :func:`antimony_to_sbml`,
-:func:`read_antimony`. They load on first use (python-libsbml is an optional dependency).
+:func:`read_antimony`, :class:`SBMLModel`, :class:`SBMLImportError`. They load on first use (python-libsbml is an optional dependency).
 """
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from importlib import import_module
 from typing import Any
 
 _PUBLIC = {"read_sbml": ".reader", "read_sbml_string": ".reader", "write_sbml": ".writer", "changes": ".values",
+           "SBMLModel": ".reader", "SBMLImportError": ".errors",
            "antimony_to_sbml": ".antimony_loader", "read_antimony": ".antimony_loader"}
 
 __all__ = sorted(_PUBLIC)

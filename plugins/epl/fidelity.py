@@ -1,0 +1,65 @@
+"""How faithfully an imported DS reproduces its SBML model: DS trajectories against
+roadrunner on the original file, and the DS exported to SBML and read back."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+import neuroplex
+
+from .dynamics import trajectory
+from .sbml_import import ImportReport
+from .system import EnergySystem
+
+
+def ds_values(system: EnergySystem, report: ImportReport, t1: float, n_points: int, **options: Any) -> torch.Tensor:
+    """The DS trajectory as SBML values (concentrations where the SBML species are), ``(T, species)``."""
+    opts = {"rtol": 1e-9, "atol": 1e-12, "method": "dopri5", **options}
+    sol = trajectory(system, t1, n_points=n_points, **opts)
+    if not bool((sol.status == 0).all()):  # stiff: the implicit method
+        sol = trajectory(system, t1, n_points=n_points, **{**opts, "method": "rosenbrock"})
+    if not bool((sol.status == 0).all()):
+        raise neuroplex.SolverError(f"{report.model}: the DS integration failed (status {sol.status.tolist()})")
+    x = sol.ys[0, :, :system.n]
+    cols = [i for i, s in enumerate(report.species)]
+    size = torch.tensor([report.to_sbml_value[report.species[i]] for i in cols], dtype=x.dtype)
+    return x[:, cols] / size
+
+
+def compare_with_roadrunner(path: str | Path, system: EnergySystem, report: ImportReport, *, t1: float = 100.0,
+                            n_points: int = 101, rtol: float = 1e-3) -> dict[str, Any]:
+    """Max error of the DS against roadrunner on the original file over ``(0, t1)``: a species
+    agrees when |ds - rr| <= rtol (|rr| + 1e-3 max|rr of that species|) at every output time."""
+    ref = neuroplex.simulate(str(path), (0.0, t1), solver="roadrunner", n_points=n_points)
+    names = list(ref.names)
+    ds = ds_values(system, report, t1, n_points)
+    worst, worst_sp = 0.0, ""
+    for i, sid in enumerate(report.species):
+        if sid in report.external and sid not in names:
+            continue  # a fuel node (not in the SBML model)
+        rr = ref.ys[0, :, names.index(sid)]
+        scale = rr.abs() + 1e-3 * float(rr.abs().max())
+        err = float(((ds[:, i] - rr).abs() / scale.clamp_min(1e-300)).max())
+        if err > worst:
+            worst, worst_sp = err, sid
+    return {"max_rel_error": worst, "species": worst_sp, "ok": worst <= rtol, "t1": t1}
+
+
+def export_roundtrip(system: EnergySystem, report: ImportReport, path: str | Path, *, t1: float = 100.0,
+                     n_points: int = 101) -> dict[str, Any]:
+    """Write the DS as SBML (the project's writer), read it back (the project's reader) and run
+    it on the torch solver: max abs difference from the DS trajectory (amounts)."""
+    from neuroplex.sbml import read_sbml, write_sbml
+
+    from .model import to_ir
+
+    write_sbml(to_ir(system, name=f"{report.model}_epl"), path)
+    back = read_sbml(path)
+    sol = neuroplex.simulate(back, (0.0, t1), n_points=n_points, rtol=1e-10, atol=1e-13)
+    ds = trajectory(system, t1, n_points=n_points, rtol=1e-10, atol=1e-13).ys[0]
+    idx = [list(sol.names).index(nm) for nm in to_ir(system).state_names]
+    diff = float((sol.ys[0][:, idx] - ds).abs().max())
+    scale = float(ds.abs().max())
+    return {"max_abs_diff": diff, "relative": diff / max(scale, 1e-300), "path": str(path)}

@@ -1,0 +1,79 @@
+"""BioModels into the EPL DS through SBML: mapping, consistency report, refusals, roadrunner
+agreement and the SBML export read back."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from neuroplex.plugins.epl import from_sbml
+from neuroplex.plugins.epl.fidelity import compare_with_roadrunner, export_roundtrip
+from neuroplex.plugins.epl.sbml_import import EPLImportError
+
+
+def sbml_file(tmp_path, text: str, name: str = "m.xml"):
+    antimony = pytest.importorskip("antimony")
+    antimony.clearPreviousLoads()
+    assert antimony.loadAntimonyString(text) >= 0, antimony.getLastError()
+    path = tmp_path / name
+    path.write_text(antimony.getSBMLString(antimony.getMainModuleName()))
+    return path
+
+
+CONSISTENT = """
+compartment c = 2; species A in c, B in c, C in c; A = 1; B = 0.5; C = 0
+J1: A + B -> C; c * (k1 * A * B - k2 * C); k1 = 3; k2 = 0.5
+J2: C -> A; c * k3 * C; k3 = 0.2
+"""
+
+
+def test_epl_from_sbml_matches_mass_action_and_reports(tmp_path):
+    path = sbml_file(tmp_path, CONSISTENT)
+    system, report = from_sbml(path)
+    assert report.species[:3] == ["A", "B", "C"] and "fuel_J2" in report.external
+    j1, j2 = report.reactions
+    assert j1["kf"] == pytest.approx(3 / 2) and j1["kb"] == pytest.approx(0.5)  # amounts: k1 c A B -> k1/c a b
+    assert j1["approximation"] == "" and "irreversible" in j2["approximation"] and j2["energy_drop"] == pytest.approx(30)
+    # the DS rhs is the SBML mass-action rhs in amounts
+    x = torch.tensor([0.7, 0.4, 0.3, 1.0], dtype=torch.float64)
+    dx, _ = system.rhs(x, torch.zeros(4, dtype=torch.float64))
+    a, b, cc = 0.7, 0.4, 0.3
+    v1 = 1.5 * a * b - 0.5 * cc
+    v2 = 0.2 * cc
+    assert torch.allclose(dx[:3], torch.tensor([-v1 + v2, -v1, v1 - v2], dtype=torch.float64), rtol=1e-10, atol=1e-12)
+    assert report.consistent and "thermodynamic consistency" in report.text()
+
+
+def test_epl_from_sbml_flags_wegscheider_violation(tmp_path):
+    path = sbml_file(tmp_path, """
+compartment c = 1; species A in c, B in c, C in c; A = 1; B = 0; C = 0
+J1: A -> B; k1 * A - k2 * B; J2: B -> C; k3 * B - k4 * C; J3: C -> A; k5 * C - k6 * A
+k1 = 1; k2 = 1; k3 = 1; k4 = 1; k5 = 2; k6 = 1
+""")
+    system, report = from_sbml(path)
+    assert not report.consistent and report.wegscheider_residual > 0.1
+    assert any("Wegscheider" in r["approximation"] for r in report.reactions)
+    with pytest.raises(EPLImportError, match="needs an approximation"):
+        from_sbml(path, strict=True)
+
+
+@pytest.mark.parametrize("text, match", [
+    ("species S; S = 1; J: S -> ; V * S / (K + S); V = 1; K = 1", r"reaction 'J' has a Michaelis-Menten"),
+    ("species S; S = 1; J: S -> ; V * S^2 / (K^2 + S^2); V = 1; K = 1", r"reaction 'J' has a Hill-type"),
+    ("species S, E; S = 1; E = 1; J: S -> ; k * E * S; k = 1", r"reaction 'J'.*modifier|reaction 'J'"),
+    ("x' = -x; x = 1", "rate rule"),
+])
+def test_epl_from_sbml_refuses_what_it_cannot_express(tmp_path, text, match):
+    with pytest.raises(EPLImportError, match=match):
+        from_sbml(sbml_file(tmp_path, text))
+
+
+@pytest.mark.slow
+@pytest.mark.roadrunner
+def test_epl_biomodel_028_against_roadrunner_and_export(shared_data, tmp_path):
+    pytest.importorskip("roadrunner")
+    path = shared_data / "biomodels" / "BIOMD0000000028.xml"
+    system, report = from_sbml(path)
+    cmp = compare_with_roadrunner(path, system, report, t1=100.0, n_points=51)
+    assert cmp["ok"], cmp
+    rt = export_roundtrip(system, report, tmp_path / "epl_028.xml", t1=100.0, n_points=21)
+    assert rt["relative"] < 1e-6, rt
