@@ -111,7 +111,7 @@ def make_solver(solver: str | Solver, capability: str, model: Model | None = Non
     return instance
 
 
-def by_name(model: Any, params: Any, initial: Mapping[str, Any] | None) -> tuple[Any, Any]:
+def by_name(model: Any, params: Any, initial: Mapping[str, Any] | None) -> tuple[Any, torch.Tensor | None]:
     """``(model, params)`` with values given by name resolved: ``params`` as a dict
     ``{id: number or 1-D array}``, ``initial`` as a dict of initial values; the model's own
     ``resolve_values`` does it (SBML models: ids as the file declares them, see

@@ -13,10 +13,15 @@ from typing import Any
 import click
 
 from . import __version__
+from .api import simulate as run_simulation
+from .api import steady_state as find
+from .compare import compare as run_compare
+from .compare import parse_solver_options, write_json
 from .cli_solver import declared_settings, solver_settings
 from .errors import NeuroplexError, PluginError, UnknownNameError
 from .features import solver_supports
 from .host import PluginHost, PluginRecord, get_host, reset_host
+from .solution import Status
 
 
 def _failed_plugins() -> list[PluginRecord]:
@@ -191,7 +196,6 @@ def simulate(model: str, solver: str, method: str | None, t_end: float, t_start:
     Each of --method, --dt, --rtol, --atol, --device, --dtype goes to the solver's constructor
     only when given, and only if the solver declares that setting (an error names it otherwise).
     """
-    from .api import simulate as run_simulation
 
     given = dict(method=method, dt=dt, rtol=rtol, atol=atol, device=device, dtype=dtype)
     options = {k: v for k, v in given.items() if v is not None}
@@ -230,8 +234,6 @@ def steady_state(model: str, params: tuple[str, ...], inits: tuple[str, ...], se
                  tol: float | None, out: Path | None) -> None:
     """The steady state of MODEL (an SBML/Antimony file): conservation laws, Newton, continuation,
     stiff integration. Exits non-zero, with the reason, where there is none."""
-    from .api import steady_state as find
-    from .solution import Status
 
     options = {"tol": tol} if tol is not None else {}
     sol = find(model, params=_assignments(params, "--param") or None, initial=_assignments(inits, "--init") or None,
@@ -333,8 +335,6 @@ def compare(model: str, solvers: str, reference: str | None, t_end: float, t_sta
             rtol: float | None, atol: float | None, options: tuple[str, ...], out: Path | None,
             json_out: Path | None, limit: int) -> None:
     """Simulate MODEL on several solvers; print per-variable max absolute and relative differences."""
-    from .compare import compare as run_compare
-    from .compare import parse_solver_options, write_json
 
     names = [s.strip() for s in solvers.split(",") if s.strip()]
     result = run_compare(model, names, t_span=(t_start, t_end), n_points=points, rtol=rtol, atol=atol,

@@ -8,6 +8,10 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from .config import data_dir
+from . import cli as cli_module
+from . import host as host_module
+from .errors import UnknownNameError
+from .host import get_host
 
 
 def require_data(*parts: str) -> Path:
@@ -34,7 +38,6 @@ def installed_entry_point(name: str) -> md.EntryPoint:
     for ep in md.entry_points(group="neuroplex"):
         if ep.name == name:
             return ep
-    from .errors import UnknownNameError
 
     known = ", ".join(sorted(ep.name for ep in md.entry_points(group="neuroplex")))
     raise UnknownNameError(f"no installed neuroplex entry point named {name!r}; installed: {known}")
@@ -71,7 +74,6 @@ def plugin_host(*plugins: Any, strict: bool = True, builtins: bool = False) -> I
         with plugin_host((my_plugin_module, "mine")) as host:
             assert "my-solver" in host.names("solvers")
     """
-    from . import host as host_module
 
     previous = host_module._HOST
     eps = builtin_entry_points() if builtins else []
@@ -104,8 +106,6 @@ def neuroplex_cli(host: Any = None) -> Any:
         with with_builtins("my_pkg.plugin"):
             result = CliRunner().invoke(neuroplex_cli(), ["my-command", "--flag"])
     """
-    from . import cli as cli_module
-    from .host import get_host
 
     core = cli_module._BUILTIN_COMMANDS if cli_module._BUILTIN_COMMANDS is not None else dict(cli_module.cli.commands)
     group = cli_module.NeuroplexGroup("neuroplex", commands=dict(core), params=list(cli_module.cli.params),

@@ -63,8 +63,9 @@ def test_wheel_installs_only_the_neuroplex_package(wheel: Path):
     for required in ("neuroplex/__init__.py", "neuroplex/sbml/__init__.py", "neuroplex/plugins/torch_solver/plugin.py",
                      "neuroplex/models/repressilator.ant", "neuroplex/models/README.md"):
         assert required in names
-    shipped = {n.rsplit("/", 1)[1] for n in names if n.startswith("neuroplex/models/")}
-    source = {p.name for p in (ROOT / "models").iterdir() if p.suffix in (".py", ".ant", ".xml", ".json", ".md")}
+    shipped = {n.removeprefix("neuroplex/models/") for n in names if n.startswith("neuroplex/models/")}
+    source = {p.relative_to(ROOT / "models").as_posix() for p in (ROOT / "models").rglob("*")
+              if p.suffix in (".py", ".ant", ".xml", ".json", ".md") and "__pycache__" not in p.parts}
     assert shipped == source and len([n for n in shipped if n.endswith(".ant")]) >= 6
 
 
