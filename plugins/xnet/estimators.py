@@ -64,6 +64,11 @@ class _XNetBase(BaseEstimator):
         names = getattr(self, "feature_names_in_", None)
         return [str(s) for s in names] if names is not None else [f"x{i + 1}" for i in range(n)]
 
+    def _probe(self, X: np.ndarray, n: int = 256) -> torch.Tensor:
+        """Random points of the training box (for :func:`search.sane`), from the estimator's seed."""
+        rng = np.random.default_rng(check_random_state(self.random_state).randint(2**31 - 1) + 1)
+        return torch.as_tensor(rng.uniform(X.min(0), X.max(0), (n, X.shape[1])))
+
     def _forward(self, x: np.ndarray) -> torch.Tensor:
         spec, c = self.spec_, self.candidate_
         return T.root_output(spec, torch.as_tensor(c.ops), torch.as_tensor(c.w), torch.as_tensor(c.b),
@@ -137,7 +142,8 @@ class XNetRegressor(RegressorMixin, _XNetBase):
         res: SearchResult = run_search(self.spec_, x, loss_fn, self._config(), self._rng(),
                                        max_rounds=self.max_rounds, time_budget=self.time_budget,
                                        refit_per_round=self.refit_per_round, parsimony=self.parsimony,
-                                       snap_constants=self.snap, residual_fn=residual_fn)
+                                       snap_constants=self.snap, residual_fn=residual_fn,
+                                       probe=self._probe(X), y_span=float(np.ptp(y)) or 1.0)
         self.candidate_ = res.best
         self.n_rounds_, self.fit_seconds_ = res.rounds, res.seconds
         return self

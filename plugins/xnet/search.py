@@ -13,6 +13,7 @@ import torch
 from .abp import ABPConfig, ABPSearch, Candidate
 from .refit import lbfgs_refit, lm_refit, losses, snap
 from .simplify import canonical_candidate
+from . import tree as T
 from .tree import TreeSpec
 
 
@@ -47,10 +48,23 @@ def _clean(spec: TreeSpec, x: torch.Tensor, loss_fn: Callable, residual_fn: Call
     return final if final.loss <= out.loss * (1 + 1e-6) + 1e-24 else out
 
 
+def sane(spec: TreeSpec, c: Candidate, probe: torch.Tensor, y_span: float) -> bool:
+    """Between the training points too the tree stays in every activation's domain and within
+    ten times the span of the targets (section 4.5 (3): no unreasonable operations; ours: checked
+    on ``probe``, random points of the training box), so poles and log/sqrt of negative values
+    between the samples rule a candidate out."""
+    ops = c.ops.reshape(-1, spec.slots)
+    levels, ok = T.forward(spec, torch.as_tensor(ops), torch.as_tensor(c.w.reshape(ops.shape)),
+                           torch.as_tensor(c.b.reshape(ops.shape)), probe, domain=True)
+    out = levels[0][:, 0]
+    return bool(ok.all()) and bool(torch.isfinite(out).all()) and float((out - out.mean()).abs().max()) <= 10 * y_span
+
+
 def run_search(spec: TreeSpec, x: torch.Tensor, loss_fn: Callable, cfg: ABPConfig, rng: np.random.Generator,
                *, group: int = 1, max_rounds: int = 100, time_budget: float | None = 60.0,
                refit_per_round: int = 48, per_size: int = 8, parsimony: float = 0.01, snap_constants: bool = True,
                exact_loss: float = 1e-22, elite: float = 0.25, residual_fn: Callable | None = None,
+               probe: torch.Tensor | None = None, y_span: float = 1.0,
                progress: Callable[[int, Candidate], None] | None = None
                ) -> SearchResult:
     """Search until a near-exact fit (loss <= ``exact_loss``), ``max_rounds`` rounds or
@@ -58,11 +72,20 @@ def run_search(spec: TreeSpec, x: torch.Tensor, loss_fn: Callable, cfg: ABPConfi
     t0 = time.process_time()
     abp = ABPSearch(spec, x, loss_fn, cfg, rng, group=group)
     refined: dict[bytes, Candidate] = {}
+    penalty: dict[int, float] = {}
     best: Candidate | None = None
+
+    def rank(c: Candidate) -> float:
+        if probe is None:
+            return score(c, parsimony)
+        if id(c) not in penalty:
+            penalty[id(c)] = 0.0 if sane(spec, c, probe, y_span) else 1.0  # as bad as a constant model
+        return score(c, parsimony) + penalty[id(c)]
+
     r = 0
     for r in range(1, max_rounds + 1):
         ops, w, b = abp.init_population()
-        ranked = sorted(refined.values(), key=lambda c: score(c, parsimony))
+        ranked = sorted(refined.values(), key=rank)
         n_elite = min(int(elite * cfg.population), len(ranked))
         for e in range(n_elite):
             s = slice(e * group, (e + 1) * group)
@@ -77,13 +100,13 @@ def run_search(spec: TreeSpec, x: torch.Tensor, loss_fn: Callable, cfg: ABPConfi
             refined[c.key] = f
             if f.key != c.key:
                 refined.setdefault(f.key, f)
-        best = min(refined.values(), key=lambda c: score(c, parsimony))
+        best = min(refined.values(), key=rank)
         if progress is not None:
             progress(r, best)
-        if best.loss <= exact_loss:
+        if best.loss <= exact_loss and rank(best) < 1.0:
             break
         if time_budget is not None and time.process_time() - t0 >= time_budget:
             break
     assert best is not None
-    front = sorted(refined.values(), key=lambda c: score(c, parsimony))[:20]
+    front = sorted(refined.values(), key=rank)[:20]
     return SearchResult(best, r, time.process_time() - t0, front)
