@@ -81,7 +81,7 @@ def add_commands(cli: click.Group) -> None:
     @click.option("--train-samples", type=int, default=None, help="Use only the first N training samples.")
     @click.option("--seed", type=int, default=0, show_default=True, help="Seed of wiring, C init and data order.")
     @click.option("--eta-c", type=float, default=None, help="Method-2 learning rate [config's: 0.3].")
-    @click.option("--eta-k3", type=float, default=None, help="Method-1 learning rate [config's: 0.2].")
+    @click.option("--eta-k3", type=float, default=None, help="Method-1 learning rate [config's: 0.05].")
     @click.option("--mix", default=None, help="Mixed weights 'K3,C' [config's: 1,1].")
     @click.option("--kt", type=float, default=None, help="G2 = atan(kt G1) / kt [config's: 1].")
     @click.option("--t-end", "t_end", type=float, default=None, help="Simulated time T per pass [config's].")

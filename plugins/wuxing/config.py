@@ -53,7 +53,7 @@ class WuxingConfig:
     k3_max: float = 10.0
     kt: float = 1.0
     eta_c: float = 0.3
-    eta_k3: float = 0.2
+    eta_k3: float = 0.05
     mix_c: float = 1.0
     lr_decay: float = 0.0
     mix_k3: float = 1.0
