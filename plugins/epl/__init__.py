@@ -6,11 +6,11 @@ Public names: :class:`EnergySystem`, :class:`Flows`, :class:`EPLDynamics`, :func
 JSON/TOML description), :func:`random_system`.
 """
 from .dynamics import EPLDynamics, relax, trajectory
-from .random import conservation_matrix, random_system
+from .random import conservation_matrix, random_description, random_system
 from .rds import RDS, RDSPopulation, build, load_description, save_description
 from .sbml_import import EPLImportError, ImportReport, from_sbml
 from .system import FLOWS, EnergySystem, Flows
 
 __all__ = ["EnergySystem", "Flows", "FLOWS", "EPLDynamics", "relax", "trajectory", "RDS", "RDSPopulation",
-           "build", "load_description", "save_description", "random_system", "conservation_matrix",
+           "build", "load_description", "save_description", "random_system", "random_description", "conservation_matrix",
            "from_sbml", "EPLImportError", "ImportReport"]

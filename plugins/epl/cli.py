@@ -18,7 +18,9 @@ def add_commands(cli: click.Group) -> None:
     @epl.command()
     @click.argument("system", type=click.Path(exists=True, dir_okay=False))
     @click.option("--relax/--no-relax", default=True, show_default=True, help="Also find the equilibrium.")
-    def info(system: str, relax: bool) -> None:
+    @click.option("--draw", type=click.Path(dir_okay=False), default=None,
+                  help="Draw the system (paper style) to this PNG; its energy/state trajectories go beside it.")
+    def info(system: str, relax: bool, draw: str | None) -> None:
         """Nodes, reactions, flows and the equilibrium of a JSON/TOML system description."""
         from .dynamics import relax as do_relax
         from .rds import build
@@ -35,6 +37,12 @@ def add_commands(cli: click.Group) -> None:
                        f"{int(sol.stats['iterations'][0])} steps), H = {float(s.energy(x, sol.ys[0, s.n:])):.6g}")
             for name, v in zip(r.node_names, x.tolist()):
                 click.echo(f"  {name:20s} x* = {v:.6g}")
+        if draw:
+            from .draw import draw_system, plot_trajectory
+
+            out = draw_system(r, draw)
+            traj = plot_trajectory(r, Path(draw).with_name(Path(draw).stem + "_trajectory.png"))
+            click.echo(f"wrote {out} and {traj}")
 
     @epl.command(name="import")
     @click.argument("model", type=click.Path(exists=True, dir_okay=False))

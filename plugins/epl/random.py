@@ -47,3 +47,25 @@ def conservation_matrix(Mperp: torch.Tensor) -> torch.Tensor:
     rank = (S > tol * S.amax(-1, keepdim=True).clamp_min(1e-300)).sum(-1)
     mask = torch.arange(n) >= rank.unsqueeze(-1)
     return U * mask.unsqueeze(-2).to(U.dtype)
+
+
+def random_description(n_spaces: int, *, seed: int = 0) -> dict:
+    """An RDS description with 4 genes (a, b, ab = a + b, aa = a + a) in each of ``n_spaces``
+    spaces along a line (4 n_spaces nodes): a + b <-> ab and a + a <-> aa in every space,
+    diffusion and Hamiltonian transport of every gene between neighbouring spaces."""
+    g = torch.Generator().manual_seed(int(seed))
+
+    def u(lo: float, hi: float) -> float:
+        return float(lo + (hi - lo) * torch.rand((), generator=g, dtype=torch.float64))
+
+    genes = {"a": {"A": 1}, "b": {"B": 1}, "ab": {"A": 1, "B": 1}, "aa": {"A": 2}}
+    spaces = {f"s{i}": [float(i), 0.0] for i in range(n_spaces)}
+    nodes = [{"gene": gn, "space": sp, "x0": u(0.2, 2.0), "a": u(-1.3, -0.7), "c": u(0.2, 1.0), "p0": u(-0.3, 0.3)}
+             for sp in spaces for gn in genes]
+    reactions = [r for sp in spaces for r in ({"space": sp, "a": "a", "b": "b", "c": "ab", "k": u(0.1, 0.5)},
+                                              {"space": sp, "a": "a", "b": "a", "c": "aa", "k": u(0.1, 0.5)})]
+    transport = [{"gene": gn, "from": f"s{i}", "to": f"s{i + 1}", "k": u(0.05, 0.3), "v": u(-0.05, 0.05)}
+                 for i in range(n_spaces - 1) for gn in genes]
+    return {"components": {"A": {"mass": 1.0, "charge": 0.2}, "B": {"mass": 2.0, "charge": -0.2}}, "genes": genes,
+            "spaces": spaces, "neighbours": [[f"s{i}", f"s{i + 1}", 1.0] for i in range(n_spaces - 1)],
+            "nodes": nodes, "reactions": reactions, "transport": transport}

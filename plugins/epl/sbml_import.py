@@ -172,6 +172,10 @@ def from_sbml(source: str | Path | Any, *, irreversible_drop: float = IRREVERSIB
         if bad_syms:
             raise EPLImportError(f"{where}: reaction {rid!r} (law: {law}): the rate depends on "
                                  f"{', '.join(sorted(map(str, bad_syms)))}, which the DS cannot express")
+        if rate == 0:  # a law that is 0 with these parameter values: a column with k = 0
+            report.reactions.append({"id": rid, "equation": equation, "law": str(law), "kf": 0.0, "kb": 0.0,
+                                     "approximation": ""})
+            continue
         try:
             poly = sympy.Poly(rate, *syms) if syms else None
         except sympy.PolynomialError:
@@ -192,12 +196,13 @@ def from_sbml(source: str | Path | Any, *, irreversible_drop: float = IRREVERSIB
         kf[j], kb[j] = got.get(fwd, 0.0), -got.get(bwd, 0.0)
         report.reactions.append({"id": rid, "equation": equation, "law": str(law), "kf": float(kf[j]),
                                  "kb": float(kb[j]), "approximation": ""})
-    if bool((kf <= 0).any()):
-        j = int(torch.nonzero(kf <= 0)[0])
+    zero = (kf == 0) & (kb == 0)
+    if bool(((kf <= 0) & ~zero).any()):
+        j = int(torch.nonzero((kf <= 0) & ~zero)[0])
         raise EPLImportError(f"{where}: reaction {rids[j]!r} has no forward rate (kf = 0): reverse it in the file")
     # every irreversible step burns its own external fuel node (clamped at x = 1, the paper's
     # External System, like ATP held by homeostasis): its potential absorbs the energy drop
-    irr = [j for j in range(len(rids)) if float(kb[j]) == 0.0]
+    irr = [j for j in range(len(rids)) if float(kb[j]) == 0.0 and not bool(zero[j])]
     if irr:
         fuel = torch.zeros(len(irr), len(rids), dtype=torch.float64)
         for r_, j in enumerate(irr):
@@ -227,8 +232,8 @@ def _potentials(Mperp: torch.Tensor, kf: torch.Tensor, kb: torch.Tensor, drop: f
                 strict: bool, where: str) -> torch.Tensor:
     """g = 1 + a solving Mperp^T g = ln(kb/kf) (reversible, weighted 1e3) and = -drop (irreversible)."""
     rev = kb > 0
-    target = torch.where(rev, torch.log(kb.clamp_min(1e-300) / kf), torch.full_like(kf, -drop))
-    w = torch.where(rev, 1e3, 1.0).to(kf.dtype)
+    target = torch.where(rev, torch.log(kb.clamp_min(1e-300) / kf.clamp_min(1e-300)), torch.full_like(kf, -drop))
+    w = torch.where(rev, 1e3, 1.0).to(kf.dtype) * (kf > 0)  # zero-rate reactions constrain nothing
     A = Mperp.T * w[:, None]
     g = torch.linalg.lstsq(A, (target * w)[:, None], driver="gelsd").solution[:, 0] if Mperp.numel() else \
         torch.zeros(Mperp.shape[0], dtype=kf.dtype)
@@ -241,6 +246,8 @@ def _potentials(Mperp: torch.Tensor, kf: torch.Tensor, kb: torch.Tensor, drop: f
         if bool(rev[j]) and float(resid[j]) >= 1e-9:
             r["approximation"] = (f"Wegscheider cycle condition violated: kb becomes {math.exp(float(achieved[j])) * r['kf']:.4g} "
                                   f"(x{math.exp(float(achieved[j] - target[j])):.4g})")
+        elif r["kf"] == 0.0:
+            r["approximation"] = ""
         elif not bool(rev[j]):
             d = -float(achieved[j])
             r["approximation"] = (f"irreversible: energy drop {d:.3g} (reverse flux e^-{d:.3g} = {math.exp(-d):.2g} "

@@ -53,9 +53,10 @@ def test_epl_cli_info_import_train(tmp_path):
     sysfile.write_text(json.dumps(EXAMPLE))
     runner = CliRunner()
     cli = build_cli()
-    out = runner.invoke(cli, ["epl", "info", str(sysfile)])
+    out = runner.invoke(cli, ["epl", "info", str(sysfile), "--draw", str(tmp_path / "ds.png")])
     assert out.exit_code == 0, out.output
     assert "3 nodes" in out.output and "x* =" in out.output
+    assert (tmp_path / "ds.png").stat().st_size > 0 and (tmp_path / "ds_trajectory.png").stat().st_size > 0
     bad = tmp_path / "bad.json"
     bad.write_text("{nope")
     out = runner.invoke(cli, ["epl", "info", str(bad)])

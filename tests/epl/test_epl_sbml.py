@@ -77,3 +77,10 @@ def test_epl_biomodel_028_against_roadrunner_and_export(shared_data, tmp_path):
     assert cmp["ok"], cmp
     rt = export_roundtrip(system, report, tmp_path / "epl_028.xml", t1=100.0, n_points=21)
     assert rt["relative"] < 1e-6, rt
+
+
+def test_epl_from_sbml_keeps_zero_rate_reactions_as_k_zero(tmp_path):
+    path = sbml_file(tmp_path, "species A, B; A = 1; B = 0; J1: A -> B; k1 * A; J2: B -> A; k0 * B; k1 = 1; k0 = 0")
+    system, report = from_sbml(path)
+    assert report.reactions[1]["kf"] == 0.0 and float(system.k[1]) == 0.0
+    assert report.reactions[1]["approximation"] == "" and "irreversible" in report.reactions[0]["approximation"]
