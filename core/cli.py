@@ -13,8 +13,7 @@ from typing import Any
 import click
 
 from . import __version__
-from .api import simulate as run_simulation
-from .api import steady_state as find
+from . import api
 from .compare import compare as run_compare
 from .compare import parse_solver_options, write_json
 from .cli_solver import declared_settings, solver_settings
@@ -207,7 +206,7 @@ def simulate(model: str, solver: str, method: str | None, t_end: float, t_start:
     if hint:
         click.echo(hint, err=True)
     named = dict(params=_assignments(params, "--param") or None, initial=_assignments(inits, "--init") or None)
-    sol = run_simulation(model, (t_start, t_end), solver=solver, n_points=points, throw=True,
+    sol = api.simulate(model, (t_start, t_end), solver=solver, n_points=points, throw=True,
                          progress=sys.stderr.isatty(), **{k: v for k, v in named.items() if v is not None},
                          **options)
     if select:
@@ -236,7 +235,7 @@ def steady_state(model: str, params: tuple[str, ...], inits: tuple[str, ...], se
     stiff integration. Exits non-zero, with the reason, where there is none."""
 
     options = {"tol": tol} if tol is not None else {}
-    sol = find(model, params=_assignments(params, "--param") or None, initial=_assignments(inits, "--init") or None,
+    sol = api.steady_state(model, params=_assignments(params, "--param") or None, initial=_assignments(inits, "--init") or None,
                **options)
     code = Status(int(sol.status[0]))
     if code != Status.SUCCESS:
