@@ -6,6 +6,15 @@ import json
 from pathlib import Path
 
 import click
+from .dynamics import relax as do_relax
+from .rds import build
+from .draw import draw_system, plot_trajectory
+from .sbml_import import from_sbml
+from .fidelity import compare_with_roadrunner
+from .fidelity import export_roundtrip
+from neuroplex.trainer import Trainer
+from .rule import EPLConfig, EPLRule
+from .tasks import get_task
 
 
 def add_commands(cli: click.Group) -> None:
@@ -22,8 +31,6 @@ def add_commands(cli: click.Group) -> None:
                   help="Draw the system (paper style) to this PNG; its energy/state trajectories go beside it.")
     def info(system: str, relax: bool, draw: str | None) -> None:
         """Nodes, reactions, flows and the equilibrium of a JSON/TOML system description."""
-        from .dynamics import relax as do_relax
-        from .rds import build
 
         r = build(system)
         s = r.system
@@ -38,7 +45,6 @@ def add_commands(cli: click.Group) -> None:
             for name, v in zip(r.node_names, x.tolist()):
                 click.echo(f"  {name:20s} x* = {v:.6g}")
         if draw:
-            from .draw import draw_system, plot_trajectory
 
             out = draw_system(r, draw)
             traj = plot_trajectory(r, Path(draw).with_name(Path(draw).stem + "_trajectory.png"))
@@ -54,18 +60,15 @@ def add_commands(cli: click.Group) -> None:
     @click.option("--strict", is_flag=True, help="Refuse networks that need an approximation.")
     def import_(model: str, compare: bool, t1: float, export_path: str | None, strict: bool) -> None:
         """Import an SBML model into the EPL energy DS and report consistency and fidelity."""
-        from .sbml_import import from_sbml
 
         system, report = from_sbml(model, strict=strict)
         click.echo(report.text())
         if compare:
-            from .fidelity import compare_with_roadrunner
 
             cmp = compare_with_roadrunner(model, system, report, t1=t1)
             click.echo(f"vs roadrunner over 0..{t1:g}: max relative error {cmp['max_rel_error']:.3g} "
                        f"({cmp['species']}); within 1e-3: {'yes' if cmp['ok'] else 'NO'}")
         if export_path:
-            from .fidelity import export_roundtrip
 
             rt = export_roundtrip(system, report, export_path, t1=t1)
             click.echo(f"exported {export_path}; read back, max relative difference {rt['relative']:.3g}")
@@ -83,10 +86,7 @@ def add_commands(cli: click.Group) -> None:
     def train(task: str, epochs: int, seed: int, nodes: int, reactions: int, log_dir: str | None,
               resume: bool) -> None:
         """Train the ``epl`` rule with the core trainer; prints loss before/after and BP-likeness."""
-        from neuroplex.trainer import Trainer
 
-        from .rule import EPLConfig, EPLRule
-        from .tasks import get_task
 
         data = get_task(task)
         cfg = EPLConfig(n_inputs=data.x_train.shape[1], n_outputs=data.y_train.shape[1], n_nodes=nodes,

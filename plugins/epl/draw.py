@@ -8,6 +8,7 @@ from typing import Any
 import torch
 
 from .rds import RDS
+from .dynamics import EPLDynamics, trajectory
 
 
 def draw_system(r: RDS, path: str | Path) -> Path:
@@ -70,7 +71,6 @@ def plot_trajectory(r: RDS, path: str | Path, *, t1: float = 20.0, n_points: int
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .dynamics import EPLDynamics, trajectory
 
     sol = trajectory(r.system, t1, n_points=n_points, **options)
     ts, ys = sol.ts[0] if sol.ts.dim() > 1 else sol.ts, sol.ys[0]

@@ -15,6 +15,7 @@ import sympy
 from neuroplex.ir import ModelIR, Parameter, State
 
 from .system import EnergySystem
+from .rds import build
 
 
 def _clean(name: str) -> str:
@@ -91,7 +92,6 @@ def epl_model(system: str | Path | None = None, **params: Any) -> ModelIR:
     """The ``epl`` model: the energy DS of a description file (JSON/TOML, :mod:`.rds`), or a
     three-node example (A + B <-> C with collision damping) when none is given; keyword
     arguments set parameter values."""
-    from .rds import build
 
     desc: Any = system if system is not None else EXAMPLE
     model = to_ir(build(desc).system, name=Path(str(system)).stem if system is not None else "epl")

@@ -5,24 +5,24 @@ from __future__ import annotations
 from typing import Any
 
 from neuroplex.hookspecs import hookimpl
+from .model import epl_model
+from .rule import EPLRule
+from .cli import add_commands
 
 
 @hookimpl
 def register_neurons(register: Any) -> None:
-    from .model import epl_model
 
     register(epl_model, name="epl")
 
 
 @hookimpl
 def register_learning_rules(register: Any) -> None:
-    from .rule import EPLRule
 
     register(EPLRule, name="epl")
 
 
 @hookimpl
 def register_commands(cli: Any) -> None:
-    from .cli import add_commands
 
     add_commands(cli)

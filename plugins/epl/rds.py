@@ -39,6 +39,7 @@ from neuroplex.solution import Solution
 
 from .dynamics import step_size
 from .system import EnergySystem, Flows
+from neuroplex.trainer import atomic_write_text
 
 NODE_DEFAULTS = {"x0": 1.0, "a": 0.0, "c": 0.0, "h": 0.0, "x_h": 1.0, "p0": 0.0}
 
@@ -60,7 +61,6 @@ def load_description(source: str | Path | Mapping[str, Any]) -> dict[str, Any]:
 
 def save_description(desc: Mapping[str, Any], path: str | Path) -> Path:
     """Write a description as JSON (atomically)."""
-    from neuroplex.trainer import atomic_write_text
 
     path = Path(path)
     atomic_write_text(path, json.dumps(desc, indent=1) + "\n")

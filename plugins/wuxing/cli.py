@@ -11,6 +11,9 @@ from neuroplex.errors import NeuroplexError
 
 from .fixedpoint import CONVENTIONS, PARAMETERS, plot_fixed_point, train_fixed_point
 from .neuron import element_names
+from neuroplex.datasets import load_dataset
+from neuroplex.trainer import Trainer, atomic_write_text
+from .rule import WuxingRule
 
 
 def _numbers(text: str, what: str) -> list[float]:
@@ -103,10 +106,7 @@ def add_commands(cli: click.Group) -> None:
         """
         from dataclasses import replace
 
-        from neuroplex.datasets import load_dataset
-        from neuroplex.trainer import Trainer, atomic_write_text
 
-        from .rule import WuxingRule
 
         data = load_dataset(dataset, seed=split_seed)
         if train_samples is not None:

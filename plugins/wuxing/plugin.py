@@ -7,6 +7,8 @@ from typing import Any
 from neuroplex.hookspecs import hookimpl
 
 from .neuron import wuxing, wuxing_reversed
+from .cli import add_commands
+from .rule import WuxingCouplingRule, WuxingK3Rule, WuxingMixedRule
 
 
 @hookimpl
@@ -17,14 +19,12 @@ def register_neurons(register: Any) -> None:
 
 @hookimpl
 def register_commands(cli: Any) -> None:
-    from .cli import add_commands
 
     add_commands(cli)
 
 
 @hookimpl
 def register_learning_rules(register: Any) -> None:
-    from .rule import WuxingCouplingRule, WuxingK3Rule, WuxingMixedRule
 
     register(WuxingK3Rule, name="wuxing-k3")
     register(WuxingCouplingRule, name="wuxing-coupling")

@@ -8,6 +8,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .nguyen import NGUYEN, Problem, evaluate
+from .estimators import XNetRegressor
+from neuroplex.trainer import atomic_write_text
 
 #: the recovery protocol's library (the issue's default); the paper protocol adds nothing
 LIBRARY = ("+", "-", "*", "/", "sin", "cos", "log", "sqrt", "exp", "square", "x")
@@ -25,7 +27,6 @@ def parse_ids(text: str) -> list[int]:
 
 
 def xnet_factory(time_budget: float):
-    from .estimators import XNetRegressor
 
     def make(problem: Problem, seed: int):
         return XNetRegressor(library=LIBRARY, random_state=seed, time_budget=time_budget)
@@ -83,7 +84,6 @@ def run_bench(ids: list[int], seeds: list[int], protocol: str, time_budget: floa
         row["model"] = name
         rows.append(row)
         if json_path:
-            from neuroplex.trainer import atomic_write_text
 
             atomic_write_text(json_path, json.dumps(rows, indent=1))
     return rows

@@ -9,6 +9,10 @@ import numpy as np
 from neuroplex.errors import NeuroplexError
 
 from .library import DEFAULT_LIBRARY
+from .estimators import XNetRegressor
+from .persist import save
+from .bench import parse_ids, print_table, run_bench
+from neuroplex.trainer import atomic_write_bytes
 
 
 def read_csv(path: str, target: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -53,8 +57,6 @@ def add_commands(cli: click.Group) -> None:
         """Fit a formula for TARGET from the other columns of the CSV file DATA."""
         import pandas as pd
 
-        from .estimators import XNetRegressor
-        from .persist import save
 
         X, y, names = read_csv(data, target)
         lib = tuple(s.strip() for s in library.split(",") if s.strip())
@@ -80,7 +82,6 @@ def add_commands(cli: click.Group) -> None:
     @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Write the rows.")
     def bench_cmd(suite, protocol, seeds, problems, time_budget, with_gplearn, json_path) -> None:
         """The Nguyen benchmark: R^2 in range / extrapolated, exact recovery, sizes."""
-        from .bench import parse_ids, print_table, run_bench
 
         seed_list = [int(s) for s in seeds.split(",") if s.strip()]
         rows = run_bench(parse_ids(problems), seed_list, protocol, time_budget, with_gplearn, json_path)
@@ -94,7 +95,6 @@ def _plot(model, X: np.ndarray, y: np.ndarray, names: list[str], path: str) -> N
     import matplotlib.pyplot as plt
     import pandas as pd
 
-    from neuroplex.trainer import atomic_write_bytes
 
     j = 0
     lo, hi = X[:, j].min(), X[:, j].max()

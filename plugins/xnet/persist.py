@@ -7,13 +7,14 @@ from typing import Any
 
 from neuroplex.errors import NeuroplexError
 from neuroplex.trainer import atomic_write_text
+from .estimators import _XNetBase
+from .estimators import XNetClassifier, XNetRegressor
 
 FORMAT = "neuroplex-xnet/1"
 
 
 def save(model: Any, path: str | Path) -> None:
     """Write a fitted :class:`XNetRegressor` / :class:`XNetClassifier` to ``path`` (JSON, atomic)."""
-    from .estimators import _XNetBase
 
     if not isinstance(model, _XNetBase) or not hasattr(model, "candidate_"):
         raise NeuroplexError("save: expected a fitted XNetRegressor or XNetClassifier")
@@ -25,7 +26,6 @@ def save(model: Any, path: str | Path) -> None:
 
 def load(path: str | Path) -> Any:
     """Read a model written by :func:`save`."""
-    from .estimators import XNetClassifier, XNetRegressor
 
     try:
         doc = json.loads(Path(path).read_text())

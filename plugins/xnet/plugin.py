@@ -4,17 +4,17 @@ from __future__ import annotations
 from typing import Any
 
 from neuroplex.hookspecs import hookimpl
+from .rule import XNetRule
+from .cli import add_commands
 
 
 @hookimpl
 def register_learning_rules(register: Any) -> None:
-    from .rule import XNetRule
 
     register(XNetRule, name="xnet")
 
 
 @hookimpl
 def register_commands(cli: Any) -> None:
-    from .cli import add_commands
 
     add_commands(cli)

@@ -13,6 +13,7 @@ from .abp import ABPConfig, ABPSearch, Candidate
 from .refit import lbfgs_refit
 from .search import score
 from .tree import TreeSpec
+from .tree import root_output
 
 
 class XNetRule:
@@ -60,7 +61,6 @@ class XNetRule:
         return {"loss": self.best.loss, "nodes": float(self.best.nodes)}
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
-        from .tree import root_output
 
         c = self.best
         return root_output(self.spec, torch.as_tensor(c.ops), torch.as_tensor(c.w), torch.as_tensor(c.b), x.double()).T
