@@ -33,6 +33,9 @@ class Brian2Solver(Solver):
     name: ClassVar[str] = "brian2"
     capabilities: ClassVar[frozenset[str]] = frozenset({"simulate"})
     accepts: ClassVar[frozenset[str]] = frozenset({"ir", "dynamics", "network"})
+    #: threshold/reset events (``NeuronGroup(threshold=, reset=)``, spikes recorded) and refractory
+    #: periods (``refractory=``, states clamped ``(unless refractory)``)
+    supports: ClassVar[frozenset[str]] = frozenset({"events", "refractory"})
     methods: ClassVar[Sequence[str]] = ("exact", "euler", "exponential_euler", "rk2", "rk4", "heun")
 
     def __init__(self, method: str | None = None, dt: float | None = None, target: str = "auto",

@@ -194,6 +194,9 @@ class RoadRunnerSolver(Solver):
     name: ClassVar[str] = "roadrunner"
     capabilities: ClassVar[frozenset[str]] = frozenset({"simulate"})
     accepts: ClassVar[frozenset[str]] = frozenset({"ir", "sbml", "dynamics"})
+    #: events (SBML ``<event>``s, libroadrunner applies them; no spike train is recorded); no
+    #: refractory periods (SBML cannot state one)
+    supports: ClassVar[frozenset[str]] = frozenset({"events"})
     methods: ClassVar[Sequence[str]] = INTEGRATORS
 
     def __init__(self, integrator: str = "cvode", rtol: float = 1e-8, atol: float = 1e-12, stiff: bool = True,

@@ -88,6 +88,8 @@ class ScipySolver(Solver):
     capabilities: ClassVar[frozenset[str]] = frozenset({"simulate"})
     #: SBML models run through the SBML plugin's runner on :meth:`integrator`
     accepts: ClassVar[frozenset[str]] = frozenset({"ir", "dynamics"})
+    #: threshold/reset events (root finding and restart, spikes recorded); no refractory periods
+    supports: ClassVar[frozenset[str]] = frozenset({"events"})
     methods: ClassVar[Sequence[str]] = METHODS
 
     def __init__(self, method: str = "LSODA", rtol: float = 1e-8, atol: float = 1e-10,
@@ -193,9 +195,9 @@ class ScipySolver(Solver):
         while t < t1:
             res = self.integrate(fn, t, t1, y, t_out[t_out >= t] if first else t_out[t_out > t], roots)
             first = False
-            if res.t.size:
-                idx = np.searchsorted(t_out, res.t)
-                traj[idx] = res.y.T
+            t_seg = np.asarray(res.t, dtype=np.float64)  # scipy leaves a list when no output falls in the segment
+            if t_seg.size:
+                traj[np.searchsorted(t_out, t_seg)] = np.asarray(res.y).T
             if res.status == -1:
                 return torch.from_numpy(traj), Status.FAILED, log
             if res.status == 0:

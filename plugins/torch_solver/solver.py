@@ -62,6 +62,9 @@ class TorchSolver(Solver):
     capabilities = frozenset({"simulate", "equilibrate"})
     #: SBML models and spiking networks run through their plugins' runners (``solver.integrator()``)
     accepts = frozenset({"ir", "dynamics"})
+    #: threshold/reset events (located inside a step, spikes recorded) and refractory periods
+    #: (:mod:`.refractory`); checked by the host (:mod:`neuroplex.features`)
+    supports = frozenset({"events", "refractory"})
     methods = _MethodList()  # type: ignore[assignment]
 
     def __init__(self, method: str | None = None, *, rtol: float = 1e-6, atol: float = 1e-9,

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import neuroplex
-from neuroplex.errors import ModelError, NeuroplexError
+from neuroplex.errors import NeuroplexError, SolverError
 from neuroplex.ir import Event, ModelIR, Parameter, State
 from neuroplex.plugins.scipy_solver.integrator import integrate
 from neuroplex.plugins.scipy_solver.solver import METHODS, NumpyRHS, ScipySolver
@@ -104,7 +104,7 @@ def test_bad_settings_fail_clearly():
         ScipySolver(device="cuda")
     m = decay()
     m.refractory = m.time  # any expression: scipy has no refractory support
-    with pytest.raises(ModelError, match="refractory"):
-        neuroplex.simulate(m, (0, 1), solver="scipy")
+    with pytest.raises(SolverError, match="solver 'scipy' does not support refractory, which model 'decay' needs"):
+        neuroplex.simulate(m, (0, 1), solver="scipy")  # the host's feature gate, before the solver runs
     with pytest.raises(NeuroplexError, match="parameters"):
         neuroplex.simulate(decay(), (0, 1), solver="scipy", params=torch.ones(2))
