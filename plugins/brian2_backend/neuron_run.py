@@ -14,6 +14,7 @@ import numpy as np
 import sympy
 import torch
 
+from neuroplex.batching import batch_size
 from neuroplex.errors import ModelError
 from neuroplex.ir import ModelIR
 from neuroplex.functions import exprel_numpy
@@ -120,7 +121,7 @@ def run_neuron(model: ModelIR, t_span: tuple[float, float], *, dt: float | None,
     p = _rows(params, len(model.parameters), "params")
     y = _rows(y0, len(model.states), "y0")
     u = _rows(inputs, len(model.inputs), "inputs")
-    batch = max(a.shape[0] for a in (p, y, u) if a is not None) if any(a is not None for a in (p, y, u)) else 1
+    batch = batch_size(params=p, y0=y, inputs=u)  # the one rule (neuroplex.batching)
     defaults = np.array([[q.value for q in model.parameters]], dtype=float).reshape(1, -1)
     p = np.broadcast_to(p if p is not None else defaults, (batch, len(model.parameters))).copy()
     u_def = np.array([list(model.inputs.values())], dtype=float).reshape(1, -1)

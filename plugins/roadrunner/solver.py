@@ -18,6 +18,7 @@ from typing import Any, ClassVar, Sequence
 import numpy as np
 import torch
 
+from neuroplex.batching import batch_size
 from neuroplex.dynamics import Dynamics
 from neuroplex.errors import ModelError, NeuroplexError
 from neuroplex.ir import ModelIR
@@ -270,10 +271,7 @@ class RoadRunnerSolver(Solver):
         on, the current value (set after the reset) for other parameters and for ``y0``."""
         p = None if params is None else torch.as_tensor(params, dtype=torch.float64)
         y = None if y0 is None else torch.as_tensor(y0, dtype=torch.float64)
-        sizes = {int(x.shape[0]) for x in (p, y) if x is not None and x.dim() > 1}
-        if len(sizes) > 1:
-            raise NeuroplexError(f"params and y0 have different batch sizes: {sorted(sizes)}")
-        batch = sizes.pop() if sizes else 1
+        batch = batch_size(params=p, y0=y)  # the one rule (neuroplex.batching)
         columns: dict[str, np.ndarray] = {}
         # the values the loaded SBML holds: the file's (which the model may have changed since)
         declared = changes(model)[0] if rm.sbml_from_file else {}
@@ -284,7 +282,7 @@ class RoadRunnerSolver(Solver):
             names = model.parameter_names
             if p.shape[-1] != len(names):
                 raise NeuroplexError(f"params has {p.shape[-1]} values per sample; model {model.name!r} has {len(names)} parameters")
-            pb = (p.expand(batch, -1) if p.dim() == 1 else p).numpy()
+            pb = p.expand(batch, -1).numpy()
             changed = np.flatnonzero((pb != defaults[None, :]).any(axis=0))
             bad = [names[i] for i in changed if names[i] not in rm.settable]
             if bad:
@@ -296,7 +294,7 @@ class RoadRunnerSolver(Solver):
             names = model.state_names
             if y.shape[-1] != len(names):
                 raise NeuroplexError(f"y0 has {y.shape[-1]} values per sample; model {model.name!r} has {len(names)} states")
-            yb = (y.expand(batch, -1) if y.dim() == 1 else y).numpy()
+            yb = y.expand(batch, -1).numpy()
             bad = [n for n in names if n not in rm.settable and n not in rm.amount_alias]
             if bad:
                 raise ModelError(f"model {model.name!r}: roadrunner cannot set the initial value of {', '.join(bad[:5])}")

@@ -22,6 +22,7 @@ from typing import Any, Callable, ClassVar, Sequence
 import numpy as np
 import torch
 
+from neuroplex.batching import batch_size
 from neuroplex.dynamics import Dynamics, EventFunction
 from neuroplex.errors import ModelError, NeuroplexError
 from neuroplex.ir import ModelIR
@@ -255,29 +256,23 @@ def _compile(model: Any) -> Dynamics:
 def _batch(dyn: Dynamics, params: torch.Tensor | None, y0: torch.Tensor | None, inputs: torch.Tensor | None
            ) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor | None, int]:
     """Per-sample parameters, initial states and inputs, all with a leading batch dimension."""
-    def lead(x: torch.Tensor | None) -> int:
-        return 1 if x is None or x.dim() == 1 else int(x.shape[0])
-
     p = None if params is None else torch.as_tensor(params, dtype=torch.float64)
     y = None if y0 is None else torch.as_tensor(y0, dtype=torch.float64)
     u = None if inputs is None else torch.as_tensor(inputs, dtype=torch.float64)
-    sizes = {lead(x) for x in (p, y, u) if x is not None and x.dim() > 1}
-    if len(sizes) > 1:
-        raise NeuroplexError(f"params, y0 and inputs have different batch sizes: {sorted(sizes)}")
-    batch = sizes.pop() if sizes else 1
+    batch = batch_size(params=p, y0=y, inputs=u)  # the one rule (neuroplex.batching)
     if p is None:
         p = dyn.default_params(dtype=torch.float64)
     if p.shape[-1] != len(dyn.param_names):
         raise NeuroplexError(f"params has {p.shape[-1]} values per sample; model {dyn.name!r} has "
                              f"{len(dyn.param_names)} parameters")
-    p = p.expand(batch, -1) if p.dim() == 1 else p
+    p = p.expand(batch, -1)
     if y is None:
         with torch.no_grad():
             y = dyn.initial_state(p, dtype=torch.float64)
-    y = y.expand(batch, -1) if y.dim() == 1 else y
+    y = y.expand(batch, -1)
     if y.shape[-1] != dyn.n_states:
         raise NeuroplexError(f"y0 has {y.shape[-1]} values per sample; model {dyn.name!r} has {dyn.n_states} states")
     if u is not None:
-        u = u.expand(batch, -1) if u.dim() == 1 else u
+        u = u.expand(batch, -1)
     return p, y.contiguous(), u, batch
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import torch
 
+from neuroplex.batching import batch_size
 from neuroplex.config import resolve_device
 from neuroplex.dynamics import Dynamics
 from neuroplex.errors import NeuroplexError, SolverError
@@ -142,29 +143,15 @@ class TorchSolver(Solver):
     def _prepare(self, dyn: Dynamics, y0: Any, params: Any, inputs: Any, dtype: torch.dtype,
                  device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         n_p = len(dyn.param_names)
-        if params is None:
-            p = dyn.default_params(dtype=dtype, device=device)
-        else:
-            p = params
-        p = self._batch("params", p, n_p, dtype, device)
-        if y0 is None:
-            y = dyn.initial_state(p, dtype=dtype, device=device)
-        else:
-            y = y0
-        y = self._batch("y0", y, dyn.n_states, dtype, device)
-        bp, by = p.shape[0], y.shape[0]
-        if bp != by and 1 not in (bp, by):
-            raise SolverError(f"torch solver: batch sizes of params ({bp}) and y0 ({by}) differ")
-        b = max(bp, by)
-        if bp != b:
-            p = p.expand(b, -1)
-        if by != b:
-            y = y.expand(b, -1)
-        u = None
-        if inputs is not None:
-            u = self._batch("inputs", inputs, len(dyn.input_names), dtype, device)
-            if u.shape[0] not in (1, b):
-                raise SolverError(f"torch solver: inputs batch {u.shape[0]} does not match batch {b}")
+        p = self._batch("params", dyn.default_params(dtype=dtype, device=device) if params is None else params,
+                        n_p, dtype, device)
+        y = None if y0 is None else self._batch("y0", y0, dyn.n_states, dtype, device)
+        u = None if inputs is None else self._batch("inputs", inputs, len(dyn.input_names), dtype, device)
+        b = batch_size(params=p, y0=y, inputs=u)  # the one rule (neuroplex.batching)
+        if y is None:
+            y = self._batch("y0", dyn.initial_state(p, dtype=dtype, device=device), dyn.n_states, dtype, device)
+        p, y = p.expand(b, -1), y.expand(b, -1)
+        if u is not None:
             u = u.expand(b, -1)
         return y, p, u
 

@@ -52,7 +52,7 @@ def test_simulate_modelir_batch_broadcast_and_observables() -> None:
 
 
 def test_batch_mismatch_and_bad_settings_raise_clear_errors() -> None:
-    with pytest.raises(SolverError, match="batch sizes of params \\(3\\) and y0 \\(2\\)"):
+    with pytest.raises(SolverError, match="batch sizes differ: params 3, y0 2"):
         neuroplex.simulate(decay(), 1.0, params=torch.ones(3, 1), y0=torch.ones(2, 1))
     with pytest.raises(SolverError, match="y0 must be"):
         neuroplex.simulate(decay(), 1.0, y0=torch.ones(2, 3))
