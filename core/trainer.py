@@ -95,6 +95,17 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
+def start_run_dir(run_dir: str | os.PathLike, settings: Mapping[str, object], *, resume: bool) -> Path:
+    """Make ``run_dir`` for a training run and write its ``config.json`` (atomically); a folder
+    that already holds a checkpoint is refused unless ``resume`` continues it."""
+    run_dir = Path(run_dir)
+    if not resume and (run_dir / "checkpoint.pt").exists():
+        raise NeuroplexError(f"{run_dir} already holds a run; pass --resume to continue it or choose --log-dir")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(run_dir / "config.json", json.dumps(settings, indent=1))
+    return run_dir
+
+
 def seed_everything(seed: int) -> None:
     """Seed python ``random``, numpy's global generator and torch (CPU and CUDA)."""
     random.seed(seed)

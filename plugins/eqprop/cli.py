@@ -86,7 +86,7 @@ def add_commands(cli: click.Group) -> None:
         (their beta 0.5 with a random sign: --beta 0.5 --beta-sign random).
         """
         from neuroplex.datasets import load_dataset
-        from neuroplex.trainer import Trainer, atomic_write_text
+        from neuroplex.trainer import Trainer, start_run_dir
 
         from .rule import EqPropRule
 
@@ -103,10 +103,7 @@ def add_commands(cli: click.Group) -> None:
         run_dir = Path(log_dir) if log_dir else default_log_dir(cfg.energy, cfg.c_energy, dataset)
         settings: dict[str, Any] = {"dataset": dataset, "split_seed": split_seed, "normalize": normalize, "batch_size": batch_size,
                                     "epochs": epochs, "seed": seed, "device": device, **_plain(cfg)}
-        if not resume and (run_dir / "checkpoint.pt").exists():
-            raise NeuroplexError(f"{run_dir} already holds a run; pass --resume to continue it or choose --log-dir")
-        run_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(run_dir / "config.json", json.dumps(settings, indent=1))
+        start_run_dir(run_dir, settings, resume=resume)
         trainer = Trainer(rule, data, epochs=epochs, batch_size=batch_size, seed=seed, device=device,
                           run_dir=run_dir, resume=resume, progress=progress, config=settings, threads=threads)
         history = trainer.fit()

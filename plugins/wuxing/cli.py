@@ -1,7 +1,6 @@
 """``neuroplex wuxing`` commands: fixed-point training of one neuron, network training."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +11,7 @@ from neuroplex.errors import NeuroplexError
 from .fixedpoint import CONVENTIONS, PARAMETERS, plot_fixed_point, train_fixed_point
 from .neuron import element_names
 from neuroplex.datasets import load_dataset
-from neuroplex.trainer import Trainer, atomic_write_text
+from neuroplex.trainer import Trainer, start_run_dir
 from .rule import WuxingRule
 
 
@@ -125,10 +124,7 @@ def add_commands(cli: click.Group) -> None:
         settings: dict[str, Any] = {"dataset": dataset, "split_seed": split_seed, "train_samples": train_samples,
                                     "batch_size": batch_size, "epochs": epochs, "seed": seed, "method": method,
                                     "device": device, "config": cfg.to_dict()}
-        if not resume and (run_dir / "checkpoint.pt").exists():
-            raise NeuroplexError(f"{run_dir} already holds a run; pass --resume to continue it or choose --log-dir")
-        run_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(run_dir / "config.json", json.dumps(settings, indent=1))
+        start_run_dir(run_dir, settings, resume=resume)
         trainer = Trainer(rule, data, epochs=epochs, batch_size=batch_size, seed=seed, device=device,
                           run_dir=run_dir, resume=resume, progress=progress, config=settings, threads=threads)
         history = trainer.fit()

@@ -267,21 +267,18 @@ class ABPSearch:
                 return torch.full(full, fill, dtype=v.dtype).index_put((act,), v).reshape(p, -1)
 
             gf, rf, wf, bf = spread(gain, -float("inf")), spread(rs, -1.0), spread(cw, 0.0), spread(cb, 0.0)
-            gmax, arg = gf.max(dim=1)
-            upd = gmax > best_gain
-            best_gain = torch.where(upd, gmax, best_gain)
-            best_node = torch.where(upd, arg // self._n_cand + sl.start, best_node)
-            best_cand = torch.where(upd, arg % self._n_cand, best_cand)
-            best_w = torch.where(upd, wf.gather(1, arg[:, None]).squeeze(1), best_w)
-            best_b = torch.where(upd, bf.gather(1, arg[:, None]).squeeze(1), best_b)
+            def keep_max(scores: torch.Tensor, kept: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+                """(score, node, candidate, w, b) of the best entry of ``scores`` where it beats ``kept``."""
+                top, arg = scores.max(dim=1)
+                found = (top, arg // self._n_cand + sl.start, arg % self._n_cand,
+                         wf.gather(1, arg[:, None]).squeeze(1), bf.gather(1, arg[:, None]).squeeze(1))
+                better = top > kept[0]
+                return tuple(torch.where(better, new, old) for new, old in zip(found, kept))
+
+            best_gain, best_node, best_cand, best_w, best_b = keep_max(gf, (best_gain, best_node, best_cand, best_w, best_b))
             # 4.6: a uniformly random valid change (random scores, keep the max)
-            rmax, rarg = rf.max(dim=1)
-            ru = rmax > rand_score
-            rand_score = torch.where(ru, rmax, rand_score)
-            rand_node = torch.where(ru, rarg // self._n_cand + sl.start, rand_node)
-            rand_cand = torch.where(ru, rarg % self._n_cand, rand_cand)
-            rand_w = torch.where(ru, wf.gather(1, rarg[:, None]).squeeze(1), rand_w)
-            rand_b = torch.where(ru, bf.gather(1, rarg[:, None]).squeeze(1), rand_b)
+            rand_score, rand_node, rand_cand, rand_w, rand_b = keep_max(
+                rf, (rand_score, rand_node, rand_cand, rand_w, rand_b))
         for i in range(p):
             if perturb[i] and rand_score[i] >= 0:
                 node, cand, nw, nb_ = int(rand_node[i]), int(rand_cand[i]), float(rand_w[i]), float(rand_b[i])

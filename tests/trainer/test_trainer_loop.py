@@ -9,7 +9,7 @@ import torch
 
 from neuroplex.datasets import Dataset
 from neuroplex.errors import NeuroplexError
-from neuroplex.trainer import TIMING_KEYS, LearningRule, Trainer, load_checkpoint
+from neuroplex.trainer import TIMING_KEYS, LearningRule, Trainer, load_checkpoint, start_run_dir
 
 
 class DeltaRule:
@@ -172,3 +172,12 @@ def test_drop_last_and_batches():
     t2 = Trainer(DeltaRule(5, 3), data, epochs=1, batch_size=50, shuffle=False, progress=False)
     xs = torch.cat([x for x, _ in t2.batches()])
     assert torch.equal(xs, data.x_train)
+
+
+def test_start_run_dir_writes_the_settings_and_refuses_a_used_folder(tmp_path):
+    run = start_run_dir(tmp_path / "run", {"seed": 3}, resume=False)
+    assert json.loads((run / "config.json").read_text()) == {"seed": 3}
+    (run / "checkpoint.pt").write_bytes(b"")
+    with pytest.raises(NeuroplexError, match="already holds a run; pass --resume"):
+        start_run_dir(run, {"seed": 3}, resume=False)
+    assert start_run_dir(run, {"seed": 4}, resume=True) == run
