@@ -11,6 +11,7 @@ import torch
 
 from .dynamics import Dynamics
 from .errors import ModelError, NeuroplexError, UnknownNameError
+from .features import check_placement
 from .host import get_host
 from .ir import ModelIR
 from .kinds import Model, has_kind
@@ -97,6 +98,7 @@ def make_solver(solver: str | Solver, capability: str, model: Model | None = Non
         instance = solver
     else:
         cls = get_host().get("solvers", solver).obj
+        check_placement(cls, options.get("device"), options.get("dtype"))
         try:
             instance = cls(**options)
         except TypeError as exc:

@@ -18,7 +18,7 @@ from .compare import compare as run_compare
 from .compare import parse_solver_options, write_json
 from .cli_solver import declared_settings, solver_settings
 from .errors import NeuroplexError, PluginError, UnknownNameError
-from .features import solver_supports
+from .features import solver_devices, solver_dtypes, solver_supports
 from .host import PluginHost, PluginRecord, get_host, reset_host
 from .solution import Status
 
@@ -123,9 +123,11 @@ def solvers() -> None:
         methods = f" methods: {', '.join(info['methods'])}" if info["methods"] else ""
         click.echo(f"{name:<12} [{entry.plugin}] {', '.join(info['capabilities'])};{methods}")
         settings = declared_settings(entry.obj)
-        supports = solver_supports(entry.obj)
+        declared = {"supports": solver_supports(entry.obj), "devices": solver_devices(entry.obj),
+                    "dtypes": solver_dtypes(entry.obj)}
         click.echo(f"{'':<13}settings: {'any' if settings is None else ', '.join(sorted(settings)) or 'none'}; "
-                   f"supports: {'undeclared' if supports is None else ', '.join(sorted(supports)) or 'none'}")
+                   + "; ".join(f"{key}: {'undeclared' if values is None else ', '.join(sorted(values)) or 'none'}"
+                               for key, values in declared.items()))
 
 
 @cli.command()

@@ -31,6 +31,7 @@ import torch
 
 from .config import resolve_device, set_threads
 from .errors import NeuroplexError
+from .progress import progress_bar
 
 #: metrics that measure time and so differ between otherwise identical runs
 TIMING_KEYS = ("seconds", "cpu_seconds")
@@ -217,8 +218,6 @@ class Trainer:
     # ------------------------------------------------------------- main loop
     def fit(self) -> list[dict[str, float]]:
         """Train; returns the metrics history (one dict per epoch, epochs numbered from 1)."""
-        from tqdm.auto import tqdm
-
         if self.is_array_data and hasattr(self.data, "to"):
             self.data = self.data.to(self.device)
         if not (self.resume and self._load_checkpoint()):
@@ -226,11 +225,11 @@ class Trainer:
             self.generator.manual_seed(self.seed)
             self.rule.init(self.seed, self.device)
             self.history, self.epoch = [], 0
-        bar = tqdm(total=self.epochs, initial=self.epoch, desc=f"{getattr(self.rule, 'name', 'train')}",
-                   unit="epoch", disable=not self.progress, dynamic_ncols=True)
+        bar = progress_bar(total=self.epochs, initial=self.epoch, desc=f"{getattr(self.rule, 'name', 'train')}",
+                           unit="epoch", enabled=self.progress)
         try:
             while self.epoch < self.epochs:
-                metrics = self._run_epoch(self.epoch + 1, tqdm)
+                metrics = self._run_epoch(self.epoch + 1)
                 self.epoch += 1
                 self.history.append(metrics)
                 self._save()
@@ -247,15 +246,15 @@ class Trainer:
                 self.write_plot()
         return self.history
 
-    def _run_epoch(self, epoch: int, tqdm: Any) -> dict[str, float]:
+    def _run_epoch(self, epoch: int) -> dict[str, float]:
         wall, cpu = time.perf_counter(), time.process_time()
         if hasattr(self.rule, "train_epoch") or not self.is_array_data:
             train = dict(self.rule.train_epoch(self.data, epoch))
         else:
             sums: dict[str, float] = {}
             count = 0
-            for x, y in tqdm(self.batches(), total=self.n_batches(), desc=f"epoch {epoch}", leave=False,
-                             disable=not self.progress, dynamic_ncols=True):
+            for x, y in progress_bar(self.batches(), total=self.n_batches(), desc=f"epoch {epoch}", leave=False,
+                                     enabled=self.progress):
                 for k, v in self.rule.train_batch(x, y).items():
                     sums[k] = sums.get(k, 0.0) + float(v)
                 count += 1

@@ -25,11 +25,11 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Sequence
 
 import torch
-from tqdm.auto import tqdm
 
 from neuroplex.errors import SolverError
 from neuroplex.host import get_host
 from neuroplex.integration import Integrator
+from neuroplex.progress import progress_bar
 from neuroplex.runners import Runner
 from neuroplex.settings import Execution, StepControl
 from neuroplex.shards import map_shards, one_thread, shared_empty
@@ -308,7 +308,7 @@ def run_on_scipy(model: SBMLModel, solver: Solver, t_span: tuple[float, float], 
     batch = max(p.shape[0], n_y)
     if p.shape[0] not in (1, batch) or n_y not in (1, batch):
         raise SolverError(f"params and y0 have different batch sizes: {p.shape[0]} and {n_y}")
-    samples = tqdm(range(batch), desc=solver.name, unit="sample") if progress and batch > 1 else range(batch)
+    samples = progress_bar(range(batch), desc=solver.name, unit="sample", enabled=progress and batch > 1)
     parts = [_run(model, solver, t_span, solver.method, y0=None if y is None else y[b if n_y > 1 else 0],
                   params=p[b if p.shape[0] > 1 else 0], t_eval=t_eval, inputs=inputs, progress=False)
              for b in samples]

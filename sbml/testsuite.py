@@ -29,6 +29,7 @@ import numpy as np
 from neuroplex.api import make_solver
 from neuroplex.config import set_threads
 from neuroplex.errors import NeuroplexError
+from neuroplex.progress import progress_bar
 from neuroplex.solution import Status
 
 from .program import SBMLProgram
@@ -290,11 +291,7 @@ def run_suite(root: str | os.PathLike, solver: str = "torch", *, jobs: int = 1, 
     cases = list_cases(root, only)
     work = [(str(c), solver) for c in cases]
     results: list[CaseResult] = []
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=len(work), unit="case", desc=f"sbml testsuite ({solver})")
+    bar = progress_bar(total=len(work), unit="case", desc=f"sbml testsuite ({solver})", enabled=progress)
     try:
         if jobs > 1 and len(work) > 1:
             import multiprocessing as mp
@@ -305,8 +302,7 @@ def run_suite(root: str | os.PathLike, solver: str = "torch", *, jobs: int = 1, 
                     results.append(r)
                     if callback:
                         callback(r)
-                    if bar:
-                        bar.update(1)
+                    bar.update(1)
         else:
             _worker_init()
             for w in work:
@@ -314,11 +310,9 @@ def run_suite(root: str | os.PathLike, solver: str = "torch", *, jobs: int = 1, 
                 results.append(r)
                 if callback:
                     callback(r)
-                if bar:
-                    bar.update(1)
+                bar.update(1)
     finally:
-        if bar:
-            bar.close()
+        bar.close()
     results.sort(key=lambda r: r.case_id)
     return SuiteResult(solver, results)
 

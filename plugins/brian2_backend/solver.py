@@ -7,7 +7,9 @@ import torch
 
 from neuroplex.dynamics import Dynamics
 from neuroplex.errors import ModelError, NeuroplexError
+from neuroplex.features import check_placement
 from neuroplex.ir import ModelIR
+from neuroplex.settings import as_dtype
 from neuroplex.solution import Solution
 from neuroplex.solver import Solver
 
@@ -35,7 +37,9 @@ class Brian2Solver(Solver):
     accepts: ClassVar[frozenset[str]] = frozenset({"ir", "dynamics", "network"})
     #: threshold/reset events (``NeuronGroup(threshold=, reset=)``, spikes recorded) and refractory
     #: periods (``refractory=``, states clamped ``(unless refractory)``)
-    supports: ClassVar[frozenset[str]] = frozenset({"events", "refractory"})
+    supports: ClassVar[frozenset[str]] = frozenset({"events", "spikes", "refractory"})
+    devices: ClassVar[frozenset[str]] = frozenset({"cpu"})
+    dtypes: ClassVar[frozenset[str]] = frozenset({"float32", "float64"})
     methods: ClassVar[Sequence[str]] = ("exact", "euler", "exponential_euler", "rk2", "rk4", "heun")
 
     def __init__(self, method: str | None = None, dt: float | None = None, target: str = "auto",
@@ -45,14 +49,10 @@ class Brian2Solver(Solver):
             brian_method(method)
         if target not in TARGETS:
             raise NeuroplexError(f"brian2 target must be one of {', '.join(TARGETS)}, not {target!r}")
-        if isinstance(dtype, torch.dtype):
-            dtype = str(dtype).replace("torch.", "")
-        if dtype not in ("float32", "float64"):
-            raise NeuroplexError(f"brian2 dtype must be float32 or float64, not {dtype!r}")
+        check_placement(self, device, dtype)
+        dtype = str(as_dtype(dtype)).replace("torch.", "")
         if units not in ("auto", "si", "none"):
             raise NeuroplexError(f"brian2 units must be auto, si or none, not {units!r}")
-        if device not in (None, "cpu", "auto"):
-            raise NeuroplexError(f"the brian2 solver runs on the CPU (device {device!r} requested)")
         if dt is not None and dt <= 0:
             raise NeuroplexError(f"brian2 dt must be positive, got {dt}")
         self.method = method

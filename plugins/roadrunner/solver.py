@@ -21,9 +21,11 @@ import torch
 from neuroplex.batching import batch_size
 from neuroplex.dynamics import Dynamics
 from neuroplex.errors import ModelError, NeuroplexError
+from neuroplex.features import check_placement
 from neuroplex.ir import ModelIR
-from neuroplex.solution import Solution, Status
+from neuroplex.progress import progress_bar
 from neuroplex.sbml import changes, write_sbml
+from neuroplex.solution import Solution, Status
 from neuroplex.solver import Solver
 
 INTEGRATORS = ("cvode", "rk45", "rk4", "euler")
@@ -198,16 +200,17 @@ class RoadRunnerSolver(Solver):
     #: events (SBML ``<event>``s, libroadrunner applies them; no spike train is recorded); no
     #: refractory periods (SBML cannot state one)
     supports: ClassVar[frozenset[str]] = frozenset({"events"})
+    devices: ClassVar[frozenset[str]] = frozenset({"cpu"})
+    dtypes: ClassVar[frozenset[str]] = frozenset({"float64"})
     methods: ClassVar[Sequence[str]] = INTEGRATORS
 
     def __init__(self, integrator: str = "cvode", rtol: float = 1e-8, atol: float = 1e-12, stiff: bool = True,
                  max_steps: int | None = 100_000, max_step: float | None = None, method: str | None = None,
-                 device: Any = None):
+                 device: Any = None, dtype: str | torch.dtype | None = None):
         choice = (method or integrator).lower()
         if choice not in INTEGRATORS:
             raise NeuroplexError(f"roadrunner solver: unknown integrator {choice!r} (integrators: {', '.join(INTEGRATORS)})")
-        if device not in (None, "cpu", "auto"):
-            raise NeuroplexError("the roadrunner solver runs on the CPU only")
+        check_placement(self, device, dtype)
         self.integrator = choice
         self.rtol, self.atol, self.stiff = float(rtol), float(atol), bool(stiff)
         self.max_steps, self.max_step = max_steps, max_step
@@ -243,12 +246,8 @@ class RoadRunnerSolver(Solver):
         ys = torch.full((len(samples), ts.numel(), len(rm.names)), math.nan, dtype=torch.float64)
         status = torch.zeros(len(samples), dtype=torch.long)
         errors: dict[int, str] = {}
-        iterator = range(len(samples))
-        if progress and len(samples) > 1:
-            from tqdm import tqdm
-
-            iterator = tqdm(iterator, desc="roadrunner", unit="sample")
-        for b in iterator:
+        for b in progress_bar(range(len(samples)), desc="roadrunner", unit="sample",
+                              enabled=progress and len(samples) > 1):
             try:
                 rm.set_initial(samples[b])
                 out = rm.run(times)

@@ -25,8 +25,10 @@ import torch
 from neuroplex.batching import batch_size
 from neuroplex.dynamics import Dynamics, EventFunction
 from neuroplex.errors import ModelError, NeuroplexError
+from neuroplex.features import check_placement
 from neuroplex.ir import ModelIR
 from neuroplex.kinds import Model
+from neuroplex.progress import progress_bar
 from neuroplex.runners import route
 from neuroplex.settings import Execution, StepControl
 from neuroplex.solution import Solution, SpikeTrain, Status
@@ -90,16 +92,15 @@ class ScipySolver(Solver):
     #: SBML models run through the SBML plugin's runner on :meth:`integrator`
     accepts: ClassVar[frozenset[str]] = frozenset({"ir", "dynamics"})
     #: threshold/reset events (root finding and restart, spikes recorded); no refractory periods
-    supports: ClassVar[frozenset[str]] = frozenset({"events"})
+    supports: ClassVar[frozenset[str]] = frozenset({"events", "spikes"})
+    devices: ClassVar[frozenset[str]] = frozenset({"cpu"})
+    dtypes: ClassVar[frozenset[str]] = frozenset({"float64"})
     methods: ClassVar[Sequence[str]] = METHODS
 
     def __init__(self, method: str = "LSODA", rtol: float = 1e-8, atol: float = 1e-10,
                  max_step: float | None = None, first_step: float | None = None,
                  jacobian: bool = True, max_steps: int = 200_000, dtype: Any = None, device: Any = None):
-        if device not in (None, "cpu", "auto") and str(device) != "cpu":
-            raise NeuroplexError("scipy solver runs on the CPU only (device='cpu')")
-        if dtype not in (None, torch.float64, "float64"):
-            raise NeuroplexError("scipy solver computes in float64 only")
+        check_placement(self, device, dtype)
         self.method = canonical_method(method)
         self.rtol, self.atol = float(rtol), float(atol)
         self.max_step = float(max_step) if max_step is not None else np.inf
@@ -134,12 +135,7 @@ class ScipySolver(Solver):
         n_rhs = torch.zeros(batch, dtype=torch.long)
         n_jac = torch.zeros(batch, dtype=torch.long)
         spikes: list[tuple[int, int, float]] = []
-        iterator = range(batch)
-        if progress and batch > 1:
-            from tqdm import tqdm
-
-            iterator = tqdm(iterator, desc="scipy", unit="sample")
-        for b in iterator:
+        for b in progress_bar(range(batch), desc="scipy", unit="sample", enabled=progress and batch > 1):
             p = None if p_b is None else p_b[b]
             u = None if u_b is None else u_b[b]
             fn = NumpyRHS(dyn, p, u)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 
 import torch
-from tqdm.auto import tqdm
+
+from neuroplex.progress import progress_bar
 
 from .stepper import Dense
 
@@ -73,7 +74,7 @@ class ProgressBar:
         self.t0 = float(t0.min())
         finite_t1 = t1[torch.isfinite(t1)]
         total = float(finite_t1.max()) - self.t0 if finite_t1.numel() else 1.0
-        self.bar = tqdm(total=total, unit="t", unit_scale=True, leave=False, desc="simulate")
+        self.bar = progress_bar(total=total, unit="t", leave=False, desc="simulate")
         self.last = 0.0
 
     def update_to(self, t: torch.Tensor, done: torch.Tensor) -> None:

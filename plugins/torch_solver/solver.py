@@ -65,7 +65,9 @@ class TorchSolver(Solver):
     accepts = frozenset({"ir", "dynamics"})
     #: threshold/reset events (located inside a step, spikes recorded) and refractory periods
     #: (:mod:`.refractory`); checked by the host (:mod:`neuroplex.features`)
-    supports = frozenset({"events", "refractory"})
+    supports = frozenset({"events", "spikes", "refractory"})
+    devices = frozenset({"cpu", "cuda"})
+    dtypes = frozenset({"float32", "float64"})
     methods = _MethodList()  # type: ignore[assignment]
 
     def __init__(self, method: str | None = None, *, rtol: float = 1e-6, atol: float = 1e-9,

@@ -5,10 +5,10 @@ import json
 from statistics import median
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from .nguyen import NGUYEN, Problem, evaluate
 from .estimators import XNetRegressor
+from neuroplex.progress import progress_bar
 from neuroplex.trainer import atomic_write_text
 
 #: the recovery protocol's library (the issue's default); the paper protocol adds nothing
@@ -79,7 +79,7 @@ def run_bench(ids: list[int], seeds: list[int], protocol: str, time_budget: floa
         makers["gplearn"] = gplearn_factory(time_budget)
     rows = []
     jobs = [(name, NGUYEN[i - 1], s) for i in ids for s in seeds for name in makers]
-    for name, prob, seed in tqdm(jobs, desc=f"nguyen {protocol}", unit="run"):
+    for name, prob, seed in progress_bar(jobs, desc=f"nguyen {protocol}", unit="run"):
         row = evaluate(makers[name], prob, seed, protocol)
         row["model"] = name
         rows.append(row)

@@ -19,7 +19,7 @@ def leaky(refractory: str | None = None) -> nx.ModelIR:
 
 def test_brian2_declares_events_and_refractory() -> None:
     solver = nx.get_host().get("solvers", "brian2").obj
-    assert solver.supports == {"events", "refractory"}
+    assert solver.supports == {"events", "spikes", "refractory"}
     check_support(solver, leaky("0.1"))  # nothing missing
 
 

@@ -146,7 +146,8 @@ def test_cli_passes_only_declared_settings(solver_host):
 def test_solvers_lists_settings_and_supported_features(solver_host):
     out = CliRunner().invoke(cli_module.cli, ["solvers"]).output.splitlines()
     assert out == ["example-euler [example] simulate; methods: euler",
-                   "             settings: device, dt, dtype, method; supports: events"]
+                   "             settings: device, dt, dtype, method; supports: events, spikes; devices: cpu, cuda; "
+                   "dtypes: float32, float64"]
 
 
 def test_progress_bar_only_on_a_terminal(solver_host, monkeypatch):

@@ -100,7 +100,7 @@ def test_integrator_interface_stops_at_first_crossing():
 def test_bad_settings_fail_clearly():
     with pytest.raises(NeuroplexError, match="unknown method 'euler'"):
         ScipySolver(method="euler")
-    with pytest.raises(NeuroplexError, match="CPU only"):
+    with pytest.raises(NeuroplexError, match=r"does not run on device 'cuda' \(it runs on: cpu\)"):
         ScipySolver(device="cuda")
     m = decay()
     m.refractory = m.time  # any expression: scipy has no refractory support

@@ -16,19 +16,25 @@ def leaky(refractory: str | None = None) -> nx.ModelIR:
                       events=[nx.Event("spike", trigger="v > 0.5", assignments={"v": "0"})], refractory=refractory)
 
 
-@pytest.mark.parametrize("name", ["scipy", "roadrunner"])
-def test_declares_events_without_refractory(name) -> None:
-    assert nx.get_host().get("solvers", name).obj.supports == {"events"}
+@pytest.mark.parametrize("name, supports", [("scipy", {"events", "spikes"}), ("roadrunner", {"events"})])
+def test_declares_events_without_refractory(name, supports) -> None:
+    assert nx.get_host().get("solvers", name).obj.supports == supports
 
 
-@pytest.mark.parametrize("name", ["scipy", "roadrunner"])
-def test_refractory_model_is_refused_naming_both(name) -> None:
-    with pytest.raises(SolverError, match=f"solver '{name}' does not support refractory, which model 'leaky' needs "
-                                          r"\(the solver supports: events\)"):
+@pytest.mark.parametrize("name, missing, supports", [("scipy", "refractory", "events, spikes"),
+                                                     ("roadrunner", "refractory, spikes", "events")])
+def test_refractory_model_is_refused_naming_both(name, missing, supports) -> None:
+    with pytest.raises(SolverError, match=f"solver '{name}' does not support {missing}, which model 'leaky' needs "
+                                          rf"\(the solver supports: {supports}\)"):
         nx.simulate(leaky("0.1"), (0.0, 2.0), solver=name)
 
 
-@pytest.mark.parametrize("name", ["scipy", "roadrunner"])
+def test_roadrunner_refuses_a_spike_train_it_cannot_record() -> None:
+    with pytest.raises(SolverError, match="solver 'roadrunner' does not support spikes, which model 'leaky' needs"):
+        nx.simulate(leaky(), (0.0, 2.0), solver="roadrunner")
+
+
+@pytest.mark.parametrize("name", ["scipy"])
 def test_event_model_runs_with_its_resets(name) -> None:
     # at t=2 the reset at 2 ln 2 shows: v = 1 - exp(-(2 - 2 ln 2)), not the unreset 1 - exp(-2)
     sol = nx.simulate(leaky(), (0.0, 2.0), solver=name, rtol=1e-10, atol=1e-12)

@@ -19,7 +19,7 @@ def leaky(refractory: str | None = None) -> nx.ModelIR:
 
 
 def test_torch_declares_events_and_refractory() -> None:
-    assert TorchSolver.supports == {"events", "refractory"}
+    assert TorchSolver.supports == {"events", "spikes", "refractory"}
     check_support(TorchSolver, leaky("0.1"))  # nothing missing
 
 

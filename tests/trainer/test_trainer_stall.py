@@ -46,7 +46,8 @@ def balanced(k=4, n=200):
     return Dataset("balanced", x[:160], y[:160], x[160:], y[160:], k)
 
 
-def test_near_chance_for_two_epochs_is_stalled(capsys):
+def test_near_chance_for_two_epochs_is_stalled(capsys, monkeypatch):
+    monkeypatch.setenv("NEUROPLEX_PROGRESS", "1")  # draw the bar although pytest's stderr is no terminal
     with pytest.warns(RuntimeWarning, match="epoch 2: the run looks stalled: train accuracy near chance") as rec:
         trainer = Trainer(Frozen(), balanced(), epochs=4, seed=0, plot=False)
         hist = trainer.fit()

@@ -7,6 +7,7 @@ from typing import Any
 import torch
 
 from neuroplex import Dynamics, ModelIR, Solution, Solver, SpikeTrain, Status
+from neuroplex.batching import batch_size
 from neuroplex.errors import SolverError
 
 
@@ -16,7 +17,9 @@ class ForwardEuler(Solver):
     name = "example-euler"
     capabilities = frozenset({"simulate"})
     methods = ("euler",)
-    supports = frozenset({"events"})  # threshold/reset events and spikes; no refractory periods
+    supports = frozenset({"events", "spikes"})  # threshold/reset events, spikes recorded; no refractory periods
+    devices = frozenset({"cpu", "cuda"})  # whatever torch runs on
+    dtypes = frozenset({"float32", "float64"})
 
     def __init__(self, dt: float = 0.01, method: str = "euler", device: str = "cpu",
                  dtype: torch.dtype = torch.float64):
@@ -35,7 +38,7 @@ class ForwardEuler(Solver):
         dyn: Dynamics = model.compile(dtype=self.dtype, device=self.device) if isinstance(model, ModelIR) else model
         t0, t1 = t_span
         p = dyn.default_params(dtype=self.dtype, device=self.device) if params is None else params.to(self.dtype)
-        batch = max([1] + [x.shape[0] for x in (p, y0, inputs) if x is not None and x.dim() == 2])
+        batch = batch_size(params=p, y0=y0, inputs=inputs)  # the core's one broadcasting rule
         p = p.expand(batch, -1)
         y = dyn.initial_state(p) if y0 is None else y0.to(self.dtype).expand(batch, -1).clone()
         u = None if inputs is None else inputs.to(self.dtype).expand(batch, -1)

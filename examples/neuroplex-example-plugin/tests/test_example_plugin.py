@@ -76,7 +76,7 @@ def test_solver_refuses_refractory_models_and_unknown_settings(host):
     lif = nx.ModelIR("lif-ref", states=[nx.State("v", 0.0)], derivatives={"v": "1 - v"},
                      events=[nx.Event("spike", trigger="v > 0.5", assignments={"v": "0"})], refractory="0.1")
     with pytest.raises(SolverError, match="solver 'example-euler' does not support refractory, which model "
-                                          r"'lif-ref' needs \(the solver supports: events\)"):
+                                          r"'lif-ref' needs \(the solver supports: events, spikes\)"):
         nx.simulate(lif, (0.0, 1.0), solver="example-euler")  # the host refuses it from `supports`
     with pytest.raises(SolverError, match="does not implement refractory periods, and model 'lif-ref' has one"):
         ForwardEuler().simulate(lif, (0.0, 1.0))  # and so does the solver, called directly
