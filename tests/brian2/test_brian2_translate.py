@@ -106,7 +106,7 @@ def test_solver_settings_are_validated():
         Brian2Solver(dtype="float16")
     with pytest.raises(ModelError, match="unknown integration method"):
         Brian2Solver(method="dopri5")
-    with pytest.raises(NeuroplexError, match="CPU"):
+    with pytest.raises(NeuroplexError, match=r"solver 'brian2' does not run on device 'cuda' \(it runs on: cpu\)"):
         Brian2Solver(device="cuda")
     with pytest.raises(ModelError, match="needs the model IR"):
         Brian2Solver().simulate(_lif().compile(), (0.0, 0.01))
