@@ -9,6 +9,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import torch
 
+from .cli_solver import check_declared
 from .dynamics import Dynamics
 from .errors import ModelError, NeuroplexError, UnknownNameError
 from .features import check_placement
@@ -97,7 +98,9 @@ def make_solver(solver: str | Solver, capability: str, model: Model | None = Non
             raise NeuroplexError("solver options go to the solver's constructor when passing an instance")
         instance = solver
     else:
-        cls = get_host().get("solvers", solver).obj
+        entry = get_host().get("solvers", solver)
+        cls = entry.obj
+        check_declared(entry, options)  # a setting the solver does not declare, named with what it takes
         check_placement(cls, options.get("device"), options.get("dtype"))
         try:
             instance = cls(**options)

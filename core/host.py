@@ -63,7 +63,11 @@ class PluginRecord:
 
     @property
     def display_name(self) -> str:
-        return f"{self.name} ({self.dist or '?'} {self.version or '?'})"
+        """``name (distribution version)``; a plugin added in process (``add_plugin``) has no
+        distribution and is named alone."""
+        if self.dist is None:
+            return self.name
+        return f"{self.name} ({self.dist} {self.version})" if self.version else f"{self.name} ({self.dist})"
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -143,6 +143,35 @@ def test_cli_passes_only_declared_settings(solver_host):
     assert result.exit_code == 0, result.output
 
 
+def test_simulate_refuses_an_undeclared_setting_naming_what_the_solver_takes(solver_host):
+    """The Python API applies the CLI's check: a clear error, not ``__init__() got an unexpected
+    keyword argument`` (found repeating the plugin author's journey from the docs)."""
+    class Plugin:
+        @nx.hookimpl
+        def register_solvers(self, register):
+            register(DtOnly)
+
+    solver_host.add_plugin(Plugin(), "dt-plugin")
+    decay = nx.ModelIR("decay", states=[nx.State("x", 1.0)], derivatives={"x": "-x"})
+    with pytest.raises(nx.NeuroplexError) as info:
+        nx.simulate(decay, 1.0, solver="dt-only", rtol=1e-6, dt=0.1)
+    assert str(info.value) == "solver 'dt-only' (plugin 'dt-plugin') does not take rtol; its constructor takes: dt"
+
+
+def test_a_plugin_added_in_process_is_named_without_a_distribution():
+    class Clash:
+        @nx.hookimpl
+        def register_commands(self, cli):
+            cli.add_command(click.Command("simulate", callback=lambda: None))
+
+    host = PluginHost(entry_points=[], strict=True).load()
+    with pytest.raises(PluginConflictError) as info:
+        host.add_plugin(Clash(), "clash")
+        host.add_commands(group_with_builtins())
+    assert str(info.value).startswith("neuroplex plugin clash failed at register_commands: ")
+    assert "?" not in str(info.value)
+
+
 def test_solvers_lists_settings_and_supported_features(solver_host):
     out = CliRunner().invoke(cli_module.cli, ["solvers"]).output.splitlines()
     assert out == ["example-euler [example] simulate; methods: euler",
