@@ -85,6 +85,21 @@ def solver_dtypes(solver: object) -> frozenset[str] | None:
     return _declared(solver, "dtypes", DTYPES, "dtypes")
 
 
+def check_declarations(solver: object) -> None:
+    """Raise naming the solver when its ``supports``, ``devices`` or ``dtypes`` holds a name
+    outside :data:`FEATURES`, :data:`DEVICES`, :data:`DTYPES` (a typo such as ``"event"``);
+    the host calls it when a plugin registers the solver, so the plugin fails to load instead
+    of every later run on that solver."""
+    for attribute in ("supports", "devices", "dtypes"):
+        declared = getattr(solver, attribute, None)
+        if isinstance(declared, str):
+            raise SolverError(f"solver {getattr(solver, 'name', solver)!r} declares {attribute} as the string "
+                              f"{declared!r}; use a set of names, e.g. frozenset({{{declared!r}}})")
+    solver_supports(solver)
+    solver_devices(solver)
+    solver_dtypes(solver)
+
+
 def check_placement(solver: object, device: str | torch.device | None = None,
                     dtype: str | torch.dtype | None = None) -> None:
     """Raise naming the solver when it declares ``devices``/``dtypes`` and ``device``/``dtype``

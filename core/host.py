@@ -23,7 +23,7 @@ import pluggy
 
 from . import hookspecs
 from .errors import PluginConflictError, PluginError, UnknownNameError
-from .features import FeatureGate
+from .features import FeatureGate, check_declarations
 
 log = logging.getLogger("neuroplex.plugins")
 
@@ -212,6 +212,9 @@ class PluginHost:
                     registrar = Registrar(kind, record.name)
                     impl.function(**self._impl_kwargs(impl, {"register": registrar}))
                     staged.extend(registrar.items)
+            for item in staged:
+                if item.kind == "solvers":
+                    check_declarations(item.obj)  # a typo in supports/devices/dtypes fails the plugin now
             self._commit(record, staged)
         except Exception as exc:  # noqa: BLE001
             self._drop_items(record.name)

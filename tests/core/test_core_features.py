@@ -71,6 +71,35 @@ def test_declared_features_are_checked():
     check_support(Undeclared, leaky(events=SPIKE, refractory="0.1"))  # undeclared: no check
 
 
+def test_a_typo_in_a_declaration_fails_the_plugin_at_registration():
+    """Found repeating the author's journey: ``supports = {"event"}`` registered fine and broke
+    ``neuroplex solvers`` and every run on that solver; now the plugin fails to load, named."""
+    class Typo(NoEvents):
+        name = "typo"
+        supports = frozenset({"event", "spikes"})
+
+    class Text(NoEvents):
+        name = "text"
+        dtypes = "float64"
+
+    expected = {"typo": "solver 'typo' declares unknown features event (known: events, refractory, spikes)",
+                "text": "solver 'text' declares dtypes as the string 'float64'; use a set of names, "
+                        "e.g. frozenset({'float64'})"}
+    for solver in (Typo, Text):
+        class Bad:
+            @nx.hookimpl
+            def register_solvers(self, register):
+                register(solver)
+
+        lenient = nx.PluginHost(entry_points=[]).load()
+        lenient.add_plugin(Bad(), "bad")
+        record = {r.name: r for r in lenient.plugins()}["bad"]
+        assert record.status == "failed" and solver.name not in lenient.names("solvers")
+        assert record.error == f"SolverError: {expected[solver.name]}"
+        with pytest.raises(nx.PluginError, match=r"bad failed at register: SolverError: .*declares"):
+            nx.PluginHost(entry_points=[], strict=True).load().add_plugin(Bad(), "bad")
+
+
 def test_sbml_events_record_no_spikes(tmp_path):
     """An SBML model's events change values (no spike train); the same model as IR has spikes."""
     sbml = pytest.importorskip("neuroplex.sbml")
