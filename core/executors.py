@@ -106,12 +106,13 @@ def _failure(index: int, exc: BaseException, attempts: int = 1) -> TaskFailure:
 
 
 class InProcessExecutor(Executor):
-    """A plain loop in this process."""
+    """A plain loop in this process; ``workers`` only sets how many shards a job that splits
+    its batch by the executor's workers (:mod:`neuroplex.ensembles`) makes."""
 
     name = "inprocess"
 
     def __init__(self, workers: int | None = None):
-        self.workers = 1
+        self.workers = int(workers or 1)
 
     def try_map(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R | TaskFailure]:
         out: list[R | TaskFailure] = []
