@@ -234,7 +234,9 @@ def _sharded(call: Callable[..., Solution], model: Any, executor: str | Executor
     if isinstance(executor, Executor):
         sol = run_sharded(call, model, executor, arrays, options, n_shards=workers)
     else:
-        with get_executor(executor, workers, address) as ex:
+        # a run on a GPU device: each task holds one GPU (Ray sets CUDA_VISIBLE_DEVICES for it)
+        gpus = 1.0 if executor == "ray" and str(options.get("device") or "").startswith("cuda") else 0.0
+        with get_executor(executor, workers, address, gpus_per_task=gpus) as ex:
             sol = run_sharded(call, model, ex, arrays, options)
     return sol.raise_on_failure() if throw else sol
 

@@ -2,12 +2,14 @@
 contiguous shards of its batch, run on an executor (:mod:`neuroplex.executors`), and joined
 back into one :class:`~neuroplex.solution.Solution` in sample order.
 
-What is sent where: the model, the full ``params``/``y0``/``inputs`` tensors and the call's
-options travel once (:meth:`~neuroplex.executors.Executor.share`: Ray's object store), and
-each task receives only its shard's bounds; each worker process fetches the shared inputs
-once and keeps them, so the model it compiles on its first shard (SBML: the generated program;
-``fused``: the compiled step, found in inductor's on-disk cache when this machine built it
-before) is reused by its later shards. Each shard's solution comes back through the object
+What is sent where: the model and the call's options travel once
+(:meth:`~neuroplex.executors.Executor.share`: Ray's object store), and each worker process
+fetches them once and keeps them, so the model it compiles on its first shard (SBML: the
+generated program; ``fused``: the compiled step, found in inductor's on-disk cache when this
+machine built it before) is reused by its later shards. Each task receives its shard's rows of
+``params``/``y0``/``inputs`` (copies, so that only those rows are serialised; Ray keeps an
+argument over 100 KB in its object store), so every input byte travels once whatever the
+number of workers. Each shard's solution comes back through the object
 store. A shard that fails in every attempt (the ``ray`` executor retries it) leaves its samples
 with :attr:`~neuroplex.solution.Status.FAILED`, NaN outputs, and the reason in
 ``solution.meta["failed_shards"]``: no sample goes missing silently.
@@ -25,8 +27,8 @@ from .solution import Solution, SpikeTrain, Status
 
 #: a front door run per shard: ``call(model, **arrays, **options) -> Solution``
 Call = Callable[..., Solution]
-#: what a shard task receives: the shared ``(call, model, arrays, options)`` and its bounds
-ShardTask = tuple[Shared[tuple[Call, object, dict[str, torch.Tensor | None], dict[str, object]]], int, int]
+#: what a shard task receives: the shared ``(call, model, options)`` and its rows of the arrays
+ShardTask = tuple[Shared[tuple[Call, object, dict[str, object]]], dict[str, torch.Tensor | None]]
 
 
 def shard_bounds(batch: int, n_shards: int) -> list[int]:
@@ -39,19 +41,19 @@ def shard_bounds(batch: int, n_shards: int) -> list[int]:
 
 
 def _rows(x: torch.Tensor | None, batch: int, lo: int, hi: int) -> torch.Tensor | None:
-    """Rows ``lo:hi`` of an argument that carries the batch; one that broadcasts as it is."""
+    """A copy of rows ``lo:hi`` of an argument that carries the batch (a copy: a view would be
+    serialised with its whole storage); one that broadcasts as it is."""
     if x is None or x.dim() != 2 or x.shape[0] != batch or batch == 1:
         return x
-    return x[lo:hi]
+    return x[lo:hi].clone()
 
 
 def run_shard(task: ShardTask) -> Solution:
-    """One shard: the call on rows ``lo:hi`` of the batched arguments (the shared inputs are
-    fetched once per worker process)."""
-    shared, lo, hi = task
-    call, model, arrays, options = shared.get()
-    batch = batch_size(**arrays)
-    return call(model, **{name: _rows(x, batch, lo, hi) for name, x in arrays.items()}, **options)
+    """One shard: the call on its rows of the batched arguments (the shared model and options
+    are fetched once per worker process)."""
+    shared, arrays = task
+    call, model, options = shared.get()
+    return call(model, **arrays, **options)
 
 
 def run_sharded(call: Call, model: object, executor: Executor, arrays: Mapping[str, torch.Tensor | None],
@@ -63,8 +65,10 @@ def run_sharded(call: Call, model: object, executor: Executor, arrays: Mapping[s
     batch = batch_size(**tensors)
     n = max(1, min(n_shards or executor.workers, batch))
     bounds = shard_bounds(batch, n)
-    shared = executor.share((call, model, tensors, dict(options)))
-    parts = executor.try_map(run_shard, [(shared, bounds[k], bounds[k + 1]) for k in range(n)])
+    shared = executor.share((call, model, dict(options)))
+    tasks: list[ShardTask] = [(shared, {name: _rows(x, batch, bounds[k], bounds[k + 1]) for name, x in tensors.items()})
+                              for k in range(n)]
+    parts = executor.try_map(run_shard, tasks)
     return join(parts, bounds)
 
 

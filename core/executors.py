@@ -255,13 +255,16 @@ class RayExecutor(Executor):
 EXECUTORS = ("inprocess", "local", "ray")
 
 
-def get_executor(name: str = "local", workers: int | None = None, address: str | None = None) -> Executor:
+def get_executor(name: str = "local", workers: int | None = None, address: str | None = None, *,
+                 gpus_per_task: float = 0.0) -> Executor:
     """The executor called ``name`` (``inprocess``, ``local``, ``ray``) with ``workers`` parallel
-    workers; ``address`` (``ray`` only): the Ray cluster to join."""
+    workers; ``address`` (``ray`` only): the Ray cluster to join; ``gpus_per_task`` (``ray`` only):
+    GPUs each task holds (1: one GPU per worker on a GPU cluster)."""
     if name not in EXECUTORS:
         raise NeuroplexError(f"unknown executor {name!r}; known: {', '.join(EXECUTORS)}")
-    if address is not None and name != "ray":
-        raise NeuroplexError(f"executor {name!r} runs on this machine: address= is for the 'ray' executor")
+    if (address is not None or gpus_per_task) and name != "ray":
+        raise NeuroplexError(f"executor {name!r} runs on this machine's CPUs: address= and gpus_per_task= are for "
+                             f"the 'ray' executor")
     if name == "ray":
-        return RayExecutor(workers, address)
+        return RayExecutor(workers, address, num_gpus=gpus_per_task)
     return LocalExecutor(workers) if name == "local" else InProcessExecutor(workers)

@@ -48,5 +48,5 @@ def test_a_failed_shard_leaves_failed_nan_samples_and_its_reason() -> None:
 
 
 def test_an_address_needs_the_ray_executor() -> None:
-    with pytest.raises(NeuroplexError, match="address= is for the 'ray' executor"):
+    with pytest.raises(NeuroplexError, match="address= and gpus_per_task= are for the .ray. executor"):
         nx.simulate("repressilator", 1, address="10.0.0.1:6379")

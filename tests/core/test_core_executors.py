@@ -70,8 +70,10 @@ def _sum_slice(item: tuple[executors.Shared[torch.Tensor], int, int]) -> float:
 def test_unknown_names_and_misplaced_addresses_are_refused() -> None:
     with pytest.raises(NeuroplexError, match="unknown executor 'dask'; known: inprocess, local, ray"):
         get_executor("dask")
-    with pytest.raises(NeuroplexError, match="address= is for the 'ray' executor"):
+    with pytest.raises(NeuroplexError, match="address= and gpus_per_task= are for the .ray. executor"):
         get_executor("local", address="10.0.0.1:6379")
+    with pytest.raises(NeuroplexError, match="gpus_per_task= are for the 'ray' executor"):
+        get_executor("inprocess", gpus_per_task=1)
 
 
 def test_ray_missing_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
