@@ -9,8 +9,10 @@ Timed, in this order: (1) local: ``simulate(..., workers=W)`` (forked processes,
 in place); (2) Ray start-up: ``ray.init(num_cpus=W)`` and the first round of W tiny tasks (the
 worker processes start and import neuroplex); (3) ray, first call (each worker fetches the model
 and parameters and compiles the model) and (4) later calls (warm workers; best of ``--repeat``, as local); (5) per-task
-overhead: ``Executor.map`` over ``--empty-tasks`` tasks that do nothing, ray and local. Every
-ray ensemble is checked equal to the local one sample by sample.
+overhead: ``Executor.map`` over ``--empty-tasks`` tasks that do nothing, ray and local; (6) with
+``--scan-sets N``: the scaling model's check (docs/distributed.md): N sets in one process, one
+set alone, and on Ray split into each of ``--scan-shards`` shards. Every ray ensemble is checked
+equal to the local one sample by sample.
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from pathlib import Path
 import torch
 
 import neuroplex
+from neuroplex.ensembles import run_sharded
 from neuroplex.executors import get_executor
 from neuroplex.testing import require_data
 
@@ -53,6 +56,28 @@ def per_task(name: str, workers: int, n: int) -> float:
     return seconds / n
 
 
+def shard_scan(model: neuroplex.ModelIR, n: int, shard_counts: list[int], workers: int) -> dict[str, object]:
+    """The scaling model's check: ``n`` sets in one process (the per-set cost c), one set alone
+    (the per-shard fixed cost f of a simulate call), and on Ray with ``workers`` workers split
+    into each of ``shard_counts`` shards (best of 2 each)."""
+    params = ensemble_params(model, n, seed=1)
+    opts = {"t_span": (0.0, 100.0), "n_points": 101, "method": "dopri5", "rtol": 1e-6, "atol": 1e-9}
+
+    def best(fn, *args, **kwargs) -> float:  # noqa: ANN001, ANN002, ANN003
+        return min(timed(fn, *args, **kwargs)[1] for _ in range(2))
+
+    out: dict[str, object] = {"sets": n, "one_process_s": best(neuroplex.simulate, model, params=params, **opts),
+                              "one_set_s": best(neuroplex.simulate, model, params=params[:1], **opts)}
+    with get_executor("ray", workers) as ex:
+        run_sharded(neuroplex.simulate, model, ex, {"params": params[:8]}, opts, n_shards=workers)  # warm workers
+        out["ray_s_by_shards"] = {s: best(run_sharded, neuroplex.simulate, model, ex, {"params": params}, opts,
+                                          n_shards=s) for s in shard_counts}
+    print(f"scan, {n} sets: one process {out['one_process_s']:.2f} s (c = {1e3 * out['one_process_s'] / n:.3f} ms/set), "
+          f"one set alone {out['one_set_s']:.3f} s; ray by shards: "
+          + ", ".join(f"{s}: {v:.2f} s" for s, v in out["ray_s_by_shards"].items()), flush=True)  # type: ignore[attr-defined]
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sets", type=int, default=100_000, help="parameter sets in the ensemble")
@@ -61,6 +86,8 @@ def main() -> None:
     ap.add_argument("--points", type=int, default=101)
     ap.add_argument("--empty-tasks", type=int, default=200, help="tasks of the per-task overhead measurement")
     ap.add_argument("--repeat", type=int, default=2, help="runs of local and of warm ray, the best kept")
+    ap.add_argument("--scan-sets", type=int, default=0, help="also run the shard scan on this many sets (0: no)")
+    ap.add_argument("--scan-shards", default="2,20,200", help="shard counts of the scan")
     ap.add_argument("--out", type=Path, default=None, help="write the figures as JSON")
     args = ap.parse_args()
     import ray
@@ -106,6 +133,8 @@ def main() -> None:
         print(f"object store: {out['bytes_in'] / 1e6:.1f} MB of parameters put once, "
               f"{out['bytes_out'] / 1e6:.1f} MB of outputs back", flush=True)
         out["ray_task_overhead_ms"] = 1e3 * per_task("ray", W, args.empty_tasks)
+        if args.scan_sets:
+            out["scan"] = shard_scan(model, args.scan_sets, [int(x) for x in args.scan_shards.split(",")], W)
     finally:
         ray.shutdown()
     out["local_task_overhead_ms"] = 1e3 * per_task("local", W, args.empty_tasks)
