@@ -245,6 +245,9 @@ class RayExecutor(Executor):
                 except ray.exceptions.RayError as exc:  # the worker died (every attempt)
                     results.append(_failure(index, exc, self.retries + 1))
         except KeyboardInterrupt:
+            # a queued task never starts, a running one is stopped by ending its worker process
+            # (Ray starts a fresh one; an interrupt sent to the task may be missed while it is
+            # being dispatched); cancelled tasks are not retried
             for ref in refs:
                 ray.cancel(ref, force=True)
             raise

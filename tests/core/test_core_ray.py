@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Iterator
 
@@ -123,3 +124,35 @@ def test_a_shard_failing_twice_is_reported_per_sample(cluster: None, ensemble: t
     assert sol.failed_samples() == [4, 5, 6, 7]
     good = nx.simulate(model, 50, params=params[[0, 1, 2, 3, 8, 9, 10, 11]], n_points=6)
     assert torch.allclose(sol.ys[[0, 1, 2, 3, 8, 9, 10, 11]], good.ys, rtol=1e-9, atol=1e-12)
+
+
+def _sleeps(x: int) -> int:
+    time.sleep(120)
+    return x
+
+
+def test_ctrl_c_cancels_the_submitted_tasks(  # last: it ends the two workers
+        cluster: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    ex = get_executor("ray", workers=2)
+    cancelled: list[object] = []
+    real_cancel = ray.cancel
+
+    def interrupted(*args: object, **kwargs: object) -> object:
+        time.sleep(2)  # the first two tasks are running by now
+        raise KeyboardInterrupt  # Ctrl-C while the driver waits for the first result
+
+    def spy(ref: object, **kwargs: object) -> None:
+        cancelled.append(ref)
+        real_cancel(ref, **kwargs)
+
+    monkeypatch.setattr(ray, "get", interrupted)
+    monkeypatch.setattr(ray, "cancel", spy)
+    with pytest.raises(KeyboardInterrupt):
+        ex.try_map(_sleeps, [1, 2, 3])
+    monkeypatch.undo()
+    assert len(cancelled) == 3  # two running, one queued: none sleeps on for two minutes
+    ready, _ = ray.wait(cancelled, num_returns=3, timeout=30)  # type: ignore[arg-type]
+    assert len(ready) == 3
+    for ref in cancelled:
+        with pytest.raises((ray.exceptions.TaskCancelledError, ray.exceptions.WorkerCrashedError)):
+            ray.get(ref)
