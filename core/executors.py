@@ -147,6 +147,8 @@ class LocalExecutor(Executor):
             raise NeuroplexError(f"local executor: workers must be >= 1, got {workers}")
 
     def try_map(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R | TaskFailure]:
+        if not items:
+            return []
         groups = _chunks(len(items), min(self.workers, len(items)))
 
         def run_group(g: int) -> list[tuple[bool, object]]:

@@ -29,6 +29,7 @@ def test_map_returns_results_in_order(name: str) -> None:
     with get_executor(name, workers=3) as ex:
         out = ex.map(_square_and_pid, list(range(10)))
     assert [v for v, _ in out] == [x * x for x in range(10)]
+    assert ex.map(_square_and_pid, []) == []
     pids = {pid for _, pid in out}
     if name == "inprocess" or not shards.can_fork():
         assert pids == {os.getpid()}
