@@ -21,11 +21,12 @@ from .hookspecs import hookimpl
 from .ir import Event, ModelIR, Parameter, State
 from .solution import Solution, SpikeTrain, Status
 from .solver import Solver
+from .sweeps import sweep
 
 __all__ = [
     "__version__", "CompiledDynamics", "Dynamics", "Event", "EventFunction", "Importer", "ModelError",
     "ModelIR", "NeuroplexError", "Parameter", "PluginConflictError", "PluginError", "PluginHost",
     "Solution", "Solver", "SolverError", "SpikeTrain", "State", "Status", "UnknownNameError",
     "equilibrate", "get_host", "get_importer", "get_learning_rule", "get_neuron", "get_solver",
-    "get_task", "hookimpl", "load_model", "reset_host", "shipped_models", "simulate", "steady_state",
+    "get_task", "hookimpl", "load_model", "reset_host", "shipped_models", "simulate", "steady_state", "sweep",
 ]

@@ -11,7 +11,9 @@ import torch
 
 from .cli_solver import check_declared
 from .dynamics import Dynamics
+from .ensembles import run_sharded
 from .errors import ModelError, NeuroplexError, UnknownNameError
+from .executors import Executor, get_executor
 from .features import check_placement
 from .host import get_host
 from .ir import ModelIR
@@ -143,6 +145,8 @@ def simulate(
     inputs: torch.Tensor | None = None,
     throw: bool = False,
     progress: bool = False,
+    executor: str | Executor = "local",
+    address: str | None = None,
     **solver_options: Any,
 ) -> Solution:
     """Integrate ``model`` over ``t_span`` with a registered solver.
@@ -154,6 +158,10 @@ def simulate(
     (single numbers broadcast; see :func:`by_name`). ``t_eval`` or ``n_points``
     choose output times (at least one). Remaining keyword arguments configure the solver
     (e.g. ``method="dopri5", rtol=1e-8``). ``throw=True`` raises naming failed samples.
+    ``executor``: ``"local"`` (the solver's own ``workers`` processes), or ``"ray"`` /
+    ``"inprocess"`` / an :class:`~neuroplex.executors.Executor`, over whose ``workers`` the batch
+    is split in contiguous shards (:mod:`neuroplex.ensembles`); ``address``: a Ray cluster to
+    join (default: ``RAY_ADDRESS``, else a Ray started on this machine).
     """
     model, params = by_name(load_model(model), params, initial)
     if not isinstance(t_span, (tuple, list)):
@@ -167,7 +175,12 @@ def simulate(
         t_eval = torch.as_tensor(list(t_eval), dtype=torch.float64)
     if t_eval is not None and t_eval.numel() == 0:
         raise NeuroplexError("t_eval is empty: ask for at least one output time")
+    distributed = executor != "local" or address is not None
+    workers = solver_options.pop("workers", None) if distributed else None
     instance = make_solver(solver, "simulate", model, **solver_options)
+    if distributed:
+        return _sharded(simulate, model, executor, address, workers, {"params": params, "y0": y0, "inputs": inputs},
+                        {"t_span": (t0, t1), "solver": solver, "t_eval": t_eval, **solver_options}, throw)
     runner = route(model, instance)
     host = get_host()
     host.call_lifecycle("neuroplex_simulation_start", model=model, solver=instance,
@@ -194,13 +207,20 @@ def equilibrate(
     initial: Mapping[str, Any] | None = None,
     inputs: torch.Tensor | None = None,
     throw: bool = False,
+    executor: str | Executor = "local",
+    address: str | None = None,
     **solver_options: Any,
 ) -> Solution:
     """Drive ``model`` to a fixed point from ``y0``; ``solution.ys`` is ``(batch, n)`` and
     ``solution.stats`` holds ``iterations`` and ``residual`` per sample. A model with its own
     steady-state solver (SBML models) uses it (:func:`steady_state`) unless a solver other
-    than ``"torch"`` or a ``method`` is named."""
+    than ``"torch"`` or a ``method`` is named. ``executor``/``address``/``workers`` as for
+    :func:`simulate`."""
     model, params = by_name(load_model(model), params, initial)
+    if executor != "local" or address is not None:
+        workers = solver_options.pop("workers", None)
+        return _sharded(equilibrate, model, executor, address, workers, {"params": params, "y0": y0, "inputs": inputs},
+                        {"solver": solver, **solver_options}, throw)
     if hasattr(model, "steady_state") and solver == "torch" and solver_options.get("method") in (None, "auto"):
         solver_options.pop("method", None)  # SBML models: their own steady-state solver
         return steady_state(model, y0=y0, params=params, throw=throw, **solver_options)
@@ -210,6 +230,19 @@ def equilibrate(
     sol = instance.equilibrate(model, y0, params=params, inputs=inputs)
     sol.meta.setdefault("model", getattr(model, "name", ""))
     host.call_lifecycle("neuroplex_simulation_finish", model=model, solver=instance, solution=sol)
+    return sol.raise_on_failure() if throw else sol
+
+
+def _sharded(call: Callable[..., Solution], model: Any, executor: str | Executor, address: str | None,
+             workers: int | None, arrays: dict[str, Any], options: dict[str, Any], throw: bool) -> Solution:
+    """``call`` with its batch split over ``executor``'s ``workers`` (None: all it has)."""
+    if isinstance(executor, Executor):
+        sol = run_sharded(call, model, executor, arrays, options, n_shards=workers)
+    else:
+        # a run on a GPU device: each task holds one GPU (Ray sets CUDA_VISIBLE_DEVICES for it)
+        gpus = 1.0 if executor == "ray" and str(options.get("device") or "").startswith("cuda") else 0.0
+        with get_executor(executor, workers, address, gpus_per_task=gpus) as ex:
+            sol = run_sharded(call, model, ex, arrays, options)
     return sol.raise_on_failure() if throw else sol
 
 

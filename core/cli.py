@@ -21,6 +21,8 @@ from .errors import NeuroplexError, PluginError, UnknownNameError
 from .features import solver_devices, solver_dtypes, solver_supports
 from .host import PluginHost, PluginRecord, get_host, reset_host
 from .solution import Status
+from .sweeps import summary as sweep_summary
+from .sweeps import sweep as run_sweep
 
 
 def _failed_plugins() -> list[PluginRecord]:
@@ -316,6 +318,20 @@ def main(argv: list[str] | None = None) -> None:
         finally:
             quiet.setLevel(level)
     group.main(args=args, prog_name="neuroplex")
+
+
+@cli.command()
+@click.argument("config", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--executor", type=click.Choice(["auto", "ray", "local"]), default=None,
+              help="Where trials run: Ray Tune, here one after another, or Ray when installed [default: the config's, "
+                   "else auto].")
+@click.option("--workers", type=int, default=None, help="Trials at once on Ray [default: the config's, else its CPUs].")
+@click.option("--progress/--no-progress", default=True, help="Show the progress bar (local trials).")
+def sweep(config: Path, executor: str | None, workers: int | None, progress: bool) -> None:
+    """Run the hyperparameter sweep described in the TOML file CONFIG (grid or random search over a
+    training command's options; see docs/distributed.md). Trials already done are skipped and an
+    interrupted one resumes from its checkpoint; one row per trial goes to OUT/trials.csv."""
+    click.echo(sweep_summary(run_sweep(config, executor=executor, workers=workers, progress=progress)))
 
 
 @cli.command()
