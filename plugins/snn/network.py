@@ -253,10 +253,10 @@ class Network:
         where the previous run ended (or from :meth:`restore`), as a second ``run()`` in Brian2:
         states, refractoriness, synaptic variables and time go on (spike times count from the
         network's start)."""
+        start = self.end_state if resume else None
+        if start is not None and backend == "auto":
+            backend = "torch"
         engine = Engine(self, dt=dt or self.dt, method=method, dtype=dtype, device=device, backend=backend)
-        start = None
-        if resume and self.end_state is not None:
-            start = self.end_state
         sol = engine.run(duration, progress=progress, seed=seed, chunk=chunk, start=start)
         self.end_state = engine.end_state
         return sol
