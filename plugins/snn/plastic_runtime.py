@@ -61,13 +61,20 @@ class PlasticSynapses:
         model = group.model
         self.name, self.dtype, self.device = group.name, dtype, device
         self.post_size = post.size
-        self.vars = {k: v.to(device=device, dtype=dtype).clone() for k, v in group.init.items()}
+        #: the variables as rows of one ``(V, synapses)`` tensor (one gather and one scatter per event)
+        self.names = list(group.init)
+        self.row = {k: r for r, k in enumerate(self.names)}
+        self.X = torch.stack([group.init[k] for k in self.names]).to(device=device, dtype=dtype).contiguous()
+        self.vars = {k: self.X[r] for k, r in self.row.items()}  # views
         self.lastupdate = torch.zeros(group.pre_flat.numel(), dtype=torch.float64, device=device)
         self.by_pre = _padded(group.pre_flat, pre.size).to(device)
         self.by_post = _padded(group.post_flat, post.size).to(device)
+        self.full = {id(self.by_pre): bool((self.by_pre >= 0).all()), id(self.by_post): bool((self.by_post >= 0).all())}
         self.post_flat = group.post_flat.to(device)
         self.params = dict(model.params)
-        self.traces = [(name, model.params[tau]) for name, tau in model.traces.items()]
+        self.trace_rows = torch.tensor([self.row[k] for k in model.traces], dtype=torch.int64, device=device)
+        self.trace_taus = torch.tensor([[model.params[tau]] for tau in model.traces.values()],
+                                       dtype=torch.float64, device=device)
         post_states = {s: r for r, s in enumerate(post.states)}
         self.post_reads: dict[str, int] = {}
         where = f"synapses {group.name!r}"
@@ -124,14 +131,16 @@ class PlasticSynapses:
     def _event(self, table: torch.Tensor, spiking: torch.Tensor, t: float, program: list[_Compiled],
                Y: torch.Tensor) -> None:
         syn = table.index_select(0, spiking).view(-1)
-        syn = syn[syn >= 0]
-        if not syn.numel():
-            return
-        local = {k: v.index_select(0, syn) for k, v in self.vars.items()}
-        elapsed = (t - self.lastupdate.index_select(0, syn)).to(self.dtype)
-        for name, tau in self.traces:
-            local[name] = local[name] * torch.exp(-elapsed / tau)
-            self.vars[name].index_copy_(0, syn, local[name])
+        if not self.full[id(table)]:
+            syn = syn[syn >= 0]
+            if not syn.numel():
+                return
+        block = self.X.index_select(1, syn)  # (V, m): this event's copy of the variables
+        if self.trace_rows.numel():
+            back = self.lastupdate.index_select(0, syn) - t  # -(t - lastupdate)
+            decay = torch.exp(back.unsqueeze(0) / self.trace_taus).to(self.dtype)
+            block.index_copy_(0, self.trace_rows, block.index_select(0, self.trace_rows) * decay)
+        local = {k: block[r] for k, r in self.row.items()}
         post = self.post_flat.index_select(0, syn)
         for st in program:
             values = []
@@ -145,25 +154,23 @@ class PlasticSynapses:
                 else:
                     values.append(Y.index_select(0, self.post_reads[name] * self.post_size + post))
             value = st.fn(*values)
-            if not isinstance(value, torch.Tensor):
-                value = torch.full((syn.numel(),), float(value), dtype=self.dtype, device=self.device)
             if st.post_row >= 0:
                 Y.index_add_(0, st.post_row * self.post_size + post, value if st.op == "+=" else -value)
                 continue
             old = local[st.target]
             new = (value if st.op == "=" else old + value if st.op == "+=" else old - value if st.op == "-="
                    else old * value)
-            local[st.target] = new.to(self.dtype).expand(syn.numel())
-            self.vars[st.target].index_copy_(0, syn, local[st.target])
+            local[st.target] = torch.as_tensor(new, dtype=self.dtype, device=self.device).expand(syn.numel())
+        self.X.index_copy_(1, syn, torch.stack([local[k] for k in self.names]))
         self.lastupdate.index_fill_(0, syn, t)
 
     # ------------------------------------------------------------------- state
     def state(self) -> dict[str, torch.Tensor]:
         """The per-synapse variables and ``lastupdate`` (clones)."""
-        return {**{k: v.clone() for k, v in self.vars.items()}, "lastupdate": self.lastupdate.clone()}
+        return {**{k: self.X[r].clone() for k, r in self.row.items()}, "lastupdate": self.lastupdate.clone()}
 
     def load(self, state: dict[str, torch.Tensor]) -> None:
         """Continue from :meth:`state`'s values."""
         for k, v in state.items():
-            target = self.lastupdate if k == "lastupdate" else self.vars[k]
+            target = self.lastupdate if k == "lastupdate" else self.X[self.row[k]]
             target.copy_(v)
