@@ -11,12 +11,11 @@ time constants are seconds, the rest dimensionless.
 from __future__ import annotations
 
 import re
-from typing import Any
 
 import numpy as np
 
 from neuroplex.errors import ModelError
-from neuroplex.plugins.snn import SynapseModel
+from neuroplex.plugins.snn import SynapseModel, Synapses
 
 from .translate import NeuronSpec, dims_text
 
@@ -28,7 +27,7 @@ def _rename(line: str, names: dict[str, str]) -> str:
     return _IDENT.sub(lambda m: names.get(m.group(0), m.group(0)), line)
 
 
-def plastic_text(model: SynapseModel, target: str, spec: NeuronSpec, where: str) -> tuple[str, str, str, dict[str, Any]]:
+def plastic_text(model: SynapseModel, target: str, spec: NeuronSpec, where: str) -> tuple[str, str, str, dict[str, object]]:
     """``(model, on_pre, on_post, namespace)`` of a Brian2 ``Synapses`` for ``model`` acting on
     the post-synaptic state ``target`` of a population translated as ``spec``."""
     from brian2 import Quantity, second
@@ -51,7 +50,7 @@ def plastic_text(model: SynapseModel, target: str, spec: NeuronSpec, where: str)
             lines.append(f"d{var}/dt = -{var}/p_{model.traces[var]} : {unit_text(var)} (event-driven)")
         else:
             lines.append(f"{var} : {unit_text(var)}")
-    namespace: dict[str, Any] = {}
+    namespace: dict[str, object] = {}
     for p, value in model.params.items():
         kind = model.unit(p)
         if kind == "second":
@@ -70,15 +69,15 @@ def plastic_text(model: SynapseModel, target: str, spec: NeuronSpec, where: str)
     return "\n".join(lines), on_pre, on_post, namespace
 
 
-def set_plastic_state(S: Any, syn: Any) -> None:
+def set_plastic_state(S: object, syn: Synapses) -> None:
     """Initial per-synapse values of a connected plastic ``Synapses`` (raw SI values)."""
-    S.w_ = np.asarray(syn.weight, dtype=float)
+    setattr(S, "w_", np.asarray(syn.weight, dtype=float))
     for name, values in syn.state.items():
         setattr(S, f"{name}_", np.asarray(values, dtype=float))
 
 
-def plastic_state(S: Any, model: SynapseModel) -> dict[str, np.ndarray]:
+def plastic_state(S: object, model: SynapseModel) -> dict[str, np.ndarray]:
     """The final per-synapse variables and ``lastupdate`` (in the network's synapse order)."""
     out = {name: np.asarray(getattr(S, f"{name}_"), dtype=float).copy() for name in model.variables}
-    out["lastupdate"] = np.asarray(S.lastupdate_, dtype=float).copy()
+    out["lastupdate"] = np.asarray(getattr(S, "lastupdate_"), dtype=float).copy()
     return out

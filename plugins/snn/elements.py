@@ -4,7 +4,7 @@ them together, the engine and the Brian2 backend read them)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence, Union
 
 import numpy as np
 import torch
@@ -12,6 +12,9 @@ import torch
 from neuroplex.ir import ModelIR
 
 from .plasticity import SynapseModel
+
+#: numbers given per neuron, synapse or spike: a scalar, a sequence, a numpy array or a tensor
+ArrayLike = Union[float, Sequence[float], np.ndarray, torch.Tensor]
 
 
 @dataclass

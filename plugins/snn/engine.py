@@ -87,7 +87,7 @@ class Engine:
 
     # -------------------------------------------------------------------- run
     def run(self, duration: float, *, progress: bool = False, seed: int | None = None,
-            chunk: int | None = None, start: dict[str, Any] | None = None) -> Solution:
+            chunk: int | None = None, start: dict[str, object] | None = None) -> Solution:
         """Run ``round(duration/dt)`` steps from the initial state, or from ``start`` (an
         :attr:`end_state` of an earlier run of the same network: the torch code only); a
         Solution. Afterwards :attr:`end_state` holds where the run ended."""

@@ -40,7 +40,7 @@ from neuroplex.errors import ModelError, NeuroplexError
 from neuroplex.host import get_neuron
 from neuroplex.ir import ModelIR
 
-from .elements import (PoissonGroup, PoissonInput, Population, SpikeGeneratorGroup, StateMonitor, Synapses,
+from .elements import (ArrayLike, PoissonGroup, PoissonInput, Population, SpikeGeneratorGroup, StateMonitor, Synapses,
                        TimedArray)
 from .engine import Engine
 from .plasticity import SynapseModel
@@ -92,14 +92,15 @@ class Network:
         self.populations[name] = pop
         return pop
 
-    def add_poisson(self, name: str, n: int, rates: Any, *, record_spikes: bool = False) -> PoissonGroup:
+    def add_poisson(self, name: str, n: int, rates: ArrayLike, *, record_spikes: bool = False) -> PoissonGroup:
         """Add ``n`` Poisson sources firing at ``rates`` Hz."""
         self._check_name(name)
         group = PoissonGroup(name, int(n), rates, record_spikes)
         self.populations[name] = group
         return group
 
-    def add_spike_generator(self, name: str, n: int, indices: Any, times: Any, *, sample: Any = None,
+    def add_spike_generator(self, name: str, n: int, indices: ArrayLike, times: ArrayLike, *,
+                            sample: ArrayLike | None = None,
                             record_spikes: bool = False) -> SpikeGeneratorGroup:
         """Add ``n`` sources spiking at ``times`` (seconds; source ``indices[k]`` at ``times[k]``),
         Brian2's ``SpikeGeneratorGroup``. A time falls in step ``round(time/dt)``. ``sample``:
@@ -129,7 +130,7 @@ class Network:
         self.populations[name] = group
         return group
 
-    def add_poisson_input(self, population: str, target: str, N: int, rate: Any, weight: float, *,
+    def add_poisson_input(self, population: str, target: str, N: int, rate: ArrayLike, weight: float, *,
                           name: str | None = None) -> PoissonInput:
         """Brian2's ``PoissonInput``: each step ``target += weight * Binomial(N, rate*dt)`` on every
         neuron of ``population`` (``rate`` in Hz: scalar, ``(B, 1)`` or ``(B, n)``)."""
