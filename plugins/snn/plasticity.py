@@ -141,11 +141,13 @@ def stdp_additive(*, taupre: float = 20e-3, taupost: float = 20e-3, dApre: float
     if dApost is None:
         dApost = -dApre * taupre / taupost * 1.05
     return SynapseModel(
-        "stdp", params={"taupre": taupre, "taupost": taupost, "dApre": dApre, "dApost": dApost, "wmax": wmax},
+        "stdp", params={"taupre": taupre, "taupost": taupost, "dApre": dApre, "dApost": dApost, "wmin": 0.0,
+                        "wmax": wmax},
         traces={"Apre": "taupre", "Apost": "taupost"},
-        on_pre=["Apre += dApre", "w = clip(w + Apost, 0, wmax)"],
-        on_post=["Apost += dApost", "w = clip(w + Apre, 0, wmax)"],
-        units={"Apre": "weight", "Apost": "weight", "dApre": "weight", "dApost": "weight", "wmax": "weight"})
+        on_pre=["Apre += dApre", "w = clip(w + Apost, wmin, wmax)"],
+        on_post=["Apost += dApost", "w = clip(w + Apre, wmin, wmax)"],
+        units={"Apre": "weight", "Apost": "weight", "dApre": "weight", "dApost": "weight", "wmin": "weight",
+               "wmax": "weight"})
 
 
 def stdp_multiplicative(*, taupre: float = 20e-3, taupost: float = 20e-3, dApre: float = 0.01,
@@ -158,11 +160,11 @@ def stdp_multiplicative(*, taupre: float = 20e-3, taupost: float = 20e-3, dApre:
         dApost = -dApre * taupre / taupost * 1.05
     return SynapseModel(
         "stdp_multiplicative",
-        params={"taupre": taupre, "taupost": taupost, "dApre": dApre, "dApost": dApost, "wmax": wmax},
+        params={"taupre": taupre, "taupost": taupost, "dApre": dApre, "dApost": dApost, "wmin": 0.0, "wmax": wmax},
         traces={"Apre": "taupre", "Apost": "taupost"},
-        on_pre=["Apre += dApre", "w = clip(w + w*Apost, 0, wmax)"],
-        on_post=["Apost += dApost", "w = clip(w + (wmax - w)*Apre, 0, wmax)"],
-        units={"wmax": "weight"})
+        on_pre=["Apre += dApre", "w = clip(w + w*Apost, wmin, wmax)"],
+        on_post=["Apost += dApost", "w = clip(w + (wmax - w)*Apre, wmin, wmax)"],
+        units={"wmin": "weight", "wmax": "weight"})
 
 
 def triplet_stdp(*, tau_plus: float = 16.8e-3, tau_minus: float = 33.7e-3, tau_x: float = 101e-3,
@@ -178,11 +180,11 @@ def triplet_stdp(*, tau_plus: float = 16.8e-3, tau_minus: float = 33.7e-3, tau_x
     return SynapseModel(
         "triplet_stdp",
         params={"tau_plus": tau_plus, "tau_minus": tau_minus, "tau_x": tau_x, "tau_y": tau_y,
-                "A2p": A2p, "A3p": A3p, "A2m": A2m, "A3m": A3m, "wmax": wmax},
+                "A2p": A2p, "A3p": A3p, "A2m": A2m, "A3m": A3m, "wmin": 0.0, "wmax": wmax},
         traces={"r1": "tau_plus", "r2": "tau_x", "o1": "tau_minus", "o2": "tau_y"},
-        on_pre=["w = clip(w - wmax*o1*(A2m + A3m*r2), 0, wmax)", "r1 += 1", "r2 += 1"],
-        on_post=["w = clip(w + wmax*r1*(A2p + A3p*o2), 0, wmax)", "o1 += 1", "o2 += 1"],
-        units={"wmax": "weight"})
+        on_pre=["w = clip(w - wmax*o1*(A2m + A3m*r2), wmin, wmax)", "r1 += 1", "r2 += 1"],
+        on_post=["w = clip(w + wmax*r1*(A2p + A3p*o2), wmin, wmax)", "o1 += 1", "o2 += 1"],
+        units={"wmin": "weight", "wmax": "weight"})
 
 
 #: the learning rules this plugin registers (name -> factory returning a :class:`SynapseModel`)

@@ -56,3 +56,19 @@ def test_poisson_input_and_batched_rates_on_brian2():
     ge = float(sol.ys[:, 500:].mean())  # N rate w taue
     assert ge == pytest.approx(100 * 20.0 * 0.01 * 5e-3, rel=0.1)
     assert set(sol.meta["spikes"]) == {"in", "out"}
+
+
+def test_plastic_synapses_with_volt_weights_run_with_units_on_brian2():
+    import neuroplex as nx
+    from neuroplex.plugins.snn import stdp_additive
+
+    idx, times, _ = poisson_trains(200, 20.0, 0.2, seed=1)
+    net = Network(dt=1e-4)
+    net.add_spike_generator("in", 200, idx, times)
+    net.add_population("P", nx.get_neuron("lif")(synapses="current", E_l=-60e-3), 20, init={"v": -60e-3})
+    net.connect("in", "P", "ge", p=0.5, seed=1, weight=1e-3, model=stdp_additive(dApre=2e-4, wmax=2e-3), name="S")
+    mine = net.run(0.2)
+    brian = Brian2Solver(target="numpy", units="si").simulate(net, (0.0, 0.2))
+    assert brian.meta["units"] == "si"  # w, Apre, Apost, wmin, wmax in volts: Brian2 checked them
+    assert len(mine.spikes) > 10 and torch.equal(mine.spikes.time, brian.spikes.time)
+    assert float((mine.meta["synapses"]["S"]["w"] - brian.meta["synapses"]["S"]["w"]).abs().max()) < 1e-9
