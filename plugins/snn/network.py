@@ -283,13 +283,19 @@ class Network:
                                 "dt": self.dt, "batch": self.batch, "populations": [], "synapses": [],
                                 "monitors": [vars(m) for m in self.monitors], "meta": self.meta}
         arrays: dict[str, np.ndarray] = {}
-        unsupported = ([f"spike generator {p.name!r}" for p in self.populations.values()
-                        if isinstance(p, SpikeGeneratorGroup)]
-                       + [f"plastic synapses {s.name!r}" for s in self.synapses.values() if s.model is not None]
-                       + [f"PoissonInput {k!r}" for k in self.poisson_inputs])
-        if unsupported:
-            raise NeuroplexError(f"network {self.name!r}: export does not yet cover {unsupported[0]}")
+        spec["rate_monitors"] = list(self.rate_monitors)
+        spec["poisson_inputs"] = []
+        for inp in self.poisson_inputs.values():
+            arrays[f"pin.{inp.name}.rate"] = _np(torch.as_tensor(inp.rate, dtype=torch.float64))
+            spec["poisson_inputs"].append({"name": inp.name, "population": inp.population, "target": inp.target,
+                                           "N": inp.N, "weight": inp.weight})
         for pop in self.populations.values():
+            if isinstance(pop, SpikeGeneratorGroup):
+                for key in ("indices", "steps", "sample"):
+                    arrays[f"pop.{pop.name}.{key}"] = getattr(pop, key)
+                spec["populations"].append({"name": pop.name, "kind": "generator", "n": pop.n,
+                                            "record_spikes": pop.record_spikes})
+                continue
             if isinstance(pop, PoissonGroup):
                 arrays[f"pop.{pop.name}.rates"] = np.asarray(torch.as_tensor(pop.rates, dtype=torch.float64))
                 spec["populations"].append({"name": pop.name, "kind": "poisson", "n": pop.n,
@@ -322,10 +328,16 @@ class Network:
                     entry["inputs"][key] = None
             spec["populations"].append(entry)
         for syn in self.synapses.values():
+            model = None if syn.model is None else {
+                "name": syn.model.name, "params": syn.model.params, "variables": syn.model.variables,
+                "traces": syn.model.traces, "on_pre": syn.model.on_pre, "on_post": syn.model.on_post,
+                "units": syn.model.units}
             spec["synapses"].append({"name": syn.name, "pre": syn.pre, "post": syn.post, "target": syn.target,
-                                     "has_delay": syn.delay is not None})
+                                     "has_delay": syn.delay is not None, "model": model, "state": list(syn.state)})
             for key in ("i", "j", "weight", "sample") + (("delay",) if syn.delay is not None else ()):
                 arrays[f"syn.{syn.name}.{key}"] = getattr(syn, key)
+            for key, values in syn.state.items():
+                arrays[f"syn.{syn.name}.state.{key}"] = values
         arrays["__network__"] = np.frombuffer(json.dumps(spec).encode(), dtype=np.uint8)
         return _atomic_savez(Path(path), arrays)
 
@@ -359,6 +371,12 @@ class Network:
                 net.add_poisson(name, entry["n"], torch.as_tensor(data[f"pop.{name}.rates"]),
                                 record_spikes=entry["record_spikes"])
                 continue
+            if entry["kind"] == "generator":
+                steps = data[f"pop.{name}.steps"].astype(np.int64)
+                net.populations[name] = SpikeGeneratorGroup(
+                    name, entry["n"], data[f"pop.{name}.indices"].astype(np.int64), steps,
+                    data[f"pop.{name}.sample"].astype(np.int64), entry["record_spikes"])
+                continue
             model = get_neuron(entry["factory"])(**entry["factory_kwargs"])
             params = {k: (v if v is not None else torch.as_tensor(data[f"pop.{name}.param.{k}"]))
                       for k, v in entry["params"].items()}
@@ -373,13 +391,21 @@ class Network:
             name = entry["name"]
             arr = {k: data[f"syn.{name}.{k}"] for k in ("i", "j", "weight", "sample")}
             delay = data[f"syn.{name}.delay"] if entry["has_delay"] else None
+            model = None if entry.get("model") is None else SynapseModel(**entry["model"])
+            state = {k: data[f"syn.{name}.state.{k}"].astype(np.float64) for k in entry.get("state", [])}
             net.synapses[name] = Synapses(name, entry["pre"], entry["post"], entry["target"],
                                           arr["i"].astype(np.int64), arr["j"].astype(np.int64),
                                           arr["weight"].astype(np.float64), arr["sample"].astype(np.int64),
-                                          None if delay is None else delay.astype(np.int64))
+                                          None if delay is None else delay.astype(np.int64), model, state)
         for m in spec["monitors"]:
             net.monitors.append(StateMonitor(m["population"], list(m["variables"]), list(m["indices"]),
                                              int(m["every"])))
+        for entry in spec.get("poisson_inputs", []):
+            net.add_poisson_input(entry["population"], entry["target"], entry["N"],
+                                  torch.as_tensor(data[f"pin.{entry['name']}.rate"]), entry["weight"],
+                                  name=entry["name"])
+        for name in spec.get("rate_monitors", []):
+            net.rate_monitor(name)
         return net
 
     # ------------------------------------------------------------------ helpers

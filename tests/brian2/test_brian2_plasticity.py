@@ -6,8 +6,10 @@ from __future__ import annotations
 import pytest
 import torch
 
+import neuroplex as nx
+
 from neuroplex.plugins.brian2_backend.solver import Brian2Solver
-from neuroplex.plugins.snn import Network, poisson_trains, song_neuron, song_stdp, triplet_stdp
+from neuroplex.plugins.snn import Network, poisson_trains, song_neuron, song_stdp, stdp_additive, triplet_stdp
 
 pytest.importorskip("brian2")
 
@@ -59,9 +61,6 @@ def test_poisson_input_and_batched_rates_on_brian2():
 
 
 def test_plastic_synapses_with_volt_weights_run_with_units_on_brian2():
-    import neuroplex as nx
-    from neuroplex.plugins.snn import stdp_additive
-
     idx, times, _ = poisson_trains(200, 20.0, 0.2, seed=1)
     net = Network(dt=1e-4)
     net.add_spike_generator("in", 200, idx, times)

@@ -7,7 +7,7 @@ import torch
 
 from neuroplex.errors import NeuroplexError
 from neuroplex.host import get_neuron
-from neuroplex.plugins.snn import Network, cuba, poisson_trains, song_stdp
+from neuroplex.plugins.snn import Network, cuba, poisson_trains, song_stdp, triplet_stdp
 
 DT = 1e-4
 
@@ -97,3 +97,18 @@ def test_continuing_a_static_network_keeps_state_and_monitors():
     assert torch.equal(b.ys[0], ref.ys[0, 200:])
     late = ref.spikes.time >= 0.02 - 1e-12
     assert torch.equal(b.spikes.time, ref.spikes.time[late]) and torch.equal(b.spikes.index, ref.spikes.index[late])
+
+
+def test_export_keeps_plastic_synapses_generators_and_poisson_inputs(tmp_path):
+    idx, times, _ = poisson_trains(100, 20.0, 0.1, seed=2)
+    net = Network(dt=DT, batch=2)
+    net.add_spike_generator("in", 100, idx, times)
+    net.add_population("P", get_neuron("lif")(synapses="current", E_l=-60e-3), 10, init={"v": -60e-3})
+    net.connect("in", "P", "ge", p=0.5, seed=1, weight=2e-3, model=triplet_stdp(A2p=5e-3, wmax=4e-3), name="S")
+    net.add_poisson_input("P", "ge", N=20, rate=torch.tensor([[10.0], [30.0]]), weight=1e-3)
+    net.rate_monitor("P")
+    back = Network.load(net.export(tmp_path / "plastic.npz"))
+    a, b = net.run(0.1, seed=5), back.run(0.1, seed=5)
+    assert len(a.spikes) > 5 and torch.equal(a.spikes.time, b.spikes.time)
+    assert torch.equal(a.meta["synapses"]["S"]["w"], b.meta["synapses"]["S"]["w"])
+    assert torch.equal(a.meta["rates"]["P"], b.meta["rates"]["P"])
