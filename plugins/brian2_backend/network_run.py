@@ -23,6 +23,7 @@ from neuroplex.plugins.snn import Network as SpikingNetwork
 from neuroplex.plugins.snn import TimedArray, population_rate, population_spikes
 from neuroplex.solution import Solution, SpikeTrain, Status
 
+from .continuation import check_start, end_state, load_groups
 from .neuron_run import initial_values, with_unit_fallback
 from .plastic import plastic_state, plastic_text, set_plastic_state
 from .session import brian_session, progress_report, ran_targets
@@ -60,18 +61,29 @@ def _is_scalar(value: Any) -> bool:
 def run_network(net: Any, t_span: tuple[float, float], *, dt: float | None, method: str | None, target: str,
                 dtype: str, units: str, seed: int | None, t_eval: Any = None, progress: bool = False,
                 directory: str | None = None) -> Solution:
-    """Simulate ``net`` on Brian2 for ``t_span`` (which must start at 0)."""
+    """Simulate ``net`` on Brian2 for ``t_span``. A span starting at 0 runs from the initial
+    values; one starting later continues the network's previous run (``net.end_state``, left by
+    a run on either engine, or by ``net.restore``), which must have ended there. Afterwards
+    ``net.end_state`` holds where this run ended."""
     t0, t1 = float(t_span[0]), float(t_span[1])
-    if t0 != 0.0:
-        raise NeuroplexError(f"network {net.name!r}: t_span must start at 0, not {t0}")
     if not net.populations:
         raise NeuroplexError(f"network {net.name!r} has no populations")
     dt = float(dt or net.dt)
-    n_steps = int(round(t1 / dt))
+    start, first = None, 0
+    if t0 != 0.0:
+        if net.end_state is None:
+            raise NeuroplexError(f"network {net.name!r}: t_span must start at 0, or at the end of a previous "
+                                 f"run to continue it (no run to continue; t_span starts at {t0})")
+        start = net.end_state
+        first = check_start(start, dt, t0, net.name)
+    n_steps = int(round(t1 / dt)) - first
+    if n_steps < 0:
+        raise NeuroplexError(f"network {net.name!r}: t_span {t_span} ends before it starts")
     wall0 = _time.perf_counter()
     result = with_unit_fallback(lambda mode: _build_and_run(net, n_steps, dt, method, target, dtype, mode, seed, progress,
-                                                            directory), units, f"network {net.name!r}")
-    sol = _solution(net, result, n_steps, dt, target, dtype)
+                                                            directory, start, first), units, f"network {net.name!r}")
+    net.end_state = result["end_state"]
+    sol = _solution(net, result, n_steps, dt, target, dtype, first)
     sol.meta["wall_time_s"] = _time.perf_counter() - wall0
     if t_eval is not None and sol.ts is not None and sol.ts.numel():
         te = torch.as_tensor(t_eval, dtype=torch.float64)
@@ -101,7 +113,8 @@ def _timed_name(pop: str, name: str) -> str:
 
 
 def _build_and_run(net: Any, n_steps: int, dt: float, method: str | None, target: str, dtype: str, units: str,
-                   seed: int | None, progress: bool = False, directory: str | None = None) -> dict[str, Any]:
+                   seed: int | None, progress: bool = False, directory: str | None = None,
+                   start: dict[str, Any] | None = None, first: int = 0) -> dict[str, Any]:
     import brian2
     from brian2 import (Hz, Network, NeuronGroup, PoissonGroup, PoissonInput, Quantity, SpikeGeneratorGroup,
                         SpikeMonitor, StateMonitor, Synapses, TimedArray, second)
@@ -159,6 +172,12 @@ def _build_and_run(net: Any, n_steps: int, dt: float, method: str | None, target
             state_mons.append(sm)
             objects.append(sm)
         bnet = Network(*objects)
+        if start is not None:
+            if session.standalone:
+                raise NeuroplexError(f"network {net.name!r}: continuing a run needs a runtime target "
+                                     f"(cython or numpy), not {target}")
+            load_groups(start, groups, specs, plastic, dt)
+            bnet.t_ = first * dt
         build_time = _time.perf_counter() - build0
         run0 = _time.perf_counter()
         report, close = progress_report(progress and not session.standalone, net.name)
@@ -183,10 +202,11 @@ def _build_and_run(net: Any, n_steps: int, dt: float, method: str | None, target
             final[name] = torch.as_tensor(np.stack([np.asarray(getattr(g, spec.names[s] + "_"), dtype=float)
                                                     for s in spec.model.state_names]).reshape(-1, B, n))
         synapses = {name: plastic_state(S, net.synapses[name].model) for name, S in plastic.items()}
+        end = end_state(first + n_steps, dt, groups, specs, synapses)
         ran = ran_targets(bnet)
         units_used = sorted({s.units for s in specs.values()})
         methods = sorted({s.method or "auto" for s in specs.values()})
-    return {"spikes": spikes, "traces": traces, "final": final, "synapses": synapses, "loop_time": loop, "run_time": run_time,
+    return {"spikes": spikes, "traces": traces, "final": final, "synapses": synapses, "end_state": end, "loop_time": loop, "run_time": run_time,
             "build_time": build_time, "units": ",".join(units_used), "method": ",".join(methods), "target": ran,
             "equations": {k: s.equations for k, s in specs.items()}}
 
@@ -280,7 +300,8 @@ def _synapses(syn: Any, net: Any, groups: dict[str, Any], specs: dict[str, Neuro
     return S
 
 
-def _solution(net: Any, result: dict[str, Any], n_steps: int, dt: float, target: str, dtype: str) -> Solution:
+def _solution(net: Any, result: dict[str, Any], n_steps: int, dt: float, target: str, dtype: str,
+              first: int = 0) -> Solution:
     B = net.batch
     offsets = net.population_offsets()
     samples, index, times = [], [], []
@@ -326,7 +347,7 @@ def _solution(net: Any, result: dict[str, Any], n_steps: int, dt: float, target:
     status = torch.where(finite, int(Status.SUCCESS), int(Status.NONFINITE)).to(torch.int64)
     counts = torch.bincount(torch.as_tensor(s), minlength=B) if len(s) else torch.zeros(B, dtype=torch.int64)
     by_pop = population_spikes(spikes, offsets)
-    rates = {name: population_rate(by_pop[name], offsets[name][1], B, 0, n_steps, dt) for name in net.rate_monitors}
+    rates = {name: population_rate(by_pop[name], offsets[name][1], B, first, n_steps, dt) for name in net.rate_monitors}
     synapses = {name: {k: torch.as_tensor(v) for k, v in state.items()} for name, state in result["synapses"].items()}
     return Solution(
         ys=ys, ts=ts, names=names, status=status,

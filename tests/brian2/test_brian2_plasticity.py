@@ -7,6 +7,7 @@ import pytest
 import torch
 
 import neuroplex as nx
+from neuroplex.errors import NeuroplexError
 
 from neuroplex.plugins.brian2_backend.solver import Brian2Solver
 from neuroplex.plugins.snn import Network, poisson_trains, song_neuron, song_stdp, stdp_additive, triplet_stdp
@@ -71,3 +72,23 @@ def test_plastic_synapses_with_volt_weights_run_with_units_on_brian2():
     assert brian.meta["units"] == "si"  # w, Apre, Apost, wmin, wmax in volts: Brian2 checked them
     assert len(mine.spikes) > 10 and torch.equal(mine.spikes.time, brian.spikes.time)
     assert float((mine.meta["synapses"]["S"]["w"] - brian.meta["synapses"]["S"]["w"]).abs().max()) < 1e-9
+
+
+def test_a_run_continues_across_engines():
+    spikes = poisson_trains(1000, 15.0, 0.4, seed=6)
+    ref = song_stdp(1000, seed=1, input_spikes=spikes).run(0.4)
+    net = song_stdp(1000, seed=1, input_spikes=spikes)
+    net.run(0.1)                                                    # torch: 0 .. 0.1 s
+    net.store("t0.1")
+    brian = Brian2Solver(target="numpy").simulate(net, (0.1, 0.3))  # Brian2 goes on: 0.1 .. 0.3 s
+    last = net.run(0.1, resume=True)                                # torch again: 0.3 .. 0.4 s
+    out = ref.meta["spikes"]["out"].time
+    middle = out[(out >= 0.1 - 1e-9) & (out < 0.3 - 1e-9)]
+    assert len(middle) > 5 and torch.equal(brian.meta["spikes"]["out"].time, middle)
+    assert torch.equal(last.meta["spikes"]["out"].time, out[out >= 0.3 - 1e-9])
+    assert float((last.meta["synapses"]["S"]["w"] - ref.meta["synapses"]["S"]["w"]).abs().max()) < 1e-12
+    net.restore("t0.1")
+    again = Brian2Solver(target="numpy").simulate(net, (0.1, 0.3))
+    assert torch.equal(again.meta["synapses"]["S"]["w"], brian.meta["synapses"]["S"]["w"])
+    with pytest.raises(NeuroplexError, match="ended at t=0.3"):
+        Brian2Solver(target="numpy").simulate(net, (0.2, 0.3))
