@@ -53,7 +53,8 @@ def load_groups(start: dict[str, object], groups: dict[str, object], specs: dict
     synapses = start.get("synapses") or {}
     for name, S in plastic.items():
         for var, values in synapses[name].items():  # type: ignore[index, union-attr]
-            setattr(S, var + "_", torch.as_tensor(values, dtype=torch.float64).numpy())
+            if var in getattr(S, "variables"):  # lastupdate only exists with event-driven variables
+                setattr(S, var + "_", torch.as_tensor(values, dtype=torch.float64).numpy())
 
 
 def end_state(step: int, dt: float, groups: dict[str, object], specs: dict[str, NeuronSpec],

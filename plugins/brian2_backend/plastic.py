@@ -1,7 +1,8 @@
 """Plastic synapses of a :class:`neuroplex.plugins.snn.Network` as Brian2 ``Synapses``.
 
 A :class:`~neuroplex.plugins.snn.SynapseModel` becomes Brian2 text: ``w`` and the model's
-variables as per-synapse variables, its traces as ``dX/dt = -X/tau : unit (event-driven)``,
+variables as per-synapse variables, its traces as ``dX/dt = -X/tau : unit (event-driven)``
+(clock-driven ones ``(clock-driven)``),
 ``on_pre`` = ``<target>_post += w`` followed by the model's ``on_pre`` lines, ``on_post`` the
 model's ``on_post`` lines. Post-synaptic states are written ``<name>_post`` with the Brian2
 name of the state; the model's parameters go into the namespace as ``p_<name>`` (no clash with
@@ -48,6 +49,8 @@ def plastic_text(model: SynapseModel, target: str, spec: NeuronSpec, where: str)
     for var in model.variables:
         if var in model.traces:
             lines.append(f"d{var}/dt = -{var}/p_{model.traces[var]} : {unit_text(var)} (event-driven)")
+        elif var in model.clock_driven:
+            lines.append(f"d{var}/dt = -{var}/p_{model.clock_driven[var]} : {unit_text(var)} (clock-driven)")
         else:
             lines.append(f"{var} : {unit_text(var)}")
     namespace: dict[str, object] = {}
@@ -79,5 +82,6 @@ def set_plastic_state(S: object, syn: Synapses) -> None:
 def plastic_state(S: object, model: SynapseModel) -> dict[str, np.ndarray]:
     """The final per-synapse variables and ``lastupdate`` (in the network's synapse order)."""
     out = {name: np.asarray(getattr(S, f"{name}_"), dtype=float).copy() for name in model.variables}
-    out["lastupdate"] = np.asarray(getattr(S, "lastupdate_"), dtype=float).copy()
+    if "lastupdate" in getattr(S, "variables"):  # Brian2 keeps it only for event-driven variables
+        out["lastupdate"] = np.asarray(getattr(S, "lastupdate_"), dtype=float).copy()
     return out

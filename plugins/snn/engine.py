@@ -186,7 +186,7 @@ class Engine:
                 span = len(plan.pops[group.post].states) * plan.pops[group.post].size
                 state[f"D{g}"] = torch.zeros(group.slots * span, dtype=dt, device=dev)
         for q, group in enumerate(plan.plastic):
-            state[f"PL{q}"] = PlasticSynapses(group, plan.pops[group.pre], plan.pops[group.post], dt, dev)
+            state[f"PL{q}"] = PlasticSynapses(group, plan.pops[group.pre], plan.pops[group.post], dt, dev, self.dt)
         if self.backend == "torch":
             return state
         counts = []

@@ -330,7 +330,7 @@ class Network:
         for syn in self.synapses.values():
             model = None if syn.model is None else {
                 "name": syn.model.name, "params": syn.model.params, "variables": syn.model.variables,
-                "traces": syn.model.traces, "on_pre": syn.model.on_pre, "on_post": syn.model.on_post,
+                "traces": syn.model.traces, "clock_driven": syn.model.clock_driven, "on_pre": syn.model.on_pre, "on_post": syn.model.on_post,
                 "units": syn.model.units}
             spec["synapses"].append({"name": syn.name, "pre": syn.pre, "post": syn.post, "target": syn.target,
                                      "has_delay": syn.delay is not None, "model": model, "state": list(syn.state)})

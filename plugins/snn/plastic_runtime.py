@@ -1,7 +1,8 @@
 """Plastic synapses on the torch engine: per-synapse variables in tensors, ``on_pre`` and
 ``on_post`` run on the synapses of the neurons that spiked this step.
 
-For an event at time ``t`` on synapses ``s`` (all synapses of the spiking neurons, over every
+Clock-driven traces decay every step on every synapse (:meth:`PlasticSynapses.advance`, at the
+start of the step, Brian2's ``groups`` slot). For an event at time ``t`` on synapses ``s`` (all synapses of the spiking neurons, over every
 network of the batch), in Brian2's order: each event-driven trace decays from the synapse's
 ``lastupdate``, ``X = X exp(-(t - lastupdate)/tau)``; the statements run in order, each on all
 of ``s`` at once (a synapse variable is written back at once, a post-synaptic ``+=`` is an
@@ -11,6 +12,7 @@ vectorised statements give what Brian2's loop over synapses gives.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -57,7 +59,7 @@ class PlasticSynapses:
     """The runtime of one :class:`~.plan.PlasticGroup` (see the module docstring)."""
 
     def __init__(self, group: PlasticGroup, pre: PopulationPlan, post: PopulationPlan, dtype: torch.dtype,
-                 device: torch.device):
+                 device: torch.device, dt: float):
         model = group.model
         self.name, self.dtype, self.device = group.name, dtype, device
         self.post_size = post.size
@@ -75,6 +77,10 @@ class PlasticSynapses:
         self.trace_rows = torch.tensor([self.row[k] for k in model.traces], dtype=torch.int64, device=device)
         self.trace_taus = torch.tensor([[model.params[tau]] for tau in model.traces.values()],
                                        dtype=torch.float64, device=device)
+        #: clock-driven traces: rows and their one-step factors exp(-dt/tau)
+        self.clock_rows = torch.tensor([self.row[k] for k in model.clock_driven], dtype=torch.int64, device=device)
+        self.clock_factors = torch.tensor([[math.exp(-dt / model.params[tau])] for tau in model.clock_driven.values()],
+                                          dtype=dtype, device=device)
         post_states = {s: r for r, s in enumerate(post.states)}
         self.post_reads: dict[str, int] = {}
         where = f"synapses {group.name!r}"
@@ -117,6 +123,10 @@ class PlasticSynapses:
         return _Compiled(target, op, fn, names, post_row)
 
     # --------------------------------------------------------------------- run
+    def advance(self) -> None:
+        """One step of the clock-driven traces (every synapse)."""
+        self.X.index_copy_(0, self.clock_rows, self.X.index_select(0, self.clock_rows) * self.clock_factors)
+
     def on_pre(self, t: float, spiking: torch.Tensor, Y: torch.Tensor) -> None:
         """The pre-synaptic pathway for the neurons ``spiking`` (flat indices) at time ``t``;
         ``Y``: the post population's state (updated in place)."""

@@ -8,6 +8,8 @@ A :class:`SynapseModel` holds
 * ``traces``: event-driven traces ``dX/dt = -X/tau`` (Brian2's ``(event-driven)``): each is
   decayed to the current time from the synapse's ``lastupdate`` when the synapse receives an
   event, before the statements run;
+* ``clock_driven``: traces ``dX/dt = -X/tau`` integrated every step on every synapse
+  (Brian2's ``(clock-driven)``; exact: ``X *= exp(-dt/tau)`` at the start of the step);
 * ``on_pre`` / ``on_post``: statements (``x = e``, ``x += e``, ``x -= e``, ``x *= e``) over
   the synapse's variables, the rule's ``params``, ``t`` and post-synaptic states (``ge`` or
   ``ge_post``; written only with ``+=``/``-=`` from ``on_pre``), with ``clip``, ``exp``,
@@ -67,6 +69,7 @@ class SynapseModel:
     params: dict[str, float] = field(default_factory=dict)
     variables: dict[str, float] = field(default_factory=dict)
     traces: dict[str, str] = field(default_factory=dict)
+    clock_driven: dict[str, str] = field(default_factory=dict)
     on_pre: list[str] = field(default_factory=list)
     on_post: list[str] = field(default_factory=list)
     units: dict[str, str] = field(default_factory=dict)
@@ -74,12 +77,15 @@ class SynapseModel:
     def __post_init__(self) -> None:
         self.params = {k: float(v) for k, v in self.params.items()}
         self.variables = {"w": 0.0, **{k: float(v) for k, v in self.variables.items()}}
-        for name in self.traces:
+        both = set(self.traces) & set(self.clock_driven)
+        if both:
+            raise ModelError(f"synapse model {self.name!r}: {sorted(both)[0]!r} is both event- and clock-driven")
+        for name in [*self.traces, *self.clock_driven]:
             self.variables.setdefault(name, 0.0)
         clash = set(self.params) & set(self.variables)
         if clash:
             raise ModelError(f"synapse model {self.name!r}: {sorted(clash)[0]!r} is both a parameter and a variable")
-        for name, tau in self.traces.items():
+        for name, tau in {**self.traces, **self.clock_driven}.items():
             if tau not in self.params:
                 raise ModelError(f"synapse model {self.name!r}: trace {name!r} decays with {tau!r}, "
                                  f"which is not a parameter (parameters: {', '.join(self.params) or 'none'})")
@@ -95,7 +101,7 @@ class SynapseModel:
 
     def unit(self, name: str) -> str:
         """The unit kind of a variable or parameter (traces' time constants: ``second``)."""
-        if name in self.traces.values():
+        if name in self.traces.values() or name in self.clock_driven.values():
             return "second"
         return self.units.get(name, "weight" if name == "w" else "1")
 
@@ -106,7 +112,7 @@ class SynapseModel:
             raise ModelError(f"synapse model {self.name!r} has no parameter {unknown[0]!r} "
                              f"(parameters: {', '.join(self.params)})")
         return SynapseModel(self.name, {**self.params, **changes}, dict(self.variables), dict(self.traces),
-                            list(self.on_pre), list(self.on_post), dict(self.units))
+                            dict(self.clock_driven), list(self.on_pre), list(self.on_post), dict(self.units))
 
     def statements(self, pathway: str) -> list[Statement]:
         """The parsed ``on_pre`` (``pathway="pre"``) or ``on_post`` statements."""

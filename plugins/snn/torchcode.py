@@ -90,6 +90,9 @@ class _Generator:
         for m, mon in enumerate(plan.monitors):
             body += [f"if (k - KS) % {mon.every} == 0:",
                      f"    M{m}[(k - KS) // {mon.every}] = Y{mon.pop}.index_select(0, MS{m})"]
+        for g, group in enumerate(plan.plastic):
+            if group.model.clock_driven:  # Brian2's groups slot, with the state updates
+                body.append(f"S['PL{g}'].advance()")
         for P in plan.pops:
             body += self._population(P)
         for P in plan.pops:

@@ -3,6 +3,7 @@ example (Song, Miller & Abbott 2000) fed identical input spikes gives the same o
 and final weights; triplet STDP, PoissonInput, (B, 1) rates and per-population results."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -10,7 +11,8 @@ import neuroplex as nx
 from neuroplex.errors import NeuroplexError
 
 from neuroplex.plugins.brian2_backend.solver import Brian2Solver
-from neuroplex.plugins.snn import Network, poisson_trains, song_neuron, song_stdp, stdp_additive, triplet_stdp
+from neuroplex.plugins.snn import (Network, SynapseModel, poisson_trains, song_neuron, song_stdp, stdp_additive,
+                                   triplet_stdp)
 
 pytest.importorskip("brian2")
 
@@ -92,3 +94,21 @@ def test_a_run_continues_across_engines():
     assert torch.equal(again.meta["synapses"]["S"]["w"], brian.meta["synapses"]["S"]["w"])
     with pytest.raises(NeuroplexError, match="ended at t=0.3"):
         Brian2Solver(target="numpy").simulate(net, (0.2, 0.3))
+
+
+def test_clock_driven_trace_matches_brian2_and_its_decay():
+    rule = SynapseModel("facilitation", params={"tau": 0.01, "eta": 2e-3, "wmin": 0.0, "wmax": 0.05},
+                        clock_driven={"x": "tau"}, on_pre=["x += 1", "w = clip(w + eta*x, wmin, wmax)"],
+                        units={"eta": "weight", "wmin": "weight", "wmax": "weight"})
+    net = Network(dt=1e-4)
+    net.add_spike_generator("in", 2, [0, 1, 0], [0.002, 0.004, 0.0071])
+    net.add_population("out", song_neuron(), 1, init={"v": -60e-3})
+    net.connect("in", "out", "ge", i=[0, 1], j=[0, 0], weight=0.01, model=rule, name="S")
+    mine = net.run(0.01)
+    brian = Brian2Solver(target="numpy").simulate(net, (0.0, 0.01))
+    x_t, x_b = mine.meta["synapses"]["S"]["x"], brian.meta["synapses"]["S"]["x"]
+    # synapse 0: x = 1 at step 20, decays 51 steps, + 1 at step 71, then decays in steps 72 .. 99
+    expected = (np.exp(-51e-4 / 0.01) + 1) * np.exp(-28e-4 / 0.01)
+    assert float(x_t[0]) == pytest.approx(expected, rel=1e-12)
+    assert float((x_t - x_b).abs().max()) < 1e-12
+    assert float((mine.meta["synapses"]["S"]["w"] - brian.meta["synapses"]["S"]["w"]).abs().max()) < 1e-12
