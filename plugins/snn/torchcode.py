@@ -106,7 +106,7 @@ class _Generator:
             body.append(f"tt = float(k) * {float(plan.dt)!r}")
         for g, group in enumerate(plan.plastic):
             self.pre.append(f"PL{g} = S['PL{g}']")
-            body.append(f"PL{g}.on_pre(tt, i{group.pre}, Y{group.post})")
+            body += [f"if i{group.pre}.numel() > 0:", f"    PL{g}.on_pre(tt, i{group.pre}, Y{group.post})"]
         for q, inp in enumerate(plan.poisson_inputs):
             size = plan.pops[inp.pop].size
             self.const(inp.prob, f"PIP{q}")
@@ -115,7 +115,7 @@ class _Generator:
             body.append(f"Y{inp.pop}[{inp.row * size}:{(inp.row + 1) * size}].add_("
                         f"torch.binomial(PIN{q}, PIP{q}, generator=GENR) * {inp.weight!r})")
         for g, group in enumerate(plan.plastic):
-            body.append(f"PL{g}.on_post(tt, i{group.post}, Y{group.post})")
+            body += [f"if i{group.post}.numel() > 0:", f"    PL{g}.on_post(tt, i{group.post}, Y{group.post})"]
         for P in plan.pops:
             if P.neurons:
                 body += self._reset(P)
