@@ -20,10 +20,12 @@ import torch
 
 from neuroplex.errors import NeuroplexError
 from neuroplex.plugins.snn import Network as SpikingNetwork
-from neuroplex.plugins.snn import TimedArray
+from neuroplex.plugins.snn import TimedArray, population_rate, population_spikes
 from neuroplex.solution import Solution, SpikeTrain, Status
 
+from .continuation import check_start, end_state, load_groups
 from .neuron_run import initial_values, with_unit_fallback
+from .plastic import plastic_state, plastic_text, set_plastic_state
 from .session import brian_session, progress_report, ran_targets
 from .translate import NeuronSpec, dims_text, translate_neuron
 
@@ -42,7 +44,10 @@ def _flat(value: Any, batch: int, n: int, what: str) -> np.ndarray:
         return np.tile(arr, batch)
     if arr.shape == (batch, n):
         return arr.reshape(-1).copy()
-    raise NeuroplexError(f"{what}: expected a scalar, ({n},) or ({batch}, {n}) values, got {arr.shape}")
+    if arr.shape == (batch, 1):  # one value per network
+        return np.repeat(arr.reshape(-1), n)
+    raise NeuroplexError(f"{what}: expected a scalar, ({n},), ({batch}, 1) or ({batch}, {n}) values, "
+                         f"got {arr.shape}")
 
 
 def _np(value: Any) -> np.ndarray:
@@ -56,18 +61,29 @@ def _is_scalar(value: Any) -> bool:
 def run_network(net: Any, t_span: tuple[float, float], *, dt: float | None, method: str | None, target: str,
                 dtype: str, units: str, seed: int | None, t_eval: Any = None, progress: bool = False,
                 directory: str | None = None) -> Solution:
-    """Simulate ``net`` on Brian2 for ``t_span`` (which must start at 0)."""
+    """Simulate ``net`` on Brian2 for ``t_span``. A span starting at 0 runs from the initial
+    values; one starting later continues the network's previous run (``net.end_state``, left by
+    a run on either engine, or by ``net.restore``), which must have ended there. Afterwards
+    ``net.end_state`` holds where this run ended."""
     t0, t1 = float(t_span[0]), float(t_span[1])
-    if t0 != 0.0:
-        raise NeuroplexError(f"network {net.name!r}: t_span must start at 0, not {t0}")
     if not net.populations:
         raise NeuroplexError(f"network {net.name!r} has no populations")
     dt = float(dt or net.dt)
-    n_steps = int(round(t1 / dt))
+    start, first = None, 0
+    if t0 != 0.0:
+        if net.end_state is None:
+            raise NeuroplexError(f"network {net.name!r}: t_span must start at 0, or at the end of a previous "
+                                 f"run to continue it (no run to continue; t_span starts at {t0})")
+        start = net.end_state
+        first = check_start(start, dt, t0, net.name)
+    n_steps = int(round(t1 / dt)) - first
+    if n_steps < 0:
+        raise NeuroplexError(f"network {net.name!r}: t_span {t_span} ends before it starts")
     wall0 = _time.perf_counter()
     result = with_unit_fallback(lambda mode: _build_and_run(net, n_steps, dt, method, target, dtype, mode, seed, progress,
-                                                            directory), units, f"network {net.name!r}")
-    sol = _solution(net, result, n_steps, dt, target, dtype)
+                                                            directory, start, first), units, f"network {net.name!r}")
+    net.end_state = result["end_state"]
+    sol = _solution(net, result, n_steps, dt, target, dtype, first)
     sol.meta["wall_time_s"] = _time.perf_counter() - wall0
     if t_eval is not None and sol.ts is not None and sol.ts.numel():
         te = torch.as_tensor(t_eval, dtype=torch.float64)
@@ -97,10 +113,11 @@ def _timed_name(pop: str, name: str) -> str:
 
 
 def _build_and_run(net: Any, n_steps: int, dt: float, method: str | None, target: str, dtype: str, units: str,
-                   seed: int | None, progress: bool = False, directory: str | None = None) -> dict[str, Any]:
+                   seed: int | None, progress: bool = False, directory: str | None = None,
+                   start: dict[str, Any] | None = None, first: int = 0) -> dict[str, Any]:
     import brian2
-    from brian2 import (Hz, Network, NeuronGroup, PoissonGroup, Quantity, SpikeMonitor, StateMonitor,
-                        Synapses, TimedArray, second)
+    from brian2 import (Hz, Network, NeuronGroup, PoissonGroup, PoissonInput, Quantity, SpikeGeneratorGroup,
+                        SpikeMonitor, StateMonitor, Synapses, TimedArray, second)
 
     B = net.batch
     dt_q = dt * second
@@ -117,6 +134,9 @@ def _build_and_run(net: Any, n_steps: int, dt: float, method: str | None, target
             if getattr(pop, "kind", "neurons") == "poisson":
                 rates = _flat(pop.rates, B, pop.n, f"Poisson group {pop.name!r} rates")
                 g = PoissonGroup(B * pop.n, rates=rates * Hz, dt=dt_q, name=f"np_{pop.name}")
+            elif pop.kind == "generator":
+                g = SpikeGeneratorGroup(B * pop.n, pop.sample * pop.n + pop.indices, pop.steps * dt_q, dt=dt_q,
+                                        name=f"np_{pop.name}")
             else:
                 spec, per_neuron = _population_spec(pop, method, units, target)
                 specs[pop.name] = spec
@@ -134,8 +154,14 @@ def _build_and_run(net: Any, n_steps: int, dt: float, method: str | None, target
             if pop.record_spikes:
                 spike_mons[pop.name] = SpikeMonitor(g, name=f"np_spikes_{pop.name}")
                 objects.append(spike_mons[pop.name])
+        plastic = {}
         for syn in net.synapses.values():
-            objects.append(_synapses(syn, net, groups, specs, dt_q, Synapses, Quantity))
+            S = _synapses(syn, net, groups, specs, dt_q, Synapses, Quantity)
+            objects.append(S)
+            if syn.model is not None:
+                plastic[syn.name] = S
+        for inp in net.poisson_inputs.values():
+            objects.append(_poisson_input(inp, groups, specs, PoissonInput, Quantity, Hz))
         state_mons = []
         for m, mon in enumerate(net.monitors):
             spec = specs[mon.population]
@@ -146,6 +172,12 @@ def _build_and_run(net: Any, n_steps: int, dt: float, method: str | None, target
             state_mons.append(sm)
             objects.append(sm)
         bnet = Network(*objects)
+        if start is not None:
+            if session.standalone:
+                raise NeuroplexError(f"network {net.name!r}: continuing a run needs a runtime target "
+                                     f"(cython or numpy), not {target}")
+            load_groups(start, groups, specs, plastic, dt)
+            bnet.t_ = first * dt
         build_time = _time.perf_counter() - build0
         run0 = _time.perf_counter()
         report, close = progress_report(progress and not session.standalone, net.name)
@@ -169,10 +201,12 @@ def _build_and_run(net: Any, n_steps: int, dt: float, method: str | None, target
             n = net.populations[name].n
             final[name] = torch.as_tensor(np.stack([np.asarray(getattr(g, spec.names[s] + "_"), dtype=float)
                                                     for s in spec.model.state_names]).reshape(-1, B, n))
+        synapses = {name: plastic_state(S, net.synapses[name].model) for name, S in plastic.items()}
+        end = end_state(first + n_steps, dt, groups, specs, synapses)
         ran = ran_targets(bnet)
         units_used = sorted({s.units for s in specs.values()})
         methods = sorted({s.method or "auto" for s in specs.values()})
-    return {"spikes": spikes, "traces": traces, "final": final, "loop_time": loop, "run_time": run_time,
+    return {"spikes": spikes, "traces": traces, "final": final, "synapses": synapses, "end_state": end, "loop_time": loop, "run_time": run_time,
             "build_time": build_time, "units": ",".join(units_used), "method": ",".join(methods), "target": ran,
             "equations": {k: s.equations for k, s in specs.items()}}
 
@@ -214,12 +248,34 @@ def _set_initial(g: Any, pop: Any, spec: NeuronSpec, per_neuron: dict[str, Any],
         g.__setattr__(spec.names[s] + "_", value)
 
 
+def _poisson_input(inp: Any, groups: dict[str, Any], specs: dict[str, NeuronSpec], PoissonInput: Any,
+                   Quantity: Any, Hz: Any) -> Any:
+    """Brian2's ``PoissonInput`` (one rate for the whole group: Brian2 takes a scalar rate)."""
+    rate = np.asarray(_np(inp.rate), dtype=float)
+    if rate.size != 1 and not np.all(rate == rate.ravel()[0]):
+        raise NeuroplexError(f"PoissonInput {inp.name!r}: Brian2's PoissonInput takes one rate, "
+                             f"not per-network or per-neuron rates")
+    spec = specs[inp.population]
+    weight: Any = inp.weight
+    if spec.units == "si":
+        weight = Quantity(inp.weight, dim=spec.state_dims.get(inp.target))
+    return PoissonInput(groups[inp.population], spec.names[inp.target], inp.N, float(rate.ravel()[0]) * Hz, weight)
+
+
 def _synapses(syn: Any, net: Any, groups: dict[str, Any], specs: dict[str, NeuronSpec], dt_q: Any,
               Synapses: Any, Quantity: Any) -> Any:
     """One Brian2 ``Synapses`` object with the network's connection lists (batch offsets added)."""
     pre_n, post_n = net.populations[syn.pre].n, net.populations[syn.post].n
     spec = specs[syn.post]
     tgt = spec.names[syn.target]
+    if syn.model is not None:
+        model, on_pre, on_post, namespace = plastic_text(syn.model, syn.target, spec, f"synapses {syn.name!r}")
+        S = Synapses(groups[syn.pre], groups[syn.post], model=model, on_pre=on_pre, on_post=on_post or None,
+                     namespace=namespace, name=f"np_syn_{syn.name}")
+        S.connect(i=np.asarray(syn.sample) * pre_n + np.asarray(syn.i), j=np.asarray(syn.sample) * post_n
+                  + np.asarray(syn.j))
+        set_plastic_state(S, syn)
+        return S
     weights = np.asarray(syn.weight, dtype=float)
     shared = weights.size > 0 and bool(np.all(weights == weights[0]))
     unit = spec.state_dims.get(syn.target)
@@ -244,7 +300,8 @@ def _synapses(syn: Any, net: Any, groups: dict[str, Any], specs: dict[str, Neuro
     return S
 
 
-def _solution(net: Any, result: dict[str, Any], n_steps: int, dt: float, target: str, dtype: str) -> Solution:
+def _solution(net: Any, result: dict[str, Any], n_steps: int, dt: float, target: str, dtype: str,
+              first: int = 0) -> Solution:
     B = net.batch
     offsets = net.population_offsets()
     samples, index, times = [], [], []
@@ -289,12 +346,16 @@ def _solution(net: Any, result: dict[str, Any], n_steps: int, dt: float, target:
         finite &= torch.isfinite(y).all(dim=2).all(dim=0)
     status = torch.where(finite, int(Status.SUCCESS), int(Status.NONFINITE)).to(torch.int64)
     counts = torch.bincount(torch.as_tensor(s), minlength=B) if len(s) else torch.zeros(B, dtype=torch.int64)
+    by_pop = population_spikes(spikes, offsets)
+    rates = {name: population_rate(by_pop[name], offsets[name][1], B, first, n_steps, dt) for name in net.rate_monitors}
+    synapses = {name: {k: torch.as_tensor(v) for k, v in state.items()} for name, state in result["synapses"].items()}
     return Solution(
         ys=ys, ts=ts, names=names, status=status,
         stats={"n_steps": torch.full((B,), n_steps, dtype=torch.int64), "n_spikes": counts},
         spikes=spikes, solver="brian2", method=result["method"],
         meta={"model": net.name, "dt": dt, "populations": offsets, "loop_time": result["loop_time"],
               "run_time": result["run_time"], "build_time": result["build_time"], "final_state": result["final"],
+              "spikes": by_pop, "rates": rates, "synapses": synapses,
               "dtype": dtype, "target": result["target"], "target_requested": target, "units": result["units"],
               "brian_equations": result["equations"]},
     )

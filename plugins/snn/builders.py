@@ -20,8 +20,10 @@ import torch
 
 from neuroplex.errors import NeuroplexError
 from neuroplex.host import get_neuron
+from neuroplex.ir import Event, ModelIR, Parameter, State
 
 from .network import Network
+from .plasticity import SynapseModel, stdp_additive
 
 mV, ms, nS = 1e-3, 1e-3, 1e-9
 
@@ -122,6 +124,75 @@ def cobahh(n: int = 4000, *, p: float | None = None, in_degree: int | None = Non
     if valid:
         net.monitor("P", ["v"], valid)
     net.meta.update({"benchmark": "COBAHH", "n": n, "p": p, "in_degree": in_degree, "seed": seed})
+    return net
+
+
+def song_neuron(**params: float) -> ModelIR:
+    """The neuron of Brian2's ``examples/synapses/STDP.py`` (after Song, Miller & Abbott 2000):
+    ``taum dv/dt = ge (Ee - vr) + El - v``, ``dge/dt = -ge/taue`` (``ge`` dimensionless, jumped
+    by the synaptic weight), threshold ``v > vt``, reset ``v = vr``, no refractory period, ``v``
+    starting at 0 V as in the example (Brian2's default). Integrated exactly."""
+    defaults = {"taum": (10 * ms, "second"), "taue": (5 * ms, "second"), "Ee": (0.0, "volt"),
+                "vt": (-54 * mV, "volt"), "vr": (-60 * mV, "volt"), "El": (-74 * mV, "volt")}
+    unknown = sorted(set(params) - set(defaults))
+    if unknown:
+        raise NeuroplexError(f"song_neuron has no parameter {unknown[0]!r} (parameters: {', '.join(defaults)})")
+    return ModelIR(
+        name="song_stdp_neuron",
+        states=[State("v", 0.0, "volt", "membrane potential"), State("ge", 0.0, "1", "excitatory conductance")],
+        parameters=[Parameter(k, float(params.get(k, v)), u) for k, (v, u) in defaults.items()],
+        derivatives={"v": "(ge*(Ee - vr) + El - v)/taum", "ge": "-ge/taue"},
+        events=[Event("spike", "v > vt", {"v": "vr"})],
+        metadata={"method": "exact", "threshold_state": "v"})
+
+
+def poisson_trains(n: int, rate: float, duration: float, *, dt: float = 0.1 * ms, seed: int = 0,
+                   batch: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(indices, times, sample)`` of ``n`` Poisson trains at ``rate`` Hz drawn as Brian2's
+    ``PoissonGroup`` draws them (a spike in a step iff ``rand() < rate dt``), for a
+    :meth:`Network.add_spike_generator` that both engines then see identically."""
+    rng = np.random.default_rng(seed)
+    n_steps = int(round(duration / dt))
+    idx, times, sample = [], [], []
+    for b in range(batch):
+        for k0 in range(0, n_steps, 10000):
+            k1 = min(n_steps, k0 + 10000)
+            ks, js = np.nonzero(rng.random((k1 - k0, n)) < rate * dt)
+            idx.append(js)
+            times.append((ks + k0) * dt)
+            sample.append(np.full(js.size, b))
+    return (np.concatenate(idx).astype(np.int64), np.concatenate(times), np.concatenate(sample).astype(np.int64))
+
+
+def song_stdp(n_inputs: int = 1000, *, rate: float = 15.0, batch: int = 1, seed: int | None = 1,
+              dt: float = 0.1 * ms, rule: SynapseModel | None = None,
+              input_spikes: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> Network:
+    """Brian2's ``examples/synapses/STDP.py`` (Song, Miller & Abbott 2000): ``n_inputs`` Poisson
+    inputs at ``rate`` Hz, all onto one :func:`song_neuron`, through additive STDP
+    (``taupre = taupost = 20 ms``, ``dApre = 0.01 gmax``, ``dApost = -1.05 dApre``,
+    ``gmax = 0.01``; ``rule`` replaces it), initial ``w = rand() gmax`` (per network,
+    reproducible from ``seed``). ``input_spikes``: ``(indices, times, sample)`` (e.g. from
+    :func:`poisson_trains`) replace the Poisson group by a spike generator. Population
+    ``input`` (the sources) and ``out`` (the neuron); synapses ``S``."""
+    gmax = 0.01
+    if rule is None:
+        taupre = taupost = 20 * ms
+        dApre = .01
+        dApost = -dApre * taupre / taupost * 1.05
+        rule = stdp_additive(taupre=taupre, taupost=taupost, dApre=dApre * gmax, dApost=dApost * gmax, wmax=gmax)
+    net = Network(dt=dt, batch=batch, name=f"song_stdp_n{n_inputs}")
+    if input_spikes is None:
+        net.add_poisson("input", n_inputs, rate)
+    else:
+        idx, times, sample = input_spikes
+        net.add_spike_generator("input", n_inputs, idx, times, sample=sample)
+    net.add_population("out", song_neuron(), 1)
+    rng = np.random.default_rng(seed)
+    w0 = rng.random((batch, n_inputs)) * gmax
+    net.connect("input", "out", "ge", i=np.tile(np.arange(n_inputs), batch), j=np.zeros(batch * n_inputs),
+                sample=np.repeat(np.arange(batch), n_inputs), weight=w0.ravel(), model=rule, name="S")
+    net.meta.update({"benchmark": "STDP (Song, Miller & Abbott 2000)", "n_inputs": n_inputs, "rate": rate,
+                     "seed": seed, "gmax": gmax})
     return net
 
 

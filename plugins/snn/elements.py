@@ -4,12 +4,17 @@ them together, the engine and the Brian2 backend read them)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence, Union
 
 import numpy as np
 import torch
 
 from neuroplex.ir import ModelIR
+
+from .plasticity import SynapseModel
+
+#: numbers given per neuron, synapse or spike: a scalar, a sequence, a numpy array or a tensor
+ArrayLike = Union[float, Sequence[float], np.ndarray, torch.Tensor]
 
 
 @dataclass
@@ -67,7 +72,9 @@ class Synapses:
 
     ``i``, ``j``, ``sample``: int64 arrays, one entry per synapse (``sample`` = which of the
     B independent networks); ``weight``: float64 array (target's unit); ``delay``: int64
-    steps or None."""
+    steps or None. ``model``: a plastic :class:`~.plasticity.SynapseModel` (then ``weight`` is
+    the initial per-synapse ``w``, and ``state`` holds the initial values of its other
+    variables, float64 per synapse), or None for fixed weights."""
 
     name: str
     pre: str
@@ -78,6 +85,8 @@ class Synapses:
     weight: np.ndarray
     sample: np.ndarray
     delay: np.ndarray | None = None
+    model: SynapseModel | None = None
+    state: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return int(self.i.size)
@@ -92,3 +101,32 @@ class StateMonitor:
     variables: list[str]
     indices: list[int]
     every: int = 1
+
+
+@dataclass
+class SpikeGeneratorGroup:
+    """``n`` sources that spike at given steps (Brian2's ``SpikeGeneratorGroup``): one entry
+    per spike in ``indices`` (source), ``steps`` (``round(time/dt)``) and ``sample`` (which of
+    the B networks), int64 arrays."""
+
+    name: str
+    n: int
+    indices: np.ndarray
+    steps: np.ndarray
+    sample: np.ndarray
+    record_spikes: bool = False
+    kind: str = "generator"
+
+
+@dataclass
+class PoissonInput:
+    """Brian2's ``PoissonInput``: every step, each neuron of ``population`` gets
+    ``target += weight * Binomial(N, rate dt)`` (``N`` independent Poisson sources at ``rate``
+    Hz, without a group of their own). ``rate``: scalar, ``(B, 1)`` or ``(B, n)``."""
+
+    name: str
+    population: str
+    target: str
+    N: int
+    rate: Any
+    weight: float

@@ -30,6 +30,7 @@ from neuroplex.solution import Solution
 
 from . import cbuild, ccode, torchcode
 from .plan import NEVER, NetworkPlan, make_plan
+from .plastic_runtime import PlasticSynapses
 from .results import RunOutput, solution
 
 if TYPE_CHECKING:
@@ -67,6 +68,12 @@ class Engine:
         self.dt = self.plan.dt
         self.B = net.batch
         self.backend = choose_backend(backend, self.device)
+        only = self.plan.torch_only
+        if only and self.backend == "c":
+            if backend == "c":
+                raise NeuroplexError(f"the C engine does not run {only[0]}; use backend='torch' (or 'auto')")
+            self.backend = "torch"
+        self.end_state: dict[str, Any] | None = None
         if self.backend == "c":
             self._c = ccode.generate(self.plan, self.dtype, vector_math=cbuild.vector_math())
             self.source = self._c.text
@@ -80,15 +87,24 @@ class Engine:
 
     # -------------------------------------------------------------------- run
     def run(self, duration: float, *, progress: bool = False, seed: int | None = None,
-            chunk: int | None = None) -> Solution:
-        """Run ``round(duration/dt)`` steps from the initial state; a Solution."""
+            chunk: int | None = None, start: dict[str, object] | None = None) -> Solution:
+        """Run ``round(duration/dt)`` steps from the initial state, or from ``start`` (an
+        :attr:`end_state` of an earlier run of the same network: the torch code only); a
+        Solution. Afterwards :attr:`end_state` holds where the run ended."""
         n_steps = int(round(float(duration) / self.dt))
         if n_steps < 0:
             raise NeuroplexError(f"duration must be >= 0, not {duration}")
         plan, dev = self.plan, self.device
         state = self._start(n_steps)
+        first = 0
+        if start is not None:
+            if self.backend != "torch":
+                raise NeuroplexError("continuing a run needs the torch code (backend='torch' or 'auto')")
+            first = self._load(state, start)
+        state["KS"] = first
         gen = torch.Generator(device=dev)
         gen.manual_seed(int(seed) if seed is not None else int(torch.randint(0, 2 ** 62, (1,))))
+        state["gen"] = gen
         chunk = int(chunk or (1000 if plan.poisson else 10000))
         out = RunOutput(n_steps, {P.index: ([], []) for P in plan.pops if P.record})
         bar = None
@@ -97,7 +113,7 @@ class Engine:
 
             bar = tqdm(total=n_steps, unit="step", desc=plan.name)
         t0 = time.perf_counter()
-        k0 = 0
+        k0, n_steps = first, first + n_steps
         while k0 < n_steps:
             n = min(chunk, n_steps - k0)
             inputs = {f"R{P.index}": torch.rand((n, P.size), generator=gen, device=dev, dtype=self.dtype)
@@ -118,9 +134,41 @@ class Engine:
             bar.close()
         out.monitors = [state[f"M{m}"] for m in range(len(plan.monitors))]
         out.final = {P.index: state[f"Y{P.index}"] for P in plan.pops if P.neurons}
+        out.first = first
+        out.synapses = {g.name: state[f"PL{q}"].state() for q, g in enumerate(plan.plastic)}
+        self.end_state = self._end(state, n_steps)
         return solution(plan, out, dtype=self.dtype, device=dev,
                         meta={"engine": self.backend, "loop_time": loop_time, "build_time": self.build_time,
                               "cached": self.cached})
+
+    def _end(self, state: dict[str, Any], step: int) -> dict[str, Any]:
+        """Where the run ended: neuron states and last spikes per population, plastic synapse
+        variables, delay buffers and the next step."""
+        out: dict[str, Any] = {"step": step, "dt": self.dt, "pops": {}, "synapses": {}, "delays": {}}
+        for P in self.plan.pops:
+            if P.neurons:
+                out["pops"][P.name] = (state[f"Y{P.index}"].clone(), state[f"L{P.index}"].clone())
+        for q, g in enumerate(self.plan.plastic):
+            out["synapses"][g.name] = state[f"PL{q}"].state()
+        for g in range(len(self.plan.synapses)):
+            if f"D{g}" in state:
+                out["delays"][g] = state[f"D{g}"].clone()
+        return out
+
+    def _load(self, state: dict[str, Any], start: dict[str, Any]) -> int:
+        """Put an :attr:`end_state` into the run's buffers; the step to continue from."""
+        if abs(float(start["dt"]) - self.dt) > 1e-12 * self.dt:
+            raise NeuroplexError(f"cannot continue a run made with dt={start['dt']} at dt={self.dt}")
+        for P in self.plan.pops:
+            if P.neurons:
+                Y, L = start["pops"][P.name]
+                state[f"Y{P.index}"].copy_(Y)
+                state[f"L{P.index}"].copy_(L)
+        for q, g in enumerate(self.plan.plastic):
+            state[f"PL{q}"].load(start["synapses"][g.name])
+        for g, buf in start["delays"].items():
+            state[f"D{g}"].copy_(buf)
+        return int(start["step"])
 
     def _start(self, n_steps: int) -> dict[str, Any]:
         """The run's buffers: states, lastspike, monitors (and the C engine's scratch)."""
@@ -137,6 +185,8 @@ class Engine:
             if group.delay is not None:
                 span = len(plan.pops[group.post].states) * plan.pops[group.post].size
                 state[f"D{g}"] = torch.zeros(group.slots * span, dtype=dt, device=dev)
+        for q, group in enumerate(plan.plastic):
+            state[f"PL{q}"] = PlasticSynapses(group, plan.pops[group.pre], plan.pops[group.post], dt, dev, self.dt)
         if self.backend == "torch":
             return state
         counts = []

@@ -40,8 +40,10 @@ from neuroplex.errors import ModelError, NeuroplexError
 from neuroplex.host import get_neuron
 from neuroplex.ir import ModelIR
 
-from .elements import PoissonGroup, Population, StateMonitor, Synapses, TimedArray
+from .elements import (ArrayLike, PoissonGroup, PoissonInput, Population, SpikeGeneratorGroup, StateMonitor, Synapses,
+                       TimedArray)
 from .engine import Engine
+from .plasticity import SynapseModel
 
 FORMAT_VERSION = 1
 
@@ -58,10 +60,15 @@ class Network:
         self.dt = float(dt)
         self.batch = int(batch)
         self.name = name
-        self.populations: dict[str, Population | PoissonGroup] = {}
+        self.populations: dict[str, Population | PoissonGroup | SpikeGeneratorGroup] = {}
         self.synapses: dict[str, Synapses] = {}
         self.monitors: list[StateMonitor] = []
+        self.poisson_inputs: dict[str, PoissonInput] = {}
+        self.rate_monitors: list[str] = []
         self.meta: dict[str, Any] = {}
+        #: where the next ``run(resume=True)`` starts (set by a run, or by :meth:`restore`)
+        self.end_state: dict[str, Any] | None = None
+        self._stored: dict[str, dict[str, Any]] = {}
 
     # ------------------------------------------------------------------ building
     def add_population(self, name: str, model: ModelIR, n: int, *, method: str | None = None,
@@ -85,18 +92,71 @@ class Network:
         self.populations[name] = pop
         return pop
 
-    def add_poisson(self, name: str, n: int, rates: Any, *, record_spikes: bool = False) -> PoissonGroup:
+    def add_poisson(self, name: str, n: int, rates: ArrayLike, *, record_spikes: bool = False) -> PoissonGroup:
         """Add ``n`` Poisson sources firing at ``rates`` Hz."""
         self._check_name(name)
         group = PoissonGroup(name, int(n), rates, record_spikes)
         self.populations[name] = group
         return group
 
+    def add_spike_generator(self, name: str, n: int, indices: ArrayLike, times: ArrayLike, *,
+                            sample: ArrayLike | None = None,
+                            record_spikes: bool = False) -> SpikeGeneratorGroup:
+        """Add ``n`` sources spiking at ``times`` (seconds; source ``indices[k]`` at ``times[k]``),
+        Brian2's ``SpikeGeneratorGroup``. A time falls in step ``round(time/dt)``. ``sample``:
+        which network each spike belongs to (default: the same spikes in every network)."""
+        self._check_name(name)
+        idx = np.asarray(indices, dtype=np.int64).ravel()
+        t = np.asarray(times, dtype=np.float64).ravel()
+        if idx.shape != t.shape:
+            raise NeuroplexError(f"spike generator {name!r}: {idx.size} indices but {t.size} times")
+        if idx.size and (idx.min() < 0 or idx.max() >= n):
+            raise NeuroplexError(f"spike generator {name!r}: index outside 0..{n - 1}")
+        if idx.size and (not np.isfinite(t).all() or t.min() < 0):
+            raise NeuroplexError(f"spike generator {name!r}: times must be finite and >= 0")
+        steps = np.rint(t / self.dt).astype(np.int64)
+        if sample is None:
+            ss = np.repeat(np.arange(self.batch), idx.size)
+            idx, steps = np.tile(idx, self.batch), np.tile(steps, self.batch)
+        else:
+            ss = np.asarray(sample, dtype=np.int64).ravel()
+            if ss.shape != idx.shape or (ss.size and (ss.min() < 0 or ss.max() >= self.batch)):
+                raise NeuroplexError(f"spike generator {name!r}: sample must give one network in "
+                                     f"0..{self.batch - 1} per spike")
+        key = np.stack([ss, steps, idx])
+        if key.shape[1] and np.unique(key, axis=1).shape[1] != key.shape[1]:
+            raise NeuroplexError(f"spike generator {name!r}: a source spikes twice in one step")
+        group = SpikeGeneratorGroup(name, int(n), idx, steps, ss, record_spikes)
+        self.populations[name] = group
+        return group
+
+    def add_poisson_input(self, population: str, target: str, N: int, rate: ArrayLike, weight: float, *,
+                          name: str | None = None) -> PoissonInput:
+        """Brian2's ``PoissonInput``: each step ``target += weight * Binomial(N, rate*dt)`` on every
+        neuron of ``population`` (``rate`` in Hz: scalar, ``(B, 1)`` or ``(B, n)``)."""
+        pop = self._pop(population)
+        if not isinstance(pop, Population):
+            raise NeuroplexError(f"PoissonInput: {population!r} is not a population of neurons")
+        pop.model.state(target)
+        if int(N) < 0:
+            raise NeuroplexError(f"PoissonInput on {population!r}: N must be >= 0, not {N}")
+        name = name or f"poissoninput_{population}_{target}_{len(self.poisson_inputs)}"
+        if name in self.poisson_inputs:
+            raise NeuroplexError(f"PoissonInput {name!r} already exists")
+        inp = PoissonInput(name, population, target, int(N), rate, float(weight))
+        self.poisson_inputs[name] = inp
+        return inp
+
     def connect(self, pre: str, post: str, target: str, *, weight: Any, i: Any = None, j: Any = None,
                 p: float | None = None, in_degree: int | None = None, seed: int | None = None,
                 pre_range: tuple[int, int] | None = None, post_range: tuple[int, int] | None = None,
-                autapses: bool = True, delay: Any = None, sample: Any = None, name: str | None = None) -> Synapses:
+                autapses: bool = True, delay: Any = None, sample: Any = None, name: str | None = None,
+                model: SynapseModel | None = None) -> Synapses:
         """Connect ``pre`` to ``post`` so that a pre spike does ``target += weight``.
+
+        ``model``: a plastic synapse (:class:`~.plasticity.SynapseModel`, e.g.
+        ``get_learning_rule("stdp")()``): each synapse then has its own ``w`` (starting at
+        ``weight``) and the model's variables, changed by its ``on_pre``/``on_post`` statements.
 
         Give either explicit lists ``i`` (pre) and ``j`` (post) (with ``sample`` for batched
         networks; default: the same list in every sample), or ``p`` (independent Bernoulli
@@ -111,7 +171,7 @@ class Network:
             raise NeuroplexError(f"synapses {name!r} already exist")
         src, dst = self._pop(pre), self._pop(post)
         if not isinstance(dst, Population):
-            raise NeuroplexError(f"synapses {name!r}: post-synaptic group {post!r} is a Poisson group")
+            raise NeuroplexError(f"synapses {name!r}: post-synaptic group {post!r} is not a population of neurons")
         dst.model.state(target)
         a0, a1 = pre_range or (0, src.n)
         b0, b1 = post_range or (0, dst.n)
@@ -146,7 +206,14 @@ class Network:
         d = None if delay is None else _per_synapse(delay, n_syn, np.int64, name, "delay", explicit)
         if d is not None and n_syn and d.min() < 0:
             raise NeuroplexError(f"synapses {name!r}: negative delay")
-        syn = Synapses(name, pre, post, target, ii, jj, w, ss, d)
+        if model is not None:
+            if not isinstance(model, SynapseModel):
+                raise NeuroplexError(f"synapses {name!r}: model must be a SynapseModel, not {type(model).__name__}")
+            if d is not None and n_syn and d.max() > 0:
+                raise NeuroplexError(f"synapses {name!r}: plastic synapses with delays are not supported")
+            d = None
+        state = {} if model is None else {k: np.full(n_syn, v) for k, v in model.variables.items() if k != "w"}
+        syn = Synapses(name, pre, post, target, ii, jj, w, ss, d, model, state)
         self.synapses[name] = syn
         return syn
 
@@ -165,16 +232,48 @@ class Network:
         self.monitors.append(mon)
         return mon
 
+    def rate_monitor(self, population: str) -> None:
+        """Record ``population``'s rate (Brian2's ``PopulationRateMonitor``): the run's
+        ``meta["rates"][population]`` is ``(B, steps)``, spikes per step / (n dt) in Hz."""
+        pop = self._pop(population)
+        pop.record_spikes = True
+        if population not in self.rate_monitors:
+            self.rate_monitors.append(population)
+
     # ------------------------------------------------------------------- running
     def run(self, duration: float, *, method: str | None = None, dtype: Any = torch.float64,
             device: Any = "cpu", dt: float | None = None, progress: bool = False, seed: int | None = None,
-            chunk: int | None = None, backend: str = "auto") -> Any:
+            chunk: int | None = None, backend: str = "auto", resume: bool = False) -> Any:
         """Run for ``duration`` seconds on the clock-driven engine (``backend``: ``auto``, ``c``
         or ``torch``, see :mod:`neuroplex.plugins.snn.engine`); a
-        :class:`neuroplex.solution.Solution` (spikes in ``.spikes``, monitored traces in
-        ``.ys`` named ``"<population>.<state>[<index>]"``)."""
+        :class:`neuroplex.solution.Solution` (spikes in ``.spikes``, per population in
+        ``.meta["spikes"]``, monitored traces in ``.ys`` named ``"<population>.<state>[<index>]"``,
+        plastic synapses' final variables in ``.meta["synapses"]``).
+
+        Each run starts from the initial values unless ``resume=True``: then it continues from
+        where the previous run ended (or from :meth:`restore`), as a second ``run()`` in Brian2:
+        states, refractoriness, synaptic variables and time go on (spike times count from the
+        network's start)."""
+        start = self.end_state if resume else None
+        if start is not None and backend == "auto":
+            backend = "torch"
         engine = Engine(self, dt=dt or self.dt, method=method, dtype=dtype, device=device, backend=backend)
-        return engine.run(duration, progress=progress, seed=seed, chunk=chunk)
+        sol = engine.run(duration, progress=progress, seed=seed, chunk=chunk, start=start)
+        self.end_state = engine.end_state
+        return sol
+
+    def store(self, name: str = "default") -> None:
+        """Remember the state the next ``run(resume=True)`` would start from (Brian2's
+        ``store``); before any run, the initial state."""
+        self._stored[name] = {"state": None if self.end_state is None else _clone(self.end_state)}
+
+    def restore(self, name: str = "default") -> None:
+        """Go back to the state saved by :meth:`store` (the next ``run(resume=True)`` starts there)."""
+        if name not in self._stored:
+            raise NeuroplexError(f"network {self.name!r}: nothing stored as {name!r} "
+                                 f"(stored: {', '.join(self._stored) or 'none'})")
+        saved = self._stored[name]["state"]
+        self.end_state = None if saved is None else _clone(saved)
 
     # --------------------------------------------------------- export / import
     def export(self, path: str | os.PathLike) -> Path:
@@ -184,7 +283,19 @@ class Network:
                                 "dt": self.dt, "batch": self.batch, "populations": [], "synapses": [],
                                 "monitors": [vars(m) for m in self.monitors], "meta": self.meta}
         arrays: dict[str, np.ndarray] = {}
+        spec["rate_monitors"] = list(self.rate_monitors)
+        spec["poisson_inputs"] = []
+        for inp in self.poisson_inputs.values():
+            arrays[f"pin.{inp.name}.rate"] = _np(torch.as_tensor(inp.rate, dtype=torch.float64))
+            spec["poisson_inputs"].append({"name": inp.name, "population": inp.population, "target": inp.target,
+                                           "N": inp.N, "weight": inp.weight})
         for pop in self.populations.values():
+            if isinstance(pop, SpikeGeneratorGroup):
+                for key in ("indices", "steps", "sample"):
+                    arrays[f"pop.{pop.name}.{key}"] = getattr(pop, key)
+                spec["populations"].append({"name": pop.name, "kind": "generator", "n": pop.n,
+                                            "record_spikes": pop.record_spikes})
+                continue
             if isinstance(pop, PoissonGroup):
                 arrays[f"pop.{pop.name}.rates"] = np.asarray(torch.as_tensor(pop.rates, dtype=torch.float64))
                 spec["populations"].append({"name": pop.name, "kind": "poisson", "n": pop.n,
@@ -217,10 +328,16 @@ class Network:
                     entry["inputs"][key] = None
             spec["populations"].append(entry)
         for syn in self.synapses.values():
+            model = None if syn.model is None else {
+                "name": syn.model.name, "params": syn.model.params, "variables": syn.model.variables,
+                "traces": syn.model.traces, "clock_driven": syn.model.clock_driven, "on_pre": syn.model.on_pre, "on_post": syn.model.on_post,
+                "units": syn.model.units}
             spec["synapses"].append({"name": syn.name, "pre": syn.pre, "post": syn.post, "target": syn.target,
-                                     "has_delay": syn.delay is not None})
+                                     "has_delay": syn.delay is not None, "model": model, "state": list(syn.state)})
             for key in ("i", "j", "weight", "sample") + (("delay",) if syn.delay is not None else ()):
                 arrays[f"syn.{syn.name}.{key}"] = getattr(syn, key)
+            for key, values in syn.state.items():
+                arrays[f"syn.{syn.name}.state.{key}"] = values
         arrays["__network__"] = np.frombuffer(json.dumps(spec).encode(), dtype=np.uint8)
         return _atomic_savez(Path(path), arrays)
 
@@ -254,6 +371,12 @@ class Network:
                 net.add_poisson(name, entry["n"], torch.as_tensor(data[f"pop.{name}.rates"]),
                                 record_spikes=entry["record_spikes"])
                 continue
+            if entry["kind"] == "generator":
+                steps = data[f"pop.{name}.steps"].astype(np.int64)
+                net.populations[name] = SpikeGeneratorGroup(
+                    name, entry["n"], data[f"pop.{name}.indices"].astype(np.int64), steps,
+                    data[f"pop.{name}.sample"].astype(np.int64), entry["record_spikes"])
+                continue
             model = get_neuron(entry["factory"])(**entry["factory_kwargs"])
             params = {k: (v if v is not None else torch.as_tensor(data[f"pop.{name}.param.{k}"]))
                       for k, v in entry["params"].items()}
@@ -268,13 +391,21 @@ class Network:
             name = entry["name"]
             arr = {k: data[f"syn.{name}.{k}"] for k in ("i", "j", "weight", "sample")}
             delay = data[f"syn.{name}.delay"] if entry["has_delay"] else None
+            model = None if entry.get("model") is None else SynapseModel(**entry["model"])
+            state = {k: data[f"syn.{name}.state.{k}"].astype(np.float64) for k in entry.get("state", [])}
             net.synapses[name] = Synapses(name, entry["pre"], entry["post"], entry["target"],
                                           arr["i"].astype(np.int64), arr["j"].astype(np.int64),
                                           arr["weight"].astype(np.float64), arr["sample"].astype(np.int64),
-                                          None if delay is None else delay.astype(np.int64))
+                                          None if delay is None else delay.astype(np.int64), model, state)
         for m in spec["monitors"]:
             net.monitors.append(StateMonitor(m["population"], list(m["variables"]), list(m["indices"]),
                                              int(m["every"])))
+        for entry in spec.get("poisson_inputs", []):
+            net.add_poisson_input(entry["population"], entry["target"], entry["N"],
+                                  torch.as_tensor(data[f"pin.{entry['name']}.rate"]), entry["weight"],
+                                  name=entry["name"])
+        for name in spec.get("rate_monitors", []):
+            net.rate_monitor(name)
         return net
 
     # ------------------------------------------------------------------ helpers
@@ -301,6 +432,12 @@ class Network:
     def __repr__(self) -> str:
         pops = ", ".join(f"{p.name}[{p.n}]" for p in self.populations.values())
         return f"Network({pops}; {sum(len(s) for s in self.synapses.values())} synapses; batch {self.batch})"
+
+
+def _clone(state: dict[str, Any]) -> dict[str, Any]:
+    """A deep copy of an engine state (tensors cloned, nested dicts copied)."""
+    return {k: v.clone() if isinstance(v, torch.Tensor) else _clone(v) if isinstance(v, dict) else v
+            for k, v in state.items()}
 
 
 def _random_connect(rng: np.random.Generator, a0: int, a1: int, b0: int, b1: int, p: float | None,

@@ -31,8 +31,10 @@ from neuroplex.errors import ModelError, NeuroplexError
 from neuroplex.ir import ModelIR
 from neuroplex.runtime import exprel as torch_exprel
 
-from .elements import PoissonGroup, Population, TimedArray
+from .elements import PoissonGroup, Population, SpikeGeneratorGroup, TimedArray
 from .integrators import DT, NOTREF, ExplicitStep, LinearStep, build_step, substitute_assignments
+
+from .plasticity import SynapseModel
 
 if TYPE_CHECKING:
     from .network import Network
@@ -120,8 +122,9 @@ class PopulationPlan:
     size: int
     offset: int
     record: bool
-    kind: str  # neurons | poisson
+    kind: str  # neurons | poisson | generator
     spike_prob: torch.Tensor | None = None  # Poisson: rates*dt, (size,)
+    events: dict[int, torch.Tensor] = field(default_factory=dict)  # generator: step -> flat indices
     rand_slot: int = -1
     model: ModelIR | None = None
     method: str = ""
@@ -169,6 +172,35 @@ class SynapseGroup:
 
 
 @dataclass
+class PlasticGroup:
+    """One plastic synapse set: per synapse its flat pre neuron (``sample*n_pre + i``), flat post
+    neuron (``sample*n_post + j``) and the initial values of the model's variables (float64,
+    ``w`` included); ``target``: the post state row ``on_pre`` adds ``w`` to."""
+
+    name: str
+    pre: int
+    post: int
+    target: int
+    model: SynapseModel
+    pre_flat: torch.Tensor
+    post_flat: torch.Tensor
+    init: dict[str, torch.Tensor]
+
+
+@dataclass
+class PoissonInputPlan:
+    """Brian2's ``PoissonInput`` on state row ``row`` of population ``pop``: ``N`` sources
+    spiking with probability ``prob`` (per neuron, ``(size,)``) per step, each adding ``weight``."""
+
+    name: str
+    pop: int
+    row: int
+    N: int
+    prob: torch.Tensor
+    weight: float
+
+
+@dataclass
 class MonitorPlan:
     """Record ``select`` (flat indices into the population's state, sample-major) every
     ``every`` steps; ``labels`` name the ``width`` traces of one sample."""
@@ -192,6 +224,9 @@ class NetworkPlan:
     monitors: list[MonitorPlan]
     timed: list[TimedSlot]
     offsets: dict[str, tuple[int, int]]
+    plastic: list[PlasticGroup] = field(default_factory=list)
+    poisson_inputs: list[PoissonInputPlan] = field(default_factory=list)
+    rate_monitors: list[str] = field(default_factory=list)
 
     @property
     def poisson(self) -> list[PopulationPlan]:
@@ -200,6 +235,13 @@ class NetworkPlan:
     def presynaptic(self, pop: PopulationPlan) -> bool:
         """Whether ``pop``'s spikes drive synapses."""
         return any(g.pre == pop.index for g in self.synapses)
+
+    @property
+    def torch_only(self) -> list[str]:
+        """What only the torch code runs (plastic synapses, spike generators, PoissonInput)."""
+        return ([f"plastic synapses {g.name!r}" for g in self.plastic]
+                + [f"spike generator {p.name!r}" for p in self.pops if p.kind == "generator"]
+                + [f"PoissonInput {q.name!r}" for q in self.poisson_inputs])
 
 
 def make_plan(net: Network, *, dt: float | None = None, method: str | None = None) -> NetworkPlan:
@@ -219,11 +261,23 @@ def make_plan(net: Network, *, dt: float | None = None, method: str | None = Non
                 raise NeuroplexError(f"Poisson group {src.name!r}: negative rate")
             pop.spike_prob, pop.rand_slot = rates * step, rand_slot
             rand_slot += 1
+        elif isinstance(src, SpikeGeneratorGroup):
+            pop = PopulationPlan(index, src.name, src.n, net.batch * src.n, offset, src.record_spikes, "generator")
+            flat = src.sample * src.n + src.indices
+            order = np.lexsort((flat, src.steps))
+            steps, flat = src.steps[order], flat[order]
+            cuts = np.flatnonzero(np.diff(steps)) + 1
+            for ks, fs in zip(np.split(steps, cuts), np.split(flat, cuts)):
+                if ks.size:
+                    pop.events[int(ks[0])] = torch.from_numpy(fs.astype(np.int64))
         else:
             pop = _neuron_plan(index, src, offset, net.batch, step, method, plan.timed)
         plan.pops.append(pop)
     plan.synapses = _synapse_groups(net, plan)
+    plan.plastic = _plastic_groups(net, plan)
+    plan.poisson_inputs = _poisson_inputs(net, plan)
     plan.monitors = _monitors(net, plan)
+    plan.rate_monitors = list(net.rate_monitors)
     return plan
 
 
@@ -412,7 +466,10 @@ def per_neuron(value: Any, n: int, batch: int, what: str) -> torch.Tensor:
         return t.repeat(batch)
     if t.shape == (batch, n):
         return t.reshape(-1).clone()
-    raise NeuroplexError(f"{what}: expected a scalar, ({n},) or ({batch}, {n}) values, got {tuple(t.shape)}")
+    if t.shape == (batch, 1):  # one value per network, broadcast over its neurons
+        return t.expand(batch, n).reshape(-1).clone()
+    raise NeuroplexError(f"{what}: expected a scalar, ({n},), ({batch}, 1) or ({batch}, {n}) values, "
+                         f"got {tuple(t.shape)}")
 
 
 def evaluate(expr: Any, scalars: dict[str, float], arrays: dict[str, torch.Tensor]) -> Value:
@@ -448,7 +505,7 @@ def _synapse_groups(net: Network, plan: NetworkPlan) -> list[SynapseGroup]:
     pops = {p.name: p for p in plan.pops}
     out = []
     for syn in sorted(net.synapses.values(), key=lambda s: s.name):
-        if not len(syn):
+        if not len(syn) or syn.model is not None:
             continue
         a, b = pops[syn.pre], pops[syn.post]
         rows = syn.sample * a.n + syn.i
@@ -461,6 +518,34 @@ def _synapse_groups(net: Network, plan: NetworkPlan) -> list[SynapseGroup]:
             group.delay = torch.from_numpy(syn.delay[order].astype(np.int64))
             group.slots = int(syn.delay.max()) + 1
         out.append(group)
+    return out
+
+
+def _plastic_groups(net: Network, plan: NetworkPlan) -> list[PlasticGroup]:
+    """The plastic synapse sets, sorted by name (Brian2's order inside a schedule slot)."""
+    pops = {p.name: p for p in plan.pops}
+    out = []
+    for syn in sorted(net.synapses.values(), key=lambda s: s.name):
+        if syn.model is None:
+            continue
+        a, b = pops[syn.pre], pops[syn.post]
+        init = {"w": torch.from_numpy(np.asarray(syn.weight, dtype=np.float64).copy())}
+        init.update({k: torch.from_numpy(np.asarray(v, dtype=np.float64).copy()) for k, v in syn.state.items()})
+        out.append(PlasticGroup(syn.name, a.index, b.index, b.states.index(syn.target), syn.model,
+                                torch.from_numpy(syn.sample * a.n + syn.i), torch.from_numpy(syn.sample * b.n + syn.j),
+                                init))
+    return out
+
+
+def _poisson_inputs(net: Network, plan: NetworkPlan) -> list[PoissonInputPlan]:
+    pops = {p.name: p for p in plan.pops}
+    out = []
+    for inp in net.poisson_inputs.values():
+        P = pops[inp.population]
+        rate = per_neuron(inp.rate, P.n, plan.batch, f"PoissonInput {inp.name!r} rate")
+        if (rate < 0).any() or ((rate * plan.dt) > 1).any():
+            raise NeuroplexError(f"PoissonInput {inp.name!r}: rate*dt must be in [0, 1]")
+        out.append(PoissonInputPlan(inp.name, P.index, P.states.index(inp.target), inp.N, rate * plan.dt, inp.weight))
     return out
 
 

@@ -29,6 +29,8 @@ class RunOutput:
     spikes: dict[int, tuple[list[torch.Tensor], list[torch.Tensor]]] = field(default_factory=dict)
     monitors: list[torch.Tensor] = field(default_factory=list)
     final: dict[int, torch.Tensor] = field(default_factory=dict)
+    first: int = 0
+    synapses: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict)
 
 
 def solution(plan: NetworkPlan, out: RunOutput, *, dtype: torch.dtype, device: torch.device,
@@ -78,10 +80,36 @@ def solution(plan: NetworkPlan, out: RunOutput, *, dtype: torch.dtype, device: t
     status = torch.where(finite, int(Status.SUCCESS), int(Status.NONFINITE)).to(torch.int64)
     counts = torch.bincount(s, minlength=B) if s.numel() else torch.zeros(B, dtype=torch.int64)
     methods = ",".join(sorted({pop.method for pop in plan.pops if pop.method}))
+    by_pop = population_spikes(spikes, dict(plan.offsets))
+    rates = {name: population_rate(by_pop[name], plan.offsets[name][1], B, out.first, out.n_steps, dt)
+             for name in plan.rate_monitors}
+    synapses = {name: {k: v.to(torch.float64).cpu() for k, v in state.items()} for name, state in out.synapses.items()}
     return Solution(
         ys=ys, ts=ts, names=names, status=status,
         stats={"n_steps": torch.full((B,), out.n_steps, dtype=torch.int64), "n_spikes": counts},
         spikes=spikes, solver="torch", method=methods,
         meta={"model": plan.name, "dt": dt, "populations": dict(plan.offsets), "final_state": final,
+              "spikes": by_pop, "rates": rates, "synapses": synapses,
               "dtype": str(dtype).replace("torch.", ""), "device": str(device), **meta},
     )
+
+
+def population_spikes(spikes: SpikeTrain, offsets: dict[str, tuple[int, int]]) -> dict[str, SpikeTrain]:
+    """The spikes of each population (``{name: (offset, n)}``) with indices local to it."""
+    out = {}
+    for name, (offset, n) in offsets.items():
+        keep = (spikes.index >= offset) & (spikes.index < offset + n)
+        out[name] = SpikeTrain(spikes.sample[keep], spikes.index[keep] - offset, spikes.time[keep])
+    return out
+
+
+def population_rate(spikes: SpikeTrain, n: int, batch: int, first: int, n_steps: int, dt: float) -> torch.Tensor:
+    """Brian2's ``PopulationRateMonitor``: ``(batch, n_steps)`` spikes per step of one population
+    divided by ``n dt`` (Hz), for the steps ``first .. first + n_steps - 1``."""
+    rate = torch.zeros(batch, n_steps, dtype=torch.float64)
+    if len(spikes):
+        k = torch.round(spikes.time / dt).to(torch.int64) - first
+        keep = (k >= 0) & (k < n_steps)
+        rate.index_put_((spikes.sample[keep], k[keep]), torch.ones(int(keep.sum()), dtype=torch.float64),
+                        accumulate=True)
+    return rate / (n * dt)

@@ -69,9 +69,13 @@ class _Generator:
     def program(self) -> TorchProgram:
         plan = self.plan
         body: list[str] = []
+        glob: dict[str, Any] = {"_mask": _mask, "DEVICE": self.device,
+                                "EMPTY": torch.zeros(0, dtype=torch.int64, device=self.device)}
         for P in plan.pops:
             if P.neurons:
                 self.pre += [f"Y{P.index} = S['Y{P.index}']", f"L{P.index} = S['L{P.index}']"]
+            elif P.kind == "generator":
+                glob[f"GEN{P.index}"] = {k: v.to(self.device) for k, v in P.events.items()}
             else:
                 self.const(P.spike_prob, f"PR{P.index}")
         for s, slot in enumerate(plan.timed):
@@ -81,9 +85,14 @@ class _Generator:
             self.pre.append(f"M{m} = S['M{m}']")
         if any(P.reads("time") for P in plan.pops if P.neurons):
             body.append(f"tk = torch.tensor(float(k) * {float(plan.dt)!r}, dtype={self.dtype}, device=DEVICE)")
+        if plan.monitors:
+            self.pre.append("KS = S['KS']")  # the run's first step (runs may continue a network)
         for m, mon in enumerate(plan.monitors):
-            body += [f"if k % {mon.every} == 0:",
-                     f"    M{m}[k // {mon.every}] = Y{mon.pop}.index_select(0, MS{m})"]
+            body += [f"if (k - KS) % {mon.every} == 0:",
+                     f"    M{m}[(k - KS) // {mon.every}] = Y{mon.pop}.index_select(0, MS{m})"]
+        for g, group in enumerate(plan.plastic):
+            if group.model.clock_driven:  # Brian2's groups slot, with the state updates
+                body.append(f"S['PL{g}'].advance()")
         for P in plan.pops:
             body += self._population(P)
         for P in plan.pops:
@@ -92,12 +101,26 @@ class _Generator:
                          f"    REC[{P.index}][1].append(i{P.index})"]
         for g, group in enumerate(plan.synapses):
             body += self._synapses(g, group)
+        # Brian2's synapses slot: on_pre pathways (order -1), PoissonInput (0), on_post (+1)
+        if plan.plastic:
+            body.append(f"tt = float(k) * {float(plan.dt)!r}")
+        for g, group in enumerate(plan.plastic):
+            self.pre.append(f"PL{g} = S['PL{g}']")
+            body += [f"if i{group.pre}.numel() > 0:", f"    PL{g}.on_pre(tt, i{group.pre}, Y{group.post})"]
+        for q, inp in enumerate(plan.poisson_inputs):
+            size = plan.pops[inp.pop].size
+            self.const(inp.prob, f"PIP{q}")
+            self.pre += [f"PIN{q} = torch.full(({size},), {float(inp.N)!r}, dtype=PIP{q}.dtype, device=DEVICE)",
+                         "GENR = S['gen']"]
+            body.append(f"Y{inp.pop}[{inp.row * size}:{(inp.row + 1) * size}].add_("
+                        f"torch.binomial(PIN{q}, PIP{q}, generator=GENR) * {inp.weight!r})")
+        for g, group in enumerate(plan.plastic):
+            body += [f"if i{group.post}.numel() > 0:", f"    PL{g}.on_post(tt, i{group.post}, Y{group.post})"]
         for P in plan.pops:
             if P.neurons:
                 body += self._reset(P)
         lines = self.pre + ["for kk in range(n):", "    k = k0 + kk"] + ["    " + x for x in body]
-        fn = build_function("neuroplex_steps", ["k0", "n", "S", "C", "R", "TIX", "REC"], lines,
-                            {"_mask": _mask, "DEVICE": self.device})
+        fn = build_function("neuroplex_steps", ["k0", "n", "S", "C", "R", "TIX", "REC"], lines, glob)
         return TorchProgram(fn.__source__, fn, self.consts)
 
     def _names(self, P: PopulationPlan, states: dict[int, str], at: str = "") -> dict[str, str]:
@@ -120,6 +143,8 @@ class _Generator:
 
     def _population(self, P: PopulationPlan) -> list[str]:
         i, size = P.index, P.size
+        if P.kind == "generator":
+            return [f"i{i} = GEN{i}.get(k, EMPTY)"]
         if not P.neurons:
             return [f"i{i} = torch.nonzero(R[{P.rand_slot}][kk] < PR{i}).view(-1)"]
         S = len(P.states)
