@@ -53,7 +53,7 @@ _TORCH_CALLS: dict[type, str] = {
     sympy.Abs: "torch.abs",
     sympy.floor: "torch.floor",
     sympy.ceiling: "torch.ceil",
-    sympy.sign: "torch.sign",
+    sympy.sign: "_rt.sign",
     sympy.erf: "torch.erf",
     sympy.sec: "_rt.sec",
     sympy.csc: "_rt.csc",
@@ -101,7 +101,7 @@ class ExpressionPrinter(C99CodePrinter):
         self._real = "float" if self.single else "double"
         self._torch = target == "torch"
 
-    def __call__(self, expr: Any) -> str:
+    def __call__(self, expr: sympy.Basic | float) -> str:
         return self._print(expr) if self._torch else self.doprint(expr)
 
     def _print(self, expr: Any, **kwargs: Any) -> str:
@@ -116,7 +116,7 @@ class ExpressionPrinter(C99CodePrinter):
                 return _num(_evaluate_number(expr))  # numbers folded: every call receives a tensor
         return str(super()._print(expr, **kwargs))
 
-    def emptyPrinter(self, expr: Any) -> str:
+    def emptyPrinter(self, expr: object) -> str:
         if not self._torch:
             return str(super().emptyPrinter(expr))
         raise ModelError(f"cannot compile {type(expr).__name__} expression {expr}")

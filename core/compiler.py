@@ -114,7 +114,7 @@ class CompiledProgram:
     ``error`` (a :class:`~neuroplex.errors.ModelError` unless given) naming the model."""
 
     def __init__(self, name: str, time: sympy.Symbol, state_names: Sequence[str], param_names: Sequence[str],
-                 derivatives: Mapping[str, Any], assignments: Mapping[str, Any], *,
+                 derivatives: Mapping[str, sympy.Basic], assignments: Mapping[str, sympy.Basic], *,
                  error: type[Exception] = ModelError):
         self.label = name
         self.error = error
@@ -214,7 +214,8 @@ class CompiledProgram:
         except Exception as exc:  # pragma: no cover - a printer gap is a model we cannot run
             raise self.error(f"model {self.label!r}: cannot compile {name}: {exc}") from exc
 
-    def jacobian_code(self) -> tuple[Callable[..., list[Any]], Callable[..., tuple[torch.Tensor, torch.Tensor]]] | None:
+    def jacobian_code(self) -> tuple[Callable[..., list[torch.Tensor]],
+                                     Callable[..., tuple[torch.Tensor, torch.Tensor]]] | None:
         """``(bind, jac)`` with ``jac(t, y, k) -> (df/dy (B, n, n), df/dt (B, n))`` from
         symbolic derivatives (chain rule through the assignment rules; only non-zero entries
         are computed), built on first use; None where sympy or the printer cannot do it
