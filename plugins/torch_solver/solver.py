@@ -24,9 +24,9 @@ from .events import EventSpec
 from .equilibrium import EquilibriumProblem, EquilibriumSettings
 from .integrator import TorchIntegrator
 from .loop import run_loop
-from .state import LoopResult
 from .methods import get_method, has_method, method_names
 from .refractory import Refractory
+from .state import LoopResult
 
 #: the method name of :data:`AUTO_POLICY`
 AUTO = "auto"
