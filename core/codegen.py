@@ -1,10 +1,21 @@
-"""Sympy expressions to torch source code.
+"""Sympy expressions to source code: one printer, :class:`ExpressionPrinter`, with two targets.
 
-Every free symbol is bound to a tensor before an expression runs, and purely numeric
-sub-expressions are folded to Python floats at print time, so each emitted function call
-receives at least one tensor. Piecewise becomes nested ``torch.where``; relations and
-logic become element-wise tensor operations. Symbols are renamed to safe local names, so
-model ids that are Python keywords (``lambda``, ``in``) or shadow builtins are harmless.
+``target="torch"`` prints Python source over torch tensors (what compiled models, SBML programs
+and the spiking engine's torch code run). Every free symbol is bound to a tensor before an
+expression runs, and purely numeric sub-expressions are folded to Python floats at print time,
+so each emitted function call receives at least one tensor. Piecewise becomes nested
+``_rt.where``; relations and logic become element-wise tensor operations; helpers torch lacks
+come from :mod:`neuroplex.runtime` (``_rt``). Symbols are renamed to safe local names, so model
+ids that are Python keywords (``lambda``, ``in``) or shadow builtins are harmless.
+
+``target="c"`` prints C99 in the run's precision (``double``, or ``float`` arithmetic for
+``dtype=torch.float32``, as torch computes in that dtype): sympy's C99 arithmetic (the text
+Brian2's C++ generator prints too), numbers at full precision, and the helpers of
+:func:`c_helpers` (``np_exprel``, NaN-propagating ``np_max``/``np_min``, ``np_sign``) with
+:mod:`neuroplex.runtime`'s semantics.
+
+Both targets print the special functions of :mod:`neuroplex.functions` by their one definition
+(``_rt.<name>`` / ``np_<name>``).
 """
 from __future__ import annotations
 
@@ -14,11 +25,18 @@ from typing import Any, Callable, Mapping, Sequence
 
 import sympy
 import torch
+from sympy.codegen.ast import float32, float64, real
+from sympy.printing.c import C99CodePrinter
 
+from . import runtime
 from .errors import ModelError
-from .ir import exprel
+from .functions import EXPREL_SMALL, FUNCTIONS
 
-_UNARY: dict[type, str] = {
+#: the targets :class:`ExpressionPrinter` prints for
+TARGETS = ("torch", "c")
+
+#: torch-target calls of the functions that have a one-call torch or runtime form
+_TORCH_CALLS: dict[type, str] = {
     sympy.exp: "torch.exp",
     sympy.sin: "torch.sin",
     sympy.cos: "torch.cos",
@@ -35,9 +53,8 @@ _UNARY: dict[type, str] = {
     sympy.Abs: "torch.abs",
     sympy.floor: "torch.floor",
     sympy.ceiling: "torch.ceil",
-    sympy.sign: "torch.sign",
+    sympy.sign: "_rt.sign",
     sympy.erf: "torch.erf",
-    exprel: "_rt.exprel",
     sympy.sec: "_rt.sec",
     sympy.csc: "_rt.csc",
     sympy.cot: "_rt.cot",
@@ -54,116 +71,251 @@ _UNARY: dict[type, str] = {
     sympy.gamma: "_rt.gamma",
 }
 
+_C_HELPERS = """/* exprel(x) = (exp(x) - 1)/x, 1 at 0: neuroplex.functions' definition */
+{exprel}
+static inline real np_max(real a, real b) {{ return (a != a || b != b) ? a + b : (a > b ? a : b); }}
+static inline real np_min(real a, real b) {{ return (a != a || b != b) ? a + b : (a < b ? a : b); }}
+static inline real np_sign(real x) {{ return x > 0 ? {one} : (x < 0 ? -{one} : x); }}
+"""
 
-class TorchPrinter:
-    """Print a sympy expression as torch source, given a symbol-name to local-name map."""
 
-    def __init__(self, names: Mapping[str, str], functions: Mapping[str, str] | None = None):
+class ExpressionPrinter(C99CodePrinter):
+    """Print a sympy expression for ``target`` (``"torch"`` or ``"c"``, see the module docstring),
+    given a symbol-name to local-name map ``names``. ``functions``: extra sympy function names
+    the torch target prints as calls of the given names; ``dtype``: the C target's precision.
+    ``printer(expr) -> str``. A sympy :class:`~sympy.printing.codeprinter.CodePrinter` (through
+    sympy's C99 printer, whose arithmetic the C target keeps); each ``_print_*`` method
+    prints its node for both targets."""
+
+    printmethod = "_neuroplex_code"
+
+    def __init__(self, names: Mapping[str, str], functions: Mapping[str, str] | None = None, *,
+                 target: str = "torch", dtype: torch.dtype = torch.float64):
+        if target not in TARGETS:
+            raise ModelError(f"printer target must be one of {', '.join(TARGETS)}, not {target!r}")
+        super().__init__({"type_aliases": {real: float32 if dtype == torch.float32 else float64}})
         self.names = dict(names)
         self.functions = dict(functions or {})
+        self.target = target
+        self.single = dtype == torch.float32
+        self._real = "float" if self.single else "double"
+        self._torch = target == "torch"
 
-    def __call__(self, expr: Any) -> str:
-        return self.p(expr)
+    def __call__(self, expr: sympy.Basic | float) -> str:
+        return self._print(expr) if self._torch else self.doprint(expr)
 
-    def p(self, e: Any) -> str:  # noqa: C901 - a dispatch table in one place
-        if isinstance(e, bool):
-            return "True" if e else "False"
-        if isinstance(e, (int, float)):
-            return _num(float(e))
-        if e is sympy.true or isinstance(e, sympy.logic.boolalg.BooleanTrue):
-            return "True"
-        if e is sympy.false or isinstance(e, sympy.logic.boolalg.BooleanFalse):
-            return "False"
-        if isinstance(e, sympy.Symbol):
-            try:
-                return self.names[e.name]
-            except KeyError:
-                raise ModelError(f"undefined symbol {e.name!r}") from None
-        if getattr(e, "is_number", False) and not e.free_symbols and not isinstance(e, sympy.Piecewise):
-            return _num(_evaluate_number(e))
-        if isinstance(e, sympy.Add):
-            return self._add(e)
-        if isinstance(e, sympy.Mul):
-            num, den = [], []
-            for a in e.args:
-                if isinstance(a, sympy.Pow) and a.exp.is_number and a.exp.is_negative:
-                    den.append(self.p(sympy.Pow(a.base, -a.exp)) if a.exp != -1 else self.p(a.base))
-                else:
-                    num.append(self.p(a))
-            text = " * ".join(num) if num else "1.0"
-            if den:
-                text = f"({text}) / ({' * '.join(den)})"
-            return "(" + text + ")"
-        if isinstance(e, sympy.Pow):
-            base, exp = e.args
-            if exp == sympy.Rational(1, 2):
-                return f"torch.sqrt({self.p(base)})"
-            if exp == -1:
-                return f"(1.0 / {self.p(base)})"
-            if exp.is_Integer and 1 < int(exp) <= 4:
-                b = self.p(base)
-                return "(" + " * ".join([b] * int(exp)) + ")"
-            return f"_rt.power({self.p(base)}, {self.p(exp)})"
-        if isinstance(e, sympy.log):
-            if len(e.args) == 2:
-                return f"(torch.log({self.p(e.args[0])}) / math.log({self.p(e.args[1])}))"
-            return f"torch.log({self.p(e.args[0])})"
-        if isinstance(e, sympy.Piecewise):
-            return self._piecewise(e)
-        if isinstance(e, sympy.Min):
-            return self._fold("_rt.minimum", e.args)
-        if isinstance(e, sympy.Max):
-            return self._fold("_rt.maximum", e.args)
-        if isinstance(e, sympy.Rel):
-            op = {"<": "<", "<=": "<=", ">": ">", ">=": ">=", "==": "==", "!=": "!="}[e.rel_op]
-            return f"_rt.rel({self.p(e.lhs)}, {self.p(e.rhs)}, {op!r})"
-        if isinstance(e, sympy.And):
-            return self._fold("_rt.logical_and", e.args)
-        if isinstance(e, sympy.Or):
-            return self._fold("_rt.logical_or", e.args)
-        if isinstance(e, sympy.Xor):
-            return self._fold("_rt.logical_xor", e.args)
-        if isinstance(e, sympy.Not):
-            return f"_rt.logical_not({self.p(e.args[0])})"
-        if isinstance(e, sympy.Mod):
-            return f"_rt.fmod({self.p(e.args[0])}, {self.p(e.args[1])})"
-        for cls, name in _UNARY.items():
-            if isinstance(e, cls):
-                return f"{name}({', '.join(self.p(a) for a in e.args)})"
-        if isinstance(e, sympy.Function) and type(e).__name__ in self.functions:
-            return f"{self.functions[type(e).__name__]}({', '.join(self.p(a) for a in e.args)})"
-        raise ModelError(f"cannot compile {type(e).__name__} expression {e}")
+    def _print(self, expr: Any, **kwargs: Any) -> str:
+        if self._torch:
+            if isinstance(expr, bool):
+                return "True" if expr else "False"
+            if isinstance(expr, (int, float)):
+                return _num(float(expr))
+            if isinstance(expr, sympy.logic.boolalg.BooleanAtom):
+                return "True" if expr == sympy.true else "False"
+            if getattr(expr, "is_number", False) and not expr.free_symbols and not isinstance(expr, sympy.Piecewise):
+                return _num(_evaluate_number(expr))  # numbers folded: every call receives a tensor
+        return str(super()._print(expr, **kwargs))
 
-    def _add(self, e: sympy.Add) -> str:
-        """A sum with its negative terms subtracted (``a - 2.0 * b``, not ``a + (-2.0 * b)``:
+    def emptyPrinter(self, expr: object) -> str:
+        if not self._torch:
+            return str(super().emptyPrinter(expr))
+        raise ModelError(f"cannot compile {type(expr).__name__} expression {expr}")
+
+    # ------------------------------------------------------------------ atoms
+    def _print_Symbol(self, expr: sympy.Symbol) -> str:
+        try:
+            return self.names[expr.name]
+        except KeyError:
+            where = "" if self._torch else " in the generated step"
+            raise ModelError(f"undefined symbol {expr.name!r}{where}") from None
+
+    def _print_Dummy(self, expr: sympy.Dummy) -> str:
+        return self._print_Symbol(expr) if self._torch else str(super()._print_Dummy(expr))
+
+    def _print_Float(self, expr: Any) -> str:  # C target only: the torch target folds numbers
+        # float literals as doubles cast to float: the rounding torch does to a Python float
+        text = repr(float(expr))
+        if text in ("inf", "-inf", "nan"):
+            text = {"inf": "INFINITY", "-inf": "(-INFINITY)", "nan": "NAN"}[text]
+        return f"(({self._real}){text})" if self.single else text
+
+    def _print_Rational(self, expr: Any) -> str:  # folded to one number, as the torch target does
+        return self._print_Float(sympy.Float(expr, 17))
+
+    def _print_NumberSymbol(self, expr: Any) -> str:  # pi, E: a number, not a macro
+        return self._print_Float(sympy.Float(float(expr)))
+
+    def _print_BooleanTrue(self, expr: Any) -> str:
+        return "True" if self._torch else "1"
+
+    def _print_BooleanFalse(self, expr: Any) -> str:
+        return "False" if self._torch else "0"
+
+    # ------------------------------------------------------------- arithmetic
+    def _print_Add(self, expr: sympy.Add, order: Any = None) -> str:
+        """torch: a sum with its negative terms subtracted (``a - 2.0 * b``, not ``a + (-2.0 * b)``:
         one operation less per term, and the same IEEE result since negation is exact)."""
+        if not self._torch:
+            return str(super()._print_Add(expr, order))
         plus, minus = [], []
-        for a in e.args:
+        for a in expr.args:
             coeff, rest = a.as_coeff_Mul() if isinstance(a, sympy.Mul) else (sympy.S.One, a)
             if coeff.is_number and coeff.is_extended_negative and rest != 1:
                 factors = rest.args if isinstance(rest, sympy.Mul) else (rest,)
-                minus.append(self.p(rest) if coeff == -1 else self.p(sympy.Mul(-coeff, *factors, evaluate=False)))
+                minus.append(self._print(rest) if coeff == -1 else self._print(sympy.Mul(-coeff, *factors, evaluate=False)))
             else:
-                plus.append(self.p(a))
+                plus.append(self._print(a))
         text = " + ".join(plus) if plus else "-" + minus.pop(0)
         return "(" + text + "".join(f" - {m}" for m in minus) + ")"
 
-    def _fold(self, fn: str, args: Any) -> str:
-        out = self.p(args[0])
-        for a in args[1:]:
-            out = f"{fn}({out}, {self.p(a)})"
+    def _print_Mul(self, expr: sympy.Mul) -> str:
+        if not self._torch:
+            return str(super()._print_Mul(expr))
+        num, den = [], []
+        for a in expr.args:
+            if isinstance(a, sympy.Pow) and a.exp.is_number and a.exp.is_negative:
+                den.append(self._print(sympy.Pow(a.base, -a.exp)) if a.exp != -1 else self._print(a.base))
+            else:
+                num.append(self._print(a))
+        text = " * ".join(num) if num else "1.0"
+        if den:
+            text = f"({text}) / ({' * '.join(den)})"
+        return "(" + text + ")"
+
+    def _print_Pow(self, expr: sympy.Pow, rational: bool = False) -> str:
+        base, exp = expr.args
+        if exp.is_Integer and 1 < int(exp) <= 4:  # products (bit-identical in both targets)
+            b = self._print(base)
+            return "(" + " * ".join([b if self._torch else f"({b})"] * int(exp)) + ")"
+        if not self._torch:
+            return str(super()._print_Pow(expr))
+        if exp == sympy.Rational(1, 2):
+            return f"torch.sqrt({self._print(base)})"
+        if exp == -1:
+            return f"(1.0 / {self._print(base)})"
+        return f"_rt.power({self._print(base)}, {self._print(exp)})"
+
+    def _print_Mod(self, expr: sympy.Mod) -> str:
+        """The floor modulo (sign of the divisor), as :func:`neuroplex.runtime.fmod`."""
+        a, b = (self._print(x) for x in expr.args)
+        if self._torch:
+            return f"_rt.fmod({a}, {b})"
+        return f"(({a}) - ({b}) * {'floorf' if self.single else 'floor'}(({a}) / ({b})))"
+
+    def _print_Min(self, expr: sympy.Min) -> str:
+        return self._fold("_rt.minimum" if self._torch else "np_min", expr.args)
+
+    def _print_Max(self, expr: sympy.Max) -> str:
+        return self._fold("_rt.maximum" if self._torch else "np_max", expr.args)
+
+    def _print_log(self, expr: sympy.log) -> str:
+        if not self._torch:
+            return str(super()._print_log(expr))
+        if len(expr.args) == 2:
+            return f"(torch.log({self._print(expr.args[0])}) / math.log({self._print(expr.args[1])}))"
+        return f"torch.log({self._print(expr.args[0])})"
+
+    # ------------------------------------------------------------ conditions
+    def _print_Piecewise(self, expr: sympy.Piecewise) -> str:
+        out = "_rt.NAN" if self._torch else "NAN"
+        for value, cond in reversed(expr.args):
+            if cond is sympy.true or cond == True:  # noqa: E712 - sympy truth
+                out = self._print(value)
+            elif cond is sympy.false and self._torch:
+                continue
+            elif self._torch:
+                out = f"_rt.where({self._print(cond)}, {self._print(value)}, {out})"
+            else:
+                out = f"(({self._print(cond)}) ? ({self._print(value)}) : ({out}))"
         return out
 
-    def _piecewise(self, e: sympy.Piecewise) -> str:
-        out = "_rt.NAN"
-        for value, cond in reversed(e.args):
-            if cond is sympy.true or cond == True:  # noqa: E712 - sympy truth
-                out = self.p(value)
-            elif cond is sympy.false:
-                continue
-            else:
-                out = f"_rt.where({self.p(cond)}, {self.p(value)}, {out})"
+    def _print_Relational(self, expr: sympy.core.relational.Relational) -> str:
+        if not self._torch:
+            return str(super()._print_Relational(expr))
+        op = {"<": "<", "<=": "<=", ">": ">", ">=": ">=", "==": "==", "!=": "!="}[expr.rel_op]
+        return f"_rt.rel({self._print(expr.lhs)}, {self._print(expr.rhs)}, {op!r})"
+
+    def _print_And(self, expr: sympy.And) -> str:
+        return self._fold("_rt.logical_and", expr.args) if self._torch else str(super()._print_And(expr))
+
+    def _print_Or(self, expr: sympy.Or) -> str:
+        return self._fold("_rt.logical_or", expr.args) if self._torch else str(super()._print_Or(expr))
+
+    def _print_Xor(self, expr: sympy.Xor) -> str:
+        return self._fold("_rt.logical_xor", expr.args) if self._torch else str(super()._print_Xor(expr))
+
+    def _print_Not(self, expr: sympy.Not) -> str:
+        return f"_rt.logical_not({self._print(expr.args[0])})" if self._torch else str(super()._print_Not(expr))
+
+    # -------------------------------------------------------------- functions
+    def _print_Function(self, expr: Any) -> str:
+        """Special functions (:mod:`neuroplex.functions`) by their one definition; the torch
+        target's calls of :data:`_TORCH_CALLS` and of ``functions``; the C target: C99's."""
+        name = type(expr).__name__
+        args = [self._print(a) for a in expr.args]
+        if name in FUNCTIONS:
+            return f"{'_rt.' if self._torch else 'np_'}{name}({', '.join(args)})"
+        if not self._torch:
+            return str(super()._print_Function(expr))
+        for cls, call in _TORCH_CALLS.items():
+            if isinstance(expr, cls):
+                return f"{call}({', '.join(args)})"
+        if name in self.functions:
+            return f"{self.functions[name]}({', '.join(args)})"
+        raise ModelError(f"cannot compile {name} expression {expr}")
+
+    def _print_sign(self, expr: Any) -> str:
+        return self._print_Function(expr) if self._torch else f"np_sign({self._print(expr.args[0])})"
+
+    def _fold(self, fn: str, args: Any) -> str:
+        out = self._print(args[0])
+        for a in args[1:]:
+            out = f"{fn}({out}, {self._print(a)})"
         return out
+
+
+def _known_call(cls: type) -> Callable[[ExpressionPrinter, Any], str]:
+    """The ``_print_<name>`` of a function with a torch call: the torch target's call, else the
+    C99 printer's own method for it."""
+    c99 = getattr(C99CodePrinter, f"_print_{cls.__name__}", C99CodePrinter._print_Function)
+
+    def method(self: ExpressionPrinter, expr: Any) -> str:
+        return self._print_Function(expr) if self._torch else str(c99(self, expr))
+
+    method.__name__ = f"_print_{cls.__name__}"
+    return method
+
+
+for _cls in _TORCH_CALLS:
+    if _cls is not sympy.sign:
+        setattr(ExpressionPrinter, f"_print_{_cls.__name__}", _known_call(_cls))
+
+
+class TorchPrinter(ExpressionPrinter):
+    """:class:`ExpressionPrinter` for the torch target: ``TorchPrinter(names)(expr)``."""
+
+    def __init__(self, names: Mapping[str, str], functions: Mapping[str, str] | None = None):
+        super().__init__(names, functions, target="torch")
+
+
+class CPrinter(ExpressionPrinter):
+    """:class:`ExpressionPrinter` for the C target in ``dtype``'s precision: ``CPrinter(names, dtype)(expr)``
+    (the file also needs :func:`c_helpers`)."""
+
+    def __init__(self, names: Mapping[str, str], dtype: torch.dtype = torch.float64):
+        super().__init__(names, target="c", dtype=dtype)
+
+
+def c_helpers(dtype: torch.dtype = torch.float64) -> str:
+    """C definitions of the helpers the C target calls (``np_exprel`` from its one definition in
+    :mod:`neuroplex.functions`, ``np_max``, ``np_min``, ``np_sign``), over a type named ``real``
+    (``typedef double real;`` or ``float``) that the file defines first."""
+    single = dtype == torch.float32
+    number = CPrinter({}, dtype)._print_Float
+    literals = dict(fabs="fabsf" if single else "fabs", expm1="expm1f" if single else "expm1",
+                    small=number(sympy.Float(EXPREL_SMALL)), one=number(sympy.Float(1.0)),
+                    two=number(sympy.Float(2.0)))
+    return _C_HELPERS.format(exprel=FUNCTIONS["exprel"].c.format(real="real", **literals), **literals)
 
 
 def _evaluate_number(e: Any) -> float:
@@ -191,8 +343,6 @@ def _num(value: float) -> str:
 def build_function(name: str, args: list[str], body: list[str], namespace: dict[str, Any] | None = None) -> Callable:
     """Execute generated source and return the function (source kept on ``fn.__source__``, its
     arguments and body lines on ``fn.__args__`` and ``fn.__body__`` to rebuild it elsewhere)."""
-    from . import runtime
-
     source = f"def {name}({', '.join(args)}):\n" + "\n".join("    " + line for line in body) + "\n"
     scope: dict[str, Any] = {"torch": torch, "math": math, "_rt": runtime, **(namespace or {})}
     try:

@@ -14,7 +14,9 @@ import sympy
 import torch
 
 from .codegen import TorchPrinter, build_function
+from .compiler import CompiledProgram
 from .errors import ModelError
+from .integration import Rhs
 from .ir import ModelIR
 
 
@@ -57,6 +59,16 @@ class Dynamics:
         """dy/dt, shape of ``y``."""
         raise NotImplementedError
 
+    def rhs_bound(self, p: torch.Tensor, u: torch.Tensor | None = None) -> Rhs:
+        """``f(t, y) = rhs(t, y, p, u)`` for an integrator, parameters and inputs fixed for the run.
+        Compiled models bind their parameter-only work once here and attach their symbolic
+        Jacobian (``f.jacobian``) and batch selection (``f.select``), see
+        :meth:`neuroplex.compiler.CompiledProgram.rhs_bound`."""
+        def f(t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+            return self.rhs(t, y, p, u)
+
+        return f
+
     def energy(self, y: torch.Tensor, p: torch.Tensor | None = None) -> torch.Tensor:
         """Scalar energy per sample, shape ``y.shape[:-1]`` (models without one raise)."""
         raise ModelError(f"{self.name} defines no energy")
@@ -87,7 +99,11 @@ class Dynamics:
 
 
 class CompiledDynamics(Dynamics):
-    """Torch dynamics generated from a :class:`~neuroplex.ir.ModelIR`."""
+    """Torch dynamics generated from a :class:`~neuroplex.ir.ModelIR`. The right-hand side is the
+    core compiler's (:class:`~neuroplex.compiler.CompiledProgram`, the one SBML models use too:
+    pruned assignments, parameter-only work bound once, symbolic Jacobian), with the model's
+    inputs as parameter columns after the parameters; observables, energy, events and initial
+    values are generated here."""
 
     def __init__(self, model: ModelIR, *, dtype: Any = None, device: Any = None):
         self.model = model
@@ -119,12 +135,14 @@ class CompiledDynamics(Dynamics):
             abind.append(f"_a{i} = {printer(expr)}")
         self._printer = printer
         self._default_u = [float(v) for v in model.inputs.values()]
+        #: the right-hand side, compiled by the core compiler over parameters then inputs
+        self.program = CompiledProgram(model.name, model.time, self.state_names,
+                                       [*self.param_names, *self.input_names],
+                                       {s: model.derivatives[s] for s in self.state_names}, model.assignments)
         prelude = ["t = _rt_time(t, y)", *bind, *pbind, *ubind, *abind]
         ns = {"_default_u": self._default_u, "_rt_time": _as_time, "_stack": _stack}
         args = ["t", "y", "p", "u=None"]
 
-        rhs_terms = [printer(model.derivatives[s]) for s in self.state_names]
-        self._rhs = build_function("rhs", args, [*prelude, f"return _stack([{', '.join(rhs_terms)}], y)"], ns)
         obs_terms = [f"_a{i}" for i in range(len(model.assignments))]
         self._observe = build_function("observe", args, [*prelude, f"return _stack([{', '.join(obs_terms)}], y)"], ns)
         if model.energy is not None:
@@ -182,7 +200,19 @@ class CompiledDynamics(Dynamics):
 
     # ----------------------------------------------------------------- runtime
     def rhs(self, t, y, p=None, u=None):
-        return self._rhs(t, y, self._p(p, y), u)
+        return self.program.rhs(_as_time(t, y), y, self._with_inputs(self._p(p, y), u))
+
+    def rhs_bound(self, p: torch.Tensor, u: torch.Tensor | None = None) -> Rhs:
+        return self.program.rhs_bound(self._with_inputs(p, u))
+
+    def _with_inputs(self, p: torch.Tensor, u: torch.Tensor | None) -> torch.Tensor:
+        """The compiler's parameter columns: ``p`` then the inputs ``u`` (their defaults if None)."""
+        if not self.input_names:
+            return p
+        if u is None:
+            u = torch.tensor(self._default_u, dtype=p.dtype, device=p.device).expand(*p.shape[:-1], -1)
+        shape = torch.broadcast_shapes(p.shape[:-1], u.shape[:-1])
+        return torch.cat([p.expand(*shape, -1), u.to(p.dtype).expand(*shape, -1)], -1)
 
     def observe(self, t, y, p=None, u=None):
         return self._observe(t, y, self._p(p, y), u)
@@ -211,8 +241,9 @@ class CompiledDynamics(Dynamics):
         return p
 
     def source(self) -> str:
-        """The generated right-hand-side source code (for debugging)."""
-        return self._rhs.__source__
+        """The generated right-hand-side source code (for debugging): its parameter-only part
+        ``bind_rhs(p)``, then ``rhs(t, y, k)``."""
+        return self.program._bind.__source__ + self.program._rhs.__source__
 
 
 def _as_time(t: Any, y: torch.Tensor) -> torch.Tensor:

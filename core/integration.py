@@ -60,3 +60,28 @@ class Integrator(Protocol):
                  t_eval: torch.Tensor | None = None, atol: float | torch.Tensor | None = None,
                  event_fn: EventFn | None = None, progress: bool = False, stiff_stop: bool = False,
                  stiff_budget: int | None = None) -> IntegrationResult: ...
+
+
+@dataclass(frozen=True)
+class AutoPolicy:
+    """The ``auto`` method of a solver that offers one (``Solver.auto_policy``; the torch solver's
+    is dopri5 then rosenbrock): run ``first`` with its stiffness test stopping the samples it finds
+    stiff unless they are on pace to finish within ``step_budget`` steps (status ``STIFF``), then
+    rerun the stopped samples and those out of ``max_steps`` from the start with ``fallback``.
+    A sample that is not stiff finishes on ``first`` however many steps its tolerance needs.
+    Every model kind the solver runs uses the same policy (IR models and Dynamics in the solver,
+    SBML models in their runner)."""
+
+    first: str
+    fallback: str
+    step_budget: int
+
+    def needs_fallback(self, status: torch.Tensor) -> torch.Tensor:
+        """``(B,)`` bool: the samples of a ``first`` run to rerun with ``fallback``."""
+        return (status == Status.MAX_STEPS) | (status == Status.STIFF)
+
+    def label(self, fell_back: bool) -> str:
+        """The solution's ``method``: which methods ran."""
+        if fell_back:
+            return f"auto ({self.first}, {self.fallback} for stiff samples)"
+        return f"auto ({self.first})"

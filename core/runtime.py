@@ -126,6 +126,11 @@ def fmod(a: Any, b: Any) -> Any:
 exprel = exprel_torch
 
 
+def sign(x: torch.Tensor) -> torch.Tensor:
+    """-1, 0 or 1; NaN stays NaN (``torch.sign`` gives 0 there; numpy, C and Brian2 give NaN)."""
+    return torch.where(torch.isnan(x), x, torch.sign(x))
+
+
 def sec(x: torch.Tensor) -> torch.Tensor:
     return 1.0 / torch.cos(x)
 

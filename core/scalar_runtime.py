@@ -21,6 +21,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from .codegen import build_function
 from .functions import exprel_scalar
 from .runtime import rel  # noqa: F401 - plain comparisons: the same for scalars
 
@@ -83,6 +84,9 @@ def fmod(a: Any, b: Any) -> Any:
     return a - b * np.floor(a / b)
 
 
+#: NaN stays NaN, as :func:`neuroplex.runtime.sign`
+sign = np.sign
+
 #: :mod:`neuroplex.functions`' scalar form
 exprel = exprel_scalar
 
@@ -144,8 +148,6 @@ def scalar_function(fn: Callable[..., Any], namespace: dict[str, Any]) -> Callab
     """The generated function ``fn`` (its source on ``fn.__source__``) rebuilt over numpy
     scalars, or None where it uses something without a scalar form. ``namespace`` adds or
     replaces names (e.g. the scalar ``_stack``)."""
-    from .codegen import build_function
-
     source = getattr(fn, "__source__", None)
     if source is None or not supports(source):
         return None

@@ -20,7 +20,7 @@ from .settings import Execution, StepControl
 from .solution import Solution
 
 if TYPE_CHECKING:
-    from .integration import Integrator
+    from .integration import AutoPolicy, Integrator
     from .kinds import Model
 
 
@@ -43,6 +43,9 @@ class Solver(abc.ABC):
     #: step control and execution settings (solvers set their own from their constructor)
     control: StepControl = StepControl()
     execution: Execution = Execution()
+    #: what ``method="auto"`` runs (None: the solver has no ``auto``); the same policy for every
+    #: model kind the solver runs, runners included (:class:`~neuroplex.integration.AutoPolicy`)
+    auto_policy: ClassVar["AutoPolicy | None"] = None
 
     def integrator(self) -> "Integrator":
         """The functional integrator (:class:`neuroplex.integration.Integrator`) runners use."""

@@ -28,12 +28,12 @@ import torch
 
 from neuroplex.errors import SolverError
 from neuroplex.host import get_host
-from neuroplex.integration import Integrator
+from neuroplex.integration import AutoPolicy, Integrator
 from neuroplex.progress import progress_bar
 from neuroplex.runners import Runner
 from neuroplex.settings import Execution, StepControl
 from neuroplex.shards import map_shards, one_thread, shared_empty
-from neuroplex.solution import Solution, Status
+from neuroplex.solution import Solution
 from neuroplex.solver import Solver
 
 from .events import SampleRun
@@ -43,9 +43,8 @@ if TYPE_CHECKING:
     from .reader import SBMLModel
 
 
-#: ``method="auto"``: dopri5 steps per integrator call within which a sample that its stiffness
-#: test flags must be on pace to finish, else it is stiff and rerun with rosenbrock
-AUTO_STEP_BUDGET = 2000
+#: the method SBML models run with on the torch solver when none is given: its ``auto`` policy
+AUTO = "auto"
 #: step control of SBML runs that no solver configures (:func:`simulate`, :func:`run` called directly)
 SBML_CONTROL = StepControl(rtol=1e-8, atol=1e-10, max_steps=200_000)
 _ONE_PROCESS = Execution()
@@ -123,21 +122,31 @@ def default_integrator(execution: Execution = _ONE_PROCESS) -> Integrator:
     return get_host().get("solvers", "torch").obj(fused=execution.fused).integrator()
 
 
+def default_auto_policy() -> AutoPolicy:
+    """The registered ``torch`` solver's ``auto`` policy (its integrator is the default one)."""
+    policy: AutoPolicy | None = get_host().get("solvers", "torch").obj.auto_policy
+    if policy is None:  # pragma: no cover - the built-in torch solver has one
+        raise SolverError("the torch solver offers no 'auto' method")
+    return policy
+
+
 def run(prog: SBMLProgram, t_span: tuple[float, float], *, t_eval: torch.Tensor | Sequence[float] | None = None,
         params: torch.Tensor | None = None, y0: torch.Tensor | None = None,
         integrator: Integrator | None = None, method: str = "dopri5", control: StepControl = SBML_CONTROL,
         execution: Execution = _ONE_PROCESS, solver_name: str = "torch", progress: bool = False,
-        stiff_stop: bool = False, stiff_budget: int | None = None,
+        stiff_stop: bool = False, stiff_budget: int | None = None, auto: AutoPolicy | None = None,
         block: torch.Tensor | None = None) -> Solution:
     """Simulate a compiled program; ``params (P,)|(B, P)``, ``y0 (n,)|(B, n)``.
 
     ``integrator`` (default: the torch solver's) is called with ``control`` as given, its
     ``atol`` scaled per state where the program asks for it (:meth:`SBMLProgram.atol_scale`).
-    ``method="auto"`` runs ``dopri5`` with its stiffness test, which stops the samples it finds
-    stiff unless they are on pace to finish within :data:`AUTO_STEP_BUDGET` steps, and reruns
-    the stopped ones (and any out of ``max_steps``) with ``rosenbrock`` (``stats["n_steps"]``
-    then counts both runs' steps). A sample that is not stiff finishes on dopri5 however many
-    steps its tolerance needs. ``execution.workers > 1`` splits the batch into that many contiguous
+    ``method="auto"`` applies the solver's :class:`~neuroplex.integration.AutoPolicy` (``auto``,
+    default: the torch solver's, dopri5 then rosenbrock) to whole samples, events included: the
+    first method with its stiffness test, which stops the samples it finds stiff unless they are
+    on pace to finish within the policy's step budget, then the stopped ones (and any out of
+    ``max_steps``) rerun with the fallback method (``stats["n_steps"]`` then counts both runs'
+    steps). A sample that is not stiff finishes on the first method however many steps its
+    tolerance needs. ``execution.workers > 1`` splits the batch into that many contiguous
     shards run on as many CPU cores (:func:`neuroplex.shards.map_shards`); results are the same up
     to rounding. ``block``: a ``(n_outputs, batch, n_times)`` tensor the outputs are written into
     (the solution's ``ys`` is then its transpose)."""
@@ -146,17 +155,18 @@ def run(prog: SBMLProgram, t_span: tuple[float, float], *, t_eval: torch.Tensor 
     if execution.workers > 1:
         return _run_sharded(prog, t_span, execution, t_eval=t_eval, params=params, y0=y0, integrator=integrator,
                             method=method, control=control, solver_name=solver_name, progress=progress,
-                            stiff_stop=stiff_stop, stiff_budget=stiff_budget)
-    if method == "auto":
-        first = run(prog, t_span, params=params, y0=y0, method="dopri5", stiff_stop=True,
-                    stiff_budget=AUTO_STEP_BUDGET, block=block, t_eval=t_eval, integrator=integrator,
+                            stiff_stop=stiff_stop, stiff_budget=stiff_budget, auto=auto)
+    if method == AUTO:
+        policy = default_auto_policy() if auto is None else auto
+        first = run(prog, t_span, params=params, y0=y0, method=policy.first, stiff_stop=True,
+                    stiff_budget=policy.step_budget, block=block, t_eval=t_eval, integrator=integrator,
                     control=control, execution=execution, solver_name=solver_name, progress=progress)
-        bad = (first.status == Status.MAX_STEPS) | (first.status == Status.STIFF)
+        bad = policy.needs_fallback(first.status)
         if not bool(bad.any()):
-            first.method = "auto (dopri5)"
+            first.method = policy.label(False)
             return first
         p_all, y_all = _batch_inputs(prog, t_span, params, y0)
-        second = run(prog, t_span, params=p_all[bad], y0=y_all[bad], method="rosenbrock", t_eval=t_eval,
+        second = run(prog, t_span, params=p_all[bad], y0=y_all[bad], method=policy.fallback, t_eval=t_eval,
                      integrator=integrator, control=control, execution=execution, solver_name=solver_name,
                      progress=progress)
         first.ys[bad] = second.ys
@@ -164,7 +174,7 @@ def run(prog: SBMLProgram, t_span: tuple[float, float], *, t_eval: torch.Tensor 
         for key, value in second.stats.items():
             if key in first.stats:
                 first.stats[key][bad] += value
-        first.method = "auto (dopri5, rosenbrock for stiff samples)"
+        first.method = policy.label(True)
         return first
     t0, t1 = float(t_span[0]), float(t_span[1])
     dtype = torch.float64
@@ -244,8 +254,8 @@ def simulate(model: SBMLModel, t_span: tuple[float, float] | float, *, t_eval: t
              solver_name: str = "torch") -> Solution:
     """Simulate an SBML model with SBML semantics (what the ``sbml`` runners call).
 
-    The method is ``auto`` by default (dopri5, and rosenbrock for the samples that its stiffness
-    test stops: stiff ones), or ``dopri5`` / ``rosenbrock`` / any simulate method of the integrator.
+    The method is ``auto`` by default (the torch solver's policy: dopri5, and rosenbrock for the
+    samples that its stiffness test stops: stiff ones), or ``dopri5`` / ``rosenbrock`` / any simulate method of the integrator.
     ``variables``: SBML ids to report (default: :meth:`SBMLModel.default_outputs`).
     ``params``: ``(P,)`` or ``(B, P)`` in ``model.parameter_names`` order; a batch without
     events runs in one integrator call. ``execution.workers``: CPU processes the batch is split over.
@@ -270,10 +280,6 @@ def compiled(model: SBMLModel, outputs: Sequence[tuple[str, Any]] | None = None)
     return cache
 
 
-#: the torch solver's method for SBML models when none is given: dopri5, rosenbrock for stiff samples
-AUTO = "auto"
-
-
 def _run(model: SBMLModel, solver: Solver, t_span: tuple[float, float], method: str, *, y0: torch.Tensor | None,
          params: torch.Tensor | None, t_eval: torch.Tensor | None, inputs: torch.Tensor | None,
          progress: bool) -> Solution:
@@ -281,7 +287,7 @@ def _run(model: SBMLModel, solver: Solver, t_span: tuple[float, float], method: 
         raise SolverError(f"SBML model {model.name!r} takes no inputs")
     sol = run(compiled(model), (float(t_span[0]), float(t_span[1])), t_eval=t_eval, params=params, y0=y0,
               integrator=solver.integrator(), method=method, control=solver.control,
-              execution=solver.execution, solver_name=solver.name, progress=progress)
+              execution=solver.execution, solver_name=solver.name, progress=progress, auto=solver.auto_policy)
     return sol
 
 

@@ -3,7 +3,8 @@ batched step loop (:mod:`.loop`) and the equilibrium methods (:mod:`.equilibrium
 kinds go to their registered runners with :meth:`TorchSolver.integrator`."""
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import torch
 
@@ -11,6 +12,7 @@ from neuroplex.batching import batch_size
 from neuroplex.config import resolve_device
 from neuroplex.dynamics import Dynamics
 from neuroplex.errors import NeuroplexError, SolverError
+from neuroplex.integration import AutoPolicy
 from neuroplex.ir import ModelIR
 from neuroplex.kinds import Model
 from neuroplex.runners import route
@@ -24,9 +26,14 @@ from .integrator import TorchIntegrator
 from .loop import run_loop
 from .methods import get_method, has_method, method_names
 from .refractory import Refractory
+from .state import LoopResult
 
-#: the method name that lets a model choose (SBML: dopri5, rosenbrock for stiff samples)
+#: the method name of :data:`AUTO_POLICY`
 AUTO = "auto"
+#: ``method="auto"`` for every model kind: dopri5 steps within which a sample that its stiffness
+#: test flags must be on pace to finish, else it is stiff and rerun with rosenbrock
+AUTO_STEP_BUDGET = 2000
+AUTO_POLICY = AutoPolicy(first="dopri5", fallback="rosenbrock", step_budget=AUTO_STEP_BUDGET)
 
 
 class _MethodList:
@@ -43,8 +50,8 @@ class TorchSolver(Solver):
 
     ``method``: a simulate method (default ``"dopri5"``) or an equilibrate method (default
     ``"iteration"``); a simulate method given to ``equilibrate`` runs the ODE to steady state.
-    ``"auto"`` (SBML models, their default): dopri5, and rosenbrock for the samples that turn
-    out stiff (the SBML runner, :mod:`neuroplex.sbml.runner`).
+    ``"auto"``: dopri5, and rosenbrock for the samples that turn out stiff (:data:`AUTO_POLICY`,
+    for every model: the default of SBML models, whose runner applies it with their events).
     ``rtol``/``atol``: adaptive error control. ``dt``: the fixed step (euler/heun/rk4; default
     span/1000) or the first step of adaptive methods. ``dt_min``/``dt_max``/``max_steps``:
     step limits. ``device``: ``"cpu" | "cuda" | "auto"``; ``dtype``: ``"float64" | "float32"``. Left at None
@@ -68,6 +75,9 @@ class TorchSolver(Solver):
     supports = frozenset({"events", "spikes", "refractory"})
     devices = frozenset({"cpu", "cuda"})
     dtypes = frozenset({"float32", "float64"})
+    #: ``method="auto"``: dopri5, rosenbrock for the samples its stiffness test stops (every model
+    #: kind: IR models and Dynamics here, SBML models in their runner)
+    auto_policy: ClassVar[AutoPolicy] = AUTO_POLICY
     methods = _MethodList()  # type: ignore[assignment]
 
     def __init__(self, method: str | None = None, *, rtol: float = 1e-6, atol: float = 1e-9,
@@ -174,10 +184,7 @@ class TorchSolver(Solver):
             raise SolverError(f"torch solver: fused=True compiles the steps of SBML models (their generated "
                               f"right-hand side); {type(model).__name__} models run eager steps (leave fused off, "
                               f"or call integrate(..., fused=True) with a right-hand side that sets f.traceable)")
-        if self.requested_method == AUTO:
-            raise SolverError(f"torch solver: method 'auto' chooses between dopri5 and rosenbrock for SBML models; "
-                              f"give {type(model).__name__} models one of: {', '.join(method_names('simulate'))}")
-        if self.requested_method is not None and not has_method(self.requested_method, "simulate"):
+        if self.requested_method not in (None, AUTO) and not has_method(self.requested_method, "simulate"):
             what = "an equilibrium method" if has_method(self.requested_method, "equilibrate") else \
                 "a clock-driven method of models that run themselves (spiking networks)"
             raise SolverError(f"torch solver: {self.requested_method!r} is {what}; simulate methods: "
@@ -193,25 +200,23 @@ class TorchSolver(Solver):
             torch.as_tensor(t_eval).to(dtype=dtype, device=device).flatten().contiguous()
         if te.numel() > 1 and bool((te[1:] < te[:-1]).any()):
             raise SolverError("torch solver: t_eval must be increasing")
-        stepper = get_method(self.method, "simulate").factory()
-        c = self.control
-        dt0 = c.dt0
-        if dt0 is None and not stepper.info.adaptive:
-            dt0 = (t1 - t0) / 1000 if t1 > t0 else 1.0
-
-        def f(t: torch.Tensor, yy: torch.Tensor) -> torch.Tensor:
-            return dyn.rhs(t, yy, p, u)
-
-        events = _event_spec(dyn, p, u, device) if dyn.events else None
         ir = model if isinstance(model, ModelIR) else getattr(dyn, "model", None)
-        refractory = None
-        if isinstance(ir, ModelIR) and ir.refractory is not None and events is not None:
-            refractory = Refractory(ir, torch.full((b,), t0, dtype=dtype, device=device), y, p, u)
-            f, events = refractory.rhs(f), refractory.events(events)
-        res = run_loop(f, stepper, torch.full((b,), t0, dtype=dtype, device=device),
-                       torch.full((b,), t1, dtype=dtype, device=device), y, rtol=c.rtol, atol=c.atol,
-                       dt0=dt0, dt_min=c.dt_min, dt_max=c.dt_max, max_steps=c.max_steps, t_eval=te,
-                       events=events, progress=progress)
+        span = (t0, t1)
+        if self.requested_method == AUTO:
+            policy = self.auto_policy
+            run = self._integrate(dyn, ir, y, p, u, span, te, policy.first, progress,
+                                  stiff_stop=True, stiff_budget=policy.step_budget)
+            redo = policy.needs_fallback(run.res.status)
+            method = policy.label(bool(redo.any()))
+            if bool(redo.any()):
+                rows = torch.nonzero(redo).flatten()
+                again = self._integrate(dyn, ir, y[rows], p[rows], None if u is None else u[rows], span, te,
+                                        policy.fallback, progress)
+                run = _merge(run, again, rows)
+        else:
+            method = self.method
+            run = self._integrate(dyn, ir, y, p, u, span, te, method, progress)
+        res = run.res
         ys = res.ys
         obs_names = list(dyn.observable_names)
         if obs_names:
@@ -220,20 +225,44 @@ class TorchSolver(Solver):
             pp = p[:, None, :].expand(b, n_t, p.shape[-1])
             uu = u[:, None, :].expand(b, n_t, u.shape[-1]) if u is not None else None
             ys = torch.cat([ys, dyn.observe(tt, ys, pp, uu)], -1)
-        log = res.event_log
-        if refractory is not None and refractory.hidden_columns:  # the period's end is no spike
-            n_ev = len(dyn.events)
-            log = [(smp[col < n_ev], col[col < n_ev], tt[col < n_ev]) for smp, col, tt in log]
-            log = [entry for entry in log if entry[0].numel()]
-        spikes = _spikes(log, [ev.name for ev in dyn.events], device) if dyn.events else None
+        spikes = _spikes(res.event_log, [ev.name for ev in dyn.events], device) if dyn.events else None
         stats = {"n_steps": res.n_steps, "n_rhs": res.n_rhs, "t_end": res.t_end}
         if dyn.events:
             stats["event_stop"] = res.event_stop
-        if stepper.info.jac_per_step:
+        if run.uses_jacobian:
             stats["n_jac"] = torch.full((b,), res.n_jac, dtype=torch.long, device=device)
         return Solution(ys=ys, ts=te, names=[*dyn.state_names, *obs_names], status=res.status, stats=stats,
-                        spikes=spikes, solver=self.name, method=self.method,
+                        spikes=spikes, solver=self.name, method=method,
                         meta={"model": getattr(dyn, "name", "")})
+
+    def _integrate(self, dyn: Dynamics, ir: ModelIR | None, y: torch.Tensor, p: torch.Tensor,
+                   u: torch.Tensor | None, span: tuple[float, float], te: torch.Tensor, method: str,
+                   progress: bool, *, stiff_stop: bool = False, stiff_budget: int | None = None) -> "_Run":
+        """One step-loop run of ``method`` over the batch ``y, p, u`` (events and refractory
+        periods included); the event log keeps model events only."""
+        t0, t1 = span
+        b, dtype, device = y.shape[0], y.dtype, y.device
+        stepper = get_method(method, "simulate").factory()
+        c = self.control
+        dt0 = c.dt0
+        if dt0 is None and not stepper.info.adaptive:
+            dt0 = (t1 - t0) / 1000 if t1 > t0 else 1.0
+
+        f = dyn.rhs_bound(p, u)  # compiled models: parameter-only work bound once, symbolic Jacobian
+        events = _event_spec(dyn, p, u, device) if dyn.events else None
+        refractory = None
+        if isinstance(ir, ModelIR) and ir.refractory is not None and events is not None:
+            refractory = Refractory(ir, torch.full((b,), t0, dtype=dtype, device=device), y, p, u)
+            f, events = refractory.rhs(f), refractory.events(events)
+        res = run_loop(f, stepper, torch.full((b,), t0, dtype=dtype, device=device),
+                       torch.full((b,), t1, dtype=dtype, device=device), y, rtol=c.rtol, atol=c.atol,
+                       dt0=dt0, dt_min=c.dt_min, dt_max=c.dt_max, max_steps=c.max_steps, t_eval=te,
+                       events=events, progress=progress, stiff_stop=stiff_stop, stiff_budget=stiff_budget)
+        if refractory is not None and refractory.hidden_columns:  # the period's end is no spike
+            n_ev = len(dyn.events)
+            log = [(smp[col < n_ev], col[col < n_ev], tt[col < n_ev]) for smp, col, tt in res.event_log]
+            res.event_log = [entry for entry in log if entry[0].numel()]
+        return _Run(res, bool(stepper.info.jac_per_step))
 
     # ------------------------------------------------------------ equilibrate
     def equilibrate(self, model: Model, y0: torch.Tensor | None = None, *, params: torch.Tensor | None = None,
@@ -255,6 +284,37 @@ class TorchSolver(Solver):
         return Solution(ys=out.y, ts=None, names=list(dyn.state_names), status=out.status,
                         stats={"iterations": out.iterations, "residual": out.residual},
                         solver=self.name, method=method, meta={"model": getattr(dyn, "name", "")})
+
+
+@dataclass
+class _Run:
+    """One step-loop run of :meth:`TorchSolver._integrate`; ``uses_jacobian``: its method
+    evaluates Jacobians (``stats["n_jac"]``)."""
+
+    res: LoopResult
+    uses_jacobian: bool
+
+
+def _merge(first: _Run, again: _Run, rows: torch.Tensor) -> _Run:
+    """``first`` with the samples ``rows`` replaced by their rerun ``again`` (the ``auto``
+    fallback): outputs, status, end points and event log from the rerun, step counts of both."""
+    a, r = first.res, again.res
+    if a.ys is not None and r.ys is not None:
+        a.ys[rows] = r.ys
+    a.status[rows] = r.status
+    a.t_end[rows] = r.t_end
+    a.y_end[rows] = r.y_end
+    a.event_index[rows] = r.event_index
+    a.event_stop[rows] = r.event_stop
+    a.n_steps[rows] += r.n_steps
+    a.n_rhs[rows] += r.n_rhs
+    redone = torch.zeros_like(a.status, dtype=torch.bool)
+    redone[rows] = True
+    log = [(smp[~redone[smp]], col[~redone[smp]], tt[~redone[smp]]) for smp, col, tt in a.event_log]
+    log += [(rows[smp], col, tt) for smp, col, tt in r.event_log]
+    a.event_log = [entry for entry in log if entry[0].numel()]
+    a.n_jac += r.n_jac
+    return _Run(a, first.uses_jacobian or again.uses_jacobian)
 
 
 def _event_spec(dyn: Dynamics, p: torch.Tensor, u: torch.Tensor | None, device: torch.device) -> EventSpec:

@@ -13,7 +13,7 @@ FOLDERS = ("core", "sbml", "plugins")
 #: History: 308 in all before issue 16; 279 after it on its own scope; the wave that landed with
 #: it (SBML values and steady states, plugin-author contract, X-Net, Wuxing, EPL) brought new
 #: modules, counted here per area at the merge so none can grow behind another's reductions.
-ANY_BUDGET = {"core": 152, "sbml": 69, "plugins/brian2_backend": 42, "plugins/epl": 30, "plugins/eqprop": 6,
+ANY_BUDGET = {"core": 150, "sbml": 68, "plugins/brian2_backend": 42, "plugins/epl": 30, "plugins/eqprop": 6,
               "plugins/neurons": 5, "plugins/roadrunner": 3, "plugins/scipy_solver": 5, "plugins/snn": 25,
               "plugins/torch_solver": 32, "plugins/wuxing": 25, "plugins/xnet": 15}
 #: a new plugin starts at this budget

@@ -87,9 +87,9 @@ def test_torch_solver_runs_sbml_models_through_the_driver() -> None:
     assert torch.allclose(sol["S1"][0] + sol["S2"][0], torch.full((6,), 10.0, dtype=T), rtol=1e-9)
     assert sol.method == "auto (dopri5)"  # SBML models choose per sample unless told
     assert neuroplex.simulate(model, (0, 5), solver="torch", method="rosenbrock").method == "rosenbrock"
-    lif = neuroplex.get_neuron("lif")()  # not SBML: it names its method
-    with pytest.raises(neuroplex.SolverError, match="'auto' chooses between dopri5 and rosenbrock for SBML"):
-        neuroplex.simulate(lif, (0, 0.01), solver="torch", method="auto")
+    lif = neuroplex.get_neuron("lif")()  # not SBML: dopri5 unless told, and the same auto policy when told
+    assert neuroplex.simulate(lif, (0, 0.01), solver="torch").method == "dopri5"
+    assert neuroplex.simulate(lif, (0, 0.01), solver="torch", method="auto").method == "auto (dopri5)"
 
 
 def test_stiff_method_choice() -> None:
@@ -109,7 +109,7 @@ def test_stiff_method_choice() -> None:
 def test_auto_keeps_a_long_non_stiff_run_on_dopri5() -> None:
     # a harmonic oscillator over 100 periods at a tight tolerance takes more dopri5 steps than
     # the stiff test's budget, but is not stiff: it finishes on dopri5, not rerun implicit
-    from neuroplex.sbml.runner import AUTO_STEP_BUDGET
+    budget = neuroplex.get_host().get("solvers", "torch").obj.auto_policy.step_budget
 
     model = ant("""
         x = 1; v = 0
@@ -118,7 +118,7 @@ def test_auto_keeps_a_long_non_stiff_run_on_dopri5() -> None:
     t = torch.linspace(0, 200 * math.pi, 5, dtype=T)
     sol = simulate(model, (0, float(t[-1])), t_eval=t, method="auto", control=StepControl(rtol=1e-11, atol=1e-13))
     assert sol.ok and sol.method == "auto (dopri5)"
-    assert int(sol.stats["n_steps"][0]) > AUTO_STEP_BUDGET
+    assert int(sol.stats["n_steps"][0]) > budget
     assert torch.allclose(sol["x"][0], torch.cos(t), atol=1e-7)
 
 
