@@ -12,8 +12,8 @@ its neurons computing ``not_refractory`` from the old state, the new state and a
 threshold (vectorised), then a scan listing the flagged neurons; each synapse set adds the weights of
 the spiking rows of its compressed adjacency into the post-synaptic state (delays through a
 ring buffer of ``max delay + 1`` slots); the spiking neurons are reset and their
-``lastspike`` set. Expressions are printed by :class:`CPrinter` (sympy's C99 printer) in the
-run's precision (``double`` or ``float`` arithmetic, as torch computes in that dtype).
+``lastspike`` set. Expressions are printed by the core's :class:`~neuroplex.codegen.CPrinter` (the C target of
+the one sympy printer) in the run's precision (``double`` or ``float`` arithmetic, as torch computes in that dtype).
 """
 from __future__ import annotations
 
@@ -23,11 +23,9 @@ from typing import Any, Callable
 
 import sympy
 import torch
-from sympy.codegen.ast import float32, float64, real
-from sympy.printing.c import C99CodePrinter
 
+from neuroplex.codegen import CPrinter, c_helpers
 from neuroplex.errors import ModelError
-from neuroplex.functions import EXPREL_C, EXPREL_SMALL
 
 from . import cbuild
 from .plan import ExplicitUpdate, LinearUpdate, NetworkPlan, PopulationPlan
@@ -41,11 +39,6 @@ _HEADER = """#include <math.h>
 
 typedef {real} real;
 
-/* exprel(x) = (exp(x) - 1)/x, 1 at 0: neuroplex.functions' definition */
-{exprel}
-static inline real np_max(real a, real b) {{ return (a != a || b != b) ? a + b : (a > b ? a : b); }}
-static inline real np_min(real a, real b) {{ return (a != a || b != b) ? a + b : (a < b ? a : b); }}
-static inline real np_sign(real x) {{ return x > 0 ? {one} : (x < 0 ? -{one} : x); }}
 """
 
 #: vector versions (glibc's libmvec) of the math functions the neuron loops call most
@@ -63,82 +56,6 @@ float expm1f(float);
 #pragma omp declare simd notinbranch
 float logf(float);
 """
-
-
-class CPrinter(C99CodePrinter):
-    """sympy -> C expressions over the generated locals: symbols through ``names``, ``exprel``
-    and the element-wise helpers with :mod:`neuroplex.runtime`'s semantics (NaN-propagating
-    min/max, floor ``Mod``), numbers at full precision in the run's floating type."""
-
-    def __init__(self, names: dict[str, str], dtype: torch.dtype):
-        precision = float32 if dtype == torch.float32 else float64
-        super().__init__({"type_aliases": {real: precision}})
-        self.names = names
-        self.single = dtype == torch.float32
-        self._real = "float" if self.single else "double"
-
-    def __call__(self, expr: Any) -> str:
-        return self.doprint(expr)
-
-    def _print_Symbol(self, expr: sympy.Symbol) -> str:
-        try:
-            return self.names[expr.name]
-        except KeyError:
-            raise ModelError(f"undefined symbol {expr.name!r} in the generated step") from None
-
-    def _print_Float(self, expr: Any) -> str:
-        # float literals as doubles cast to float: the rounding torch does to a Python float
-        text = repr(float(expr))
-        if text in ("inf", "-inf", "nan"):
-            text = {"inf": "INFINITY", "-inf": "(-INFINITY)", "nan": "NAN"}[text]
-        return f"(({self._real}){text})" if self.single else text
-
-    def _print_Rational(self, expr: Any) -> str:  # folded to one number, as torch's printer does
-        return self._print_Float(sympy.Float(expr, 17))
-
-    def _print_NumberSymbol(self, expr: Any) -> str:  # pi, E: a number, not a macro
-        return self._print_Float(sympy.Float(float(expr)))
-
-    def _print_exprel(self, expr: Any) -> str:
-        return f"np_exprel({self._print(expr.args[0])})"
-
-    def _print_Pow(self, expr: Any) -> str:
-        base, exp = expr.args
-        if exp.is_Integer and 1 < int(exp) <= 4:  # products, as neuroplex.codegen.TorchPrinter prints them
-            b = self._print(base)
-            return "(" + " * ".join([f"({b})"] * int(exp)) + ")"
-        return super()._print_Pow(expr)
-
-    def _print_Max(self, expr: Any) -> str:
-        return self._fold("np_max", expr.args)
-
-    def _print_Min(self, expr: Any) -> str:
-        return self._fold("np_min", expr.args)
-
-    def _print_sign(self, expr: Any) -> str:
-        return f"np_sign({self._print(expr.args[0])})"
-
-    def _print_Mod(self, expr: Any) -> str:
-        a, b = (self._print(x) for x in expr.args)
-        return f"(({a}) - ({b}) * {'floorf' if self.single else 'floor'}(({a}) / ({b})))"
-
-    def _print_BooleanTrue(self, expr: Any) -> str:
-        return "1"
-
-    def _print_BooleanFalse(self, expr: Any) -> str:
-        return "0"
-
-    def _print_Piecewise(self, expr: Any) -> str:
-        out = "NAN"
-        for value, cond in reversed(expr.args):
-            out = self._print(value) if cond is sympy.true else f"(({self._print(cond)}) ? ({self._print(value)}) : ({out}))"
-        return out
-
-    def _fold(self, fn: str, args: Any) -> str:
-        out = self._print(args[0])
-        for a in args[1:]:
-            out = f"{fn}({out}, {self._print(a)})"
-        return out
 
 
 @dataclass
@@ -164,14 +81,10 @@ class CSource:
 
 
 def header(dtype: torch.dtype, vector_math: bool) -> str:
-    """The includes, the ``real`` type and the helper functions every generated file starts with."""
-    single = dtype == torch.float32
-    number = CPrinter({}, dtype)._print_Float
-    literals = dict(fabs="fabsf" if single else "fabs", expm1="expm1f" if single else "expm1",
-                    small=number(sympy.Float(EXPREL_SMALL)), one=number(sympy.Float(1.0)), two=number(sympy.Float(2.0)))
-    text = _HEADER.format(real="float" if single else "double", exprel=EXPREL_C.format(real="real", **literals),
-                          **literals)
-    return text + (_VECTOR_MATH if vector_math else "")
+    """The includes, the ``real`` type and the helper functions every generated file starts with
+    (:func:`neuroplex.codegen.c_helpers`: the special functions' one C definition)."""
+    real_type = "float" if dtype == torch.float32 else "double"
+    return _HEADER.format(real=real_type) + c_helpers(dtype) + (_VECTOR_MATH if vector_math else "")
 
 
 def elementwise(expr: Any, args: list[sympy.Symbol], dtype: torch.dtype) -> Callable[..., torch.Tensor]:

@@ -29,7 +29,7 @@ import torch
 
 from neuroplex.errors import ModelError, NeuroplexError
 from neuroplex.ir import ModelIR
-from neuroplex.runtime import exprel as torch_exprel
+from neuroplex.functions import exprel_torch as torch_exprel
 
 from .elements import PoissonGroup, Population, SpikeGeneratorGroup, TimedArray
 from .integrators import DT, NOTREF, ExplicitStep, LinearStep, build_step, substitute_assignments
