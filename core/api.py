@@ -174,6 +174,9 @@ def simulate(
         sol = instance.simulate(model, (t0, t1), y0=y0, params=params, t_eval=t_eval, inputs=inputs,
                                 progress=progress)
     sol.meta.setdefault("model", getattr(model, "name", ""))
+    if isinstance(model, ModelIR):  # what each variable is measured in (plots label their axes with it)
+        sol.meta.setdefault("units_of", {k: v for k, v in model.units().items() if k in set(sol.names)})
+        sol.meta.setdefault("time_unit", model.time_unit)
     if hasattr(model, "plot_names"):  # what a default plot shows (SBML models: the species)
         sol.meta.setdefault("plot_names", list(model.plot_names()))
     host.call_lifecycle("neuroplex_simulation_finish", model=model, solver=instance, solution=sol)
