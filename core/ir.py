@@ -180,7 +180,10 @@ class ModelIR:
         model = copy.deepcopy(self)
         for key, value in values.items():
             prm = model.parameter(key)
-            prm.value = to_si(value, prm.unit, f"parameter {key!r} of model {self.name!r}", units=False)
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                prm.value = float(value)  # SI, whatever the unit string (SBML units need not parse)
+            else:
+                prm.value = to_si(value, prm.unit, f"parameter {key!r} of model {self.name!r}", units=False)
         return model
 
     def check_units(self) -> dict[str, Dimension | None]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 import sympy
 import torch
-from click.testing import CliRunner
 
 import neuroplex as nx
 from neuroplex.errors import ModelError
@@ -104,27 +103,3 @@ def test_text_network_matches_the_registered_network_on_torch_and_after_export(t
     assert torch.equal(reg.ys, text.ys)
     again = Network.load(text_net.export(tmp_path / "text.npz")).run(0.2)
     assert torch.equal(again.spikes.time, text.spikes.time)
-
-
-def test_text_network_matches_the_registered_network_on_brian2(tmp_path):
-    pytest.importorskip("brian2", reason="brian2 (optional) is not installed")
-    reg = nx.simulate(_network(nx.get_neuron("lif")(synapses="current")), 0.1, solver="brian2", target="numpy")
-    text = nx.simulate(_network(cuba_text()), 0.1, solver="brian2", target="numpy")
-    ours = _network(cuba_text()).run(0.1)
-    assert len(reg.spikes) > 50
-    for sol in (text, ours):
-        assert torch.equal(reg.spikes.index, sol.spikes.index)
-        assert torch.equal(torch.round(reg.spikes.time / 1e-4), torch.round(sol.spikes.time / 1e-4))
-    equations = text.meta.get("brian_equations") or ""
-    assert "metre" not in str(equations)
-
-
-def test_compare_snn_runs_an_exported_text_network(tmp_path):
-    pytest.importorskip("brian2", reason="brian2 (optional) is not installed")
-    from neuroplex.cli import build_cli
-
-    path = _network(cuba_text(), n=100).export(tmp_path / "text.npz")
-    result = CliRunner().invoke(build_cli(), ["compare-snn", str(path), "--duration", "0.05",
-                                              "--solvers", "torch,brian2:numpy", "--monitor", "0"])
-    assert result.exit_code == 0, result.output
-    assert "torch vs brian2:numpy: exact-step match 1.0000" in result.output
