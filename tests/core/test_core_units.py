@@ -92,3 +92,15 @@ def test_with_parameters_checks_quantities():
         model.with_parameters(tau=5 * mV)
     assert model.with_parameters(tau=0.02).parameter("tau").value == 0.02  # the IR level takes SI numbers
     assert (3 * ms).si == pytest.approx(0.003)
+
+
+def test_results_carry_units_and_plots_label_them(tmp_path):
+    import neuroplex as nx
+
+    model = _neuron()
+    sol = nx.simulate(model, (0.0, 0.01), n_points=11, method="rk4", dt=1e-4)
+    assert sol.meta["units_of"] == {"v": "volt"} and sol.meta["time_unit"] == "second"
+    fig = sol.plot(path=tmp_path / "v.png")
+    ax = fig.axes[0]
+    assert ax.get_ylabel() == "value [volt]" and fig.axes[-1].get_xlabel() == "time [second]"
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["v [volt]"]
