@@ -130,7 +130,8 @@ def lif(*, synapses: str | None = None, refractory: Refractory = "t_ref", units:
     ``E_l = v_reset = -60 mV`` and fires only when driven.
     """
     defaults = {
-        "E_l": Default((-49 if synapses == "current" else -60) * mV, "volt", "resting (leak reversal) potential"),
+        "E_l": Default((-49 if synapses == "current" else -60) * mV, "volt",
+                       "leak reversal potential; -49 mV with synapses='current' (CUBA's El, above threshold)"),
         "tau_m": Default(20 * ms, "second", "membrane time constant", "positive"),
         "v_th": Default(-50 * mV, "volt", "threshold"),
         "v_reset": Default(-60 * mV, "volt", "reset potential"),
