@@ -27,6 +27,7 @@ import torch
 
 from neuroplex.config import data_path, set_threads
 from neuroplex.plugins.snn import Engine, Network, TimedArray, cobahh, cuba, spike_stats
+from neuroplex.units import mV
 
 
 def time_network(net: Network, duration: float, dtype: torch.dtype, repeats: int, device: str = "cpu",
@@ -88,10 +89,11 @@ def references(args: argparse.Namespace) -> list[dict]:
     current = TimedArray(values, 1e-4)
 
     def hh():
-        return get_neuron("traub_miles")(synapses=False, E_l=-65e-3, v0=-65e-3, refractory="threshold")
+        return get_neuron("traub_miles")(synapses=False, E_l=-65 * mV, v0=-65 * mV, refractory="threshold")
 
-    cases = [("lif exact 0.1 ms", lambda: get_neuron("lif")(), None, 1e-4, "lif_single_spikes.csv", {}),
-             ("izhikevich RS euler 0.1 ms", lambda: get_neuron("izhikevich")(), None, 1e-4, "izh_rs_spikes.csv", {}),
+    cases = [("lif exact 0.1 ms", lambda: get_neuron("lif")(E_l=-49 * mV), None, 1e-4, "lif_single_spikes.csv", {}),
+             ("izhikevich RS euler 0.1 ms", lambda: get_neuron("izhikevich")(I_dc=10 * mV), None, 1e-4,
+              "izh_rs_spikes.csv", {}),
              ("HH exp-Euler 0.1 ms", hh, "exponential_euler", 1e-4, "hh_step_expeuler_spikes.csv", {"I": current}),
              ("HH exp-Euler 0.01 ms", hh, "exponential_euler", 1e-5, "hh_step_expeuler_dt0.01_spikes.csv",
               {"I": current}),

@@ -16,6 +16,7 @@ from .errors import ModelError, NeuroplexError, UnknownNameError
 from .executors import Executor, get_executor
 from .features import check_placement
 from .host import get_host
+from .inputs import InputValue, resolve_inputs
 from .ir import ModelIR
 from .kinds import Model, has_kind
 from .runners import check_accepts, route
@@ -142,7 +143,7 @@ def simulate(
     initial: Mapping[str, Any] | None = None,
     t_eval: torch.Tensor | Sequence[float] | None = None,
     n_points: int | None = None,
-    inputs: torch.Tensor | None = None,
+    inputs: torch.Tensor | Mapping[str, InputValue] | None = None,
     throw: bool = False,
     progress: bool = False,
     executor: str | Executor = "local",
@@ -156,7 +157,9 @@ def simulate(
     / ``model.state_names`` order; ``params`` may also be a dict by id and ``initial`` a dict of
     initial values (SBML: in the quantity the file declares), with 1-D arrays for scans
     (single numbers broadcast; see :func:`by_name`). ``t_eval`` or ``n_points``
-    choose output times (at least one). Remaining keyword arguments configure the solver
+    choose output times (at least one). ``inputs``: ``(n_inputs,)`` or ``(batch, n_inputs)``, or
+    a dict by name of constants (SI numbers, quantities, ``"0.5 nA"``) and time series (a
+    ``TimedArray``; :mod:`neuroplex.inputs`). Remaining keyword arguments configure the solver
     (e.g. ``method="dopri5", rtol=1e-8``). ``throw=True`` raises naming failed samples.
     ``executor``: ``"local"`` (the solver's own ``workers`` processes), or ``"ray"`` /
     ``"inprocess"`` / an :class:`~neuroplex.executors.Executor`, over whose ``workers`` the batch
@@ -164,6 +167,8 @@ def simulate(
     join (default: ``RAY_ADDRESS``, else a Ray started on this machine).
     """
     model, params = by_name(load_model(model), params, initial)
+    if isinstance(inputs, Mapping):  # by name: constants with units, time series (TimedArray)
+        model, inputs = resolve_inputs(model, inputs)
     if not isinstance(t_span, (tuple, list)):
         t_span = (0.0, float(t_span))
     t0, t1 = float(t_span[0]), float(t_span[1])
@@ -192,6 +197,10 @@ def simulate(
         sol = instance.simulate(model, (t0, t1), y0=y0, params=params, t_eval=t_eval, inputs=inputs,
                                 progress=progress)
     sol.meta.setdefault("model", getattr(model, "name", ""))
+    ir = model if isinstance(model, ModelIR) else getattr(model, "model", None)
+    if isinstance(ir, ModelIR):  # what each variable is measured in (plots label their axes with it)
+        sol.meta.setdefault("units_of", {k: v for k, v in ir.units().items() if k in set(sol.names)})
+        sol.meta.setdefault("time_unit", ir.time_unit)
     if hasattr(model, "plot_names"):  # what a default plot shows (SBML models: the species)
         sol.meta.setdefault("plot_names", list(model.plot_names()))
     host.call_lifecycle("neuroplex_simulation_finish", model=model, solver=instance, solution=sol)

@@ -14,6 +14,7 @@ import click
 
 from . import __version__
 from . import api
+from . import neuron_docs
 from .compare import compare as run_compare
 from .compare import parse_solver_options, write_json
 from .cli_solver import declared_settings, solver_settings
@@ -133,7 +134,9 @@ def solvers() -> None:
 
 
 @cli.command()
-def neurons() -> None:
+@click.option("--verbose", "-v", is_flag=True,
+              help="Also list each neuron's parameters: default, unit, allowed range, meaning, and the source of the defaults.")
+def neurons(verbose: bool) -> None:
     """List registered neuron models: aliases, time unit, state units and a summary."""
     host = get_host()
     for name in host.names("neurons"):
@@ -143,12 +146,21 @@ def neurons() -> None:
         if entry.aliases:
             click.echo(f"{'':<22}aliases: {', '.join(entry.aliases)}")
         click.echo(f"{'':<22}{_units_line(entry.obj)}")
+        if verbose:
+            try:
+                lines = neuron_docs.render_text(neuron_docs.describe_neuron(name, entry.obj))
+            except Exception as exc:  # noqa: BLE001 - a listing never fails on one neuron
+                lines = [f"parameters unknown ({type(exc).__name__}: {exc})"]
+            for line in lines:
+                click.echo(f"{'':<22}{line}")
 
 
 def _units_line(factory: Any) -> str:
     """``time in ms; v [mV], w [pA]`` from the neuron's default model."""
     try:
         model = factory()
+    except TypeError:  # a factory with required arguments (the neuron `equations`)
+        return "units: those of the arguments it is given"
     except Exception as exc:  # noqa: BLE001 - a listing never fails on one neuron
         return f"units unknown ({type(exc).__name__}: {exc})"
     states = ", ".join(f"{s.name} [{s.unit or '1'}]" for s in getattr(model, "states", []))

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Mapping
 import sympy
 
 from .errors import ModelError
+from .units import Dimension, check_model, model_dimensions, to_si, unit_name
 
 if TYPE_CHECKING:  # pragma: no cover
     from .dynamics import CompiledDynamics
@@ -170,14 +171,40 @@ class ModelIR:
                 return s
         raise ModelError(f"model {self.name!r} has no state {name!r}")
 
-    def with_parameters(self, **values: float) -> "ModelIR":
-        """A copy with new default parameter values."""
+    def with_parameters(self, **values: object) -> "ModelIR":
+        """A copy with new default parameter values: numbers in SI, or quantities and strings
+        (``-65*mV``, ``"-65 mV"``) checked against the parameter's unit
+        (:func:`neuroplex.units.to_si` with ``units=False``)."""
         import copy
 
         model = copy.deepcopy(self)
         for key, value in values.items():
-            model.parameter(key).value = float(value)
+            prm = model.parameter(key)
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                prm.value = float(value)  # SI, whatever the unit string (SBML units need not parse)
+            else:
+                prm.value = to_si(value, prm.unit, f"parameter {key!r} of model {self.name!r}", units=False)
         return model
+
+    def check_units(self) -> dict[str, Dimension | None]:
+        """Check that the equations are dimensionally consistent in the declared units
+        (:func:`neuroplex.units.check_model`); returns each symbol's dimension."""
+        return check_model(self)
+
+    def units(self) -> dict[str, str]:
+        """The unit string of every state, parameter and input (inputs: given in
+        ``metadata["input_units"]`` or worked out from the equations where their units parse)."""
+        out = {s.name: s.unit or "1" for s in self.states}
+        out.update({p.name: p.unit or "1" for p in self.parameters})
+        given = self.metadata.get("input_units", {}) if isinstance(self.metadata, dict) else {}
+        out.update({k: v for k, v in dict(given or {}).items() if k in self.inputs})
+        if any(name not in out for name in self.inputs):
+            try:
+                dims = model_dimensions(self)
+            except ModelError:  # units that do not parse: the inputs stay unlabelled
+                return out
+            out.update({n: unit_name(d) for n in self.inputs if (d := dims.get(n)) is not None and n not in out})
+        return out
 
     def validate(self) -> None:
         """Check that every symbol is defined and every state has a derivative."""

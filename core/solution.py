@@ -205,9 +205,11 @@ class Solution:
             fig, axes = ax.figure, None
         ts = self.ts[sample] if self.ts.dim() == 2 else self.ts
         t = ts.detach().cpu().numpy()
+        units = dict(self.meta.get("units_of", {}))
         for n in names:
-            ax.plot(t, self[n][sample].detach().cpu().numpy(), label=n)
-        ax.set_ylabel("value")
+            ax.plot(t, self[n][sample].detach().cpu().numpy(), label=f"{n} [{units[n]}]" if n in units else n)
+        shown = {units.get(n) for n in names}
+        ax.set_ylabel(f"value [{shown.pop()}]" if len(shown) == 1 and None not in shown else "value")
         if len(names) <= 12:
             ax.legend(loc="best", fontsize="small")
         elif len(names) <= 60:  # beside the axes, in columns
@@ -217,7 +219,8 @@ class Solution:
             idx, st = self.spikes.for_sample(sample)
             axes[1, 0].plot(st, idx, "|", markersize=3)
             axes[1, 0].set_ylabel("neuron")
-        (axes[-1, 0] if axes is not None else ax).set_xlabel("time")
+        time_unit = self.meta.get("time_unit")
+        (axes[-1, 0] if axes is not None else ax).set_xlabel(f"time [{time_unit}]" if time_unit else "time")
         fig.tight_layout()
         if path is not None:
             save_figure(fig, path)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Any, Iterable, Sequence
 
 import sympy
@@ -28,6 +29,7 @@ from sympy.printing.str import StrPrinter
 
 from neuroplex.errors import ModelError
 from neuroplex.ir import ModelIR, exprel
+from neuroplex.units import Dimension, unit_name
 
 #: identifiers Brian2 reserves or defines itself (variables, functions, constants)
 BRIAN_RESERVED = frozenset({
@@ -285,16 +287,11 @@ def unit_scale(unit: str | None, where: str) -> float:
 
 
 def dims_text(dims: Any) -> str:
-    """A unit string Brian2's equation parser accepts for ``dims`` (base units only)."""
-    base = ("metre", "kilogram", "second", "amp", "kelvin", "mole", "candela")
-    parts = []
-    for name, power in zip(base, getattr(dims, "_dims", ())):
-        power = float(power)
-        if power == 0:
-            continue
-        p = int(power) if power.is_integer() else power
-        parts.append(name if p == 1 else f"{name}**{p}")
-    return " * ".join(parts) or "1"
+    """A unit string Brian2's equation parser accepts for ``dims``, as people write it:
+    ``volt``, ``siemens``, ``farad/metre**2``, ``1/second`` (:func:`neuroplex.units.unit_name`;
+    base units only where no named unit fits)."""
+    powers = tuple(Fraction(float(p)).limit_denominator(12) for p in getattr(dims, "_dims", ()))
+    return unit_name(Dimension(powers)) if powers else "1"
 
 
 def _real_unit(unit: str | None) -> bool:

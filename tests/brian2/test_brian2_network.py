@@ -11,6 +11,7 @@ from neuroplex.host import get_neuron
 from neuroplex.plugins.brian2_backend.compare import spike_agreement
 from neuroplex.plugins.brian2_backend.solver import Brian2Solver
 from neuroplex.plugins.snn import Network, cuba
+from neuroplex.units import mV
 
 pytest.importorskip("brian2")
 DT = 1e-4
@@ -108,5 +109,5 @@ def test_front_door_runs_networks_and_neurons_on_brian2():
     sol = neuroplex.simulate(net, 0.02, solver="brian2", method="euler", target="numpy")
     assert sol.solver == "brian2" and sol.meta["populations"] == {"P": (0, 100)}
     assert _raster(sol) == _raster(net.run(0.02, method="euler"))
-    izh = neuroplex.simulate("izhikevich", (0.0, 0.05), solver="brian2", n_points=501, target="numpy")
+    izh = neuroplex.simulate(get_neuron("izhikevich")(I_dc=10 * mV), (0.0, 0.05), solver="brian2", n_points=501, target="numpy")
     assert izh.method == "euler" and len(izh.spikes) == 2  # 3.3 and 27.0 ms (the reference's first two)

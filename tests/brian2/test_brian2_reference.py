@@ -11,6 +11,7 @@ import torch
 from neuroplex.host import get_neuron
 from neuroplex.testing import require_data
 from neuroplex.plugins.brian2_backend.solver import Brian2Solver
+from neuroplex.units import mV
 
 pytest.importorskip("brian2")
 DT = 1e-4
@@ -28,7 +29,7 @@ def _steps(times_s: np.ndarray) -> np.ndarray:
 def test_lif_exact_float64_and_float32():
     ref_t = _csv("lif_single_spikes.csv")[:, 0] * 1e-3
     trace = _csv("lif_single_trace.csv")
-    model = get_neuron("lif")()
+    model = get_neuron("lif")(E_l=-49 * mV)
     sol = Brian2Solver(method="exact", dt=DT, target="numpy").simulate(model, (0.0, 1.0), t_eval=torch.as_tensor(GRID))
     assert sol.meta["units"] == "si"
     _, t = sol.spikes.for_sample(0)
@@ -42,7 +43,7 @@ def test_lif_exact_float64_and_float32():
 def test_izhikevich_regular_spiking_euler():
     ref_t = _csv("izh_rs_spikes.csv")[:, 0] * 1e-3
     trace = _csv("izh_rs_trace.csv")
-    model = get_neuron("izhikevich")(regime="regular_spiking")
+    model = get_neuron("izhikevich")(regime="regular_spiking", I_dc=10 * mV)
     sol = Brian2Solver(method="euler", dt=DT, target="numpy").simulate(model, (0.0, 1.0), t_eval=torch.as_tensor(GRID))
     _, t = sol.spikes.for_sample(0)
     assert len(t) == 23
@@ -58,7 +59,7 @@ def test_hodgkin_huxley_step_current_exponential_euler():
 
     ref_t = _csv("hh_step_expeuler_spikes.csv")[:, 0] * 1e-3
     trace = _csv("hh_step_expeuler_trace.csv")
-    model = get_neuron("traub_miles")(synapses=False, refractory="threshold", gates="steady", E_l=-65e-3, v0=-65e-3)
+    model = get_neuron("traub_miles")(synapses=False, refractory="threshold", gates="steady", E_l=-65 * mV, v0=-65 * mV)
     net = Network(dt=DT, name="hh_step")
     step = np.zeros(10)
     step[1:9] = 0.5e-9
@@ -93,7 +94,7 @@ def test_cuba_exported_instance_gives_brians_22463_spikes():
 def test_cpp_standalone_target_gives_the_reference_lif():
     """The cpp_standalone target (a C++ build per run, ~30 s) reproduces the LIF reference."""
     ref_t = _csv("lif_single_spikes.csv")[:, 0] * 1e-3
-    sol = Brian2Solver(method="exact", target="cpp_standalone").simulate(get_neuron("lif")(), (0.0, 1.0))
+    sol = Brian2Solver(method="exact", target="cpp_standalone").simulate(get_neuron("lif")(E_l=-49 * mV), (0.0, 1.0))
     _, t = sol.spikes.for_sample(0)
     np.testing.assert_array_equal(_steps(t), _steps(ref_t))
     assert sol.meta["target"] == "cpp_standalone" and sol.meta["loop_time"] > 0

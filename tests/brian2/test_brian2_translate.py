@@ -55,10 +55,18 @@ def test_names_that_brian2_reserves_are_renamed():
     assert names["ms"] != "ms" and len(set(names.values())) == len(names)
 
 
-def test_units_are_read_and_written_in_base_units():
-    assert dims_text(dims_of("volt", "x")) == "metre**2 * kilogram * second**-3 * amp**-1"
-    assert dims_text(dims_of("siemens/meter**2", "x")) == "metre**-4 * kilogram**-1 * second**3 * amp**2"
+def test_units_are_read_and_written_as_named_units():
+    """Issue 22: the generated equations say volt, not metre**2 * kilogram * second**-3 * amp**-1."""
+    assert dims_text(dims_of("volt", "x")) == "volt"
+    assert dims_text(dims_of("mV", "x")) == "volt"
+    assert dims_text(dims_of("siemens/meter**2", "x")) == "siemens/metre**2"
+    assert dims_text(dims_of("1/second", "x")) == "hertz"
+    assert dims_text(dims_of("kilogram*metre/second", "x")) == "metre * kilogram * second**-1"
     assert dims_text(dims_of("1", "x")) == "1"
+    from brian2 import Equations
+
+    for text in ("volt", "siemens/metre**2", "hertz", "metre * kilogram * second**-1", "1/volt"):
+        Equations(f"x : {text}")  # Brian2's parser reads every form dims_text writes
     with pytest.raises(ModelError, match="cannot read unit 'furlong'"):
         dims_of("furlong", "state 'v'")
 
@@ -67,7 +75,7 @@ def test_lif_translation_si_units_refractory_and_input_unit():
     spec = translate_neuron(_lif())
     assert spec.units == "si"
     assert spec.equations.splitlines() == [
-        "dv/dt = (El + I*R - v)/taum : metre**2 * kilogram * second**-3 * amp**-1 (unless refractory)",
+        "dv/dt = (El + I*R - v)/taum : volt (unless refractory)",
         "I : amp (constant)"]  # the input's unit is inferred from R*I entering dv/dt
     assert spec.threshold == "(v > Vt)" and spec.reset == "v = Vr"
     none = translate_neuron(_lif(), units="none")

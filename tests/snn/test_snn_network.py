@@ -11,6 +11,7 @@ import neuroplex as nx
 from neuroplex.errors import ModelError, NeuroplexError
 from neuroplex.plugins.snn import Network, TimedArray, build_step, cobahh, cuba
 from neuroplex.testing import require_data
+from neuroplex.units import mV, second
 
 DT = 1e-4
 
@@ -69,7 +70,7 @@ def test_on_pre_jump_acts_after_the_delay():
 def test_poisson_input_rate_and_reproducibility():
     net = Network(dt=DT)
     net.add_poisson("In", 200, 50.0, record_spikes=True)
-    net.add_population("N", nx.get_neuron("lif")(synapses="current", E_l=-0.07), 10)
+    net.add_population("N", nx.get_neuron("lif")(synapses="current", E_l=-70 * mV), 10)
     net.connect("In", "N", "ge", p=0.5, seed=3, weight=1e-3)
     a, b = net.run(0.5, seed=11), net.run(0.5, seed=11)
     n_in = int((a.spikes.index < 200).sum())
@@ -189,13 +190,13 @@ def test_per_neuron_parameters_and_inputs_under_exact_match_scalar_runs():
     scalar-parameter run per neuron."""
     taus, currents = [0.01, 0.02, 0.03], [0.0, 0.2e-9, -0.1e-9]
     net = Network(dt=DT)
-    net.add_population("P", nx.get_neuron("lif")(E_l=-0.045), 3, params={"tau_m": torch.tensor(taus, dtype=torch.float64)},
+    net.add_population("P", nx.get_neuron("lif")(E_l=-45 * mV), 3, params={"tau_m": torch.tensor(taus, dtype=torch.float64)},
                        inputs={"I": torch.tensor(currents, dtype=torch.float64)})
     net.monitor("P", ["v"])
     many = net.run(0.2)
     for j, (tau, cur) in enumerate(zip(taus, currents)):
         one = Network(dt=DT)
-        one.add_population("P", nx.get_neuron("lif")(E_l=-0.045, tau_m=tau), 1, inputs={"I": cur})
+        one.add_population("P", nx.get_neuron("lif")(E_l=-45 * mV, tau_m=tau * second), 1, inputs={"I": cur})
         one.monitor("P", ["v"])
         single = one.run(0.2)
         torch.testing.assert_close(many.ys[0, :, j], single.ys[0, :, 0], atol=1e-15, rtol=1e-12)

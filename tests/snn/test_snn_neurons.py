@@ -11,6 +11,7 @@ import neuroplex as nx
 from neuroplex.errors import ModelError
 from neuroplex.plugins.neurons.models import IZHIKEVICH_REGIMES
 from neuroplex.plugins.snn import Network
+from neuroplex.units import ms, mV
 
 NAMES = ["lif", "adex", "izhikevich", "hh", "traub_miles"]
 
@@ -38,7 +39,7 @@ def test_lif_refractory_and_clamp_flags():
     assert lif.events[0].assignments == {"v": sympy.Symbol("v_reset")}
     hh = nx.get_neuron("hh")()
     assert isinstance(hh.refractory, sympy.Rel)  # refractory while v > v_th: one spike per crossing
-    assert nx.get_neuron("traub_miles")(refractory=2e-3).refractory == sympy.Float(2e-3)
+    assert nx.get_neuron("traub_miles")(refractory=2 * ms).refractory == sympy.Float(2e-3)
 
 
 def test_bad_parameters_are_named():
@@ -66,7 +67,7 @@ def test_izhikevich_regimes_fire_characteristically():
     repetitive bursts, IB an initial burst then tonic spikes."""
     stats = {}
     for regime in IZHIKEVICH_REGIMES:
-        t, _ = _spike_times(nx.get_neuron("izhikevich")(regime=regime), 0.5, dt=1e-4)
+        t, _ = _spike_times(nx.get_neuron("izhikevich")(regime=regime, I_dc=10 * mV), 0.5, dt=1e-4)
         stats[regime] = t
     rs, fs, ch, ib = (stats[k] for k in ("regular_spiking", "fast_spiking", "chattering", "intrinsically_bursting"))
     assert len(fs) > 2 * len(rs)  # fast spiking fires much faster
@@ -98,7 +99,7 @@ def test_squid_hh_fires_with_current_and_rests_without():
 
 def test_lif_on_the_torch_ode_solver_fires_at_the_analytic_time():
     """The same IR on the foundation's adaptive solver with in-step event location."""
-    lif = nx.get_neuron("lif")()
+    lif = nx.get_neuron("lif")(E_l=-49 * mV)  # CUBA's leak reversal, above threshold
     sol = nx.simulate(lif, (0.0, 0.06), solver="torch", method="dopri5", rtol=1e-8, atol=1e-12)
     first = float(sol.spikes.time[0])
     assert first == pytest.approx(0.020 * np.log(11.0), abs=1e-6)  # v: -60 -> -50 mV towards -49 mV

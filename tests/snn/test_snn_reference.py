@@ -10,6 +10,7 @@ import torch
 import neuroplex as nx
 from neuroplex.plugins.snn import Network, TimedArray
 from neuroplex.testing import require_data
+from neuroplex.units import mV
 
 
 def _ref_steps(name: str, dt: float, until: float | None = None) -> np.ndarray:
@@ -37,7 +38,7 @@ def _check(got: np.ndarray, ref: np.ndarray, dtype) -> None:
 
 def _hh():
     # the reference HH: COBAHH's Traub-Miles kinetics, El = -65 mV, one spike per upward crossing
-    return nx.get_neuron("traub_miles")(synapses=False, E_l=-65e-3, v0=-65e-3, refractory="threshold")
+    return nx.get_neuron("traub_miles")(synapses=False, E_l=-65 * mV, v0=-65 * mV, refractory="threshold")
 
 
 def _step_current() -> TimedArray:
@@ -53,14 +54,14 @@ DTYPES = [torch.float64, torch.float32]
 def test_lif_exact(dtype):
     ref = _ref_steps("lif_single_spikes.csv", 1e-4)
     assert len(ref) == 18
-    _check(_steps(nx.get_neuron("lif")(), 1e-4, 1.0, dtype), ref, dtype)
+    _check(_steps(nx.get_neuron("lif")(E_l=-49 * mV), 1e-4, 1.0, dtype), ref, dtype)
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
 def test_izhikevich_regular_spiking_euler(dtype):
     ref = _ref_steps("izh_rs_spikes.csv", 1e-4)
     assert len(ref) == 23
-    _check(_steps(nx.get_neuron("izhikevich")(), 1e-4, 1.0, dtype), ref, dtype)
+    _check(_steps(nx.get_neuron("izhikevich")(I_dc=10 * mV), 1e-4, 1.0, dtype), ref, dtype)
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)

@@ -10,6 +10,7 @@ import torch
 
 import neuroplex
 from neuroplex.testing import require_data
+from neuroplex.units import mV
 
 TAU, E_L, V_TH, V_R = 20e-3, -49e-3, -50e-3, -60e-3
 FREE = TAU * math.log((V_R - E_L) / (V_TH - E_L))  # time from reset to threshold: 47.958 ms
@@ -21,7 +22,7 @@ def spike_times(sol, b: int = 0) -> np.ndarray:
 
 def test_lif_matches_brian2_reference() -> None:
     ref = np.loadtxt(require_data("snn-reference", "lif_single_spikes.csv"), delimiter=",", skiprows=1) * 1e-3
-    sol = neuroplex.simulate(neuroplex.get_neuron("lif")(), (0.0, 1.0), solver="torch", method="dopri5",
+    sol = neuroplex.simulate(neuroplex.get_neuron("lif")(E_l=-49 * mV), (0.0, 1.0), solver="torch", method="dopri5",
                              rtol=1e-8, atol=1e-12)
     ours = spike_times(sol)
     assert len(ours) == len(ref) == 18
@@ -33,7 +34,7 @@ def test_lif_matches_brian2_reference() -> None:
 
 
 def test_batch_of_periods_and_clamped_state() -> None:
-    lif = neuroplex.get_neuron("lif")()
+    lif = neuroplex.get_neuron("lif")(E_l=-49 * mV)
     names = lif.parameter_names
     p = torch.tensor([[prm.value for prm in lif.parameters]] * 3, dtype=torch.float64)
     p[:, names.index("t_ref")] = torch.tensor([0.0, 2e-3, 10e-3], dtype=torch.float64)
@@ -53,7 +54,7 @@ def test_batch_of_periods_and_clamped_state() -> None:
 
 
 def test_no_refractory_fires_at_the_free_period() -> None:
-    sol = neuroplex.simulate(neuroplex.get_neuron("lif")(refractory=None), (0.0, 0.2), solver="torch",
+    sol = neuroplex.simulate(neuroplex.get_neuron("lif")(refractory=None, E_l=-49 * mV), (0.0, 0.2), solver="torch",
                              method="dopri5", rtol=1e-8, atol=1e-12)
     np.testing.assert_allclose(spike_times(sol), FREE * np.arange(1, 5), atol=1e-7)
 
@@ -61,7 +62,7 @@ def test_no_refractory_fires_at_the_free_period() -> None:
 def test_condition_refractory_blocks_events_and_holds_clamped_states() -> None:
     """Refractory while v > -55 mV: v crosses -55 mV on the way up and is then held there,
     so the threshold (-50 mV) is never reached."""
-    lif = neuroplex.get_neuron("lif")(refractory="v > -0.055")
+    lif = neuroplex.get_neuron("lif")(refractory="v > -55*mV", E_l=-49 * mV)
     sol = neuroplex.simulate(lif, (0.0, 0.2), solver="torch", method="dopri5", n_points=201)
     assert len(sol.spikes) == 0
     v = sol.ys[0, :, 0]
