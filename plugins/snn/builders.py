@@ -21,6 +21,7 @@ import torch
 from neuroplex.errors import NeuroplexError
 from neuroplex.host import get_neuron
 from neuroplex.ir import Event, ModelIR, Parameter, State
+from neuroplex.units import QuantityLike, to_si
 
 from .network import Network
 from .plasticity import SynapseModel, stdp_additive
@@ -127,11 +128,12 @@ def cobahh(n: int = 4000, *, p: float | None = None, in_degree: int | None = Non
     return net
 
 
-def song_neuron(**params: float) -> ModelIR:
+def song_neuron(**params: QuantityLike) -> ModelIR:
     """The neuron of Brian2's ``examples/synapses/STDP.py`` (after Song, Miller & Abbott 2000):
     ``taum dv/dt = ge (Ee - vr) + El - v``, ``dge/dt = -ge/taue`` (``ge`` dimensionless, jumped
     by the synaptic weight), threshold ``v > vt``, reset ``v = vr``, no refractory period, ``v``
-    starting at 0 V as in the example (Brian2's default). Integrated exactly."""
+    starting at 0 V as in the example (Brian2's default). Integrated exactly. Overrides carry
+    their units (``vt=-50 * mV``, ``"-50 mV"``), checked by :func:`neuroplex.units.to_si`."""
     defaults = {"taum": (10 * ms, "second"), "taue": (5 * ms, "second"), "Ee": (0.0, "volt"),
                 "vt": (-54 * mV, "volt"), "vr": (-60 * mV, "volt"), "El": (-74 * mV, "volt")}
     unknown = sorted(set(params) - set(defaults))
@@ -140,7 +142,8 @@ def song_neuron(**params: float) -> ModelIR:
     return ModelIR(
         name="song_stdp_neuron",
         states=[State("v", 0.0, "volt", "membrane potential"), State("ge", 0.0, "1", "excitatory conductance")],
-        parameters=[Parameter(k, float(params.get(k, v)), u) for k, (v, u) in defaults.items()],
+        parameters=[Parameter(k, to_si(params[k], u, f"song_neuron: {k}") if k in params else v, u)
+                    for k, (v, u) in defaults.items()],
         derivatives={"v": "(ge*(Ee - vr) + El - v)/taum", "ge": "-ge/taue"},
         events=[Event("spike", "v > vt", {"v": "vr"})],
         metadata={"method": "exact", "threshold_state": "v"})

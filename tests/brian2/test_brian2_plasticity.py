@@ -67,7 +67,7 @@ def test_plastic_synapses_with_volt_weights_run_with_units_on_brian2():
     idx, times, _ = poisson_trains(200, 20.0, 0.2, seed=1)
     net = Network(dt=1e-4)
     net.add_spike_generator("in", 200, idx, times)
-    net.add_population("P", nx.get_neuron("lif")(synapses="current", E_l=-60e-3), 20, init={"v": -60e-3})
+    net.add_population("P", nx.get_neuron("lif")(synapses="current", E_l="-60 mV"), 20, init={"v": -60e-3})
     net.connect("in", "P", "ge", p=0.5, seed=1, weight=1e-3, model=stdp_additive(dApre=2e-4, wmax=2e-3), name="S")
     mine = net.run(0.2)
     brian = Brian2Solver(target="numpy", units="si").simulate(net, (0.0, 0.2))

@@ -55,7 +55,7 @@ def test_spikes_per_population_and_rate_monitor():
 
 def test_poisson_input_mean_drive():
     net = Network(dt=DT)
-    lif = get_neuron("lif")(synapses="current", v_th=1.0)  # never fires: ge is a filtered input
+    lif = get_neuron("lif")(synapses="current", v_th="1 V")  # never fires: ge is a filtered input
     net.add_population("P", lif, 200)
     net.add_poisson_input("P", "ge", N=100, rate=20.0, weight=1e-4)
     net.monitor("P", ["ge"])
@@ -103,7 +103,7 @@ def test_export_keeps_plastic_synapses_generators_and_poisson_inputs(tmp_path):
     idx, times, _ = poisson_trains(100, 20.0, 0.1, seed=2)
     net = Network(dt=DT, batch=2)
     net.add_spike_generator("in", 100, idx, times)
-    net.add_population("P", get_neuron("lif")(synapses="current", E_l=-60e-3), 10, init={"v": -60e-3})
+    net.add_population("P", get_neuron("lif")(synapses="current", E_l="-60 mV"), 10, init={"v": -60e-3})
     net.connect("in", "P", "ge", p=0.5, seed=1, weight=2e-3, model=triplet_stdp(A2p=5e-3, wmax=4e-3), name="S")
     net.add_poisson_input("P", "ge", N=20, rate=torch.tensor([[10.0], [30.0]]), weight=1e-3)
     net.rate_monitor("P")
