@@ -25,7 +25,7 @@ test: $(STAMP) lint
 # style (ruff) on all sources; types (mypy) on the typed public modules. mypy reads the
 # installed layout (core/ is `neuroplex`), so it runs on a tree of links under build/.
 RUFF_RULES := --select E4,E7,E9,F --ignore E741
-TYPED := neuroplex.settings neuroplex.kinds neuroplex.batching neuroplex.runners neuroplex.integration neuroplex.solver \
+TYPED := neuroplex.settings neuroplex.executors neuroplex.shards neuroplex.kinds neuroplex.batching neuroplex.runners neuroplex.integration neuroplex.solver \
 	neuroplex.api neuroplex.hookspecs neuroplex.sbml.runner neuroplex.plugins.snn.runner \
 	neuroplex.plugins.torch_solver.integrator neuroplex.plugins.torch_solver.stepper \
 	neuroplex.plugins.torch_solver.loop neuroplex.plugins.torch_solver.state neuroplex.plugins.torch_solver.control

@@ -11,7 +11,8 @@ process runs shard 0 itself. Every process runs with one torch thread, and a wor
 Forking is only used where it is safe: a POSIX ``fork`` start method, not macOS (where
 forked children of a process that has used system frameworks may crash), not inside a
 daemonic worker, and a CPU job. Elsewhere the shards run one after another here, with the
-same results. Beyond one machine, use Ray (the ``ray`` extra), not this.
+same results. This is the ``local`` executor's engine (:mod:`neuroplex.executors`); beyond one
+machine, use its ``ray`` executor (the ``distributed`` extra).
 """
 from __future__ import annotations
 
@@ -81,32 +82,45 @@ def map_shards(task: Callable[[int], T], n_shards: int) -> list[T]:
     :func:`can_fork`, shard 0 here (with one torch thread for its duration). An exception in any
     shard is raised here. (Plain processes rather than a ``multiprocessing.Pool``, whose shutdown
     polls every 0.1 s.)"""
+    results = []
+    for ok, value in settle_shards(task, n_shards, catch=False):
+        if not ok:
+            raise value  # type: ignore[misc]
+        results.append(value)
+    return results  # type: ignore[return-value]
+
+
+def settle_shards(task: Callable[[int], T], n_shards: int, *, catch: bool = True) -> list[tuple[bool, object]]:
+    """Run shards as :func:`map_shards` does, returning ``(True, result)`` or ``(False, exception)``
+    per shard in order instead of raising (a worker process that ended without a result gives a
+    :class:`RuntimeError` naming its exit code). ``catch=False``: an exception in shard 0 (run
+    here) or the first failed shard is raised at once, as :func:`map_shards` wants."""
     global _TASK
     if n_shards <= 1 or not can_fork():
-        return [task(i) for i in range(n_shards)]
+        return [_settle_here(task, i, catch) for i in range(n_shards)]
     context = multiprocessing.get_context("fork")
     workers: list[tuple[multiprocessing.process.BaseProcess, Connection]] = []
     _TASK = task
     try:
         for index in range(1, n_shards):
             receive, send = context.Pipe(duplex=False)
-            process = context.Process(target=_run_forked, args=(index, send), daemon=True,
-                                      name=f"neuroplex-shard-{index}")
-            process.start()
+            child = context.Process(target=_run_forked, args=(index, send), daemon=True,
+                                    name=f"neuroplex-shard-{index}")
+            child.start()
             send.close()
-            workers.append((process, receive))
+            workers.append((child, receive))
         with one_thread():
-            results = [task(0)]
+            results = [_settle_here(task, 0, catch)]
         for index, (process, receive) in enumerate(workers, start=1):
             try:
-                ok, value = pickle.loads(receive.recv_bytes())
+                reply: tuple[bool, object] = pickle.loads(receive.recv_bytes())
             except EOFError:
                 process.join()
-                raise RuntimeError(f"shard {index}: its worker process ended without a result "
-                                   f"(exit code {process.exitcode})") from None
-            if not ok:
-                raise value  # type: ignore[misc]
-            results.append(value)
+                reply = (False, RuntimeError(f"shard {index}: its worker process ended without a result "
+                                             f"(exit code {process.exitcode})"))
+            if not reply[0] and not catch:
+                raise reply[1]  # type: ignore[misc]
+            results.append(reply)
     finally:
         _TASK = None
         for process, receive in workers:
@@ -114,7 +128,17 @@ def map_shards(task: Callable[[int], T], n_shards: int) -> list[T]:
             process.join(timeout=5)
             if process.is_alive():
                 process.terminate()
-    return results  # type: ignore[return-value]
+    return results
+
+
+def _settle_here(task: Callable[[int], T], index: int, catch: bool) -> tuple[bool, object]:
+    """``(True, task(index))`` run in this process; an exception is raised unless ``catch``."""
+    if not catch:
+        return True, task(index)
+    try:
+        return True, task(index)
+    except Exception as exc:  # noqa: BLE001 - reported per shard to the caller
+        return False, exc
 
 
 def shared_empty(shape: tuple[int, ...], dtype: torch.dtype = torch.float64) -> torch.Tensor:
