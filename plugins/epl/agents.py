@@ -4,7 +4,8 @@ torch dynamics (:class:`.rds.RDSPopulation`).
 
 One agent step (our reading of Algorithm 1 for reinforcement tasks; the paper gives no RL detail):
 
-1. the input nodes are external (clamped) and set to x0_in exp(input_gain * obs) (I_z);
+1. the input nodes are external (clamped) and set to x0_in exp(input_gain * obs) (I_z); CartPole's
+   observations are scaled by (2.4, 3, 0.21, 3), FrozenLake's state is row and column one-hot;
 2. ``explore_steps`` implicit-layer steps z <- f(z) collect the output masses; O_eep =
    Active(their mean), Active(s) = s / (1 + s); the action is argmax O_eep;
 3. after the environment step the feedback F_z l is applied to the output masses,
@@ -32,6 +33,21 @@ from .rule import activation
 from .substrate import CPPN_INPUTS, CPPN_OUTPUTS, Substrate
 
 OBS_SCALE = {"cartpole": (2.4, 3.0, 0.21, 3.0)}
+
+
+def agent_inputs(spec: TaskSpec) -> int:
+    """Input nodes of an EPL agent: CartPole's 4 observations; FrozenLake's row and column one-hot (8)."""
+    return 8 if spec.name == "frozenlake" else spec.n_inputs
+
+
+def agent_encode(spec: TaskSpec, obs: int | np.ndarray) -> np.ndarray:
+    """Observation -> input vector of an EPL agent (see :func:`agent_inputs`)."""
+    if spec.name == "frozenlake":
+        v = np.zeros(8)
+        v[int(obs) // 4] = 1.0
+        v[4 + int(obs) % 4] = 1.0
+        return v
+    return encode(spec, obs)
 
 
 @dataclass
@@ -66,8 +82,9 @@ class EPLPhenotype:
     def __init__(self, spec: TaskSpec, settings: AgentSettings | None = None):
         self.spec = spec
         self.settings = settings or AgentSettings()
-        self.substrate = Substrate(spec.n_inputs, spec.n_actions, self.settings.hidden)
-        self.scale = torch.tensor(OBS_SCALE.get(spec.name, (1.0,) * spec.n_inputs), dtype=torch.float64)
+        self.n_agent_inputs = agent_inputs(spec)
+        self.substrate = Substrate(self.n_agent_inputs, spec.n_actions, self.settings.hidden)
+        self.scale = torch.tensor(OBS_SCALE.get(spec.name, (1.0,) * self.n_agent_inputs), dtype=torch.float64)
 
     def express(self, genomes: list[neat.DefaultGenome], config: neat.Config) -> list[RDS]:
         """The EPL system of each genome."""
@@ -77,7 +94,7 @@ class EPLPhenotype:
         """Row i lives through the episodes ``seeds[i]`` with system ``systems[i]``, all rows batched."""
         s, spec = self.settings, self.spec
         P, E = len(systems), len(seeds[0])
-        n_in, n_out = spec.n_inputs, spec.n_actions
+        n_in, n_out = self.n_agent_inputs, spec.n_actions
         pop = RDSPopulation(systems, dt=s.dt)
         pop.free[:, :n_in] = 0.0
         y = pop.initial_state()
@@ -99,7 +116,7 @@ class EPLPhenotype:
                 idx = torch.from_numpy(rows)
                 # only the living rows are stepped (the parameter of a row is its system index)
                 z = y[idx]
-                inp = torch.from_numpy(np.stack([encode(spec, obs[i]) for i in rows])) / self.scale
+                inp = torch.from_numpy(np.stack([agent_encode(spec, obs[i]) for i in rows])) / self.scale
                 z[:, :n_in] = x0_in[idx] * torch.exp(s.input_gain * inp.clamp(-5, 5))
                 acc = torch.zeros(len(rows), n_out, dtype=y.dtype)
                 for _ in range(s.explore_steps):

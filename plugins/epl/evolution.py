@@ -3,7 +3,8 @@ so that every generation is logged (CSV), checkpointed and resumable exactly.
 
 One generation: the whole population is evaluated by a phenotype (:class:`.baseline.FeedForwardPhenotype`
 or :class:`.agents.EPLPhenotype`) on the generation's common episode seeds, split into sub-batches
-mapped by an evaluation ``map`` (in-process by default; an executor's ``map`` fans them out);
+evaluated in this process (default) or fanned out through a core executor
+(``neuroplex.executors``: ``local`` processes, ``ray``), a failed sub-batch evaluated again here;
 then neat-python reproduces and speciates. The fittest individual is re-tested on fresh episodes
 (CartPole: 100 episodes, gymnasium's solved rule; FrozenLake: 1000 episodes) whenever its
 selection fitness reaches the task's solved level, and at the last generation.
@@ -13,17 +14,20 @@ every global RNG state and the log; episode seeds derive from (seed, generation)
 """
 from __future__ import annotations
 
+import copy
 import csv
 import io
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+import warnings
 from typing import Callable, Protocol, Sequence
 
 import neat
 import torch
 from tqdm import tqdm
 
+from neuroplex.executors import Executor, TaskFailure
 from neuroplex.trainer import atomic_write_bytes, atomic_write_text, rng_state, seed_everything, set_rng_state, start_run_dir
 
 from .baseline import EvalResult
@@ -31,6 +35,8 @@ from .evolution_plots import plot_curves
 from .neat_config import make_neat_config
 from .rl_tasks import TaskSpec, episode_seeds
 
+#: generations whose best genome is kept for drawing (the paper's "best fitness examples of 1, 10, 50")
+SNAPSHOT_GENERATIONS = (1, 10, 20, 50)
 LOG_FIELDS = ("generation", "best_fitness", "mean_fitness", "best_raw", "mean_raw", "species", "eval_seconds",
               "validation", "wall_seconds")
 
@@ -49,14 +55,21 @@ class Phenotype(Protocol):
     def validate(self, genome: neat.DefaultGenome, config: neat.Config, seeds: list[int]) -> float: ...
 
 
-MapFn = Callable[[Callable[[list[neat.DefaultGenome]], list[EvalResult]], Sequence[list[neat.DefaultGenome]]],
-                 list[list[EvalResult]]]
-
-
-def inprocess_map(fn: Callable[[list[neat.DefaultGenome]], list[EvalResult]],
-                  chunks: Sequence[list[neat.DefaultGenome]]) -> list[list[EvalResult]]:
-    """Evaluate the sub-batches one after the other in this process."""
-    return [fn(c) for c in chunks]
+def evaluate_chunks(executor: Executor | None, fn: Callable[[list[neat.DefaultGenome]], list[EvalResult]],
+                    chunks: Sequence[list[neat.DefaultGenome]]) -> tuple[list[list[EvalResult]], int]:
+    """Map ``fn`` over the sub-batches (in this process without an executor); a sub-batch whose
+    worker failed is evaluated again here (retried, not fatal). Returns (results, retried)."""
+    if executor is None:
+        return [fn(c) for c in chunks], 0
+    out = executor.try_map(fn, chunks)
+    retried = 0
+    for i, r in enumerate(out):
+        if isinstance(r, TaskFailure):
+            warnings.warn(f"evaluation of sub-batch {i} failed on the {executor.name} executor "
+                          f"({r.error}); evaluating it again in this process")
+            out[i] = fn(chunks[i])
+            retried += 1
+    return out, retried  # type: ignore[return-value]
 
 
 @dataclass
@@ -91,8 +104,9 @@ class Evolution:
     """Run (or resume) an evolution in ``out``: ``log.csv``, ``checkpoint.pt``, ``best.pkl``, plots."""
 
     def __init__(self, settings: EvolutionSettings, phenotype: Phenotype, out: str | Path, *,
-                 map_fn: MapFn = inprocess_map, resume: bool = False, progress: bool = True):
-        self.s, self.phenotype, self.map_fn, self.progress = settings, phenotype, map_fn, progress
+                 executor: Executor | None = None, resume: bool = False, progress: bool = True):
+        self.s, self.phenotype, self.executor, self.progress = settings, phenotype, executor, progress
+        self.retried = 0
         self.out = start_run_dir(out, asdict(settings), resume=resume)
         self.ckpt = self.out / "checkpoint.pt"
         self.config = make_neat_config(self.out / "neat.cfg", phenotype.n_inputs, phenotype.n_outputs, settings.pop,
@@ -101,6 +115,7 @@ class Evolution:
         self.solved_generation: int | None = None
         self.best: neat.DefaultGenome | None = None
         self.best_raw = float("-inf")
+        self.snapshots: dict[int, neat.DefaultGenome] = {}
         if resume and self.ckpt.exists():
             self._load()
         else:
@@ -113,7 +128,8 @@ class Evolution:
         torch.save({"population": self.pop.population, "species": self.pop.species,
                     "reproduction": self.pop.reproduction, "generation": self.pop.generation,
                     "rng": rng_state(), "rows": self.rows, "solved_generation": self.solved_generation,
-                    "best": self.best, "best_raw": self.best_raw}, buf)
+                    "best": self.best, "best_raw": self.best_raw,
+                    "snapshots": self.snapshots}, buf)
         atomic_write_bytes(self.ckpt, buf.getvalue())
 
     def _load(self) -> None:
@@ -122,7 +138,7 @@ class Evolution:
         self.pop.reproduction = st["reproduction"]
         self.config.genome_config.innovation_tracker = self.pop.reproduction.innovation_tracker
         self.rows, self.solved_generation = st["rows"], st["solved_generation"]
-        self.best, self.best_raw = st["best"], st["best_raw"]
+        self.best, self.best_raw, self.snapshots = st["best"], st["best_raw"], st["snapshots"]
         set_rng_state(st["rng"])
 
     # ------------------------------------------------------------------ loop
@@ -147,7 +163,8 @@ class Evolution:
         k = max(1, min(self.s.chunks, len(genomes)))
         size = -(-len(genomes) // k)
         chunks = [genomes[i:i + size] for i in range(0, len(genomes), size)]
-        results = self.map_fn(_EvalChunk(self.phenotype, self.config, seeds), chunks)
+        results, retried = evaluate_chunks(self.executor, _EvalChunk(self.phenotype, self.config, seeds), chunks)
+        self.retried += retried
         flat = [r for part in results for r in part]
         if len(flat) != len(genomes):
             raise RuntimeError(f"evaluation returned {len(flat)} results for {len(genomes)} genomes")
@@ -174,6 +191,8 @@ class Evolution:
                 self.solved_generation = gen + 1
         if best_res.raw > self.best_raw or (validation == validation and validation >= self.phenotype.spec.solved):
             self.best, self.best_raw = best, best_res.raw
+        if gen + 1 in SNAPSHOT_GENERATIONS or last or self.solved_generation == gen + 1:
+            self.snapshots[gen + 1] = copy.deepcopy(best)
         row = {"generation": gen + 1, "best_fitness": best_res.fitness,
                "mean_fitness": sum(r.fitness for r in results) / len(results), "best_raw": best_res.raw,
                "mean_raw": sum(r.raw for r in results) / len(results), "species": len(self.pop.species.species),
@@ -202,7 +221,7 @@ class Evolution:
     def _write_outputs(self) -> None:
         plot_curves(self.rows, self.out, title=f"{self.s.phenotype} {self.s.task} seed {self.s.seed}")
         buf = io.BytesIO()
-        torch.save({"genome": self.best, "settings": asdict(self.s)}, buf)
+        torch.save({"genome": self.best, "settings": asdict(self.s), "snapshots": self.snapshots}, buf)
         atomic_write_bytes(self.out / "best.pkl", buf.getvalue())
 
     def summary(self) -> dict[str, float | int | None]:

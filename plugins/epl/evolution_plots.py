@@ -48,3 +48,19 @@ def plot_curves(rows: Sequence[Mapping[str, float]], out: Path, *, title: str = 
     ax.grid(alpha=0.3)
     paths.append(_save(fig, out / "eval_seconds.png"))
     return paths
+
+
+def plot_response(trace: Sequence[Sequence[float]], path: Path, *, title: str = "",
+                  labels: Sequence[str] = ()) -> Path:
+    """O_eep of each output node per environment step of one episode (the paper's output response)."""
+    fig, ax = plt.subplots(figsize=(6, 3))
+    cols = list(zip(*trace)) if trace else []
+    for k, col in enumerate(cols):
+        ax.plot(range(1, len(col) + 1), col, label=labels[k] if k < len(labels) else f"output {k}")
+    ax.set_xlabel("environment step")
+    ax.set_ylabel("O_eep")
+    ax.set_title(title, fontsize=9)
+    ax.grid(alpha=0.3)
+    if cols:
+        ax.legend(fontsize=7)
+    return _save(fig, path)
