@@ -2,7 +2,7 @@
 against a per-individual loop (the same agents, episodes and results), on one CPU thread.
 
 The population is CPPN genomes of the runner's first generation, mutated ``--mutations`` times
-(so systems differ in size); every individual lives ``--episodes`` CartPole-v1 episodes
+(so systems differ in size), or an evolved population from a run's checkpoint; every individual lives ``--episodes`` CartPole-v1 episodes
 (common seeds). Reports seconds per individual evaluation, the speed-up, and that the raw
 returns are identical.
 
@@ -32,14 +32,19 @@ def main() -> None:
     ap.add_argument("--mutations", type=int, default=3)
     ap.add_argument("--task", default="cartpole", choices=("cartpole", "frozenlake"))
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--checkpoint", default=None,
+                    help="Evaluate the population saved in an `epl evolve` run's checkpoint.pt instead")
     args = ap.parse_args()
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as tmp:
         config = make_neat_config(Path(tmp) / "neat.cfg", CPPN_INPUTS, CPPN_OUTPUTS, args.pop, cppn=True)
-    genomes = list(neat.Population(config, seed=args.seed).population.values())
-    for g in genomes:
-        for _ in range(args.mutations):
-            g.mutate(config.genome_config)
+    if args.checkpoint:
+        genomes = list(torch.load(args.checkpoint, weights_only=False)["population"].values())[:args.pop]
+    else:
+        genomes = list(neat.Population(config, seed=args.seed).population.values())
+        for g in genomes:
+            for _ in range(args.mutations):
+                g.mutate(config.genome_config)
     ph = EPLPhenotype(task_spec(args.task), AgentSettings(lifetime=args.episodes))
     seeds = episode_seeds(args.seed, 0, args.episodes)
     t = time.perf_counter()
@@ -49,12 +54,12 @@ def main() -> None:
     loop = ph.evaluate_loop(genomes, config, seeds)
     t_loop = time.perf_counter() - t
     raws = [r.raw for r in batched]
-    print(json.dumps({"task": args.task, "pop": args.pop, "episodes": args.episodes,
+    print(json.dumps({"task": args.task, "pop": len(genomes), "checkpoint": args.checkpoint, "episodes": args.episodes,
                       "nodes": [min(len(g.nodes) for g in genomes), max(len(g.nodes) for g in genomes)],
                       "mean_return": sum(raws) / len(raws), "max_return": max(raws),
                       "batched_s": round(t_batch, 3), "loop_s": round(t_loop, 3),
-                      "batched_s_per_individual": round(t_batch / args.pop, 4),
-                      "loop_s_per_individual": round(t_loop / args.pop, 4),
+                      "batched_s_per_individual": round(t_batch / len(genomes), 4),
+                      "loop_s_per_individual": round(t_loop / len(genomes), 4),
                       "speedup": round(t_loop / t_batch, 1),
                       "identical_returns": raws == [r.raw for r in loop]}))
 

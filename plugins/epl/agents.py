@@ -95,7 +95,7 @@ class EPLPhenotype:
         s, spec = self.settings, self.spec
         P, E = len(systems), len(seeds[0])
         n_in, n_out = self.n_agent_inputs, spec.n_actions
-        pop = RDSPopulation(systems, dt=s.dt)
+        pop = RDSPopulation(systems, dt=s.dt, pad_to=(self.substrate.max_nodes, self.substrate.max_edges))
         pop.free[:, :n_in] = 0.0
         y = pop.initial_state()
         params = pop.default_params()

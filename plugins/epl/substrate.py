@@ -97,6 +97,10 @@ class Substrate:
     def max_nodes(self) -> int:
         return len(self.node_keys)
 
+    @property
+    def max_edges(self) -> int:
+        return len(self.reaction_keys) + len(self.transport_keys)
+
     def express(self, out: torch.Tensor) -> dict[str, object]:
         """The RDS description from the CPPN outputs ``out`` (queries, 5) of this substrate.
 

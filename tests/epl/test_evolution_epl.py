@@ -16,7 +16,7 @@ from neuroplex.plugins.epl.baseline import EvalResult
 from neuroplex.plugins.epl.cppn import TorchCPPN
 from neuroplex.plugins.epl.evolution import Evolution, EvolutionSettings, evaluate_chunks
 from neuroplex.plugins.epl.neat_config import make_neat_config
-from neuroplex.plugins.epl.rds import build
+from neuroplex.plugins.epl.rds import RDSPopulation, build
 from neuroplex.plugins.epl.rl_tasks import episode_seeds, task_spec
 from neuroplex.plugins.epl.substrate import CPPN_INPUTS, CPPN_OUTPUTS, Substrate
 
@@ -146,3 +146,24 @@ def test_ray_two_workers_match_in_process(tmp_path):
         ray.shutdown()
     keys = ("best_fitness", "mean_fitness", "best_raw", "species")
     assert [[r[k] for k in keys] for r in here] == [[r[k] for k in keys] for r in there]
+
+
+def test_rds_population_pad_to_makes_rows_batch_independent():
+    sub = Substrate(4, 2)
+    gen = torch.Generator().manual_seed(0)
+    systems = [build(sub.express(torch.randn(len(sub.queries), CPPN_OUTPUTS, generator=gen, dtype=torch.float64)))
+               for _ in range(5)]
+    assert len({r.system.n for r in systems}) > 1
+    pad = (sub.max_nodes, sub.max_edges)
+    together = RDSPopulation(systems, pad_to=pad)
+    y = together.initial_state()
+    for _ in range(30):
+        y = together.fixed_point_map(y)
+    assert together.n_max == sub.max_nodes and together.e_max == sub.max_edges
+    for i, r in enumerate(systems):
+        alone = RDSPopulation([r], pad_to=pad)
+        z = alone.initial_state()
+        for _ in range(30):
+            z = alone.fixed_point_map(z)
+        assert torch.equal(z[0], y[i])
+    assert RDSPopulation(systems, pad_to=(1, 1)).n_max == max(r.system.n for r in systems)
