@@ -246,7 +246,7 @@ class RDSPopulation(Dynamics):
         a, m, c, h, x_h, free, V, k, v, reac, prod = self._take(p, y)
         n = self.n_max
         x, q = y[:, :n], y[:, n:]
-        psi = 1.0 + a + (V @ x.unsqueeze(-1)).squeeze(-1) + q * q / (2 * m)
+        psi = 1.0 + a + (V * x.unsqueeze(-2)).sum(-1) + q * q / (2 * m)  # row-wise: same bits in any batch
         one = torch.ones_like(x[:, :1])
         f = torch.cat([x * torch.exp(psi), one], -1)
         dx = torch.zeros_like(torch.cat([x, one], -1))
