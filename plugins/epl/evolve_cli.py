@@ -51,6 +51,9 @@ def add_evolve_command(group: click.Group) -> None:
                   help="Sub-batches = executor workers. [default: inprocess 1, local/ray 2]")
     @click.option("--address", default=None, help="Ray cluster address (--executor ray).")
     @click.option("--hidden", type=int, default=3, show_default=True, help="Hidden spaces of the substrate.")
+    @click.option("--explore-steps", type=int, default=AgentSettings.explore_steps, show_default=True,
+                  help="Implicit-layer steps per environment step (EPL).")
+    @click.option("--dt", type=float, default=AgentSettings.dt, show_default=True, help="Implicit-layer step (EPL).")
     @click.option("--w-learning", type=float, default=0.0, show_default=True,
                   help="Fitness weight of (last - first episode return).")
     @click.option("--w-memory", type=float, default=0.0, show_default=True,
@@ -60,7 +63,7 @@ def add_evolve_command(group: click.Group) -> None:
     @click.option("--resume", is_flag=True, help="Continue the run in --out exactly.")
     @click.option("--progress/--no-progress", default=True, show_default=True)
     def evolve(task: str, slippery: bool, pop: int, generations: int, seed: int, episodes: int | None,
-               validation_episodes: int, baseline: bool, executor: str, workers: int | None, address: str | None, hidden: int, w_learning: float,
+               validation_episodes: int, baseline: bool, executor: str, workers: int | None, address: str | None, hidden: int, explore_steps: int, dt: float, w_learning: float,
                w_memory: float, keep_going: bool, out: str, resume: bool, progress: bool) -> None:
         """Evolve EPL systems by HyperNEAT (or the NEAT baseline) on a gymnasium task."""
         torch.set_num_threads(1)
@@ -71,14 +74,16 @@ def add_evolve_command(group: click.Group) -> None:
         if baseline:
             phenotype = FeedForwardPhenotype(spec)
         else:
-            phenotype = EPLPhenotype(spec, AgentSettings(hidden=hidden, lifetime=episodes, w_learning=w_learning,
+            phenotype = EPLPhenotype(spec, AgentSettings(hidden=hidden, lifetime=episodes, explore_steps=explore_steps, dt=dt,
+                                                         w_learning=w_learning,
                                                          w_memory=w_memory))
         settings = EvolutionSettings(task=task, slippery=slippery, pop=pop, generations=generations, seed=seed,
                                      episodes=episodes, validation_episodes=validation_episodes,
                                      stop_when_solved=not keep_going,
                                      phenotype="baseline" if baseline else "epl",
                                      chunks=workers,
-                                     extra={"hidden": hidden, "w_learning": w_learning, "w_memory": w_memory})
+                                     extra={"hidden": hidden, "explore_steps": explore_steps, "dt": dt,
+                                            "w_learning": w_learning, "w_memory": w_memory})
         ex = None if executor == "inprocess" and workers == 1 else get_executor(executor, workers, address)
         try:
             ev = Evolution(settings, phenotype, out, executor=ex, resume=resume, progress=progress)
