@@ -53,6 +53,16 @@ def main() -> None:
     t = time.perf_counter()
     loop = ph.evaluate_loop(genomes, config, seeds)
     t_loop = time.perf_counter() - t
+    t = time.perf_counter()
+    systems = ph.express(genomes, config)  # Algorithm 2 + build: the same work in both
+    t_express = time.perf_counter() - t
+    t = time.perf_counter()
+    ph.play(systems, [seeds] * len(systems))
+    t_play_batch = time.perf_counter() - t
+    t = time.perf_counter()
+    for r in systems:
+        ph.play([r], [seeds])
+    t_play_loop = time.perf_counter() - t
     raws = [r.raw for r in batched]
     print(json.dumps({"task": args.task, "pop": len(genomes), "checkpoint": args.checkpoint, "episodes": args.episodes,
                       "nodes": [min(len(g.nodes) for g in genomes), max(len(g.nodes) for g in genomes)],
@@ -60,7 +70,9 @@ def main() -> None:
                       "batched_s": round(t_batch, 3), "loop_s": round(t_loop, 3),
                       "batched_s_per_individual": round(t_batch / len(genomes), 4),
                       "loop_s_per_individual": round(t_loop / len(genomes), 4),
-                      "speedup": round(t_loop / t_batch, 1),
+                      "speedup": round(t_loop / t_batch, 1), "express_s": round(t_express, 3),
+                      "play_batched_s": round(t_play_batch, 3), "play_loop_s": round(t_play_loop, 3),
+                      "play_speedup": round(t_play_loop / t_play_batch, 1),
                       "identical_returns": raws == [r.raw for r in loop]}))
 
 
