@@ -15,6 +15,7 @@ from .fidelity import export_roundtrip
 from neuroplex.trainer import Trainer
 from .rule import EPLConfig, EPLRule
 from .tasks import get_task
+from .evolve_cli import add_evolve_command
 
 
 def add_commands(cli: click.Group) -> None:
@@ -23,6 +24,8 @@ def add_commands(cli: click.Group) -> None:
     @cli.group()
     def epl() -> None:
         """Equilibrium Point Learning: the energy DS, SBML import, learning between equilibria."""
+
+    add_evolve_command(epl)
 
     @epl.command()
     @click.argument("system", type=click.Path(exists=True, dir_okay=False))

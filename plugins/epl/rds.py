@@ -194,7 +194,10 @@ class RDSPopulation(Dynamics):
     may run any subset of rows; ``y`` is ``(batch, 2 n_max)`` (x then p, padded entries x = 1).
     """
 
-    def __init__(self, systems: Sequence[RDS], *, dt: float = 0.05, flows: Flows | None = None):
+    def __init__(self, systems: Sequence[RDS], *, dt: float = 0.05, flows: Flows | None = None,
+                 pad_to: tuple[int, int] | None = None):
+        """``pad_to``: (nodes, edges) to pad every system to (at least the largest's), so that a
+        system gives bit-identical results in any population it is batched with."""
         if not systems:
             raise ModelError("RDSPopulation: no systems")
         self.systems = list(systems)
@@ -203,8 +206,8 @@ class RDSPopulation(Dynamics):
         dtype = systems[0].system.Mperp.dtype
         self.dtype, self.device = dtype, torch.device("cpu")
         P = len(systems)
-        n = max(r.system.n for r in systems)
-        e = max(max(r.system.e for r in systems), 1)
+        n = max(max(r.system.n for r in systems), pad_to[0] if pad_to else 0)
+        e = max(max(r.system.e for r in systems), 1, pad_to[1] if pad_to else 0)
         self.n_max, self.e_max = n, e
         z = lambda *s: torch.zeros(P, *s, dtype=dtype)  # noqa: E731
         self.a, self.m, self.c, self.h, self.x_h = z(n), z(n) + 1, z(n), z(n), z(n) + 1
@@ -243,7 +246,7 @@ class RDSPopulation(Dynamics):
         a, m, c, h, x_h, free, V, k, v, reac, prod = self._take(p, y)
         n = self.n_max
         x, q = y[:, :n], y[:, n:]
-        psi = 1.0 + a + (V @ x.unsqueeze(-1)).squeeze(-1) + q * q / (2 * m)
+        psi = 1.0 + a + (V * x.unsqueeze(-2)).sum(-1) + q * q / (2 * m)  # row-wise: same bits in any batch
         one = torch.ones_like(x[:, :1])
         f = torch.cat([x * torch.exp(psi), one], -1)
         dx = torch.zeros_like(torch.cat([x, one], -1))

@@ -1,0 +1,98 @@
+"""``neuroplex epl evolve``: HyperNEAT evolution of EPL systems (or the feed-forward NEAT baseline)
+on CartPole-v1 / FrozenLake-v1, with log, checkpoint/resume, plots and the best systems drawn."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+import torch
+
+from neuroplex.executors import EXECUTORS, get_executor
+
+from .agents import AgentSettings, EPLPhenotype
+from .baseline import FeedForwardPhenotype
+from .draw import draw_system
+from .evolution import Evolution, EvolutionSettings, Phenotype
+from .evolution_plots import plot_response
+from .rl_tasks import TASKS, task_spec
+
+
+def draw_snapshots(ev: Evolution, phenotype: EPLPhenotype) -> list[Path]:
+    """For each kept generation: the best system's drawing and its output response in one episode."""
+    paths = []
+    for gen, genome in sorted(ev.snapshots.items()):
+        system = phenotype.express([genome], ev.config)[0]
+        paths.append(draw_system(system, ev.out / f"best_gen{gen}_system.png"))
+        life = phenotype.play([system], [[ev.s.seed + 12345] * 1], trace=True)
+        paths.append(plot_response(life.trace, ev.out / f"best_gen{gen}_response.png",
+                                   title=f"best of generation {gen}: return {life.returns[0, 0]:g}",
+                                   labels=[f"action {k}" for k in range(phenotype.spec.n_actions)]))
+    return paths
+
+
+def add_evolve_command(group: click.Group) -> None:
+    """Attach ``evolve`` to the ``epl`` group."""
+
+    @group.command()
+    @click.option("--task", type=click.Choice(TASKS), default="cartpole", show_default=True)
+    @click.option("--slippery/--no-slippery", default=True, show_default=True, help="FrozenLake's is_slippery.")
+    @click.option("--pop", type=int, default=100, show_default=True)
+    @click.option("--generations", type=int, default=50, show_default=True)
+    @click.option("--seed", type=int, default=0, show_default=True)
+    @click.option("--episodes", type=int, default=None,
+                  help="Episodes per evaluation (EPL: one lifetime). [default: baseline 5, EPL 3]")
+    @click.option("--validation-episodes", type=int, default=0, show_default=True,
+                  help="Fresh episodes re-testing the best (0: CartPole 100, FrozenLake 1000).")
+    @click.option("--baseline", is_flag=True, help="Plain feed-forward NEAT phenotype instead of EPL.")
+    @click.option("--executor", type=click.Choice(EXECUTORS), default="inprocess", show_default=True,
+                  help="Where the population's sub-batches are evaluated (each in one batched torch call).")
+    @click.option("--workers", type=int, default=None,
+                  help="Sub-batches = executor workers. [default: inprocess 1, local/ray 2]")
+    @click.option("--address", default=None, help="Ray cluster address (--executor ray).")
+    @click.option("--hidden", type=int, default=3, show_default=True, help="Hidden spaces of the substrate.")
+    @click.option("--explore-steps", type=int, default=AgentSettings.explore_steps, show_default=True,
+                  help="Implicit-layer steps per environment step (EPL).")
+    @click.option("--dt", type=float, default=AgentSettings.dt, show_default=True, help="Implicit-layer step (EPL).")
+    @click.option("--w-learning", type=float, default=0.0, show_default=True,
+                  help="Fitness weight of (last - first episode return).")
+    @click.option("--w-memory", type=float, default=0.0, show_default=True,
+                  help="Fitness weight of -(nodes / substrate nodes).")
+    @click.option("--keep-going", is_flag=True, help="Do not stop at the validated solution.")
+    @click.option("--out", type=click.Path(file_okay=False), required=True)
+    @click.option("--resume", is_flag=True, help="Continue the run in --out exactly.")
+    @click.option("--progress/--no-progress", default=True, show_default=True)
+    def evolve(task: str, slippery: bool, pop: int, generations: int, seed: int, episodes: int | None,
+               validation_episodes: int, baseline: bool, executor: str, workers: int | None, address: str | None, hidden: int, explore_steps: int, dt: float, w_learning: float,
+               w_memory: float, keep_going: bool, out: str, resume: bool, progress: bool) -> None:
+        """Evolve EPL systems by HyperNEAT (or the NEAT baseline) on a gymnasium task."""
+        torch.set_num_threads(1)
+        workers = workers or (1 if executor == "inprocess" else 2)
+        spec = task_spec(task, slippery)
+        episodes = episodes or (5 if baseline else 3)
+        phenotype: Phenotype
+        if baseline:
+            phenotype = FeedForwardPhenotype(spec)
+        else:
+            phenotype = EPLPhenotype(spec, AgentSettings(hidden=hidden, lifetime=episodes, explore_steps=explore_steps, dt=dt,
+                                                         w_learning=w_learning,
+                                                         w_memory=w_memory))
+        settings = EvolutionSettings(task=task, slippery=slippery, pop=pop, generations=generations, seed=seed,
+                                     episodes=episodes, validation_episodes=validation_episodes,
+                                     stop_when_solved=not keep_going,
+                                     phenotype="baseline" if baseline else "epl",
+                                     chunks=workers,
+                                     extra={"hidden": hidden, "explore_steps": explore_steps, "dt": dt,
+                                            "w_learning": w_learning, "w_memory": w_memory})
+        ex = None if executor == "inprocess" and workers == 1 else get_executor(executor, workers, address)
+        try:
+            ev = Evolution(settings, phenotype, out, executor=ex, resume=resume, progress=progress)
+            ev.run()
+        finally:
+            if ex is not None:
+                ex.close()
+        if isinstance(phenotype, EPLPhenotype):
+            draw_snapshots(ev, phenotype)
+        click.echo(json.dumps({"task": task, "slippery": slippery if task == "frozenlake" else None,
+                               "phenotype": settings.phenotype, "seed": seed, **ev.summary(),
+                               "retried_sub_batches": ev.retried}))

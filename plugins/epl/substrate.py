@@ -1,0 +1,144 @@
+"""The HyperNEAT substrate of EPL systems and its expression by a CPPN (paper, Algorithm 2).
+
+Coordinates: genes g on a line in [-1, 1]; spaces s = (x, y) in three columns, input spaces at
+x = -1 (one per input), ``hidden`` spaces at x = 0, output spaces at x = 1 (one per action). The
+CPPN takes (g_i, s_i, g_j, s_j) (6 numbers) and returns (exist, p1, p2, p3, p4). As in Algorithm 2,
+with the other arguments set to 0 or repeated,
+
+* gene g exists  <- CPPN(g, 0, g, 0)[exist] > 0   (tanh^-1(.) > 0 of the paper is the same test);
+* space s exists <- CPPN(0, s, 0, s)[exist] > 0;
+* node (g, s) exists <- both exist and CPPN(g, s, g, s)[exist] > 0; its parameters
+  x0 = exp(2 p1), a = 2 p2, homeostasis h = (1 + p3) / 4 toward x_h = x0, feedback gain (F_z) = 1 + p4;
+* edge (g_i, s_i) -> (g_j, s_j) exists <- both nodes exist and CPPN(g_i, s_i, g_j, s_j)[exist] > 0:
+  a reaction a + b <-> c in one space is queried at (g_a, s, g_c, s), rate k = exp(2 p1); a transport
+  of gene g between neighbouring spaces at (g, s_i, g, s_j), diffusion k = exp(2 p1) / 2,
+  Hamiltonian v = max(p2, 0).
+
+The CPPN outputs pass through tanh first (p in (-1, 1)). Our choices where the paper is silent:
+the chemistry (components u, w with charges +-0.5; genes u, w, uw, uu; candidate reactions
+u + w <-> uw and u + u <-> uu), the fixed neighbourhood (spaces of different columns all
+neighbours, and adjacent spaces of one column; distance = Euclidean), input nodes u@input_k and
+output nodes u@output_k always exist (inputs are external, clamped nodes, so a direct
+input -> output transport of u is possible and hidden chemistry can shape it), collision c = 1
+on every node. All queries of one genome run in one
+batched CPPN call (:meth:`Substrate.express_genome`).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import neat
+import torch
+
+from .cppn import TorchCPPN
+
+COMPONENTS = {"u": {"mass": 1.0, "charge": 0.5}, "w": {"mass": 1.0, "charge": -0.5}}
+GENES = {"u": {"u": 1}, "w": {"w": 1}, "uw": {"u": 1, "w": 1}, "uu": {"u": 2}}
+REACTIONS = (("u", "w", "uw"), ("u", "u", "uu"))
+INPUT_GENE, OUTPUT_GENE = "u", "u"
+CPPN_INPUTS, CPPN_OUTPUTS = 6, 5
+
+
+def _column(x: float, count: int) -> list[tuple[float, float]]:
+    ys = [0.0] if count == 1 else [-1.0 + 2.0 * i / (count - 1) for i in range(count)]
+    return [(x, y) for y in ys]
+
+
+@dataclass
+class Substrate:
+    """Genes, spaces and candidate edges for ``n_inputs`` inputs and ``n_outputs`` outputs."""
+
+    n_inputs: int
+    n_outputs: int
+    hidden: int = 3
+    genes: list[str] = field(default_factory=lambda: list(GENES))
+
+    def __post_init__(self) -> None:
+        if self.n_inputs < 1 or self.n_outputs < 1 or self.hidden < 1:
+            raise ValueError(f"substrate needs >= 1 input, output and hidden space (got {self.n_inputs}, "
+                             f"{self.n_outputs}, {self.hidden})")
+        self.space_names = ([f"in{i}" for i in range(self.n_inputs)] + [f"hid{i}" for i in range(self.hidden)]
+                            + [f"out{i}" for i in range(self.n_outputs)])
+        self.space_pos = (_column(-1.0, self.n_inputs) + _column(0.0, self.hidden) + _column(1.0, self.n_outputs))
+        self.gene_pos = {g: (-1.0 + 2.0 * i / (len(self.genes) - 1)) for i, g in enumerate(self.genes)}
+        col = [0] * self.n_inputs + [1] * self.hidden + [2] * self.n_outputs
+        S = len(self.space_names)
+        self.neighbours = [(a, b, math.dist(self.space_pos[a], self.space_pos[b]))
+                           for a in range(S) for b in range(a + 1, S)
+                           if col[a] != col[b] or abs(a - b) == 1]
+        self.forced = {(INPUT_GENE, i) for i in range(self.n_inputs)} | {
+            (OUTPUT_GENE, self.n_inputs + self.hidden + k) for k in range(self.n_outputs)}
+        self._build_queries()
+
+    def _q(self, gi: str | None, si: int | None, gj: str | None, sj: int | None) -> list[float]:
+        g = lambda name: self.gene_pos[name] if name else 0.0  # noqa: E731
+        s = lambda idx: self.space_pos[idx] if idx is not None else (0.0, 0.0)  # noqa: E731
+        return [g(gi), *s(si), g(gj), *s(sj)]
+
+    def _build_queries(self) -> None:
+        rows: list[list[float]] = []
+        self.gene_rows = [len(rows) + i for i in range(len(self.genes))]
+        rows += [self._q(g, None, g, None) for g in self.genes]
+        self.space_rows = [len(rows) + i for i in range(len(self.space_names))]
+        rows += [self._q(None, s, None, s) for s in range(len(self.space_names))]
+        self.node_keys = [(g, s) for s in range(len(self.space_names)) for g in self.genes]
+        self.node_rows = [len(rows) + i for i in range(len(self.node_keys))]
+        rows += [self._q(g, s, g, s) for g, s in self.node_keys]
+        self.reaction_keys = [(r, s) for s in range(len(self.space_names)) for r in REACTIONS]
+        self.reaction_rows = [len(rows) + i for i in range(len(self.reaction_keys))]
+        rows += [self._q(r[0], s, r[2], s) for r, s in self.reaction_keys]
+        self.transport_keys = [(g, a, b) for a, b, _ in self.neighbours for g in self.genes]
+        self.transport_rows = [len(rows) + i for i in range(len(self.transport_keys))]
+        rows += [self._q(g, a, g, b) for g, a, b in self.transport_keys]
+        self.queries = torch.tensor(rows, dtype=torch.float64)
+
+    @property
+    def max_nodes(self) -> int:
+        return len(self.node_keys)
+
+    @property
+    def max_edges(self) -> int:
+        return len(self.reaction_keys) + len(self.transport_keys)
+
+    def express(self, out: torch.Tensor) -> dict[str, object]:
+        """The RDS description from the CPPN outputs ``out`` (queries, 5) of this substrate.
+
+        Input nodes come first (in input order), then the output nodes (in action order), so
+        every expressed system has its inputs at 0..n_in-1 and outputs at n_in..n_in+n_out-1."""
+        o = torch.tanh(out).tolist()
+        gene_ok = {g: o[r][0] > 0 for g, r in zip(self.genes, self.gene_rows)}
+        space_ok = [o[r][0] > 0 for r in self.space_rows]
+        nodes, params = [], {}
+        for (g, s), r in zip(self.node_keys, self.node_rows):
+            if (g, s) in self.forced or (gene_ok[g] and space_ok[s] and o[r][0] > 0):
+                p = o[r]
+                params[(g, s)] = {"gene": g, "space": self.space_names[s], "x0": math.exp(2 * p[1]), "a": 2 * p[2],
+                                  "h": (1 + p[3]) / 4, "x_h": math.exp(2 * p[1]), "c": 1.0,
+                                  "feedback": 1.0 + p[4]}
+        first = [(INPUT_GENE, i) for i in range(self.n_inputs)]
+        outs = [(OUTPUT_GENE, self.n_inputs + self.hidden + k) for k in range(self.n_outputs)]
+        for key in first:
+            params[key]["role"] = "input"
+        for key in outs:
+            params[key]["role"] = "output"
+        order = first + outs + [k for k in params if k not in set(first) | set(outs)]
+        nodes = [params[k] for k in order]
+        reactions = []
+        for (r, s), row in zip(self.reaction_keys, self.reaction_rows):
+            if all((g, s) in params for g in r) and o[row][0] > 0:
+                reactions.append({"space": self.space_names[s], "a": r[0], "b": r[1], "c": r[2],
+                                  "k": math.exp(2 * o[row][1])})
+        transport = []
+        for (g, a, b), row in zip(self.transport_keys, self.transport_rows):
+            if (g, a) in params and (g, b) in params and o[row][0] > 0:
+                transport.append({"gene": g, "from": self.space_names[a], "to": self.space_names[b],
+                                  "k": math.exp(2 * o[row][1]) / 2, "v": max(o[row][2], 0.0)})
+        return {"components": COMPONENTS, "genes": GENES,
+                "spaces": {n: list(p) for n, p in zip(self.space_names, self.space_pos)},
+                "neighbours": [[self.space_names[a], self.space_names[b], d] for a, b, d in self.neighbours],
+                "nodes": nodes, "reactions": reactions, "transport": transport}
+
+    def express_genome(self, genome: neat.DefaultGenome, config: neat.Config) -> dict[str, object]:
+        """Algorithm 2 for one genome: one batched CPPN call over every query of the substrate."""
+        return self.express(TorchCPPN(genome, config)(self.queries))

@@ -1,0 +1,169 @@
+"""HyperNEAT -> EPL: torch CPPN, Algorithm 2 expression, batched agents, the runner and the CLI."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import neat
+import pytest
+import torch
+from click.testing import CliRunner
+
+from neuroplex.cli import build_cli
+from neuroplex.executors import InProcessExecutor, get_executor
+from neuroplex.plugins.epl.agents import AgentSettings, EPLPhenotype, agent_encode
+from neuroplex.plugins.epl.baseline import EvalResult
+from neuroplex.plugins.epl.cppn import TorchCPPN
+from neuroplex.plugins.epl.evolution import Evolution, EvolutionSettings, evaluate_chunks
+from neuroplex.plugins.epl.neat_config import make_neat_config
+from neuroplex.plugins.epl.rds import RDSPopulation, build
+from neuroplex.plugins.epl.rl_tasks import episode_seeds, task_spec
+from neuroplex.plugins.epl.substrate import CPPN_INPUTS, CPPN_OUTPUTS, Substrate
+
+
+def _population(tmp_path: Path, size: int, seed: int = 1, mutations: int = 0) -> tuple[list[neat.DefaultGenome], neat.Config]:
+    config = make_neat_config(tmp_path / "neat.cfg", CPPN_INPUTS, CPPN_OUTPUTS, size, cppn=True)
+    genomes = list(neat.Population(config, seed=seed).population.values())
+    for g in genomes:
+        for _ in range(mutations):
+            g.mutate(config.genome_config)
+    return genomes, config
+
+
+def test_torch_cppn_equals_neat_network(tmp_path):
+    genomes, config = _population(tmp_path, 12, mutations=6)
+    X = torch.rand(40, CPPN_INPUTS, dtype=torch.float64) * 2 - 1
+    hidden = 0
+    for g in genomes:
+        net = neat.nn.FeedForwardNetwork.create(g, config)
+        want = torch.tensor([net.activate(x.tolist()) for x in X], dtype=torch.float64)
+        assert torch.allclose(TorchCPPN(g, config)(X), want, atol=1e-12, rtol=0)
+        hidden += len(g.nodes) - CPPN_OUTPUTS
+    assert hidden > 0  # the mutated genomes have hidden nodes
+    with pytest.raises(ValueError, match="expects 6 inputs"):
+        TorchCPPN(genomes[0], config)(X[:, :3])
+
+
+def test_expression_follows_algorithm_2():
+    sub = Substrate(4, 2, hidden=3)
+    q = len(sub.queries)
+    none = torch.full((q, CPPN_OUTPUTS), -1.0, dtype=torch.float64)
+    d = sub.express(none)  # nothing exists: only the forced input and output nodes, no edges
+    assert [n.get("role") for n in d["nodes"]] == ["input"] * 4 + ["output"] * 2
+    assert d["reactions"] == [] and d["transport"] == []
+    full = torch.full((q, CPPN_OUTPUTS), 1.0, dtype=torch.float64)
+    d = sub.express(full)
+    assert len(d["nodes"]) == sub.max_nodes == 9 * 4
+    assert len(d["reactions"]) == 9 * 2 and len(d["transport"]) == 4 * len(sub.neighbours)
+    # switching off one gene (its gene-map query) removes its nodes in every space and their edges
+    off = full.clone()
+    off[sub.gene_rows[sub.genes.index("uw")], 0] = -1.0
+    d = sub.express(off)
+    assert not any(n["gene"] == "uw" for n in d["nodes"])
+    assert all(r["c"] != "uw" for r in d["reactions"]) and all(t["gene"] != "uw" for t in d["transport"])
+    # one space off: its non-forced nodes vanish
+    off = full.clone()
+    off[sub.space_rows[sub.space_names.index("hid1")], 0] = -1.0
+    assert not any(n["space"] == "hid1" for n in sub.express(off)["nodes"])
+    r = build(d)
+    assert r.inputs == [0, 1, 2, 3] and r.outputs == [4, 5]
+    # parameters: x0 = exp(2 tanh(out_1)) of the node query
+    full[sub.node_rows[0], 1] = 0.3
+    node = sub.express(full)["nodes"][0]
+    assert node["x0"] == pytest.approx(float(torch.exp(2 * torch.tanh(torch.tensor(0.3)))))
+
+
+def test_batched_agents_equal_per_individual_loop(tmp_path):
+    genomes, config = _population(tmp_path, 8, mutations=3)
+    ph = EPLPhenotype(task_spec("cartpole"), AgentSettings(lifetime=2))
+    seeds = episode_seeds(0, 0, 2)
+    batched = ph.evaluate(genomes, config, seeds)
+    loop = ph.evaluate_loop(genomes, config, seeds)
+    assert [r.raw for r in batched] == [r.raw for r in loop]
+    assert all(r.raw >= 8 for r in batched)  # CartPole returns: at least 8 steps per episode
+    lake = EPLPhenotype(task_spec("frozenlake", slippery=False))
+    assert agent_encode(lake.spec, 6).tolist() == [0, 1, 0, 0, 0, 0, 1, 0]
+    res = lake.evaluate(genomes[:4], config, [1])
+    assert all(r.raw in (0.0, 1.0) for r in res)
+
+
+def test_epl_evolution_resumes_exactly_and_cli_draws(tmp_path):
+    spec = task_spec("cartpole")
+    full = EvolutionSettings(task="cartpole", pop=12, generations=3, seed=2, episodes=1, stop_when_solved=False)
+    a = Evolution(full, EPLPhenotype(spec, AgentSettings(lifetime=1)), tmp_path / "a", progress=False)
+    rows_a = a.run()
+    part = EvolutionSettings(**{**full.__dict__, "generations": 2})
+    Evolution(part, EPLPhenotype(spec, AgentSettings(lifetime=1)), tmp_path / "b", progress=False).run()
+    b = Evolution(full, EPLPhenotype(spec, AgentSettings(lifetime=1)), tmp_path / "b", resume=True, progress=False)
+    rows_b = b.run()
+    keys = ("best_fitness", "mean_fitness", "species")
+    assert [[r[k] for k in keys] for r in rows_a] == [[r[k] for k in keys] for r in rows_b]
+    out = tmp_path / "cli"
+    res = CliRunner().invoke(build_cli(), ["epl", "evolve", "--task", "frozenlake", "--no-slippery", "--pop", "6",
+                                    "--generations", "1", "--episodes", "1", "--validation-episodes", "4", "--out", str(out),
+                                    "--no-progress"])
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.output.strip().splitlines()[-1])
+    assert summary["generations"] == 1 and summary["phenotype"] == "epl"
+    assert (out / "best_gen1_system.png").stat().st_size > 1000 and (out / "best_gen1_response.png").exists()
+    res = CliRunner().invoke(build_cli(), ["epl", "evolve", "--baseline", "--task", "frozenlake", "--no-slippery",
+                                    "--pop", "6", "--generations", "1", "--out", str(out), "--no-progress"])
+    assert res.exit_code != 0 and "--resume" in res.output
+
+
+class _FailsOnce:
+    """A sub-batch evaluation whose first call fails (a worker lost)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self, genomes: list[int]) -> list[EvalResult]:
+        self.calls += 1
+        if self.calls == 1:
+            raise RuntimeError("worker lost")
+        return [EvalResult(float(g), float(g)) for g in genomes]
+
+
+def test_failed_sub_batch_is_retried_not_fatal():
+    with pytest.warns(UserWarning, match="evaluating it again"):
+        out, retried = evaluate_chunks(InProcessExecutor(), _FailsOnce(), [[1, 2], [3]])
+    assert retried == 1 and [[r.raw for r in part] for part in out] == [[1.0, 2.0], [3.0]]
+
+
+def test_ray_two_workers_match_in_process(tmp_path):
+    ray = pytest.importorskip("ray", reason="Ray is not installed (pip install neuroplex[distributed])")
+    spec = task_spec("cartpole")
+    s = EvolutionSettings(task="cartpole", pop=10, generations=2, seed=4, episodes=1, chunks=2,
+                          stop_when_solved=False)
+    here = Evolution(s, EPLPhenotype(spec, AgentSettings(lifetime=1)), tmp_path / "here",
+                     executor=InProcessExecutor(), progress=False).run()
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        with get_executor("ray", workers=2) as ex:
+            there = Evolution(s, EPLPhenotype(spec, AgentSettings(lifetime=1)), tmp_path / "ray", executor=ex,
+                              progress=False).run()
+    finally:
+        ray.shutdown()
+    keys = ("best_fitness", "mean_fitness", "best_raw", "species")
+    assert [[r[k] for k in keys] for r in here] == [[r[k] for k in keys] for r in there]
+
+
+def test_rds_population_pad_to_makes_rows_batch_independent():
+    sub = Substrate(4, 2)
+    gen = torch.Generator().manual_seed(0)
+    systems = [build(sub.express(torch.randn(len(sub.queries), CPPN_OUTPUTS, generator=gen, dtype=torch.float64)))
+               for _ in range(5)]
+    assert len({r.system.n for r in systems}) > 1
+    pad = (sub.max_nodes, sub.max_edges)
+    together = RDSPopulation(systems, pad_to=pad)
+    y = together.initial_state()
+    for _ in range(30):
+        y = together.fixed_point_map(y)
+    assert together.n_max == sub.max_nodes and together.e_max == sub.max_edges
+    for i, r in enumerate(systems):
+        alone = RDSPopulation([r], pad_to=pad)
+        z = alone.initial_state()
+        for _ in range(30):
+            z = alone.fixed_point_map(z)
+        assert torch.equal(z[0], y[i])
+    assert RDSPopulation(systems, pad_to=(1, 1)).n_max == max(r.system.n for r in systems)
