@@ -39,6 +39,7 @@ import torch
 from neuroplex.errors import ModelError, NeuroplexError
 from neuroplex.host import get_neuron
 from neuroplex.ir import ModelIR
+from neuroplex.units import Quantity, to_si
 
 from .elements import (ArrayLike, PoissonGroup, PoissonInput, Population, SpikeGeneratorGroup, StateMonitor, Synapses,
                        TimedArray)
@@ -74,21 +75,25 @@ class Network:
     def add_population(self, name: str, model: ModelIR, n: int, *, method: str | None = None,
                        init: dict[str, Any] | None = None, params: dict[str, Any] | None = None,
                        inputs: dict[str, Any] | None = None, record_spikes: bool = True) -> Population:
-        """Add ``n`` neurons of ``model`` (a :class:`ModelIR`, e.g. ``get_neuron("lif")()``)."""
+        """Add ``n`` neurons of ``model`` (a :class:`ModelIR`, e.g. ``get_neuron("lif")()``).
+
+        ``init``/``params`` values: one value for every neuron or an array per neuron (SI numbers,
+        the engines' arrays), or a quantity (``-60*mV``, a Brian2 quantity, ``"-60 mV"``) checked
+        against the state's or parameter's unit. Parameters outside the neuron's allowed range
+        (``metadata["bounds"]``, e.g. a time constant of 0) are refused naming the neuron index."""
         self._check_name(name)
         if not isinstance(model, ModelIR):
             raise ModelError(f"population {name!r}: model must be a ModelIR, not {type(model).__name__}")
         model.validate()
-        for key in init or {}:
-            model.state(key)
-        for key in params or {}:
-            model.parameter(key)
+        init = {key: _si(name, key, value, model.state(key).unit) for key, value in (init or {}).items()}
+        params = {key: _si(name, key, value, model.parameter(key).unit) for key, value in (params or {}).items()}
+        for key, value in params.items():
+            _check_range(name, model, key, value)
         for key in inputs or {}:
             if key not in model.inputs:
                 raise ModelError(f"population {name!r}: model {model.name!r} has no input {key!r} "
                                  f"(inputs: {', '.join(model.inputs) or 'none'})")
-        pop = Population(name, model, int(n), method, dict(init or {}), dict(params or {}), dict(inputs or {}),
-                         record_spikes)
+        pop = Population(name, model, int(n), method, init, params, dict(inputs or {}), record_spikes)
         self.populations[name] = pop
         return pop
 
@@ -511,3 +516,30 @@ def _atomic_savez(path: Path, arrays: dict[str, np.ndarray]) -> Path:
             os.unlink(tmp)
         raise
     return path
+
+
+def _si(population: str, key: str, value: Any, unit: str) -> Any:
+    """A quantity or a unit string as its SI number (checked against ``unit``); numbers and arrays
+    (already SI) unchanged."""
+    brian_scalar = hasattr(value, "dim") and not isinstance(value, torch.Tensor) and np.ndim(value) == 0
+    if isinstance(value, (str, Quantity)) or brian_scalar:
+        return to_si(value, unit, f"population {population!r}: {key}")
+    return value
+
+
+def _check_range(population: str, model: ModelIR, key: str, value: Any) -> None:
+    """Refuse a parameter value outside the bound the neuron declares (``"positive"``,
+    ``"nonnegative"``), or a NaN, naming the first offending neuron."""
+    bound = model.metadata.get("bounds", {}).get(key, "")
+    values = np.atleast_1d(value.detach().cpu().numpy() if isinstance(value, torch.Tensor)
+                           else np.asarray(value, dtype=np.float64)).ravel()
+    bad = ~np.isfinite(values)
+    if bound == "positive":
+        bad |= values <= 0
+    elif bound == "nonnegative":
+        bad |= values < 0
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        need = {"positive": "> 0", "nonnegative": ">= 0"}.get(bound, "finite")
+        raise ModelError(f"population {population!r} (model {model.name!r}): {key} = {values[first]:g} "
+                         f"(neuron {first}) is degenerate; {key} must be {need}")
