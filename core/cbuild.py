@@ -149,10 +149,12 @@ def compiler_available() -> bool:
     return cc is not None and _works(cc)
 
 
-def library_key(source: str) -> str:
-    """The hash naming the library of ``source`` built by this machine's compiler and flags."""
+def library_key(source: str, extra_flags: tuple[str, ...] = ()) -> str:
+    """The hash naming the library of ``source`` built by this machine's compiler and flags
+    (``extra_flags`` come after the defaults, e.g. a lower ``-O`` level)."""
     cc = compiler() or ""
-    return hashlib.sha256("\0".join([source, identity(cc), _native(cc), " ".join(flags(cc))]).encode()).hexdigest()[:32]
+    text = "\0".join([source, identity(cc), _native(cc), " ".join(flags(cc) + extra_flags)])
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def library_path(source: str, folder: Path, prefix: str) -> Path:
@@ -181,10 +183,10 @@ def build(source: str, folder: Path, prefix: str) -> tuple[ctypes.CDLL, bool]:
     return load(path), cached
 
 
-def compile_library(cc: str, text: str, path: Path) -> None:
+def compile_library(cc: str, text: str, path: Path, extra_flags: tuple[str, ...] = ()) -> None:
     """Build ``text`` with ``cc`` into the shared library ``path`` (atomically; the source is
-    kept beside it as ``.c``); a failure raises :class:`~neuroplex.errors.ModelError` with the
-    compiler's first lines of output."""
+    kept beside it as ``.c``); ``extra_flags`` follow the defaults. A failure raises
+    :class:`~neuroplex.errors.ModelError` with the compiler's first lines of output."""
     folder = path.parent
     c_path = path.with_suffix(".c")
     fd, tmp_c = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".c", dir=folder)
@@ -194,7 +196,7 @@ def compile_library(cc: str, text: str, path: Path) -> None:
     fd, tmp_so = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".so", dir=folder)
     os.close(fd)
     try:
-        out = subprocess.run([cc, *flags(cc), "-o", tmp_so, str(c_path), *_libraries(cc)], capture_output=True, text=True,
+        out = subprocess.run([cc, *flags(cc), *extra_flags, "-o", tmp_so, str(c_path), *_libraries(cc)], capture_output=True, text=True,
                              timeout=600)
     except (OSError, subprocess.SubprocessError) as exc:
         os.unlink(tmp_so)

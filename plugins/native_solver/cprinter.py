@@ -98,6 +98,8 @@ class CPrinter(C99CodePrinter):
     def _print_Pow(self, expr: sympy.Pow) -> str:
         base, exp = expr.args
         b = self._print(base)
+        if not (base.is_Symbol or base.is_Function or base.is_Number):
+            b = f"({b})"
         if exp == sympy.Rational(1, 2):
             return f"sqrt({b})"
         if exp == -1:

@@ -1,4 +1,5 @@
-/* neuroplex native SBML integrator (appended to a model's generated rhs; see integrator.py).
+/* neuroplex native SBML integrator: one library per machine, called with a model library's
+ * model_bind / model_rhs (csource.py) as function pointers.
  *
  * method 0 (auto): Dormand-Prince 5(4) with Hairer's stiffness test (Solving ODEs I, sec. IV.2,
  *   DOPRI5's h*lambda estimate > 3.25 on 15 accepted steps), switching to RODAS4 for the rest of
@@ -21,7 +22,7 @@
 #define ST_DT_MIN 2
 #define ST_NONFINITE 3
 
-static double np_norm(const double *e, const double *y, const double *y1, double rtol, const double *atol) {
+static double np_norm(const double *e, const double *y, const double *y1, double rtol, const double *atol, int NX) {
     double s = 0.0;
     for (int i = 0; i < NX; ++i) {
         double a = fabs(y[i]), b = fabs(y1[i]);
@@ -33,7 +34,7 @@ static double np_norm(const double *e, const double *y, const double *y1, double
 }
 
 /* LU with partial pivoting of the n x n row-major matrix a; 0 when singular */
-static int np_lu(double *a, int *piv) {
+static int np_lu(double *a, int *piv, int NX) {
     for (int k = 0; k < NX; ++k) {
         int p = k;
         double m = fabs(a[k * NX + k]);
@@ -56,7 +57,7 @@ static int np_lu(double *a, int *piv) {
     return 1;
 }
 
-static void np_solve(const double *a, const int *piv, double *b) {
+static void np_solve(const double *a, const int *piv, double *b, int NX) {
     for (int k = 0; k < NX; ++k) {
         int p = piv[k];
         if (p != k) { double tmp = b[k]; b[k] = b[p]; b[p] = tmp; }
@@ -102,20 +103,26 @@ static const double RO_C[6][5] = {
     {8.083246795921522, -7.981132988064893, -31.52159432874371, 16.31930543123136, -6.058818238834054}};
 static const double RO_M[6] = {1.221224509226641, 6.019134481288629, 12.53708332932087, -0.687886036105895, 1.0, 1.0};
 
+typedef void (*np_rhs_t)(double t, const double *y, const double *p, const double *k, double *dy);
+typedef void (*np_bind_t)(const double *p, double *k);
+
 typedef struct {
+    np_rhs_t rhs;
+    int n;
     const double *p, *k, *atol;
     double rtol;
     int64_t n_rhs, n_jac;
 } np_ctx;
 
 static void np_f(np_ctx *c, double t, const double *y, double *dy) {
-    model_rhs(t, y, c->p, c->k, dy);
+    c->rhs(t, y, c->p, c->k, dy);
     c->n_rhs++;
 }
 
 /* forward-difference Jacobian (row-major, J[i*NX + j] = d f_i / d y_j) and df/dt */
 static void np_jacobian(np_ctx *c, double t, double h, const double *y, const double *f0, double *jac, double *ft,
                         double *ytmp, double *ftmp) {
+    const int NX = c->n;
     const double eps = 1.4901161193847656e-08; /* sqrt(2^-52) */
     memcpy(ytmp, y, sizeof(double) * NX);
     for (int j = 0; j < NX; ++j) {
@@ -138,7 +145,7 @@ static void np_jacobian(np_ctx *c, double t, double h, const double *y, const do
     c->n_jac++;
 }
 
-static int np_finite(const double *v) {
+static int np_finite(const double *v, int NX) {
     for (int i = 0; i < NX; ++i)
         if (!isfinite(v[i])) return 0;
     return 1;
@@ -147,6 +154,7 @@ static int np_finite(const double *v) {
 /* Hairer's starting step (Solving ODEs I, sec. II.4) */
 static double np_initial_step(np_ctx *c, double t0, double t1, const double *y0, const double *f0, int order,
                               double *ytmp, double *ftmp) {
+    const int NX = c->n;
     double d0 = 0, d1 = 0;
     for (int i = 0; i < NX; ++i) {
         double sc = c->atol[i] + c->rtol * fabs(y0[i]);
@@ -178,20 +186,20 @@ static double np_initial_step(np_ctx *c, double t0, double t1, const double *y0,
 /* Integrate from t0 to t1 (> t0), writing the state at t_eval[0..n_t) (ascending, within [t0, t1])
  * into out (n_t x NX). stats: accepted steps, rejected steps, rhs evaluations, Jacobians, the
  * step at which the run switched to RODAS4 (-1: never). Returns a status code. */
-int64_t neuroplex_solve(const double *p, const double *y0, double t0, double t1, const double *t_eval, int64_t n_t,
+int64_t neuroplex_solve(np_bind_t bind, np_rhs_t rhs_fn, int64_t nx, int64_t nk, const double *p, const double *y0, double t0, double t1, const double *t_eval, int64_t n_t,
                         double rtol, const double *atol, double h_init, double h_max, double h_min,
                         int64_t max_steps, int64_t method, double *out, int64_t *stats) {
-    np_ctx c = {p, NULL, atol, rtol, 0, 0};
-    double kbuf[NK > 0 ? NK : 1];
-    model_bind(p, kbuf);
-    c.k = kbuf;
+    const int NX = (int)nx;
     stats[0] = stats[1] = stats[2] = stats[3] = 0;
     stats[4] = -1;
     if (NX == 0) return ST_OK;
     size_t n = NX;
+    double *kbuf = (double *)malloc(sizeof(double) * (nk > 0 ? nk : 1));
     double *work = (double *)malloc(sizeof(double) * (n * 20 + 2 * n * n));
     int *piv = (int *)malloc(sizeof(int) * n);
-    if (!work || !piv) { free(work); free(piv); return ST_NONFINITE; }
+    if (!work || !piv || !kbuf) { free(work); free(piv); free(kbuf); return ST_NONFINITE; }
+    bind(p, kbuf);
+    np_ctx c = {rhs_fn, NX, p, kbuf, atol, rtol, 0, 0};
     double *y = work, *y1 = y + n, *f0 = y1 + n, *f1 = f0 + n, *ytmp = f1 + n, *ftmp = ytmp + n, *err = ftmp + n;
     double *ks = err + n;           /* 7 x n stage values */
     double *ft = ks + 7 * n, *rhs = ft + n, *r5 = rhs + n;
@@ -214,7 +222,7 @@ int64_t neuroplex_solve(const double *p, const double *y0, double t0, double t1,
     int iasti = 0, nonsti = 0;
     while (t < t1) {
         if (steps + rejected >= max_steps) { status = ST_MAX_STEPS; break; }
-        if (!np_finite(y)) { status = ST_NONFINITE; break; }
+        if (!np_finite(y, NX)) { status = ST_NONFINITE; break; }
         if (h_max > 0 && h > h_max) h = h_max;
         int final_step = 0;
         if (t + h >= t1 || t + 1.01 * h >= t1) { h = t1 - t; final_step = 1; }
@@ -239,12 +247,12 @@ int64_t neuroplex_solve(const double *p, const double *y0, double t0, double t1,
                 for (int j = 0; j < 7; ++j) acc += DP_E[j] * ks[j * n + i];
                 err[i] = h * acc;
             }
-            e = np_norm(err, y, y1, rtol, atol);
+            e = np_norm(err, y, y1, rtol, atol, NX);
         } else {
             if (!jac_fresh) { np_jacobian(&c, t, h, y, f0, jac, ft, ytmp, ftmp); jac_fresh = 1; }
             for (size_t i = 0; i < n * n; ++i) g[i] = -jac[i];
             for (size_t i = 0; i < n; ++i) g[i * n + i] += 1.0 / (h * RO_GAMMA);
-            if (!np_lu(g, piv)) {
+            if (!np_lu(g, piv, NX)) {
                 e = INFINITY;
             } else {
                 double inv_h = 1.0 / h;
@@ -265,7 +273,7 @@ int64_t neuroplex_solve(const double *p, const double *y0, double t0, double t1,
                         for (int j = 0; j < s; ++j) acc += RO_C[s][j] * ks[j * n + i];
                         rhs[i] = fi[i] + inv_h * acc + RO_GAMMAS[s] * h * ft[i];
                     }
-                    np_solve(g, piv, rhs);
+                    np_solve(g, piv, rhs, NX);
                     memcpy(ks + s * n, rhs, sizeof(double) * n);
                 }
                 for (size_t i = 0; i < n; ++i) {
@@ -273,7 +281,7 @@ int64_t neuroplex_solve(const double *p, const double *y0, double t0, double t1,
                     for (int j = 0; j < 6; ++j) acc += RO_M[j] * ks[j * n + i];
                     y1[i] = acc;
                 }
-                e = np_norm(ks + 5 * n, y, y1, rtol, atol);
+                e = np_norm(ks + 5 * n, y, y1, rtol, atol, NX);
             }
         }
         if (!isfinite(e)) e = INFINITY;
@@ -356,5 +364,6 @@ int64_t neuroplex_solve(const double *p, const double *y0, double t0, double t1,
     stats[3] = c.n_jac;
     free(work);
     free(piv);
+    free(kbuf);
     return status;
 }

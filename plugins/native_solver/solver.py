@@ -28,7 +28,7 @@ from neuroplex.solution import Solution
 from neuroplex.solver import Solver
 
 from .cprinter import NotCompilable
-from .library import native_library
+from .library import integrator, native_library
 
 #: method name -> the integrator's code
 METHODS = {"auto": 0, "dopri5": 1, "rodas4": 2}
@@ -73,6 +73,11 @@ class NativeSolver(Solver):
                                        max_steps=int(max_steps))
         except NeuroplexError as exc:
             raise NeuroplexError(f"native solver: {exc}") from None
+
+    @staticmethod
+    def refusal(model: Any) -> str | None:
+        """Why this solver cannot run ``model`` (None: it can); see :func:`refusal`."""
+        return refusal(model)
 
     def simulate(self, model: Any, t_span: tuple[float, float], *, y0: torch.Tensor | None = None,
                  params: torch.Tensor | None = None, t_eval: torch.Tensor | None = None,
@@ -129,10 +134,13 @@ class NativeSolver(Solver):
         out = np.empty((batch, n_t, prog.n))
         stats = np.zeros((batch, 5), dtype=np.int64)
         status = np.zeros(batch, dtype=np.int64)
-        for b in range(batch):
-            status[b] = lib.solve(p_np[b].ctypes.data, y_np[b].ctypes.data, t0, t1, t_np.ctypes.data, n_t, c.rtol,
+        solve = integrator()
+        for b in range(batch if not prog.constant_state else 0):
+            status[b] = solve(lib.bind, lib.rhs, lib.n_states, lib.n_bound, p_np[b].ctypes.data, y_np[b].ctypes.data, t0, t1, t_np.ctypes.data, n_t, c.rtol,
                                   atol[b].ctypes.data, c.dt0 or 0.0, c.dt_max or 0.0, c.dt_min, c.max_steps,
                                   METHODS[self.method], out[b].ctypes.data, stats[b].ctypes.data)
+        if prog.constant_state:  # nothing moves (values may be INF/NaN), as the torch path has it
+            out[:] = y_np[:, None, :]
         ys = torch.from_numpy(out)
         tt = te[None, :].expand(batch, -1)
         with torch.no_grad():
