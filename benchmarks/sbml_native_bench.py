@@ -1,10 +1,13 @@
-"""One SBML simulation on the compiled path (solver ``native``) versus libroadrunner, per model.
+"""One SBML simulation on neuroplex's default path versus libroadrunner, per model.
 
 Issue 25 (b): every shared BioModel over 0..100 with 1000 output points, both at the same
-tolerances (default rtol 1e-6, atol 1e-9), in one process:
+tolerances (default rtol 1e-6, atol 1e-9), in one process. neuroplex runs as a user calls it,
+``simulate(model, t_eval=..., rtol=..., atol=...)``: one CPU trajectory of a model without
+events takes the compiled path (solver ``native``), a model with events the torch path (the
+``path`` column says which ran):
 
-* run-only: a simulation of a model already loaded and compiled (best of ``--repeats``),
-  neuroplex ``simulate(model, solver="native")`` versus roadrunner's ``simulate(times=...)``;
+* run-only: a simulation of a model already loaded and compiled (best of ``--repeats``)
+  versus roadrunner's ``simulate(times=...)`` after ``resetAll()``;
 * end to end, cold cache: ``load_model`` + SBML program + C source generation + compiling +
   run, with an empty library cache (a fresh temporary folder) versus ``RoadRunner(file)`` +
   simulate (roadrunner's first load of the file in this process);
@@ -55,8 +58,7 @@ def _timed(fn: Any) -> tuple[Any, float]:
 
 
 def _native(model: Any, ts: torch.Tensor, rtol: float, atol: float) -> Any:
-    return neuroplex.simulate(model, (0.0, 100.0), solver="native", t_eval=ts, rtol=rtol, atol=atol,
-                              max_steps=2_000_000)
+    return neuroplex.simulate(model, (0.0, 100.0), t_eval=ts, rtol=rtol, atol=atol, max_steps=2_000_000)
 
 
 def accuracy(ours: Any, ref: Any) -> float:
@@ -80,7 +82,7 @@ def bench_model(path: Path, ts: torch.Tensor, rtol: float, atol: float, repeats:
     with tempfile.TemporaryDirectory(prefix="native_bench_") as cold:
         os.environ[CACHE_ENV] = cold
         integrator_cache = warm_dir
-        # the integrator (one per machine) is in the warm folder: link it in, as a machine has it
+        # the integrator (one per machine) is in the warm folder: linked in, as a machine has it
         for f in Path(integrator_cache).glob("integrator_*.so"):
             (Path(cold) / f.name).symlink_to(f)
         sol, t_cold = _timed(lambda: _native(neuroplex.load_model(path), ts, rtol, atol))
@@ -118,9 +120,10 @@ def bench_model(path: Path, ts: torch.Tensor, rtol: float, atol: float, repeats:
         "ratio_warm": t_warm / (t_rr_load2 + t_rr_first2),
         "accuracy": accuracy(sol, ref), "accuracy_tight": accuracy(sol, tight),
         "roadrunner_accuracy_tight": accuracy(ref, tight), "ok": bool(sol.ok), "n_steps": int(sol.stats["n_steps"][0]),
-        "stiff_from_step": int(sol.stats["stiff_from_step"][0]),
+        "stiff_from_step": int(sol.stats["stiff_from_step"][0]) if "stiff_from_step" in sol.stats else -1,
+        "path": sol.solver,
     })
-    print(f"  {path.stem}: run {t_run * 1e3:7.2f} ms vs rr {t_rr_run * 1e3:7.2f} ms ({row['ratio_run']:5.2f}x); "
+    print(f"  {path.stem} [{sol.solver}]: run {t_run * 1e3:7.2f} ms vs rr {t_rr_run * 1e3:7.2f} ms ({row['ratio_run']:5.2f}x); "
           f"cold e2e {t_cold:6.3f} s (compile {row['compile_s']:.3f}) vs rr {row['roadrunner_cold_s']:6.3f} s "
           f"({row['ratio_cold']:5.2f}x); warm e2e {t_warm:6.3f} s vs rr {row['roadrunner_warm_s']:6.3f} s "
           f"({row['ratio_warm']:5.2f}x); accuracy {row['accuracy']:.2g} (tight ref {row['accuracy_tight']:.2g}, "
@@ -136,6 +139,10 @@ def summary(rows: list[dict[str, Any]]) -> str:
     for key, label in (("ratio_run", "run-only"), ("ratio_cold", "end to end, cold cache"),
                        ("ratio_warm", "end to end, warm cache")):
         vals = [r[key] for r in done]
+        native = [r[key] for r in done if r["path"] == "native"]
+        if native:
+            lines.append(f"(b) {label}, compiled path only: median {statistics.median(native):.2f}x, "
+                         f"max {max(native):.2f}x over {len(native)} models")
         if vals:
             lines.append(f"(b) {label}, native / roadrunner: median {statistics.median(vals):.2f}x, "
                          f"max {max(vals):.2f}x ({max(done, key=lambda r: r[key])['model']}), "
@@ -147,7 +154,7 @@ def summary(rows: list[dict[str, Any]]) -> str:
             acc = [r[key] for r in done]
             lines.append(f"accuracy {label} (<= 1: within rtol 1e-4/atol 1e-8): {sum(a <= 1 for a in acc)} of "
                          f"{len(acc)} models, worst {max(acc):.3g} ({max(done, key=lambda r: r[key])['model']})")
-        comp = [r["compile_s"] for r in done]
+        comp = [r["compile_s"] for r in done if r["path"] == "native"]
         lines.append(f"compile per model (C generation + compiler): median {statistics.median(comp):.3f} s, "
                      f"max {max(comp):.3f} s")
     return "\n".join(lines)

@@ -304,7 +304,8 @@ def _one_cpu_sample(solver: Solver, *values: Any) -> bool:
     return True
 
 
-def compiled_path(model: SBMLModel, solver: Solver, params: Any = None, y0: Any = None) -> Solver | None:
+def compiled_path(model: SBMLModel, solver: Solver, params: torch.Tensor | None = None,
+                  y0: torch.Tensor | None = None) -> Solver | None:
     """The compiled solver (:data:`COMPILED_SOLVER`, when registered) that runs this call in
     place of the torch solver, with the torch solver's step control: for one trajectory on the
     CPU (see :func:`_one_cpu_sample`) of a model the compiled solver accepts (its

@@ -21,8 +21,7 @@ import torch
 
 from neuroplex import cbuild
 from neuroplex.errors import NeuroplexError, SolverError
-from neuroplex.sbml.program import SBMLProgram
-from neuroplex.sbml.runner import compiled
+from neuroplex.sbml import SBMLProgram, compiled
 from neuroplex.settings import StepControl
 from neuroplex.solution import Solution
 from neuroplex.solver import Solver

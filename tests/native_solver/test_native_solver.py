@@ -155,3 +155,19 @@ def test_policy_one_cpu_trajectory_runs_compiled_else_torch() -> None:
     a = neuroplex.simulate(model, (0.0, 1.0), n_points=5, rtol=1e-10, atol=1e-14)
     b = neuroplex.simulate(model, (0.0, 1.0), n_points=5, rtol=1e-10, atol=1e-14, method="auto")
     assert torch.allclose(a.ys, b.ys, rtol=1e-8, atol=1e-14)
+
+
+def test_cli_build_reports_compile_or_refusal(tmp_path) -> None:
+    from click.testing import CliRunner
+
+    from neuroplex.cli import build_cli
+
+    model = tmp_path / "decay.ant"
+    model.write_text(DECAY)
+    out = CliRunner().invoke(build_cli(), ["native", "build", str(model)])
+    assert out.exit_code == 0, out.output
+    assert ("compiled in" in out.output or "cached" in out.output) and ".so" in out.output
+    events = tmp_path / "event.ant"
+    events.write_text(WITH_EVENT)
+    out = CliRunner().invoke(build_cli(), ["native", "build", str(events)])
+    assert out.exit_code != 0 and "has events" in out.output
