@@ -7,8 +7,9 @@
  * Dopri5: Dormand & Prince (1980), dense output by Hairer's continuous extension (DOPRI5's d
  *   coefficients). RODAS4: Hairer & Wanner, Solving ODEs II, sec. VI.4, in the transformed form
  *   of Sandu et al. (1997): G = I/(h gamma) - J, G K_i = f(t + alpha_i h, y + sum a_ij K_j)
- *   + sum (c_ij/h) K_j + gamma_i h f_t, y1 = y + sum m_i K_i, error K_6; J and f_t by forward
- *   differences; dense output cubic Hermite on the end-point derivatives.
+ *   + sum (c_ij/h) K_j + gamma_i h f_t, y1 = y + sum m_i K_i, error K_6; J and f_t from the
+ *   model's generated derivatives (forward differences where it has none); dense output cubic
+ *   Hermite on the end-point derivatives.
  * Error norm: RMS of err / (atol_i + rtol max(|y|, |y1|)) (Solving ODEs I, eq. II.4.11);
  * controller: h * 0.9 * e^(-1/q), within [0.2, fac_max], never growing after a rejection.
  */
@@ -57,12 +58,14 @@ static int np_lu(double *a, int *piv, int NX) {
     return 1;
 }
 
+/* solve with the factors of np_lu (whole rows were swapped: permute b first, then substitute) */
 static void np_solve(const double *a, const int *piv, double *b, int NX) {
     for (int k = 0; k < NX; ++k) {
         int p = piv[k];
         if (p != k) { double tmp = b[k]; b[k] = b[p]; b[p] = tmp; }
-        for (int i = k + 1; i < NX; ++i) b[i] -= a[i * NX + k] * b[k];
     }
+    for (int k = 0; k < NX; ++k)
+        for (int i = k + 1; i < NX; ++i) b[i] -= a[i * NX + k] * b[k];
     for (int k = NX - 1; k >= 0; --k) {
         double s = b[k];
         for (int j = k + 1; j < NX; ++j) s -= a[k * NX + j] * b[j];
@@ -105,9 +108,11 @@ static const double RO_M[6] = {1.221224509226641, 6.019134481288629, 12.53708332
 
 typedef void (*np_rhs_t)(double t, const double *y, const double *p, const double *k, double *dy);
 typedef void (*np_bind_t)(const double *p, double *k);
+typedef void (*np_jac_t)(double t, const double *y, const double *p, const double *k, double *J, double *ft);
 
 typedef struct {
     np_rhs_t rhs;
+    np_jac_t jac;
     int n;
     const double *p, *k, *atol;
     double rtol;
@@ -119,10 +124,16 @@ static void np_f(np_ctx *c, double t, const double *y, double *dy) {
     c->n_rhs++;
 }
 
-/* forward-difference Jacobian (row-major, J[i*NX + j] = d f_i / d y_j) and df/dt */
+/* the model's Jacobian (row-major, J[i*NX + j] = d f_i / d y_j) and df/dt: generated, or
+ * forward differences where the model has none */
 static void np_jacobian(np_ctx *c, double t, double h, const double *y, const double *f0, double *jac, double *ft,
                         double *ytmp, double *ftmp) {
     const int NX = c->n;
+    if (c->jac) {
+        c->jac(t, y, c->p, c->k, jac, ft);
+        c->n_jac++;
+        return;
+    }
     const double eps = 1.4901161193847656e-08; /* sqrt(2^-52) */
     memcpy(ytmp, y, sizeof(double) * NX);
     for (int j = 0; j < NX; ++j) {
@@ -186,7 +197,7 @@ static double np_initial_step(np_ctx *c, double t0, double t1, const double *y0,
 /* Integrate from t0 to t1 (> t0), writing the state at t_eval[0..n_t) (ascending, within [t0, t1])
  * into out (n_t x NX). stats: accepted steps, rejected steps, rhs evaluations, Jacobians, the
  * step at which the run switched to RODAS4 (-1: never). Returns a status code. */
-int64_t neuroplex_solve(np_bind_t bind, np_rhs_t rhs_fn, int64_t nx, int64_t nk, const double *p, const double *y0, double t0, double t1, const double *t_eval, int64_t n_t,
+int64_t neuroplex_solve(np_bind_t bind, np_rhs_t rhs_fn, np_jac_t jac_fn, int64_t nx, int64_t nk, const double *p, const double *y0, double t0, double t1, const double *t_eval, int64_t n_t,
                         double rtol, const double *atol, double h_init, double h_max, double h_min,
                         int64_t max_steps, int64_t method, double *out, int64_t *stats) {
     const int NX = (int)nx;
@@ -199,7 +210,7 @@ int64_t neuroplex_solve(np_bind_t bind, np_rhs_t rhs_fn, int64_t nx, int64_t nk,
     int *piv = (int *)malloc(sizeof(int) * n);
     if (!work || !piv || !kbuf) { free(work); free(piv); free(kbuf); return ST_NONFINITE; }
     bind(p, kbuf);
-    np_ctx c = {rhs_fn, NX, p, kbuf, atol, rtol, 0, 0};
+    np_ctx c = {rhs_fn, jac_fn, NX, p, kbuf, atol, rtol, 0, 0};
     double *y = work, *y1 = y + n, *f0 = y1 + n, *f1 = f0 + n, *ytmp = f1 + n, *ftmp = ytmp + n, *err = ftmp + n;
     double *ks = err + n;           /* 7 x n stage values */
     double *ft = ks + 7 * n, *rhs = ft + n, *r5 = rhs + n;

@@ -28,17 +28,19 @@ MODEL_FLAGS = ("-O2",)
 _P = ctypes.c_void_p
 _I = ctypes.c_int64
 _D = ctypes.c_double
-_SIGNATURE = [_P, _P, _I, _I, _P, _P, _D, _D, _P, _I, _D, _P, _D, _D, _D, _I, _I, _P, _P]
+_SIGNATURE = [_P, _P, _P, _I, _I, _P, _P, _D, _D, _P, _I, _D, _P, _D, _D, _D, _I, _I, _P, _P]
 
 
 @dataclass(frozen=True)
 class NativeLibrary:
-    """A model's compiled right-hand side: ``bind``/``rhs`` are the C functions' addresses,
-    ``n_states``/``n_bound`` their sizes; ``cached`` whether the library came from the disk
+    """A model's compiled right-hand side: ``bind``/``rhs``/``jac`` are the C functions'
+    addresses (``jac`` 0 where the model has no generated Jacobian), ``n_states``/``n_bound``
+    their sizes; ``cached`` whether the library came from the disk
     cache, ``build_s`` the seconds spent generating and compiling it (0 when cached)."""
 
     bind: int
     rhs: int
+    jac: int
     n_states: int
     n_bound: int
     cached: bool
@@ -90,10 +92,10 @@ def native_library(model: ModelIR) -> NativeLibrary:
     if not cached:
         cbuild.compile_library(cc, model_source(model).text, path, MODEL_FLAGS)
     lib = cbuild.load(path)
-    sizes = (ctypes.c_int64 * 2)()
+    sizes = (ctypes.c_int64 * 3)()
     lib.model_sizes(sizes)
-    addr = ctypes.cast(lib.model_bind, ctypes.c_void_p).value, ctypes.cast(lib.model_rhs, ctypes.c_void_p).value
-    out = NativeLibrary(int(addr[0] or 0), int(addr[1] or 0), int(sizes[0]), int(sizes[1]), cached,
+    addr = [ctypes.cast(fn, ctypes.c_void_p).value or 0 for fn in (lib.model_bind, lib.model_rhs, lib.model_jac)]
+    out = NativeLibrary(addr[0], addr[1], addr[2] if sizes[2] else 0, int(sizes[0]), int(sizes[1]), cached,
                         0.0 if cached else time.perf_counter() - start, path)
     model.__dict__["_native_library"] = out
     return out

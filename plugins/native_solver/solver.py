@@ -135,7 +135,7 @@ class NativeSolver(Solver):
         status = np.zeros(batch, dtype=np.int64)
         solve = integrator()
         for b in range(batch if not prog.constant_state else 0):
-            status[b] = solve(lib.bind, lib.rhs, lib.n_states, lib.n_bound, p_np[b].ctypes.data, y_np[b].ctypes.data, t0, t1, t_np.ctypes.data, n_t, c.rtol,
+            status[b] = solve(lib.bind, lib.rhs, lib.jac or None, lib.n_states, lib.n_bound, p_np[b].ctypes.data, y_np[b].ctypes.data, t0, t1, t_np.ctypes.data, n_t, c.rtol,
                                   atol[b].ctypes.data, c.dt0 or 0.0, c.dt_max or 0.0, c.dt_min, c.max_steps,
                                   METHODS[self.method], out[b].ctypes.data, stats[b].ctypes.data)
         if prog.constant_state:  # nothing moves (values may be INF/NaN), as the torch path has it
