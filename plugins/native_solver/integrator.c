@@ -11,7 +11,8 @@
  *   model's generated derivatives (forward differences where it has none); dense output cubic
  *   Hermite on the end-point derivatives.
  * Error norm: RMS of err / (atol_i + rtol max(|y|, |y1|)) (Solving ODEs I, eq. II.4.11);
- * controller: h * 0.9 * e^(-1/q), within [0.2, fac_max], never growing after a rejection.
+ * controller: h * 0.9 * e^-(1/q - 0.75 beta) * e_prev^beta (Solving ODEs I, sec. IV.2; beta 0.04 for
+ * dopri5, 0 for RODAS4), within [0.2, fac_max], never growing after a rejection.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -231,6 +232,8 @@ int64_t neuroplex_solve(np_bind_t bind, np_rhs_t rhs_fn, np_jac_t jac_fn, int64_
     int64_t steps = 0, rejected = 0;
     int last_rejected = 0, jac_fresh = 0;
     int iasti = 0, nonsti = 0;
+    /* PI controller (Hairer's DOPRI5: beta 0.04; RODAS4: integral only), as the torch solver's */
+    double beta = stiff ? 0.0 : 0.04, err_prev = 1e-4;
     while (t < t1) {
         if (steps + rejected >= max_steps) { status = ST_MAX_STEPS; break; }
         if (!np_finite(y, NX)) { status = ST_NONFINITE; break; }
@@ -340,7 +343,7 @@ int64_t neuroplex_solve(np_bind_t bind, np_rhs_t rhs_fn, np_jac_t jac_fn, int64_
                 }
                 if (stden > 0 && h * sqrt(stnum / stden) > 3.25) {
                     nonsti = 0;
-                    if (++iasti == 15) { stiff = 1; order = 4; stats[4] = steps; }
+                    if (++iasti == 15) { stiff = 1; order = 4; beta = 0.0; stats[4] = steps; }
                 } else if (++nonsti == 6) {
                     iasti = 0;
                 }
@@ -350,16 +353,18 @@ int64_t neuroplex_solve(np_bind_t bind, np_rhs_t rhs_fn, np_jac_t jac_fn, int64_
             t = t_new;
             ++steps;
             jac_fresh = 0;
-            double fac = e > 0 ? 0.9 * pow(e, -1.0 / order) : 10.0;
+            double es = e > 1e-10 ? e : 1e-10;
+            double fac = 0.9 * pow(es, -(1.0 / order - 0.75 * beta)) * pow(err_prev, beta);
             double fac_max = stiff ? 6.0 : 10.0;
             if (fac > fac_max) fac = fac_max;
             if (fac < 0.2) fac = 0.2;
             if (last_rejected && fac > 1.0) fac = 1.0;
             h *= fac;
+            err_prev = es > 1e-4 ? es : 1e-4;
             last_rejected = 0;
         } else {
             ++rejected;
-            double fac = isfinite(e) ? 0.9 * pow(e, -1.0 / order) : 0.2;
+            double fac = isfinite(e) ? 0.9 * pow(e, -(1.0 / order - 0.75 * beta)) * pow(err_prev, beta) : 0.2;
             if (fac < 0.2) fac = 0.2;
             if (fac > 1.0) fac = 1.0;
             h *= fac;
