@@ -291,10 +291,51 @@ def _run(model: SBMLModel, solver: Solver, t_span: tuple[float, float], method: 
     return sol
 
 
+#: the registered solver that takes single CPU trajectories from the torch solver (compiled C)
+COMPILED_SOLVER = "native"
+
+
+def _one_cpu_sample(solver: Solver, *values: Any) -> bool:
+    """Whether a run is one float64 CPU trajectory without gradients and without a method,
+    fused steps or a device asked of the torch solver."""
+    ex = solver.execution
+    if solver.requested_method is not None or ex.fused or ex.dtype not in (None, torch.float64):
+        return False
+    if ex.device is not None and torch.device(ex.device).type != "cpu":
+        return False
+    for v in values:
+        if isinstance(v, torch.Tensor) and (v.requires_grad or v.device.type != "cpu"
+                                            or (v.dim() > 1 and v.shape[0] != 1)):
+            return False
+    return True
+
+
+def compiled_path(model: SBMLModel, solver: Solver, params: torch.Tensor | None = None,
+                  y0: torch.Tensor | None = None) -> Solver | None:
+    """The compiled solver (:data:`COMPILED_SOLVER`, when registered) that runs this call in
+    place of the torch solver, with the torch solver's step control: for one trajectory on the
+    CPU (see :func:`_one_cpu_sample`) of a model the compiled solver accepts (its
+    ``refusal(model)`` is None; a C compiler is at hand). Otherwise None: torch runs it (batches,
+    GPUs, gradients, events, or ``method=``/``fused=`` given). ``solver="native"`` forces the
+    compiled path."""
+    host = get_host()
+    if COMPILED_SOLVER not in host.names("solvers") or not _one_cpu_sample(solver, params, y0):
+        return None
+    cls = host.get("solvers", COMPILED_SOLVER).obj
+    if cls.refusal(model) is not None:
+        return None
+    c = solver.control
+    return cls(rtol=c.rtol, atol=c.atol, dt=c.dt0, dt_min=c.dt_min, dt_max=c.dt_max, max_steps=c.max_steps)
+
+
 def run_on_torch(model: SBMLModel, solver: Solver, t_span: tuple[float, float], *, y0: torch.Tensor | None = None,
                  params: torch.Tensor | None = None, t_eval: torch.Tensor | None = None,
                  inputs: torch.Tensor | None = None, progress: bool = False) -> Solution:
-    """An SBML model on the torch solver: its method as requested, else ``auto``."""
+    """An SBML model on the torch solver: its method as requested, else ``auto``; one CPU
+    trajectory of a model without events runs compiled instead (:func:`compiled_path`)."""
+    native = compiled_path(model, solver, params, y0) if inputs is None else None
+    if native is not None:
+        return native.simulate(model, t_span, y0=y0, params=params, t_eval=t_eval)
     method = solver.requested_method or AUTO
     return _run(model, solver, t_span, method, y0=y0, params=params, t_eval=t_eval, inputs=inputs,
                 progress=progress)

@@ -8,7 +8,7 @@ exactly (the suite's own rule). Species listed under ``amount:`` are reported as
 those under ``concentration:`` as concentrations; other ids by their SBML value.
 
 Python API: :func:`run_case`, :func:`run_suite`; command line:
-``neuroplex sbml testsuite DIR [--solver torch|scipy|roadrunner] [--jobs N] [--only IDS]
+``neuroplex sbml testsuite DIR [--solver torch|scipy|roadrunner|native] [--jobs N] [--only IDS]
 [--out failures.json]``.
 """
 from __future__ import annotations
@@ -35,7 +35,7 @@ from neuroplex.solution import Status
 from .program import SBMLProgram
 from .runner import run
 
-SOLVERS = ("torch", "scipy", "roadrunner")
+SOLVERS = ("torch", "scipy", "roadrunner", "native")
 
 
 @dataclass
@@ -157,9 +157,12 @@ def simulate_neuroplex(sbml: Path, settings: CaseSettings, solver: str = "torch"
     instance = make_solver(solver, "simulate", rtol=rtol, atol=atol, max_steps=100_000)
     t_eval = torch.as_tensor(settings.times, dtype=torch.float64)
     method = "LSODA" if solver == "scipy" else "auto"
-    sol = run(prog, (settings.start, settings.start + settings.duration), t_eval=t_eval,
-              integrator=instance.integrator(), method=method, control=instance.control,
-              solver_name=solver)
+    if solver == "native":  # compiled C (models without events; it refuses the others, naming why)
+        sol = instance.run_program(prog, (settings.start, settings.start + settings.duration), t_eval=t_eval)
+    else:
+        sol = run(prog, (settings.start, settings.start + settings.duration), t_eval=t_eval,
+                  integrator=instance.integrator(), method=method, control=instance.control,
+                  solver_name=solver)
     if not sol.ok:
         raise NeuroplexError(f"integration failed: {Status(int(sol.status[0])).name.lower()}")
     return {v: sol.ys[0, :, i].numpy() for i, v in enumerate(sol.names)}
@@ -195,7 +198,7 @@ def run_case(case_dir: str | os.PathLike, solver: str = "torch") -> CaseResult:
         header, expected = read_results(results_path)
         if solver == "roadrunner":
             actual = simulate_roadrunner(sbml, settings)
-        elif solver in ("torch", "scipy"):
+        elif solver in ("torch", "scipy", "native"):
             actual = simulate_neuroplex(sbml, settings, solver)
         else:
             raise NeuroplexError(f"unknown solver {solver!r} (choose from {', '.join(SOLVERS)})")

@@ -1,201 +1,44 @@
-"""Build generated C with the system compiler, cache the library on disk, load it.
+"""The spiking engine's C libraries: built and cached by :mod:`neuroplex.cbuild` in
+``$NEUROPLEX_SNN_CACHE`` (default ``$XDG_CACHE_HOME/neuroplex/snn``, i.e. ``~/.cache/neuroplex/snn``).
 
-A library is named by the hash of its source, the compiler's identity and the flags, and kept
-in ``$NEUROPLEX_SNN_CACHE`` (default ``$XDG_CACHE_HOME/neuroplex/snn``, i.e.
-``~/.cache/neuroplex/snn``) next to its ``.c`` file, so a network built once compiles once per
-machine: a later process only generates the source (milliseconds) and loads the library.
-Files are written under temporary names and renamed into place, so processes building the same
-network at once do not see half-written files. The compiler is ``$CC``, else ``cc``, ``gcc`` or
-``clang`` on the ``PATH``; :func:`compiler_available` says whether one works (the engine runs
-its torch code otherwise).
-
-Flags: ``-O3 -march=native`` (the vector instructions of this CPU, as Brian2 compiles; the
-CPU the compiler resolves ``native`` to is part of the library's name) with IEEE arithmetic
-kept: ``-ffp-contract=off`` (no fused multiply-adds, so each operation rounds as torch's
-element-wise kernels do), no ``-ffast-math``; ``-fno-math-errno`` and ``-fno-trapping-math``
-only tell the compiler that no one reads ``errno`` or floating-point traps (results unchanged).
+See :mod:`neuroplex.cbuild` for the compiler, flags and cache rules.
 """
 from __future__ import annotations
 
 import ctypes
-import hashlib
-import os
-import shutil
-import subprocess
-import tempfile
-from functools import lru_cache
 from pathlib import Path
 
+from neuroplex import cbuild
+from neuroplex.cbuild import compiler_available, vector_math
 from neuroplex.errors import ModelError
+
+__all__ = ["CACHE_ENV", "build", "cache_dir", "compiler_available", "library_path", "vector_math"]
 
 #: environment variable naming the library cache folder
 CACHE_ENV = "NEUROPLEX_SNN_CACHE"
-FLAGS = ("-O3", "-fPIC", "-shared", "-ffp-contract=off", "-fno-math-errno", "-fno-trapping-math", "-std=c99")
-NATIVE = "-march=native"
-_LOADED: dict[str, ctypes.CDLL] = {}
 
 
 def cache_dir() -> Path:
     """The library cache folder (created on first use)."""
-    default = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "neuroplex" / "snn"
-    path = Path(os.environ.get(CACHE_ENV) or default).expanduser()
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def compiler() -> str | None:
-    """The C compiler command: ``$CC``, else the first of cc, gcc, clang on the PATH."""
-    if os.environ.get("CC"):
-        return os.environ["CC"]
-    return next((path for name in ("cc", "gcc", "clang") if (path := shutil.which(name))), None)
-
-
-def _run(args: list[str]) -> subprocess.CompletedProcess | None:
-    try:
-        return subprocess.run(args, capture_output=True, text=True, timeout=60)
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
-@lru_cache(maxsize=8)
-def _identity(cc: str) -> str:
-    """The compiler's version line (empty when it does not run)."""
-    out = _run([cc, "--version"])
-    return out.stdout.strip().splitlines()[0] if out and out.returncode == 0 and out.stdout.strip() else ""
-
-
-@lru_cache(maxsize=8)
-def _native(cc: str) -> str:
-    """What ``-march=native`` means on this machine (the compiler's expanded target options),
-    or "" when the compiler does not take it."""
-    out = _run([cc, NATIVE, "-###", "-E", "-x", "c", os.devnull])
-    if out is None or out.returncode != 0:
-        return ""
-    lines = [line.strip() for line in out.stderr.splitlines()
-             if ("march=" in line and not line.startswith("COLLECT")) or "-target-cpu" in line]
-    return lines[-1] if lines else NATIVE
-
-
-def flags(cc: str) -> tuple[str, ...]:
-    """The flags a library is built with by ``cc``."""
-    return FLAGS + ((NATIVE,) if _native(cc) else ()) + (("-fopenmp-simd",) if _vector_math(cc) else ())
-
-
-def _libraries(cc: str) -> tuple[str, ...]:
-    return (("-lmvec",) if _vector_math(cc) else ()) + ("-lm",)
-
-
-_VECTOR_PROBE = """#include <math.h>
-#pragma omp declare simd notinbranch
-double exp(double);
-#pragma omp declare simd notinbranch
-double expm1(double);
-#pragma omp declare simd notinbranch
-double log(double);
-#pragma omp declare simd notinbranch
-float expf(float);
-#pragma omp declare simd notinbranch
-float expm1f(float);
-#pragma omp declare simd notinbranch
-float logf(float);
-void probe(double *restrict y, float *restrict z, int n) {
-#pragma omp simd
-    for (int j = 0; j < n; ++j) y[j] = exp(y[j]) + expm1(y[j]) + log(y[j]);
-#pragma omp simd
-    for (int j = 0; j < n; ++j) z[j] = expf(z[j]) + expm1f(z[j]) + logf(z[j]);
-}
-"""
-
-
-@lru_cache(maxsize=8)
-def _vector_math(cc: str) -> bool:
-    """Whether ``cc`` builds loops calling the vector ``exp``/``expm1``/``log`` of glibc's libmvec."""
-    with tempfile.TemporaryDirectory(prefix="neuroplex_probe_") as folder:
-        src = Path(folder) / "probe.c"
-        src.write_text(_VECTOR_PROBE)
-        args = [cc, *FLAGS, *((NATIVE,) if _native(cc) else ()), "-fopenmp-simd", "-o", str(Path(folder) / "probe.so"),
-                str(src), "-lmvec", "-lm"]
-        out = _run(args)
-        if out is None or out.returncode != 0:
-            return False
-        try:
-            ctypes.CDLL(str(Path(folder) / "probe.so"))
-        except OSError:
-            return False
-    return True
-
-
-def vector_math() -> bool:
-    """Whether generated loops may call glibc's vector math functions (libmvec)."""
-    cc = compiler()
-    return cc is not None and _vector_math(cc)
-
-
-@lru_cache(maxsize=8)
-def _works(cc: str) -> bool:
-    """Whether ``cc`` builds and this process loads a trivial library (checked once)."""
-    if not _identity(cc):
-        return False
-    try:
-        build("int64_t neuroplex_probe(void) { return 42; }\n", symbol="neuroplex_probe")
-    except ModelError:
-        return False
-    return True
-
-
-def compiler_available() -> bool:
-    """Whether a working C compiler is at hand (the C engine needs one)."""
-    cc = compiler()
-    return cc is not None and _works(cc)
+    return cbuild.cache_dir("snn", CACHE_ENV)
 
 
 def library_path(source: str) -> Path:
     """Where the library of ``source`` is (or will be) cached."""
-    cc = compiler() or ""
-    key = hashlib.sha256("\0".join([source, _identity(cc), _native(cc), " ".join(flags(cc))]).encode()).hexdigest()[:32]
-    return cache_dir() / f"snn_{key}.so"
+    return cbuild.library_path(source, cache_dir(), "snn")
 
 
 def build(source: str, *, symbol: str = "neuroplex_run") -> tuple[ctypes._CFuncPtr, bool]:
     """Compile ``source`` (or find it in the cache), load it and return ``(function, cached)``:
     the C function ``symbol`` taking ``(int64, int64, void**, int64*)`` and returning int64,
     and whether the library came from the cache."""
-    cc = compiler()
-    if cc is None:
+    if cbuild.compiler() is None:
         raise ModelError("the C engine needs a C compiler (set $CC or install gcc/clang), or run "
                          "with backend='torch'")
     text = "#include <stdint.h>\n" + source if "stdint.h" not in source else source
-    path = library_path(text)
-    cached = path.exists()
-    if not cached:
-        _compile(cc, text, path)
-    lib = _LOADED.get(str(path))
-    if lib is None:
-        lib = _LOADED[str(path)] = ctypes.CDLL(str(path))
+    lib, cached = cbuild.build(text, cache_dir(), "snn")
     fn = getattr(lib, symbol)
     fn.restype = ctypes.c_int64
     if symbol == "neuroplex_run":
         fn.argtypes = [ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p]
     return fn, cached
-
-
-def _compile(cc: str, text: str, path: Path) -> None:
-    folder = path.parent
-    c_path = path.with_suffix(".c")
-    fd, tmp_c = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".c", dir=folder)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-    os.replace(tmp_c, c_path)
-    fd, tmp_so = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".so", dir=folder)
-    os.close(fd)
-    try:
-        out = subprocess.run([cc, *flags(cc), "-o", tmp_so, str(c_path), *_libraries(cc)], capture_output=True, text=True,
-                             timeout=600)
-    except (OSError, subprocess.SubprocessError) as exc:
-        os.unlink(tmp_so)
-        raise ModelError(f"{c_path}: the C compiler {cc!r} did not run: {exc}") from None
-    if out.returncode != 0:
-        os.unlink(tmp_so)
-        lines = (out.stderr or out.stdout).strip().splitlines()
-        raise ModelError(f"{c_path}: the C compiler {cc!r} failed:\n" + "\n".join(lines[:20]))
-    os.replace(tmp_so, path)

@@ -11,6 +11,7 @@ import torch
 pytest.importorskip("libsbml")
 
 import neuroplex  # noqa: E402
+from neuroplex import cbuild  # noqa: E402
 from neuroplex.plugins.torch_solver import TorchIntegrator  # noqa: E402
 from neuroplex.sbml.antimony_loader import read_antimony_string  # noqa: E402
 from neuroplex.sbml.program import SBMLProgram  # noqa: E402
@@ -85,7 +86,11 @@ def test_torch_solver_runs_sbml_models_through_the_driver() -> None:
     expected = 10 * torch.exp(-0.3 * torch.linspace(0, 5, 6, dtype=T))
     assert torch.allclose(sol["S1"][0], expected, rtol=1e-6)
     assert torch.allclose(sol["S1"][0] + sol["S2"][0], torch.full((6,), 10.0, dtype=T), rtol=1e-9)
-    assert sol.method == "auto (dopri5)"  # SBML models choose per sample unless told
+    # one CPU trajectory runs compiled where a C compiler is at hand (docs/native_solver.md)
+    assert sol.solver == ("native" if cbuild.compiler_available() else "torch")
+    auto = neuroplex.simulate(model, (0, 5), n_points=6, solver="torch", method="auto")
+    assert auto.solver == "torch" and auto.method == "auto (dopri5)"  # SBML models choose per sample
+    assert torch.allclose(auto.ys, sol.ys, rtol=1e-6)
     assert neuroplex.simulate(model, (0, 5), solver="torch", method="rosenbrock").method == "rosenbrock"
     lif = neuroplex.get_neuron("lif")()  # not SBML: dopri5 unless told, and the same auto policy when told
     assert neuroplex.simulate(lif, (0, 0.01), solver="torch").method == "dopri5"

@@ -1,0 +1,231 @@
+"""One SBML simulation on neuroplex's default path versus libroadrunner, per model.
+
+Issue 25 (b): every shared BioModel over 0..100 with 1000 output points, both at the same
+tolerances (default rtol 1e-6, atol 1e-9), in one process. neuroplex runs as a user calls it,
+``simulate(model, t_eval=..., rtol=..., atol=...)``: one CPU trajectory of a model without
+events takes the compiled path (solver ``native``), a model with events the torch path (the
+``path`` column says which ran):
+
+* run-only: a simulation of a model already loaded and compiled (best of ``--repeats``)
+  versus roadrunner's ``simulate(times=...)`` after ``resetAll()``;
+* end to end, cold cache: ``load_model`` + SBML program + C source generation + compiling +
+  run, with an empty library cache (a fresh temporary folder) versus ``RoadRunner(file)`` +
+  simulate (roadrunner's first load of the file in this process);
+* end to end, warm cache: the same with the library already on disk (a new process would
+  find it there) versus roadrunner loading the file again;
+* accuracy: the largest ``|ours - roadrunner| / (1e-8 + 1e-4 |roadrunner|)`` over every
+  output and time point (<= 1: within rtol 1e-4 / atol 1e-8), with roadrunner's outputs
+  through the ``roadrunner`` solver (same names as ours), against roadrunner at the same
+  tolerances and against roadrunner at rtol 1e-10 / atol 1e-14 (a reference; roadrunner's
+  own figure against it is reported too, as a model where roadrunner's defaults are off
+  shows up in the first column for both), and on the species alone against the tight run
+  (outputs such as ratios of species far below ``atol`` are not controlled by any tolerance).
+
+The integrator library (built once per machine, not per model) is built before the timings and
+its build time printed. Run::
+
+    python benchmarks/sbml_native_bench.py [--models all|ID,ID] [--repeats 5] [--out results.json]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+import neuroplex
+from neuroplex.compare import write_json
+from neuroplex.config import data_dir, set_threads
+
+CACHE_ENV = "NEUROPLEX_NATIVE_CACHE"
+
+
+def _rr() -> Any:
+    import roadrunner
+
+    return roadrunner
+
+
+def _timed(fn: Any) -> tuple[Any, float]:
+    t = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - t
+
+
+def _native(model: Any, ts: torch.Tensor, rtol: float, atol: float) -> Any:
+    return neuroplex.simulate(model, (0.0, 100.0), t_eval=ts, rtol=rtol, atol=atol, max_steps=2_000_000)
+
+
+def accuracy(ours: Any, ref: Any, only: set[str] | None = None) -> float:
+    """``max |ours - ref| / (1e-8 + 1e-4 |ref|)`` over the outputs both report (``only``: those
+    named there; NaN where both are NaN counts as equal; a NaN on one side only as infinitely off)."""
+    worst = 0.0
+    for name in ref.names:
+        if name not in ours.names or (only is not None and name not in only):
+            continue
+        a, b = ours[name], ref[name]
+        both_nan = a.isnan() & b.isnan()
+        err = (a - b).abs() / (1e-8 + 1e-4 * b.abs())
+        err = torch.where(both_nan, torch.zeros_like(err), torch.nan_to_num(err, nan=float("inf")))
+        worst = max(worst, float(err.max()))
+    return worst
+
+
+def bench_model(path: Path, ts: torch.Tensor, rtol: float, atol: float, repeats: int) -> dict[str, Any]:
+    row: dict[str, Any] = {"model": path.stem}
+    # end to end on a cold cache: an empty library folder
+    with tempfile.TemporaryDirectory(prefix="native_bench_") as cold:
+        os.environ[CACHE_ENV] = cold
+        integrator_cache = warm_dir
+        # the integrator (one per machine) is in the warm folder: linked in, as a machine has it
+        for f in Path(integrator_cache).glob("integrator_*.so"):
+            (Path(cold) / f.name).symlink_to(f)
+        sol, t_cold = _timed(lambda: _native(neuroplex.load_model(path), ts, rtol, atol))
+        row["compile_s"] = sol.meta.get("compile_s", 0.0)
+        os.environ[CACHE_ENV] = warm_dir
+    model = neuroplex.load_model(path)
+    _native(model, ts, rtol, atol)  # fills the warm cache
+    _, t_warm = _timed(lambda: _native(neuroplex.load_model(path), ts, rtol, atol))
+    runs = []
+    for _ in range(repeats):
+        sol, t = _timed(lambda: _native(model, ts, rtol, atol))
+        runs.append(t)
+    t_run = min(runs)
+    row.update({"native_run_s": t_run, "native_cold_s": t_cold, "native_warm_s": t_warm, "ok": bool(sol.ok),
+                "n_steps": int(sol.stats["n_steps"][0]), "path": sol.solver})
+    try:
+        return _against_roadrunner(path, ts, rtol, atol, repeats, model, sol, row)
+    except RuntimeError as exc:  # roadrunner's CVODE gives up on some models at these tolerances
+        row["roadrunner_error"] = str(exc).splitlines()[0][:200]
+        print(f"  {path.stem} [{sol.solver}]: run {t_run * 1e3:7.2f} ms, cold e2e {t_cold:6.3f} s, warm e2e "
+              f"{t_warm:6.3f} s; roadrunner failed: {row['roadrunner_error']}", flush=True)
+        return row
+
+
+def _against_roadrunner(path: Path, ts: torch.Tensor, rtol: float, atol: float, repeats: int, model: Any, sol: Any,
+                        row: dict[str, Any]) -> dict[str, Any]:
+    t_run, t_cold, t_warm = row["native_run_s"], row["native_cold_s"], row["native_warm_s"]
+    rr_mod = _rr()
+    rr, t_rr_load = _timed(lambda: rr_mod.RoadRunner(str(path)))
+    rr.integrator.setValue("relative_tolerance", rtol)
+    rr.integrator.setValue("absolute_tolerance", atol)
+    _, t_rr_first = _timed(lambda: rr.simulate(times=ts.tolist()))
+    rr_runs = []
+    for _ in range(repeats):
+        rr.resetAll()
+        _, t = _timed(lambda: rr.simulate(times=ts.tolist()))
+        rr_runs.append(t)
+    t_rr_run = min(rr_runs)
+    rr2, t_rr_load2 = _timed(lambda: rr_mod.RoadRunner(str(path)))
+    rr2.integrator.setValue("relative_tolerance", rtol)
+    rr2.integrator.setValue("absolute_tolerance", atol)
+    _, t_rr_first2 = _timed(lambda: rr2.simulate(times=ts.tolist()))
+    ref = neuroplex.simulate(model, (0.0, 100.0), solver="roadrunner", t_eval=ts, rtol=rtol, atol=atol)
+    tight = neuroplex.simulate(model, (0.0, 100.0), solver="roadrunner", t_eval=ts, rtol=1e-10, atol=1e-14)
+    row.update({
+        "native_run_s": t_run, "roadrunner_run_s": t_rr_run, "ratio_run": t_run / t_rr_run,
+        "native_cold_s": t_cold, "roadrunner_cold_s": t_rr_load + t_rr_first, "ratio_cold": t_cold / (t_rr_load + t_rr_first),
+        "native_warm_s": t_warm, "roadrunner_warm_s": t_rr_load2 + t_rr_first2,
+        "ratio_warm": t_warm / (t_rr_load2 + t_rr_first2),
+        "accuracy": accuracy(sol, ref), "accuracy_tight": accuracy(sol, tight),
+        "roadrunner_accuracy_tight": accuracy(ref, tight),
+        "accuracy_species_tight": accuracy(sol, tight, set(model.sbml["species"])), "ok": bool(sol.ok), "n_steps": int(sol.stats["n_steps"][0]),
+        "stiff_from_step": int(sol.stats["stiff_from_step"][0]) if "stiff_from_step" in sol.stats else -1,
+        "path": sol.solver,
+    })
+    print(f"  {path.stem} [{sol.solver}]: run {t_run * 1e3:7.2f} ms vs rr {t_rr_run * 1e3:7.2f} ms ({row['ratio_run']:5.2f}x); "
+          f"cold e2e {t_cold:6.3f} s (compile {row['compile_s']:.3f}) vs rr {row['roadrunner_cold_s']:6.3f} s "
+          f"({row['ratio_cold']:5.2f}x); warm e2e {t_warm:6.3f} s vs rr {row['roadrunner_warm_s']:6.3f} s "
+          f"({row['ratio_warm']:5.2f}x); accuracy {row['accuracy']:.2g} (tight ref {row['accuracy_tight']:.2g}, "
+          f"rr's {row['roadrunner_accuracy_tight']:.2g}; species only {row['accuracy_species_tight']:.2g})"
+          f"{'' if sol.ok else ' NOT OK'}; "
+          f"steps {row['n_steps']}{' stiff from ' + str(row['stiff_from_step']) if row['stiff_from_step'] >= 0 else ''}",
+          flush=True)
+    return row
+
+
+def summary(rows: list[dict[str, Any]]) -> str:
+    done = [r for r in rows if "ratio_run" in r]
+    lines = [f"{r['model']}: {r['error']}" for r in rows if "error" in r]
+    lines += [f"{r['model']}: roadrunner failed ({r['roadrunner_error']}); ours {r['native_run_s'] * 1e3:.2f} ms run, "
+              f"status ok {r['ok']}" for r in rows if "roadrunner_error" in r]
+    for key, label in (("ratio_run", "run-only"), ("ratio_cold", "end to end, cold cache"),
+                       ("ratio_warm", "end to end, warm cache")):
+        vals = [r[key] for r in done]
+        native = [r[key] for r in done if r["path"] == "native"]
+        if native:
+            lines.append(f"(b) {label}, compiled path only: median {statistics.median(native):.2f}x, "
+                         f"max {max(native):.2f}x over {len(native)} models")
+        if vals:
+            lines.append(f"(b) {label}, native / roadrunner: median {statistics.median(vals):.2f}x, "
+                         f"max {max(vals):.2f}x ({max(done, key=lambda r: r[key])['model']}), "
+                         f"{sum(v > 10 for v in vals)} above 10x, over {len(vals)} models")
+    if done:
+        for key, label in (("accuracy", "vs roadrunner, same tolerances"),
+                           ("accuracy_tight", "vs roadrunner at rtol 1e-10/atol 1e-14"),
+                           ("roadrunner_accuracy_tight", "roadrunner's own, vs the same tight run"),
+                           ("accuracy_species_tight", "species only, vs the tight run")):
+            acc = [r[key] for r in done]
+            lines.append(f"accuracy {label} (<= 1: within rtol 1e-4/atol 1e-8): {sum(a <= 1 for a in acc)} of "
+                         f"{len(acc)} models, worst {max(acc):.3g} ({max(done, key=lambda r: r[key])['model']})")
+        comp = [r["compile_s"] for r in done if r["path"] == "native"]
+        lines.append(f"compile per model (C generation + compiler): median {statistics.median(comp):.3f} s, "
+                     f"max {max(comp):.3f} s")
+    return "\n".join(lines)
+
+
+warm_dir = ""
+
+
+def main(argv: list[str] | None = None) -> int:
+    global warm_dir
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--models", default="all")
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--rtol", type=float, default=1e-6)
+    ap.add_argument("--atol", type=float, default=1e-9)
+    ap.add_argument("--out", type=Path, default=None)
+    args = ap.parse_args(argv)
+    set_threads(1)
+    folder = data_dir() / "biomodels"
+    if not folder.is_dir():
+        print(f"shared data missing: {folder} (set NEUROPLEX_DATA)", file=sys.stderr)
+        return 2
+    paths = sorted(folder.glob("BIOMD*.xml"))
+    if args.models != "all":
+        wanted = {m.strip() for m in args.models.split(",")}
+        paths = [p for p in paths if p.stem in wanted]
+    ts = torch.linspace(0.0, 100.0, 1000, dtype=torch.float64)
+    with tempfile.TemporaryDirectory(prefix="native_bench_warm_") as warm:
+        warm_dir = warm
+        os.environ[CACHE_ENV] = warm
+        from neuroplex.plugins.native_solver.library import integrator
+
+        _, t_int = _timed(integrator)
+        # one-time costs of both sides (imports, compiler probes, roadrunner's JIT setup) stay out
+        _native(neuroplex.load_model(paths[0]), ts, args.rtol, args.atol)
+        _rr().RoadRunner(str(paths[0])).simulate(0, 1, 2)
+        print(f"integrator library built in {t_int:.2f} s (once per machine)", flush=True)
+        rows = []
+        for path in paths:
+            try:
+                rows.append(bench_model(path, ts, args.rtol, args.atol, args.repeats))
+            except Exception as exc:  # noqa: BLE001 - reported, not hidden
+                rows.append({"model": path.stem, "error": f"{type(exc).__name__}: {exc}"})
+                print(f"  {path.stem}: failed: {exc}", flush=True)
+    results = {"rtol": args.rtol, "atol": args.atol, "integrator_build_s": t_int, "models": rows,
+               "roadrunner": _rr().__version__}
+    print(summary(rows))
+    if args.out is not None:
+        print(f"wrote {write_json(results, args.out)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

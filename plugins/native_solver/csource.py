@@ -1,0 +1,163 @@
+"""The C source of an SBML model's right-hand side, for the native integrator (``integrator.c``).
+
+:func:`model_source` prints ``model_bind(p, k)`` (what only the parameters decide, once per
+run: :func:`neuroplex.codegen.split_static`, common sub-expressions once) and
+``model_rhs(t, y, p, k, dy)`` (the rest, every call) with :class:`.cprinter.CPrinter`, from
+the model's ``derivatives`` and the assignment rules they use; ``model_jac(t, y, p, k, J, ft)``,
+the dense Jacobian ``df/dy`` and ``df/dt`` from symbolic derivatives (chain rule through the
+assignment rules, only non-zero entries computed; where sympy finds no closed form the
+integrator differences numerically); and ``model_sizes`` (states, bound values, whether a
+Jacobian is there). The integrator is its own library (built once per machine) that calls these
+through function pointers, so a model's library is small and quick to compile. The model's parameters arrive as the vector ``p`` in
+``model.parameter_names`` order and its states as ``y`` in ``model.state_names`` order, the
+layouts of :class:`neuroplex.sbml.program.SBMLProgram`.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+import sympy
+
+from neuroplex.codegen import split_static
+from neuroplex.ir import ModelIR
+
+from .cprinter import PRELUDE, CPrinter, NotCompilable
+
+#: bump when the generated code's layout changes (part of the cache key)
+FORMAT = "neuroplex-native-1"
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """A model's C source and its sizes."""
+
+    text: str
+    n_states: int
+    n_params: int
+
+
+def integrator_source() -> str:
+    """The integrator's C source (``integrator.c`` beside this module)."""
+    return resources.files(__package__).joinpath("integrator.c").read_text(encoding="utf-8")
+
+
+def _needed(model: ModelIR, exprs: list[sympy.Basic]) -> list[str]:
+    """Assignment rules (in order) that ``exprs`` use, directly or not."""
+    need: set[str] = set()
+    stack = [s.name for e in exprs for s in e.free_symbols]
+    while stack:
+        name = stack.pop()
+        if name in model.assignments and name not in need:
+            need.add(name)
+            stack.extend(s.name for s in sympy.sympify(model.assignments[name]).free_symbols)
+    return [a for a in model.assignments if a in need]
+
+
+@lru_cache(maxsize=1)
+def _generator_version() -> bytes:
+    """The generator's own code (this module and the printer): a change to either gives new
+    library names, so no library printed by an older generator is reused."""
+    here = Path(__file__).parent
+    return b"".join((here / name).read_bytes() for name in ("csource.py", "cprinter.py"))
+
+
+def model_key(model: ModelIR) -> str:
+    """A hash of what the generated code depends on (the generator's code, states, parameters,
+    time, derivatives, assignment rules): two models with equal keys get the same library, so a
+    warm cache skips generating the source."""
+    h = hashlib.sha256(FORMAT.encode())
+    h.update(_generator_version())
+    for part in (model.time.name, *model.state_names, "|", *model.parameter_names, "|"):
+        h.update(part.encode() + b"\0")
+    for s in model.state_names:
+        h.update(sympy.srepr(model.derivatives[s]).encode() + b"\0")
+    for a, e in model.assignments.items():
+        h.update(a.encode() + b"=" + sympy.srepr(e).encode() + b"\0")
+    return h.hexdigest()[:32]
+
+
+def jacobian_entries(model: ModelIR, derivs: list[sympy.Basic]) -> list[tuple[int, int, sympy.Basic]]:
+    """The non-zero entries ``(row, column, expression)`` of ``[df/dy | df/dt]`` (``n x (n + 1)``)
+    by the chain rule through the assignment rules (which stay symbols in the entries); raises
+    ``ValueError`` where sympy leaves a derivative unevaluated."""
+    states = [sympy.Symbol(s) for s in model.state_names]
+    position = {v: j for j, v in enumerate([*states, model.time])}
+    grad: dict[str, dict[int, sympy.Basic]] = {}
+
+    def gradient(e: sympy.Basic) -> dict[int, sympy.Basic]:
+        out: dict[int, sympy.Basic] = {}
+        for sym in e.free_symbols:
+            if sym in position:
+                j = position[sym]
+                out[j] = out.get(j, 0) + sympy.diff(e, sym)
+            elif sym.name in grad:
+                outer = sympy.diff(e, sym)
+                for j, inner in grad[sym.name].items():
+                    out[j] = out.get(j, 0) + outer * inner
+        return {j: v for j, v in out.items() if v != 0}
+
+    for a in _needed(model, derivs):
+        grad[a] = gradient(sympy.sympify(model.assignments[a]))
+    entries = []
+    for i, e in enumerate(derivs):
+        for j, v in sorted(gradient(e).items()):
+            # a step's derivative is zero almost everywhere; n*x**n/x is 0/0 at x = 0
+            v = sympy.powsimp(v.replace(sympy.DiracDelta, lambda *_: sympy.Integer(0)), combine="exp")
+            if v.has(sympy.Derivative, sympy.Subs):
+                raise ValueError(f"no closed-form derivative of d{model.state_names[i]}/dt")
+            if v != 0:
+                entries.append((i, j, v))
+    return entries
+
+
+def _function(model: ModelIR, exprs: list[sympy.Basic], k_offset: int, prefix: str,
+              base: dict[str, str]) -> tuple[list[str], list[str]]:
+    """C lines binding the parameter-only part (into ``k[k_offset...]``) and computing ``exprs``
+    (``out{i}`` locals) of one function, common sub-expressions once."""
+    needed = _needed(model, exprs)
+    split = split_static(exprs, {a: model.assignments[a] for a in needed},
+                         {model.time.name, *model.state_names}, prefix=f"_{prefix}")
+    names = dict(base)
+    names.update({sym.name: f"k[{k_offset + j}]" for j, (sym, _) in enumerate(split.static)})
+    names.update({sym.name: f"{prefix}{j}" for j, (sym, _) in enumerate(split.dynamic)})
+    printer = CPrinter(names)
+    bind = [f"    k[{k_offset + j}] = {printer(e)};" for j, (_, e) in enumerate(split.static)]
+    body = [f"    const double {prefix}{j} = {printer(e)};" for j, (_, e) in enumerate(split.dynamic)]
+    body += [f"    const double out{i} = {printer(e)};" for i, e in enumerate(split.outputs)]
+    return bind, body
+
+
+def model_source(model: ModelIR) -> ModelSource:
+    """The C source of ``model``'s right-hand side; raises
+    :class:`.cprinter.NotCompilable` where an expression has no C form."""
+    states = list(model.state_names)
+    n = len(states)
+    derivs = [sympy.sympify(model.derivatives[s]) for s in states]
+    base: dict[str, str] = {model.time.name: "t"}
+    base.update({s: f"y[{i}]" for i, s in enumerate(states)})
+    base.update({s: f"p[{i}]" for i, s in enumerate(model.parameter_names)})
+    bind, body = _function(model, derivs, 0, "v", base)
+    rhs = [*body, *(f"    dy[{i}] = out{i};" for i in range(n))]
+    try:
+        entries = jacobian_entries(model, derivs)
+        jbind, jbody = _function(model, [e for _, _, e in entries], len(bind), "w", base)
+        jac = [f"    memset(J, 0, sizeof(double) * {n * n});", f"    memset(ft, 0, sizeof(double) * {n});", *jbody]
+        jac += [f"    J[{i * n + j}] = out{m};" if j < n else f"    ft[{i}] = out{m};"
+                for m, (i, j, _) in enumerate(entries)]
+        has_jac = 1
+    except (ValueError, NotCompilable):  # no closed form: the integrator differences numerically
+        jbind, jac, has_jac = [], [], 0
+    text = "\n".join([
+        "#include <math.h>", "#include <stdint.h>", "#include <string.h>", PRELUDE,
+        "void model_sizes(int64_t *out) {", f"    out[0] = {n};", f"    out[1] = {len(bind) + len(jbind)};",
+        f"    out[2] = {has_jac};", "}",
+        "void model_bind(const double *p, double *k) {", "    (void)p; (void)k;", *bind, *jbind, "}",
+        "void model_rhs(double t, const double *y, const double *p, const double *k, double *dy) {",
+        "    (void)t; (void)y; (void)p; (void)k; (void)dy;", *rhs, "}",
+        "void model_jac(double t, const double *y, const double *p, const double *k, double *J, double *ft) {",
+        "    (void)t; (void)y; (void)p; (void)k; (void)J; (void)ft;", *jac, "}", ""])
+    return ModelSource(text, len(states), len(model.parameter_names))
