@@ -79,6 +79,13 @@ static inline real np_sign(real x) {{ return x > 0 ? {one} : (x < 0 ? -{one} : x
 """
 
 
+def _rebuild_printer(cls: type, names: Mapping[str, str], functions: Mapping[str, str], target: str,
+                     dtype: torch.dtype) -> "ExpressionPrinter":
+    printer = ExpressionPrinter.__new__(cls)
+    ExpressionPrinter.__init__(printer, names, functions, target=target, dtype=dtype)
+    return printer
+
+
 class ExpressionPrinter(C99CodePrinter):
     """Print a sympy expression for ``target`` (``"torch"`` or ``"c"``, see the module docstring),
     given a symbol-name to local-name map ``names``. ``functions``: extra sympy function names
@@ -103,6 +110,12 @@ class ExpressionPrinter(C99CodePrinter):
 
     def __call__(self, expr: sympy.Basic | float) -> str:
         return self._print(expr) if self._torch else self.doprint(expr)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # rebuilt from its arguments: sympy's codegen type objects in the settings do not unpickle,
+        # and compiled models (which hold printers) travel to Ray workers by pickle
+        dtype = torch.float32 if self.single else torch.float64
+        return (_rebuild_printer, (type(self), self.names, self.functions, self.target, dtype))
 
     def _print(self, expr: Any, **kwargs: Any) -> str:
         if self._torch:

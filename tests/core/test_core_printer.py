@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ctypes
 import math
+import pickle
 import shutil
 import subprocess
 from pathlib import Path
@@ -88,3 +89,12 @@ def test_c_target_computes_what_the_torch_target_computes(tmp_path: Path) -> Non
             c = fn(a, b)
             same = (math.isnan(c) and math.isnan(t)) or c == t or math.isclose(c, t, rel_tol=1e-14, abs_tol=1e-300)
             assert same, (e, a, b, c, t)
+
+
+@pytest.mark.parametrize("make", [lambda: TorchPrinter({"x": "a"}), lambda: CPrinter({"x": "a"}, torch.float32)])
+def test_printers_survive_pickling(make):
+    """Compiled models hold printers and travel to Ray workers by pickle."""
+    printer = make()
+    clone = pickle.loads(pickle.dumps(printer))
+    x = sympy.Symbol("x")
+    assert type(clone) is type(printer) and clone(sympy.exp(x) / 3) == printer(sympy.exp(x) / 3)
