@@ -146,6 +146,6 @@ class EPLRule:
 
 def _squeeze(s: EnergySystem) -> EnergySystem:
     """The one system of a batch of one."""
-    vals = {k: (v[0] if isinstance(v, torch.Tensor) and v.dim() > (2 if k in ("Mperp", "V", "M") else 1) else v)
+    vals = {k: (v[0] if isinstance(v, torch.Tensor) and v.dim() > (2 if k in ("Mperp", "V", "M", "catalysis") else 1) else v)
             for k, v in vars(s).items()}
     return EnergySystem(**vals)
