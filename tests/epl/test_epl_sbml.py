@@ -5,7 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from neuroplex.plugins.epl import from_sbml
+from neuroplex.errors import ModelError
+from neuroplex.plugins.epl import build, from_sbml
+from neuroplex.plugins.epl.model import EXAMPLE
+from neuroplex.plugins.epl.sbml_export import to_reaction_ir
 from neuroplex.plugins.epl.fidelity import compare_with_roadrunner, export_roundtrip
 from neuroplex.plugins.epl.sbml_import import EPLImportError
 
@@ -117,3 +120,19 @@ def test_epl_from_sbml_reversed_law_runs_backwards(tmp_path):
     x = torch.tensor([1.0, 2.0] + [1.0] * (system.n - 2), dtype=torch.float64)
     dx, _ = system.rhs(x, torch.zeros_like(x))
     assert dx[:2].tolist() == pytest.approx([0.6, -0.6], rel=1e-10)
+
+
+def test_epl_export_writes_reactions_that_import_and_run_the_same(tmp_path):
+    libsbml = pytest.importorskip("libsbml")
+    system, report = from_sbml(sbml_file(tmp_path, CONSISTENT))
+    rt = export_roundtrip(system, report, tmp_path / "out.xml", t1=20.0, n_points=21)
+    assert rt["relative"] < 1e-6, rt
+    doc = libsbml.readSBMLFromFile(str(tmp_path / "out.xml"))
+    m = doc.getModel()
+    assert m.getNumReactions() == 2 and m.getNumRules() == 0
+    assert m.getSpecies("fuel_J2").getBoundaryCondition()
+
+
+def test_epl_export_refuses_a_system_with_other_flows():
+    with pytest.raises(ModelError, match="not a mass-action network"):
+        to_reaction_ir(build({**EXAMPLE, "nodes": [{**nd, "p0": 0.3} for nd in EXAMPLE["nodes"]]}).system)
