@@ -268,7 +268,8 @@ def _mass_action_terms(rate: sympy.Expr, syms: list[sympy.Symbol], law: sympy.Ex
     except sympy.PolynomialError:
         poly = None
     if poly is None and not rate.is_number:
-        raise EPLImportError(f"{where}: reaction {rid!r} has a {_law(rate, set(syms))} kinetic law ({law}): "
+        full = "" if str(rate) == str(law) else f"; with rules and values substituted: {str(rate)[:200]}"
+        raise EPLImportError(f"{where}: reaction {rid!r} has a {_law(rate, set(syms))} kinetic law ({law}{full}): "
                              "not mass action")
     terms = [(tuple(int(e) for e in mon), float(c)) for mon, c in poly.terms()] if poly is not None \
         else [((), float(rate))]
