@@ -18,8 +18,10 @@ from .system import EnergySystem
 def ds_values(system: EnergySystem, report: ImportReport, t1: float, n_points: int, **options: Any) -> torch.Tensor:
     """The DS trajectory as SBML values (concentrations where the SBML species are), ``(T, species)``."""
     # amounts may be tiny (a 4e-12 l compartment): the absolute tolerance scales with them
-    real = [i for i, sid in enumerate(report.species) if sid not in report.fuel] or list(range(system.n))
-    atol = 1e-14 * max(float(system.x0[real].abs().max()), 1e-300)
+    # (external nodes do not move: a fuel node held at 1 must not set the scale)
+    moving = system.free > 0
+    scale = float(system.x0[moving].abs().max()) if bool(moving.any()) else float(system.x0.abs().max())
+    atol = 1e-14 * max(scale, 1e-300)
     opts = {"rtol": 1e-8, "atol": atol, "method": "rosenbrock", **options}  # BioModels are often stiff
     sol = trajectory(system, t1, n_points=n_points, **opts)
     if not bool((sol.status == 0).all()):  # the explicit method as a second try
