@@ -74,7 +74,8 @@ def add_commands(cli: click.Group) -> None:
         if export_path:
 
             rt = export_roundtrip(system, report, export_path, t1=t1)
-            click.echo(f"exported {export_path}; read back, max relative difference {rt['relative']:.3g}")
+            click.echo(f"exported {export_path} (reactions); imported again, max relative difference "
+                       f"{rt['relative']:.3g} ({rt['species']})")
 
     @epl.command()
     @click.option("--task", default="logic-and", show_default=True,

@@ -22,7 +22,7 @@ from neuroplex.solution import Solution
 from .system import EnergySystem, Flows
 
 #: theta entries packed into the parameter vector, in order
-PACKED = ("Mperp", "a", "k", "V", "m", "v", "c", "h", "x_h", "free")
+PACKED = ("Mperp", "a", "k", "V", "m", "v", "c", "h", "x_h", "free", "catalysis")
 
 
 class EPLDynamics(Dynamics):
@@ -35,7 +35,7 @@ class EPLDynamics(Dynamics):
         self.dtype = system.Mperp.dtype
         self.device = system.Mperp.device
         n, e = system.n, system.e
-        self._shapes = {"Mperp": (n, e), "V": (n, n), "k": (e,), "v": (e,)}
+        self._shapes = {"Mperp": (n, e), "catalysis": (n, e), "V": (n, n), "k": (e,), "v": (e,)}
         names = system.node_names or [f"n{i}" for i in range(n)]
         self.state_names = [f"x_{s}" for s in names] + [f"p_{s}" for s in names]
         self.param_names = [f"{f}[{i}]" for f in PACKED for i in range(self._size(f))]

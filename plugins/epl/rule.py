@@ -47,6 +47,9 @@ class EPLConfig:
     relax_steps: int = 400
     tol: float = 1e-7
     flows: tuple[str, ...] = ("chemical", "hamiltonian", "collision")
+    #: our variant (the paper keeps the input): take I_z x back out of z*_self before the feedback,
+    #: so the learned state holds only the feedback and not the accumulated input masses
+    remove_input: bool = False
 
 
 def activation(s: torch.Tensor) -> torch.Tensor:
@@ -122,6 +125,9 @@ class EPLRule:
                 o, z_self = self.explore(self.inject(self.z, xi))
                 err = o - yi
                 z_fb = z_self.clone()
+                if c.remove_input:
+                    x_in = z_fb[self._in] - c.input_gain * xi
+                    z_fb[self._in] = torch.maximum(x_in, 0.05 * z_fb[self._in])
                 x_out = z_fb[self._out] - c.feedback_gain * err
                 z_fb[self._out] = torch.maximum(x_out, 0.05 * z_fb[self._out])
                 z_new = relax(self.system, z_fb[None], tol=c.tol, max_iter=c.relax_steps, dt=c.dt).ys[0]
@@ -146,6 +152,6 @@ class EPLRule:
 
 def _squeeze(s: EnergySystem) -> EnergySystem:
     """The one system of a batch of one."""
-    vals = {k: (v[0] if isinstance(v, torch.Tensor) and v.dim() > (2 if k in ("Mperp", "V", "M") else 1) else v)
+    vals = {k: (v[0] if isinstance(v, torch.Tensor) and v.dim() > (2 if k in ("Mperp", "V", "M", "catalysis") else 1) else v)
             for k, v in vars(s).items()}
     return EnergySystem(**vals)

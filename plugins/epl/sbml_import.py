@@ -54,6 +54,7 @@ class ImportReport:
     species: list[str] = field(default_factory=list)
     external: list[str] = field(default_factory=list)
     to_sbml_value: dict[str, float] = field(default_factory=dict)  # divide an amount by this
+    fuel: list[str] = field(default_factory=list)  # external fuel nodes added for irreversible steps
 
     @property
     def approximations(self) -> list[dict[str, Any]]:
@@ -143,8 +144,13 @@ def from_sbml(source: str | Path | Any, *, irreversible_drop: float = IRREVERSIB
             external.append(sid)
     syms = [states[s] for s in node_state]
     index = {s: i for i, s in enumerate(node_state)}
+    # external nodes are constant: where the law's order in one differs from its stoichiometry
+    # (e.g. a placeholder "EmptySet" source) its amount folds into the rate constant instead
+    ext_value = {index_i: float(y0[model.state_names.index(s)]) for index_i, (s, sid) in
+                 enumerate(zip(node_state, nodes)) if sid in external}
     n, rids = len(nodes), list(sb["reactions"])
     Mperp = torch.zeros(n, len(rids), dtype=torch.float64)
+    K = torch.zeros(n, len(rids), dtype=torch.float64)
     kf = torch.zeros(len(rids), dtype=torch.float64)
     kb = torch.zeros(len(rids), dtype=torch.float64)
     report = ImportReport(model=model.name, source=where, species=nodes, external=external, to_sbml_value=to_value)
@@ -152,8 +158,8 @@ def from_sbml(source: str | Path | Any, *, irreversible_drop: float = IRREVERSIB
         meta = sb["reactions"][rid]
         law = model.assignments[rid]
         rate = sympy.expand(law.xreplace(assigned).xreplace(subs))
-        R = [0] * n
-        P = [0] * n
+        R = [0.0] * n
+        P = [0.0] * n
         for key, side in (("reactants", R), ("products", P)):
             for sid, st in meta[key]:
                 try:
@@ -163,43 +169,49 @@ def from_sbml(source: str | Path | Any, *, irreversible_drop: float = IRREVERSIB
                 amt = sb["species"][sid]["amount_state"]
                 if amt in index:
                     side[index[amt]] += stoich
-        for i in range(n):
-            Mperp[i, j] = P[i] - R[i]
-        equation = " + ".join(f"{_st(R[i])}{nodes[i]}" for i in range(n) if R[i]) or "0"
-        equation += (" <-> " if meta["reversible"] else " -> ")
-        equation += " + ".join(f"{_st(P[i])}{nodes[i]}" for i in range(n) if P[i]) or "0"
         bad_syms = rate.free_symbols - set(syms)
         if bad_syms:
             raise EPLImportError(f"{where}: reaction {rid!r} (law: {law}): the rate depends on "
                                  f"{', '.join(sorted(map(str, bad_syms)))}, which the DS cannot express")
-        if rate == 0:  # a law that is 0 with these parameter values: a column with k = 0
-            report.reactions.append({"id": rid, "equation": equation, "law": str(law), "kf": 0.0, "kb": 0.0,
-                                     "approximation": ""})
-            continue
-        try:
-            poly = sympy.Poly(rate, *syms) if syms else None
-        except sympy.PolynomialError:
-            poly = None
-        if poly is None:
-            raise EPLImportError(f"{where}: reaction {rid!r} has a {_law(rate, set(syms))} kinetic law ({law}): "
-                                 "not mass action")
-        terms = poly.terms()
-        fwd = tuple(int(round(r)) for r in R)
-        bwd = tuple(int(round(p)) for p in P)
-        got: dict[tuple[int, ...], float] = {tuple(mon): float(coef) for mon, coef in terms}
-        if any(abs(r - round(r)) > 1e-12 for r in R + P) or set(got) - {fwd, bwd} or \
-                got.get(fwd, 0.0) < 0 or got.get(bwd, 0.0) > 0 or (fwd == bwd):
-            modifiers = [m for m in meta["modifiers"] if m in law.free_symbols or sympy.Symbol(m) in law.free_symbols]
-            why = f"modifier(s) {', '.join(modifiers)} in the law" if modifiers else _law(rate, set(syms))
-            raise EPLImportError(f"{where}: reaction {rid!r} ({equation}) has a kinetic law ({law}) that is not "
-                                 f"mass action in its reactants and products: {why}")
-        kf[j], kb[j] = got.get(fwd, 0.0), -got.get(bwd, 0.0)
+        if any(abs(v - round(v)) > 1e-12 for v in R + P):
+            raise EPLImportError(f"{where}: reaction {rid!r} has a non-integer stoichiometry "
+                                 f"({', '.join(f'{nodes[i]}: {v:g}' for i, v in enumerate(R + P) if v % 1)}) "
+                                 "that mass action in the DS cannot express")
+        terms = _mass_action_terms(rate, syms, law, rid, where)
+        terms = _fold_external(terms, R, P, ext_value)
+        if terms and terms[0][1] <= 0:  # only a backward term: the reaction runs the other way
+            R, P = P, R
+            terms = [(mon, -c) for mon, c in terms]
+        cat = [0.0] * n
+        for t_, (mon, coef) in enumerate(terms):
+            side, name = (R, "reactants") if coef > 0 else (P, "products")
+            order = [float(e_) for e_ in mon]
+            extra = [order[i] - side[i] for i in range(n)]
+            low = [i for i in range(n) if extra[i] < 0]
+            if low:
+                i = low[0]
+                raise EPLImportError(
+                    f"{where}: reaction {rid!r} has a kinetic law ({law}) that is not mass action: its "
+                    f"{'forward' if coef > 0 else 'backward'} term has order {order[i]:g} in {nodes[i]!r} where "
+                    f"the {name} have stoichiometry {side[i]:g}")
+            if t_ == 0:
+                cat = extra
+            elif extra != cat:
+                diff = [nodes[i] for i in range(n) if extra[i] != cat[i]]
+                raise EPLImportError(
+                    f"{where}: reaction {rid!r} has a kinetic law ({law}) that is not mass action: the forward and "
+                    f"backward terms have different extra factors (catalysts) in {', '.join(diff)}")
+        for i in range(n):
+            Mperp[i, j] = P[i] - R[i]
+            K[i, j] = min(R[i], P[i]) + cat[i]
+        equation = " + ".join(f"{_st(R[i] + cat[i])}{nodes[i]}" for i in range(n) if R[i] + cat[i]) or "0"
+        equation += (" <-> " if meta["reversible"] else " -> ")
+        equation += " + ".join(f"{_st(P[i] + cat[i])}{nodes[i]}" for i in range(n) if P[i] + cat[i]) or "0"
+        kf[j] = terms[0][1] if terms else 0.0
+        kb[j] = -terms[1][1] if len(terms) > 1 else 0.0
         report.reactions.append({"id": rid, "equation": equation, "law": str(law), "kf": float(kf[j]),
                                  "kb": float(kb[j]), "approximation": ""})
     zero = (kf == 0) & (kb == 0)
-    if bool(((kf <= 0) & ~zero).any()):
-        j = int(torch.nonzero((kf <= 0) & ~zero)[0])
-        raise EPLImportError(f"{where}: reaction {rids[j]!r} has no forward rate (kf = 0): reverse it in the file")
     # every irreversible step burns its own external fuel node (clamped at x = 1, the paper's
     # External System, like ATP held by homeostasis): its potential absorbs the energy drop
     irr = [j for j in range(len(rids)) if float(kb[j]) == 0.0 and not bool(zero[j])]
@@ -208,20 +220,101 @@ def from_sbml(source: str | Path | Any, *, irreversible_drop: float = IRREVERSIB
         for r_, j in enumerate(irr):
             fuel[r_, j] = -1.0
         Mperp = torch.cat([Mperp, fuel], 0)
+        K = torch.cat([K, torch.zeros_like(fuel)], 0)
         for j in irr:
-            nodes.append(f"fuel_{rids[j]}")
-            external.append(nodes[-1])
-            to_value[nodes[-1]] = 1.0
-            report.reactions[j]["equation"] = f"fuel_{rids[j]} + " + report.reactions[j]["equation"]
+            name = f"fuel_{rids[j]}"
+            while name in nodes or name in sb["species"]:
+                name += "_"
+            nodes.append(name)
+            external.append(name)
+            report.fuel.append(name)
+            to_value[name] = 1.0
+            report.reactions[j]["equation"] = f"{name} + " + report.reactions[j]["equation"]
     g = _potentials(Mperp, kf, kb, irreversible_drop, report, strict, where)
-    Rm = (-Mperp).clamp(min=0)
+    Rm = (-Mperp).clamp(min=0) + K
     k = kf * torch.exp(-(g.unsqueeze(-1) * Rm).sum(0))
     x0 = torch.tensor([float(y0[model.state_names.index(s)]) for s in node_state] + [1.0] * len(irr),
                       dtype=torch.float64)
     free = torch.tensor([0.0 if s in external else 1.0 for s in nodes], dtype=torch.float64)
     system = EnergySystem(Mperp=Mperp, a=g - 1.0, k=k, x0=x0, free=free, flows=Flows.only("chemical"),
-                          node_names=list(nodes))
+                          node_names=list(nodes), catalysis=K)
+    _check_rates(model, dyn, pvals, y0, system, node_state, report, where)
     return system, report
+
+
+def _fold_external(terms: list[tuple[tuple[int, ...], float]], R: list[float], P: list[float],
+                   ext_value: dict[int, float]) -> list[tuple[tuple[int, ...], float]]:
+    """External (constant) node i whose order in the law is not its stoichiometry on the term's
+    side: drop it from the reaction (R_i = P_i = 0) and fold x_i^order into the coefficients."""
+    out = [[list(mon), coef] for mon, coef in terms]
+    for i, value in ext_value.items():
+        if all(mon[i] == (R[i] if coef > 0 else P[i]) for mon, coef in out):
+            continue
+        R[i] = P[i] = 0.0
+        for t in out:
+            t[1] *= value ** t[0][i]
+            t[0][i] = 0
+    return [(tuple(mon), coef) for mon, coef in out if coef != 0]
+
+
+def _mass_action_terms(rate: sympy.Expr, syms: list[sympy.Symbol], law: sympy.Expr, rid: str,
+                       where: str) -> list[tuple[tuple[int, ...], float]]:
+    """The law as at most one positive (forward) and one negative (backward) monomial in the
+    free species, forward first: ``[(exponents, coefficient), ...]``; [] for a zero law."""
+    if rate == 0:
+        return []
+    try:
+        poly = sympy.Poly(rate, *syms) if syms else None
+    except sympy.PolynomialError:
+        poly = None
+    if poly is None and not rate.is_number:
+        full = "" if str(rate) == str(law) else f"; with rules and values substituted: {str(rate)[:200]}"
+        raise EPLImportError(f"{where}: reaction {rid!r} has a {_law(rate, set(syms))} kinetic law ({law}{full}): "
+                             "not mass action")
+    terms = [(tuple(int(e) for e in mon), float(c)) for mon, c in poly.terms()] if poly is not None \
+        else [((), float(rate))]
+    pos = [t for t in terms if t[1] > 0]
+    neg = [t for t in terms if t[1] < 0]
+    if len(pos) > 1 or len(neg) > 1:
+        raise EPLImportError(f"{where}: reaction {rid!r} has a kinetic law ({law}) that is not mass action: "
+                             f"{len(pos)} positive and {len(neg)} negative terms (mass action has at most one "
+                             "forward and one backward term)")
+    return pos + neg
+
+
+def _check_rates(model: Any, dyn: Any, pvals: torch.Tensor, y0: torch.Tensor, system: EnergySystem,
+                 node_state: list[str], report: ImportReport, where: str) -> None:
+    """The importer's self-check: the DS rates equal the SBML rates (the model's own compiled
+    right-hand side) at the initial state and at two perturbed states, up to the reported
+    approximations. A mismatch is an :class:`EPLImportError` (never a silently wrong DS)."""
+    idx = [model.state_names.index(s) for s in node_state]
+    g = torch.Generator().manual_seed(0)
+    base = y0.to(torch.float64).reshape(1, -1).repeat(3, 1)
+    xs = base[:, idx]
+    scale = float(xs.abs().mean()) or 1.0
+    noise = torch.exp(0.3 * torch.randn(2, len(idx), generator=g, dtype=torch.float64))
+    xs[1:] = xs[1:].abs() * noise + 0.1 * scale
+    ext = torch.tensor([s in report.external for s in report.species[:len(idx)]])
+    xs[:, ext] = base[:, idx][:, ext]
+    base[:, idx] = xs
+    sbml_rate = dyn.rhs(torch.zeros(3, dtype=base.dtype), base, pvals.reshape(1, -1).expand(3, -1))[:, idx]
+    n_fuel = system.n - len(idx)
+    x = torch.cat([xs, torch.ones(3, n_fuel, dtype=xs.dtype)], -1).clamp_min(1e-300)
+    ds_rate = system.rhs(x, torch.zeros_like(x))[0][:, :len(idx)]
+    # allowance for the reported approximations: |kb achieved - kb SBML| prod(x^P)
+    kb_ach = torch.tensor([r["kf"] * math.exp(-r.get("energy_drop", 0.0)) if r["kf"] else 0.0
+                           for r in report.reactions], dtype=x.dtype)
+    kb_sbml = torch.tensor([r["kb"] for r in report.reactions], dtype=x.dtype)
+    Pm = system.Mperp.clamp(min=0) + system.catalysis
+    dev = (kb_ach - kb_sbml).abs() * torch.pow(x.unsqueeze(-1), Pm).prod(-2)
+    allow = (system.Mperp.abs() @ dev.unsqueeze(-1)).squeeze(-1)[:, :len(idx)]
+    err = (ds_rate - sbml_rate).abs()
+    tol = 1e-6 * (sbml_rate.abs() + ds_rate.abs()) + 1e-9 * sbml_rate.abs().amax(-1, keepdim=True) + 1.01 * allow + 1e-300
+    if bool((err > tol).any()):
+        b, i = [int(v) for v in torch.nonzero(err > tol)[0]]
+        raise EPLImportError(f"{where}: the imported DS does not reproduce the SBML rate of species "
+                             f"{report.species[i]!r} (DS {float(ds_rate[b, i]):.6g}, SBML {float(sbml_rate[b, i]):.6g} "
+                             f"at test state {b}): a kinetics the importer cannot express")
 
 
 def _st(v: float) -> str:

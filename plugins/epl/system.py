@@ -9,7 +9,11 @@ carry leading batch dimensions, broadcast against the state's):
   with M^T Mperp = 0 (products positive, reactants negative);
 * ``k`` (e), ``v`` (e): chemical and Hamiltonian rates per column of Mperp;
 * ``c`` (n): collision damping; ``h`` (n), ``x_h`` (n): homeostasis rate and target;
-* ``free`` (n): 1 for local nodes, 0 for external (clamped) nodes whose x never changes.
+* ``free`` (n): 1 for local nodes, 0 for external (clamped) nodes whose x never changes;
+* ``catalysis`` (n, e): catalysts, nodes on both sides of a reaction (our extension, needed for
+  BioModels: a net column of Mperp loses them). Both exponents of the chemical flow count them,
+  exp(dH/dx (r(-Mperp) + K)) - exp(dH/dx (r(Mperp) + K)) = exp(dH/dx K) (...): a positive factor, so
+  the flux keeps its sign and dH/dt <= 0 still holds. Default 0.
 
 Equations (labels of the EPL paper):
 
@@ -91,6 +95,7 @@ class EnergySystem:
     p0: torch.Tensor | None = None
     flows: Flows = field(default_factory=Flows)
     node_names: list[str] | None = None
+    catalysis: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
         n, e = self.Mperp.shape[-2:]
@@ -98,7 +103,8 @@ class EnergySystem:
         z_n = torch.zeros(n, dtype=like.dtype, device=like.device)
         z_e = torch.zeros(e, dtype=like.dtype, device=like.device)
         defaults = {"V": torch.zeros(n, n, dtype=like.dtype, device=like.device), "m": z_n + 1.0, "v": z_e,
-                    "c": z_n, "h": z_n, "x_h": z_n + 1.0, "free": z_n + 1.0, "x0": z_n + 1.0, "p0": z_n}
+                    "c": z_n, "h": z_n, "x_h": z_n + 1.0, "free": z_n + 1.0, "x0": z_n + 1.0, "p0": z_n,
+                    "catalysis": torch.zeros(n, e, dtype=like.dtype, device=like.device)}
         for name, value in defaults.items():
             if getattr(self, name) is None:
                 setattr(self, name, value)
@@ -131,6 +137,10 @@ class EnergySystem:
                 raise ModelError(f"EPL system: {name} has shape {tuple(t.shape)}, expected (..., {size})")
         if self.V.shape[-2:] != (n, n):
             raise ModelError(f"EPL system: V has shape {tuple(self.V.shape)}, expected (..., {n}, {n})")
+        if self.catalysis.shape[-2:] != (n, e):
+            raise ModelError(f"EPL system: catalysis has shape {tuple(self.catalysis.shape)}, expected (..., {n}, {e})")
+        if bool((self.catalysis < 0).any()):
+            raise ModelError("EPL system: catalysis (catalyst counts) must be >= 0")
         if bool((self.m <= 0).any()):
             raise ModelError("EPL system: masses m must be positive")
         if bool((self.k < 0).any()):
@@ -169,13 +179,16 @@ class EnergySystem:
         return Hx, Hp
 
     # ------------------------------------------------------------ flows
-    def chemical(self, x: torch.Tensor, Hx: torch.Tensor) -> torch.Tensor:
+    def chemical(self, x: torch.Tensor, Hx: torch.Tensor, psi: torch.Tensor | None = None) -> torch.Tensor:
         """dx/dt of the chemical flow. exp(dH/dx R) is evaluated as prod(x^R) exp(psi R) with
-        psi = dH/dx - ln x (the same value; mass action in product form, finite at x = 0)."""
-        P = self.Mperp.clamp(min=0)
-        R = (-self.Mperp).clamp(min=0)
-        psi = Hx - torch.log(x)
-        psi = torch.where(torch.isfinite(psi), psi, self._psi(x))
+        psi = dH/dx - ln x (the same value; mass action in product form, finite at x = 0).
+        Catalysts (``catalysis``) count on both sides. ``psi`` may be passed (as :meth:`rhs` does):
+        computed from Hx it is undefined at x = 0 and so are its derivatives (implicit solvers)."""
+        P = self.Mperp.clamp(min=0) + self.catalysis
+        R = (-self.Mperp).clamp(min=0) + self.catalysis
+        if psi is None:
+            psi = Hx - torch.log(x)
+            psi = torch.where(torch.isfinite(psi), psi, self._psi(x))
         fwd = self.k * torch.exp(_mv(psi, R)) * _monomial(x, R)
         bwd = self.k * torch.exp(_mv(psi, P)) * _monomial(x, P)
         return _Av(self.Mperp, fwd - bwd)
@@ -197,7 +210,7 @@ class EnergySystem:
         dx = torch.zeros_like(x + Hx)
         dp = torch.zeros_like(p + Hp)
         if flows.chemical:
-            dx = dx + self.chemical(x, Hx)
+            dx = dx + self.chemical(x, Hx, self._psi(x) + p * p / (2 * self.m))
         if flows.hamiltonian:
             hx, hp = self.hamiltonian(x, Hx, Hp)
             dx, dp = dx + hx, dp + hp

@@ -64,7 +64,9 @@ def test_epl_mass_conserved_by_chemical_and_hamiltonian_flows(shape):
     n, e, seed = shape
     s = random_system(n, e, batch=BATCH, seed=seed).with_flows("chemical", "hamiltonian", "collision")
     M = conservation_matrix(s.Mperp)  # (B, n, c): M^T Mperp = 0
-    sol = trajectory(s, 1.0, n_points=11, rtol=1e-9, atol=1e-12)
+    # Runge-Kutta steps keep linear invariants exactly whatever the step size, so a loose
+    # tolerance tests the same property (the bound below stays 1e-6)
+    sol = trajectory(s, 1.0, n_points=11, rtol=1e-6, atol=1e-9)
     x = sol.ys[..., :n]  # (B, T, n)
     mx = x @ M
     assert float((mx - mx[:, :1]).abs().max()) < 1e-6 * (1 + float(mx.abs().max()))
@@ -104,7 +106,7 @@ def test_epl_homeostasis_moves_x_to_target(shape):
 def test_epl_dissipative_systems_converge(shape):
     n, e, seed = shape
     s = random_system(n, e, batch=BATCH, seed=seed).with_flows("chemical", "collision", "homeostasis")
-    sol = relax(s, tol=1e-8, max_iter=10000, dt=0.05)
+    sol = relax(s, tol=1e-8, max_iter=10000, dt=0.2)  # dt 0.05 needs ~6x the iterations
     res = sol.stats["residual"]  # max |z - f(z)| per system at the returned state
     assert bool((res < 1e-8).all()), res.max()
     x, p = sol.ys[:, :n], sol.ys[:, n:]
