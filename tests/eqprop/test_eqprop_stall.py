@@ -42,10 +42,11 @@ def test_default_recipe_learns_on_fresh_seeds(data, seed):
     assert last["train_pinned_outputs"] == 0 and last["train_saturated"] < 0.5
 
 
-def test_reference_nudging_collapse_is_flagged(data, capsys):
+def test_reference_nudging_collapse_is_flagged(data, capsys, monkeypatch):
     """Seed 10 with beta 0.5 and a random sign: output units pinned at a bound of the hard
     sigmoid learn nothing. The metrics, the progress bar and a warning say so, and the fast
     bar fails; the default recipe on the same seed passes it."""
+    monkeypatch.setenv("NEUROPLEX_PROGRESS", "1")  # draw the bar although pytest's stderr is no terminal
     with pytest.warns(RuntimeWarning, match="stalled: 2 output units pinned"):
         hist = Trainer(EqPropRule(**REFERENCE_NUDGING), data, epochs=FAST_EPOCHS, seed=10, plot=False).fit()
     assert all(row["stalled"] == 1.0 and row["train_pinned_outputs"] >= 1 for row in hist)

@@ -13,6 +13,7 @@ from neuroplex.kinds import model_kinds  # noqa: E402
 from neuroplex.plugins.torch_solver import TorchSolver  # noqa: E402
 from neuroplex.runners import find_runner  # noqa: E402
 from neuroplex.sbml.antimony_loader import read_antimony_string  # noqa: E402
+from neuroplex.sbml.runner import compiled_path  # noqa: E402
 from neuroplex.settings import StepControl  # noqa: E402
 
 DECAY = """
@@ -47,7 +48,12 @@ def test_atol_zero_reaches_the_integrator_of_an_sbml_run() -> None:
 def test_the_runner_gets_the_solver_control_unchanged() -> None:
     model = read_antimony_string(DECAY)
     seen = []
-    solver = TorchSolver(rtol=1e-7, atol=0.0, dt=1e-3, dt_max=0.5, max_steps=5000)
+    control = StepControl(rtol=1e-7, atol=0.0, dt0=1e-3, dt_max=0.5, max_steps=5000)
+    # one CPU trajectory of an event-free model runs compiled, with the same step control
+    native = compiled_path(model, TorchSolver(rtol=1e-7, atol=0.0, dt=1e-3, dt_max=0.5, max_steps=5000))
+    assert native is not None and native.control == control
+    # the torch path (method given) hands the control to the integrator unchanged
+    solver = TorchSolver(method="auto", rtol=1e-7, atol=0.0, dt=1e-3, dt_max=0.5, max_steps=5000)
     inner = solver.integrator()
 
     def spy(*args, **kwargs):
@@ -56,8 +62,7 @@ def test_the_runner_gets_the_solver_control_unchanged() -> None:
 
     solver.integrator = lambda: spy  # type: ignore[method-assign]
     sol = neuroplex.simulate(model, (0.0, 2.0), solver=solver)
-    assert sol.ok and seen and all(c == StepControl(rtol=1e-7, atol=0.0, dt0=1e-3, dt_max=0.5, max_steps=5000)
-                                   for c in seen)
+    assert sol.ok and seen and all(c == control for c in seen)
     scipy_sol = neuroplex.simulate(model, (0.0, 2.0), solver="scipy", rtol=1e-9, atol=0.0, n_points=3)
     assert scipy_sol.ok and scipy_sol.solver == "scipy" and scipy_sol.meta["atol"] == 0.0
     assert abs(float(scipy_sol["A"][0, -1]) - math.exp(-2.0)) < 1e-7
