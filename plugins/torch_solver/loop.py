@@ -192,6 +192,19 @@ def _eager(f: Rhs, stepper: Stepper, s: LoopState, rows: RowConstants, tol: Tole
                         g1 = torch.where(recompute[:, None], g_post, g1)
                         # reset left the function at >= 0: it may dip and return within a step
                         pending = pending | (recompute[:, None] & fired & (g_post >= 0))
+                        if adaptive:
+                            # the event is a discontinuity: restart step-size control there as at
+                            # the start, rather than carry a step size grown on the smooth solution
+                            # before it across a transient its error estimate only sees the end of
+                            with torch.no_grad():
+                                dt_restart = initial_step(f, t_new, y1.detach(), f_after.detach(), t1,
+                                                          info.order, tol.rtol, tol.atol)
+                            if ctrl.dt_max is not None:
+                                dt_restart = dt_restart.clamp(max=ctrl.dt_max)
+                            n_rhs = n_rhs + recompute
+                            dt = torch.where(recompute, dt_restart, dt)
+                            err_prev = torch.where(recompute, torch.full_like(err_prev, 1e-4), err_prev)
+                            rejected_prev = rejected_prev & ~recompute
                     else:
                         g1 = torch.where(has[:, None], g_ev, g1)
                     event_stop = event_stop | term

@@ -71,7 +71,10 @@ def test_auto_merges_the_spikes_of_the_rerun_samples() -> None:
     stiff_times = auto.spikes.for_sample(0)[1]
     assert np.array_equal(stiff_times, rosen.spikes.for_sample(0)[1])
     assert np.array_equal(auto.spikes.for_sample(1)[1], dopri5.spikes.for_sample(0)[1])
-    # v = w - (1 - exp(-k t)) / k: the first spike near 1 + 1/k
+    # after each reset v = w - (1 - exp(-k s)) / k (s since the reset): a spike every s1 with
+    # s1 - (1 - exp(-k s1)) / k = 1, i.e. 1 + 1/k (k = 1e4) and 1.1 - 0.1 exp(-11) (k = 10)
     assert stiff_times.size == 3
-    np.testing.assert_allclose(stiff_times[0], 1 + 1e-4, rtol=1e-7)
-    np.testing.assert_allclose(auto.spikes.for_sample(1)[1][0], 1.1 - 0.1 * np.exp(-11.0), rtol=1e-9)
+    np.testing.assert_allclose(stiff_times, (1 + 1e-4) * np.arange(1, 4), rtol=1e-7)
+    calm_times = auto.spikes.for_sample(1)[1]
+    assert calm_times.size == 3
+    np.testing.assert_allclose(calm_times, (1.1 - 0.1 * np.exp(-11.0)) * np.arange(1, 4), rtol=1e-7)
