@@ -171,9 +171,9 @@ class ExpressionPrinter(C99CodePrinter):
         return str(super()._print(expr, **kwargs))
 
     def _folded(self, value: float) -> str:
-        """A folded number's literal, parenthesised when negative (``x - (-2.0)``)."""
+        """A folded number's literal, parenthesised when negative (``x - (-2.0)``, ``(-0.0)``)."""
         text = self._literal(value)
-        return f"({text})" if value < 0 and not math.isinf(value) else text
+        return f"({text})" if text.startswith("-") else text
 
     def emptyPrinter(self, expr: object) -> str:
         if not self._torch:
