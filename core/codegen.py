@@ -14,6 +14,13 @@ Brian2's C++ generator prints too), numbers at full precision, and the helpers o
 :func:`c_helpers` (``np_exprel``, NaN-propagating ``np_max``/``np_min``, ``np_sign``) with
 :mod:`neuroplex.runtime`'s semantics.
 
+Two options of the C target serve models whose booleans are numbers (SBML): ``fold_numbers``
+folds every numeric sub-expression to one double at print time (as the torch target does), and
+``numeric_logic`` prints relations and logic as parenthesised 0/1 values whose operands are
+tested against 0. Without them the C target prints what the spiking engine compiles (sympy's
+C99 arithmetic, relations and logic). An expression the C target cannot print raises
+:class:`~neuroplex.errors.NotPrintableError` naming it.
+
 Both targets print the special functions of :mod:`neuroplex.functions` by their one definition
 (``_rt.<name>`` / ``np_<name>``).
 """
@@ -29,7 +36,7 @@ from sympy.codegen.ast import float32, float64, real
 from sympy.printing.c import C99CodePrinter
 
 from . import runtime
-from .errors import ModelError
+from .errors import ModelError, NotPrintableError
 from .functions import EXPREL_SMALL, FUNCTIONS
 
 #: the targets :class:`ExpressionPrinter` prints for
@@ -71,6 +78,25 @@ _TORCH_CALLS: dict[type, str] = {
     sympy.gamma: "_rt.gamma",
 }
 
+#: C-target forms (``{f}`` the argument, ``{one}`` 1 in the precision, ``{s}`` the math.h suffix) of
+#: the functions C99 lacks, with :mod:`neuroplex.runtime`'s semantics
+_C_FORMS: dict[type, str] = {
+    sympy.sec: "({one} / cos{s}({f}))",
+    sympy.csc: "({one} / sin{s}({f}))",
+    sympy.cot: "({one} / tan{s}({f}))",
+    sympy.sech: "({one} / cosh{s}({f}))",
+    sympy.csch: "({one} / sinh{s}({f}))",
+    sympy.coth: "({one} / tanh{s}({f}))",
+    sympy.asec: "acos{s}({one} / ({f}))",
+    sympy.acsc: "asin{s}({one} / ({f}))",
+    sympy.acot: "atan{s}({one} / ({f}))",
+    sympy.asech: "acosh{s}({one} / ({f}))",
+    sympy.acsch: "asinh{s}({one} / ({f}))",
+    sympy.acoth: "atanh{s}({one} / ({f}))",
+    sympy.factorial: "(exp{s}(lgamma{s}(({f}) + {one})) * (({f}) < -0.0 ? NAN : {one}))",
+    sympy.gamma: "exp{s}(lgamma{s}({f}))",
+}
+
 _C_HELPERS = """/* exprel(x) = (exp(x) - 1)/x, 1 at 0: neuroplex.functions' definition */
 {exprel}
 static inline real np_max(real a, real b) {{ return (a != a || b != b) ? a + b : (a > b ? a : b); }}
@@ -80,16 +106,19 @@ static inline real np_sign(real x) {{ return x > 0 ? {one} : (x < 0 ? -{one} : x
 
 
 def _rebuild_printer(cls: type, names: Mapping[str, str], functions: Mapping[str, str], target: str,
-                     dtype: torch.dtype) -> "ExpressionPrinter":
+                     dtype: torch.dtype, fold_numbers: bool = False,
+                     numeric_logic: bool = False) -> "ExpressionPrinter":
     printer = ExpressionPrinter.__new__(cls)
-    ExpressionPrinter.__init__(printer, names, functions, target=target, dtype=dtype)
+    ExpressionPrinter.__init__(printer, names, functions, target=target, dtype=dtype,
+                               fold_numbers=fold_numbers, numeric_logic=numeric_logic)
     return printer
 
 
 class ExpressionPrinter(C99CodePrinter):
     """Print a sympy expression for ``target`` (``"torch"`` or ``"c"``, see the module docstring),
     given a symbol-name to local-name map ``names``. ``functions``: extra sympy function names
-    the torch target prints as calls of the given names; ``dtype``: the C target's precision.
+    the torch target prints as calls of the given names; ``dtype``: the C target's precision;
+    ``fold_numbers``/``numeric_logic``: the C target's options for SBML (module docstring).
     ``printer(expr) -> str``. A sympy :class:`~sympy.printing.codeprinter.CodePrinter` (through
     sympy's C99 printer, whose arithmetic the C target keeps); each ``_print_*`` method
     prints its node for both targets."""
@@ -97,7 +126,8 @@ class ExpressionPrinter(C99CodePrinter):
     printmethod = "_neuroplex_code"
 
     def __init__(self, names: Mapping[str, str], functions: Mapping[str, str] | None = None, *,
-                 target: str = "torch", dtype: torch.dtype = torch.float64):
+                 target: str = "torch", dtype: torch.dtype = torch.float64, fold_numbers: bool = False,
+                 numeric_logic: bool = False):
         if target not in TARGETS:
             raise ModelError(f"printer target must be one of {', '.join(TARGETS)}, not {target!r}")
         super().__init__({"type_aliases": {real: float32 if dtype == torch.float32 else float64}})
@@ -107,6 +137,9 @@ class ExpressionPrinter(C99CodePrinter):
         self.single = dtype == torch.float32
         self._real = "float" if self.single else "double"
         self._torch = target == "torch"
+        self.fold_numbers = fold_numbers and not self._torch
+        self.numeric_logic = numeric_logic and not self._torch
+        self._suffix = "f" if self.single else ""
 
     def __call__(self, expr: sympy.Basic | float) -> str:
         return self._print(expr) if self._torch else self.doprint(expr)
@@ -115,7 +148,8 @@ class ExpressionPrinter(C99CodePrinter):
         # rebuilt from its arguments: sympy's codegen type objects in the settings do not unpickle,
         # and compiled models (which hold printers) travel to Ray workers by pickle
         dtype = torch.float32 if self.single else torch.float64
-        return (_rebuild_printer, (type(self), self.names, self.functions, self.target, dtype))
+        return (_rebuild_printer, (type(self), self.names, self.functions, self.target, dtype,
+                                   self.fold_numbers, self.numeric_logic))
 
     def _print(self, expr: Any, **kwargs: Any) -> str:
         if self._torch:
@@ -127,27 +161,49 @@ class ExpressionPrinter(C99CodePrinter):
                 return "True" if expr == sympy.true else "False"
             if getattr(expr, "is_number", False) and not expr.free_symbols and not isinstance(expr, sympy.Piecewise):
                 return _num(_evaluate_number(expr))  # numbers folded: every call receives a tensor
+        elif self.fold_numbers:
+            if isinstance(expr, (bool, sympy.logic.boolalg.BooleanAtom)):
+                return self._literal(1.0 if expr == sympy.true else 0.0)
+            if isinstance(expr, (int, float)):
+                return self._folded(float(expr))
+            if getattr(expr, "is_number", False) and not expr.free_symbols and not isinstance(expr, sympy.Piecewise):
+                return self._folded(_evaluate_number(expr, 17))
         return str(super()._print(expr, **kwargs))
+
+    def _folded(self, value: float) -> str:
+        """A folded number's literal, parenthesised when negative (``x - (-2.0)``, ``(-0.0)``)."""
+        text = self._literal(value)
+        return f"({text})" if text.startswith("-") else text
 
     def emptyPrinter(self, expr: object) -> str:
         if not self._torch:
             return str(super().emptyPrinter(expr))
         raise ModelError(f"cannot compile {type(expr).__name__} expression {expr}")
 
+    def _print_not_supported(self, expr: object) -> str:
+        if self._torch:
+            return self.emptyPrinter(expr)
+        raise NotPrintableError(f"no C translation of {type(expr).__name__} in {expr}")
+
     # ------------------------------------------------------------------ atoms
     def _print_Symbol(self, expr: sympy.Symbol) -> str:
         try:
             return self.names[expr.name]
         except KeyError:
-            where = "" if self._torch else " in the generated step"
-            raise ModelError(f"undefined symbol {expr.name!r}{where}") from None
+            if self._torch:
+                raise ModelError(f"undefined symbol {expr.name!r}") from None
+            raise NotPrintableError(f"undefined symbol {expr.name!r} in the generated step") from None
 
     def _print_Dummy(self, expr: sympy.Dummy) -> str:
         return self._print_Symbol(expr) if self._torch else str(super()._print_Dummy(expr))
 
     def _print_Float(self, expr: Any) -> str:  # C target only: the torch target folds numbers
-        # float literals as doubles cast to float: the rounding torch does to a Python float
-        text = repr(float(expr))
+        return self._literal(float(expr))
+
+    def _literal(self, value: float) -> str:
+        """A C literal of ``value``: float literals as doubles cast to float, the rounding torch
+        does to a Python float."""
+        text = repr(value)
         if text in ("inf", "-inf", "nan"):
             text = {"inf": "INFINITY", "-inf": "(-INFINITY)", "nan": "NAN"}[text]
         return f"(({self._real}){text})" if self.single else text
@@ -201,6 +257,9 @@ class ExpressionPrinter(C99CodePrinter):
             b = self._print(base)
             return "(" + " * ".join([b if self._torch else f"({b})"] * int(exp)) + ")"
         if not self._torch:
+            if self.fold_numbers and exp not in (sympy.S.Half, sympy.S.NegativeOne):
+                # pow, not sympy's cbrt for x**(1/3): NaN below 0, as the torch target's power
+                return f"pow{self._suffix}({self._print(base)}, {self._print(exp)})"
             return str(super()._print_Pow(expr))
         if exp == sympy.Rational(1, 2):
             return f"torch.sqrt({self._print(base)})"
@@ -223,6 +282,8 @@ class ExpressionPrinter(C99CodePrinter):
 
     def _print_log(self, expr: sympy.log) -> str:
         if not self._torch:
+            if len(expr.args) == 2:
+                return f"(log{self._suffix}({self._print(expr.args[0])}) / log{self._suffix}({self._print(expr.args[1])}))"
             return str(super()._print_log(expr))
         if len(expr.args) == 2:
             return f"(torch.log({self._print(expr.args[0])}) / math.log({self._print(expr.args[1])}))"
@@ -243,22 +304,42 @@ class ExpressionPrinter(C99CodePrinter):
         return out
 
     def _print_Relational(self, expr: sympy.core.relational.Relational) -> str:
+        if self.numeric_logic:
+            return f"(({self._print(expr.lhs)}) {expr.rel_op} ({self._print(expr.rhs)}))"
         if not self._torch:
             return str(super()._print_Relational(expr))
         op = {"<": "<", "<=": "<=", ">": ">", ">=": ">=", "==": "==", "!=": "!="}[expr.rel_op]
         return f"_rt.rel({self._print(expr.lhs)}, {self._print(expr.rhs)}, {op!r})"
 
     def _print_And(self, expr: sympy.And) -> str:
+        if self.numeric_logic:
+            return self._logic("&&", expr.args)
         return self._fold("_rt.logical_and", expr.args) if self._torch else str(super()._print_And(expr))
 
     def _print_Or(self, expr: sympy.Or) -> str:
+        if self.numeric_logic:
+            return self._logic("||", expr.args)
         return self._fold("_rt.logical_or", expr.args) if self._torch else str(super()._print_Or(expr))
 
     def _print_Xor(self, expr: sympy.Xor) -> str:
+        if self.numeric_logic:
+            out = self._truth(expr.args[0])
+            for a in expr.args[1:]:
+                out = f"({out} != {self._truth(a)})"
+            return out
         return self._fold("_rt.logical_xor", expr.args) if self._torch else str(super()._print_Xor(expr))
 
     def _print_Not(self, expr: sympy.Not) -> str:
+        if self.numeric_logic:
+            return f"(!{self._truth(expr.args[0])})"
         return f"_rt.logical_not({self._print(expr.args[0])})" if self._torch else str(super()._print_Not(expr))
+
+    def _truth(self, expr: sympy.Basic) -> str:
+        """``numeric_logic``: an operand as a 0/1 truth value (any non-zero number is true)."""
+        return f"({self._print(expr)} != 0.0)"
+
+    def _logic(self, op: str, args: Sequence[sympy.Basic]) -> str:
+        return "(" + f" {op} ".join(self._truth(a) for a in args) + ")"
 
     # -------------------------------------------------------------- functions
     def _print_Function(self, expr: Any) -> str:
@@ -269,6 +350,9 @@ class ExpressionPrinter(C99CodePrinter):
         if name in FUNCTIONS:
             return f"{'_rt.' if self._torch else 'np_'}{name}({', '.join(args)})"
         if not self._torch:
+            form = _C_FORMS.get(type(expr))
+            if form is not None:
+                return form.format(f=args[0], one=self._literal(1.0), s=self._suffix)
             return str(super()._print_Function(expr))
         for cls, call in _TORCH_CALLS.items():
             if isinstance(expr, cls):
@@ -293,7 +377,7 @@ def _known_call(cls: type) -> Callable[[ExpressionPrinter, Any], str]:
     c99 = getattr(C99CodePrinter, f"_print_{cls.__name__}", C99CodePrinter._print_Function)
 
     def method(self: ExpressionPrinter, expr: Any) -> str:
-        return self._print_Function(expr) if self._torch else str(c99(self, expr))
+        return self._print_Function(expr) if self._torch or cls in _C_FORMS else str(c99(self, expr))
 
     method.__name__ = f"_print_{cls.__name__}"
     return method
@@ -331,7 +415,7 @@ def c_helpers(dtype: torch.dtype = torch.float64) -> str:
     return _C_HELPERS.format(exprel=FUNCTIONS["exprel"].c.format(real="real", **literals), **literals)
 
 
-def _evaluate_number(e: Any) -> float:
+def _evaluate_number(e: Any, digits: int = 15) -> float:
     if e is sympy.nan:
         return math.nan
     if e in (sympy.oo, sympy.zoo):
@@ -339,7 +423,7 @@ def _evaluate_number(e: Any) -> float:
     if e == -sympy.oo:
         return -math.inf
     try:
-        value = complex(e.evalf())
+        value = complex(e.evalf(digits))
     except (TypeError, ValueError):
         return math.nan
     return value.real if abs(value.imag) < 1e-300 else math.nan

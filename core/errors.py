@@ -25,5 +25,10 @@ class ModelError(NeuroplexError):
     """A model definition is invalid (unknown symbol, bad equation, missing value)."""
 
 
+class NotPrintableError(ModelError):
+    """An expression the code printer cannot print for its target (an undefined symbol, a function
+    the target has no translation of); the message names it."""
+
+
 class SolverError(NeuroplexError):
     """A solve failed; ``throw=True`` raises this naming the failed samples."""

@@ -2,7 +2,8 @@
 
 :func:`model_source` prints ``model_bind(p, k)`` (what only the parameters decide, once per
 run: :func:`neuroplex.codegen.split_static`, common sub-expressions once) and
-``model_rhs(t, y, p, k, dy)`` (the rest, every call) with :class:`.cprinter.CPrinter`, from
+``model_rhs(t, y, p, k, dy)`` (the rest, every call) with the core printer's C target
+(:class:`neuroplex.codegen.ExpressionPrinter`, numbers folded and logic as 0/1 values), from
 the model's ``derivatives`` and the assignment rules they use; ``model_jac(t, y, p, k, J, ft)``,
 the dense Jacobian ``df/dy`` and ``df/dt`` from symbolic derivatives (chain rule through the
 assignment rules, only non-zero entries computed; where sympy finds no closed form the
@@ -21,14 +22,18 @@ from importlib import resources
 from pathlib import Path
 
 import sympy
+import torch
 
-from neuroplex.codegen import split_static
+from neuroplex import codegen, functions
+from neuroplex.codegen import ExpressionPrinter, c_helpers, split_static
+from neuroplex.errors import NotPrintableError
 from neuroplex.ir import ModelIR
-
-from .cprinter import PRELUDE, CPrinter, NotCompilable
 
 #: bump when the generated code's layout changes (part of the cache key)
 FORMAT = "neuroplex-native-1"
+
+#: the helpers the printed expressions call (np_min/np_max/np_sign/np_exprel), in double
+PRELUDE = "typedef double real;\n" + c_helpers(torch.float64)
 
 
 @dataclass(frozen=True)
@@ -59,10 +64,11 @@ def _needed(model: ModelIR, exprs: list[sympy.Basic]) -> list[str]:
 
 @lru_cache(maxsize=1)
 def _generator_version() -> bytes:
-    """The generator's own code (this module and the printer): a change to either gives new
-    library names, so no library printed by an older generator is reused."""
-    here = Path(__file__).parent
-    return b"".join((here / name).read_bytes() for name in ("csource.py", "cprinter.py"))
+    """The generator's own code (this module, the core printer and the special functions' C
+    definitions): a change to any gives new library names, so no library printed by an older
+    generator is reused."""
+    return b"".join(Path(module.__file__).read_bytes() for module in (codegen, functions)) + \
+        Path(__file__).read_bytes()
 
 
 def model_key(model: ModelIR) -> str:
@@ -124,7 +130,7 @@ def _function(model: ModelIR, exprs: list[sympy.Basic], k_offset: int, prefix: s
     names = dict(base)
     names.update({sym.name: f"k[{k_offset + j}]" for j, (sym, _) in enumerate(split.static)})
     names.update({sym.name: f"{prefix}{j}" for j, (sym, _) in enumerate(split.dynamic)})
-    printer = CPrinter(names)
+    printer = ExpressionPrinter(names, target="c", fold_numbers=True, numeric_logic=True)
     bind = [f"    k[{k_offset + j}] = {printer(e)};" for j, (_, e) in enumerate(split.static)]
     body = [f"    const double {prefix}{j} = {printer(e)};" for j, (_, e) in enumerate(split.dynamic)]
     body += [f"    const double out{i} = {printer(e)};" for i, e in enumerate(split.outputs)]
@@ -133,7 +139,7 @@ def _function(model: ModelIR, exprs: list[sympy.Basic], k_offset: int, prefix: s
 
 def model_source(model: ModelIR) -> ModelSource:
     """The C source of ``model``'s right-hand side; raises
-    :class:`.cprinter.NotCompilable` where an expression has no C form."""
+    :class:`~neuroplex.errors.NotPrintableError` where an expression has no C form."""
     states = list(model.state_names)
     n = len(states)
     derivs = [sympy.sympify(model.derivatives[s]) for s in states]
@@ -149,7 +155,7 @@ def model_source(model: ModelIR) -> ModelSource:
         jac += [f"    J[{i * n + j}] = out{m};" if j < n else f"    ft[{i}] = out{m};"
                 for m, (i, j, _) in enumerate(entries)]
         has_jac = 1
-    except (ValueError, NotCompilable):  # no closed form: the integrator differences numerically
+    except (ValueError, NotPrintableError):  # no closed form: the integrator differences numerically
         jbind, jac, has_jac = [], [], 0
     text = "\n".join([
         "#include <math.h>", "#include <stdint.h>", "#include <string.h>", PRELUDE,

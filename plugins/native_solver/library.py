@@ -81,7 +81,7 @@ def library_path(model: ModelIR) -> Path:
 def native_library(model: ModelIR) -> NativeLibrary:
     """``model``'s library, from this process's memory, the disk cache, or built now
     (:class:`~neuroplex.errors.ModelError` without a working compiler; the printer's
-    :class:`.cprinter.NotCompilable` for an expression C cannot take)."""
+    :class:`~neuroplex.errors.NotPrintableError` for an expression C cannot take)."""
     own = model.__dict__.get("_native_library")
     if isinstance(own, NativeLibrary):
         return own

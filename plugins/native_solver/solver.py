@@ -20,13 +20,12 @@ import numpy as np
 import torch
 
 from neuroplex import cbuild
-from neuroplex.errors import NeuroplexError, SolverError
+from neuroplex.errors import NeuroplexError, NotPrintableError, SolverError
 from neuroplex.sbml import SBMLProgram, compiled
 from neuroplex.settings import StepControl
 from neuroplex.solution import Solution
 from neuroplex.solver import Solver
 
-from .cprinter import NotCompilable
 from .library import integrator, native_library
 
 #: method name -> the integrator's code
@@ -42,7 +41,7 @@ def refusal(model: Any) -> str | None:
         return "no working C compiler (set $CC or install gcc/clang)"
     try:
         native_library(model)
-    except NotCompilable as exc:
+    except NotPrintableError as exc:
         return f"model {getattr(model, 'name', '?')!r}: {exc}"
     return None
 

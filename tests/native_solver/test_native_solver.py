@@ -13,9 +13,9 @@ pytest.importorskip("libsbml")
 
 import neuroplex  # noqa: E402
 from neuroplex import cbuild  # noqa: E402
-from neuroplex.errors import NeuroplexError, SolverError  # noqa: E402
+from neuroplex.errors import NeuroplexError, NotPrintableError, SolverError  # noqa: E402
 from neuroplex.plugins.native_solver import NativeSolver, refusal  # noqa: E402
-from neuroplex.plugins.native_solver.cprinter import CPrinter, NotCompilable  # noqa: E402
+from neuroplex.codegen import ExpressionPrinter  # noqa: E402
 from neuroplex.plugins.native_solver.library import library_path  # noqa: E402
 from neuroplex.sbml.antimony_loader import read_antimony_string  # noqa: E402
 
@@ -48,9 +48,9 @@ def _cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyP
 
 def test_printer_keeps_the_torch_semantics() -> None:
     x, y = sympy.symbols("x y")
-    p = CPrinter({"x": "y[0]", "y": "k[1]"})
+    p = ExpressionPrinter({"x": "y[0]", "y": "k[1]"}, target="c", fold_numbers=True, numeric_logic=True)
     # a power of a sum keeps its parentheses; small integer powers are products
-    assert p(1 / (sympy.exp(x) + 1)) == "(1.0 / (exp(y[0]) + 1.0))"
+    assert p(1 / (sympy.exp(x) + 1)) == "1.0/(exp(y[0]) + 1.0)"
     assert p((x + y) ** 3) == "((y[0] + k[1]) * (y[0] + k[1]) * (y[0] + k[1]))"
     # Piecewise without a true branch ends in NaN; Min/Max propagate NaN (np_min/np_max)
     assert p(sympy.Piecewise((x, x > 1))) == "((((y[0]) > (1.0))) ? (y[0]) : (NAN))"
@@ -58,9 +58,14 @@ def test_printer_keeps_the_torch_semantics() -> None:
     # numbers fold to doubles (no integer division in C)
     assert p(sympy.Rational(1, 3) * x) == "(0.3333333333333333)*y[0]"
     assert p(sympy.sec(x)) == "(1.0 / cos(y[0]))"
-    with pytest.raises(NotCompilable, match="undefined symbol 'z'"):
+    # x**(1/3) is pow (NaN below 0, as torch), not C's cbrt; factorial/gamma as neuroplex.runtime
+    assert p(x ** sympy.Rational(1, 3)) == "pow(y[0], 0.3333333333333333)"
+    assert p(sympy.gamma(x)) == "exp(lgamma(y[0]))"
+    # relations and logic are 0/1 values; operands true when non-zero
+    assert p(sympy.Xor(x > 1, y > 1)) == "((((y[0]) > (1.0)) != 0.0) != (((k[1]) > (1.0)) != 0.0))"
+    with pytest.raises(NotPrintableError, match="undefined symbol 'z'"):
         p(sympy.Symbol("z") + x)
-    with pytest.raises(NotCompilable, match="no C translation"):
+    with pytest.raises(NotPrintableError, match="no C translation"):
         p(sympy.Function("mystery")(x))
 
 
