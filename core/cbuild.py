@@ -84,7 +84,9 @@ def _libraries(cc: str) -> tuple[str, ...]:
     return (("-lmvec",) if _vector_math(cc) else ()) + ("-lm",)
 
 
-_VECTOR_PROBE = """#include <math.h>
+#: declarations of the vector versions (glibc's libmvec) of the math functions generated loops
+#: call most; a generated file that uses them puts these after its includes
+VECTOR_MATH = """
 #pragma omp declare simd notinbranch
 double exp(double);
 #pragma omp declare simd notinbranch
@@ -97,7 +99,9 @@ float expf(float);
 float expm1f(float);
 #pragma omp declare simd notinbranch
 float logf(float);
-void probe(double *restrict y, float *restrict z, int n) {
+"""
+
+_VECTOR_PROBE = "#include <math.h>" + VECTOR_MATH + """void probe(double *restrict y, float *restrict z, int n) {
 #pragma omp simd
     for (int j = 0; j < n; ++j) y[j] = exp(y[j]) + expm1(y[j]) + log(y[j]);
 #pragma omp simd

@@ -24,6 +24,7 @@ from typing import Any, Callable
 import sympy
 import torch
 
+from neuroplex.cbuild import VECTOR_MATH
 from neuroplex.codegen import CPrinter, c_helpers
 from neuroplex.errors import ModelError
 
@@ -39,22 +40,6 @@ _HEADER = """#include <math.h>
 
 typedef {real} real;
 
-"""
-
-#: vector versions (glibc's libmvec) of the math functions the neuron loops call most
-_VECTOR_MATH = """
-#pragma omp declare simd notinbranch
-double exp(double);
-#pragma omp declare simd notinbranch
-double expm1(double);
-#pragma omp declare simd notinbranch
-double log(double);
-#pragma omp declare simd notinbranch
-float expf(float);
-#pragma omp declare simd notinbranch
-float expm1f(float);
-#pragma omp declare simd notinbranch
-float logf(float);
 """
 
 
@@ -84,7 +69,7 @@ def header(dtype: torch.dtype, vector_math: bool) -> str:
     """The includes, the ``real`` type and the helper functions every generated file starts with
     (:func:`neuroplex.codegen.c_helpers`: the special functions' one C definition)."""
     real_type = "float" if dtype == torch.float32 else "double"
-    return _HEADER.format(real=real_type) + c_helpers(dtype) + (_VECTOR_MATH if vector_math else "")
+    return _HEADER.format(real=real_type) + c_helpers(dtype) + (VECTOR_MATH if vector_math else "")
 
 
 def elementwise(expr: Any, args: list[sympy.Symbol], dtype: torch.dtype) -> Callable[..., torch.Tensor]:
