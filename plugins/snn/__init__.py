@@ -11,8 +11,10 @@ from .network import Network
 from .plasticity import SynapseModel, parse_statement, stdp_additive, stdp_multiplicative, triplet_stdp
 from .results import population_rate, population_spikes
 from .stats import spike_stats
+from .synapse_equations import synapse_from_equations
 
 __all__ = ["BACKENDS", "BUILDERS", "METHODS", "Engine", "Network", "PoissonGroup", "PoissonInput", "Population",
            "SpikeGeneratorGroup", "StateMonitor", "SynapseModel", "Synapses", "TimedArray", "build_step", "cobahh",
            "cuba", "cuba_from_instance", "parse_statement", "poisson_trains", "population_rate", "population_spikes",
-           "song_neuron", "song_stdp", "spike_stats", "stdp_additive", "stdp_multiplicative", "triplet_stdp"]
+           "song_neuron", "song_stdp", "spike_stats", "stdp_additive", "stdp_multiplicative", "synapse_from_equations",
+           "triplet_stdp"]
