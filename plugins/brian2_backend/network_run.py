@@ -357,7 +357,7 @@ def _solution(net: Any, result: dict[str, Any], n_steps: int, dt: float, target:
               "run_time": result["run_time"], "build_time": result["build_time"], "final_state": result["final"],
               "spikes": by_pop, "rates": rates, "synapses": synapses,
               "dtype": dtype, "target": result["target"], "target_requested": target, "units": result["units"],
-              "brian_equations": result["equations"]},
+              "brian_equations": result["equations"], "units_of": net.units_of(), "time_unit": "second"},
     )
 
 

@@ -139,7 +139,7 @@ class Engine:
         self.end_state = self._end(state, n_steps)
         return solution(plan, out, dtype=self.dtype, device=dev,
                         meta={"engine": self.backend, "loop_time": loop_time, "build_time": self.build_time,
-                              "cached": self.cached})
+                              "cached": self.cached, "units_of": self.net.units_of(), "time_unit": "second"})
 
     def _end(self, state: dict[str, Any], step: int) -> dict[str, Any]:
         """Where the run ended: neuron states and last spikes per population, plastic synapse

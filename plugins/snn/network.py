@@ -237,6 +237,17 @@ class Network:
         self.monitors.append(mon)
         return mon
 
+    def units_of(self) -> dict[str, str]:
+        """The unit of every monitored trace (``"P.v[3]" -> "volt"``), from the population's
+        model, for ``Solution.meta["units_of"]`` (plots label their axes with it)."""
+        out = {}
+        for mon in self.monitors:
+            model = self.populations[mon.population].model
+            for var in mon.variables:
+                unit = model.state(var).unit
+                out.update({f"{mon.population}.{var}[{j}]": unit for j in mon.indices})
+        return out
+
     def rate_monitor(self, population: str) -> None:
         """Record ``population``'s rate (Brian2's ``PopulationRateMonitor``): the run's
         ``meta["rates"][population]`` is ``(B, steps)``, spikes per step / (n dt) in Hz."""

@@ -29,6 +29,7 @@ def test_batched_cuba_is_identical_to_the_torch_engine():
     brian = Brian2Solver(target="numpy").simulate(net, (0.0, 0.1))
     torch_sol = net.run(0.1)
     assert brian.names == torch_sol.names == ["P.v[0]", "P.v[7]"]
+    assert brian.meta["units_of"] == torch_sol.meta["units_of"] == {"P.v[0]": "volt", "P.v[7]": "volt"}
     assert brian.ys.shape == torch_sol.ys.shape == (2, 1000, 2)
     torch.testing.assert_close(brian.ts, torch_sol.ts)
     for b in range(2):

@@ -30,3 +30,11 @@ def test_valid_arrays_pass_unchanged():
     tau = np.array([0.01, 0.02, 0.03])
     pop = Network(dt=1e-4).add_population("P", get_neuron("lif")(), 3, params={"tau_m": tau})
     assert pop.params["tau_m"] is tau
+
+
+def test_network_results_carry_units():
+    net = Network(dt=1e-4)
+    net.add_population("P", get_neuron("lif")(), 2, init={"v": -60 * mV})
+    net.monitor("P", ["v"], [1])
+    sol = net.run(0.002)
+    assert sol.meta["units_of"] == {"P.v[1]": "volt"} and sol.meta["time_unit"] == "second"
