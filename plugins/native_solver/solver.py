@@ -83,9 +83,6 @@ class NativeSolver(Solver):
         """Integrate an SBML model (see the class docstring); a batch runs sample by sample."""
         if inputs is not None:
             raise SolverError(f"SBML model {getattr(model, 'name', '?')!r} takes no inputs")
-        reason = refusal(model)
-        if reason is not None:
-            raise SolverError(f"native solver: {reason}; use solver='torch'")
         return self.run_program(compiled(model), t_span, t_eval=t_eval, params=params, y0=y0)
 
     def run_program(self, prog: SBMLProgram, t_span: tuple[float, float], *,
