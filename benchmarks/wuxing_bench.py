@@ -24,6 +24,7 @@ worst at each epoch and any NaN/Inf stop::
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import multiprocessing
 import statistics
@@ -128,6 +129,8 @@ def _one(job: dict[str, Any]) -> dict[str, Any]:
     warnings.simplefilter("ignore")
     rule = WuxingRule(job["config"], method=job["method"], **job["options"])
     data = load_dataset(job["dataset"])
+    if job["validation"]:
+        data = validation_split(data, job["validation"])
     accs: list[float] = []
 
     def record(trainer: Trainer, epoch: int, metrics: dict[str, float]) -> None:
@@ -141,6 +144,13 @@ def _one(job: dict[str, Any]) -> dict[str, Any]:
     except NumericalError as exc:
         error = str(exc)
     return {"seed": job["seed"], "test_accuracy": accs, "error": error, "cpu_s": time.process_time() - cpu}
+
+
+def validation_split(data: Any, n: int) -> Any:
+    """The last ``n`` training samples as the test set, the rest as the training set (for tuning
+    without looking at the test split)."""
+    return dataclasses.replace(data, x_train=data.x_train[:-n], y_train=data.y_train[:-n],
+                               x_test=data.x_train[-n:], y_test=data.y_train[-n:])
 
 
 def _seeds(text: str) -> list[int]:
@@ -161,10 +171,12 @@ def seed_table(args: argparse.Namespace) -> list[dict[str, Any]]:
             options[key] = value
     load_config(args.config, **options)  # fail early on a bad option
     jobs = [{"seed": s, "config": args.config, "method": args.method, "options": options, "epochs": args.epochs,
-             "batch_size": args.batch_size, "dataset": args.dataset} for s in _seeds(args.seeds)]
+             "batch_size": args.batch_size, "dataset": args.dataset, "validation": args.validation} for s in _seeds(args.seeds)]
     with multiprocessing.get_context("spawn").Pool(min(args.jobs, len(jobs))) as pool:
         rows = pool.map(_one, jobs)
-    print(f"wuxing-{args.method} config {args.config} {options or ''} dataset {args.dataset} batch {args.batch_size}")
+    where = f" validation: last {args.validation} training samples" if args.validation else ""
+    print(f"wuxing-{args.method} config {args.config} {options or ''} dataset {args.dataset} batch "
+          f"{args.batch_size}{where}")
     for row in rows:
         print(f"seed {row['seed']}: " + " ".join(f"{a:.3f}" for a in row["test_accuracy"])
               + f"  ({row['cpu_s']:.0f} CPU s){'  ERROR ' + row['error'] if row['error'] else ''}")
@@ -186,6 +198,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--dataset", default="digits")
+    parser.add_argument("--validation", type=int, default=0,
+                        help="tune: test on the last N training samples, train on the rest")
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--json", default=None)
     args = parser.parse_args()

@@ -19,7 +19,9 @@ Reversed (eq 4.3, connection paper eq 3.2)::
 Both start at their rest points (``D(0) = 0``) and run ``T / dt`` Heun steps of the core
 fixed-step loop with E clamped to ``[0, e_max B0]`` after each stage; the trapezoidal time
 average ``Dbar = (1/T) int D dt`` is kept, never the trajectory. ``Leb = Dbar`` at the
-output element of the last layer (eq 5.1). A non-finite state or parameter raises naming
+output element of the last layer (eq 5.1); the predicted class is the argmax of ``Leb`` or,
+with ``readout_norm="zscore"``, of ``Leb`` standardised per class by running statistics of
+the training batches (:meth:`WuxingNetwork.decision`). A non-finite state or parameter raises naming
 the layer.
 """
 from __future__ import annotations
@@ -85,6 +87,8 @@ class WuxingNetwork:
         self.C = torch.cat(c).to(**opts)
         self.link_layer = torch.cat(layer).to(self.device)
         self.C_max = torch.cat(cmax).to(**opts)
+        layer_eta = torch.tensor(config.eta_c_layers or [1.0] * len(sizes[:-1]), dtype=torch.float64)
+        self.eta_link = (config.eta_c * layer_eta[self.link_layer]).to(**opts)
         self.in_idx = (5 * torch.arange(sizes[0]) + config.in_elem).to(self.device)
         out = 5 * (self.offsets[-2] + torch.arange(sizes[-1]))
         elems = torch.arange(5) if config.readout == "mean" else torch.tensor([config.out_elem])
@@ -94,6 +98,10 @@ class WuxingNetwork:
         self.k3_mask = torch.ones(shape, dtype=torch.bool, device=self.device)
         if not config.k3_input_layer:
             self.k3_mask[:sizes[0]] = False
+        n_out = sizes[-1]
+        self.out_mean = torch.zeros(n_out, **opts)
+        self.out_var = torch.ones(n_out, **opts)
+        self.out_seen = False
         self.refresh_rest()
 
     # ------------------------------------------------------------- parameters
@@ -214,6 +222,23 @@ class WuxingNetwork:
         t[torch.arange(y.shape[0], device=self.device), y.to(self.device)] = self.config.target1
         return t
 
+    def track_output(self, out: torch.Tensor) -> None:
+        """Running mean and variance of ``Leb`` per class over training batches (``readout_norm``)."""
+        mean, var = out.mean(0), out.var(0, unbiased=False) if out.shape[0] > 1 else torch.zeros_like(out[0])
+        if not self.out_seen:
+            self.out_mean, self.out_var, self.out_seen = mean, var, True
+            return
+        m = self.config.norm_momentum
+        self.out_mean = (1 - m) * self.out_mean + m * mean
+        self.out_var = (1 - m) * self.out_var + m * var
+
+    def decision(self, out: torch.Tensor) -> torch.Tensor:
+        """Scores whose argmax is the predicted class: ``Leb`` or, with ``readout_norm="zscore"``,
+        ``(Leb - running mean) / running std`` per class."""
+        if self.config.readout_norm == "zscore":
+            return (out - self.out_mean) / (self.out_var + 1e-12).sqrt()
+        return out
+
     # ---------------------------------------------------------------- updates
     def coupling_g1(self, dbar: torch.Tensor, dhat: torch.Tensor) -> torch.Tensor:
         """Method 2's ``G1`` per link: batch mean of ``Dbar[src] D^bar[dst]`` (connection paper eq 3.3)."""
@@ -230,8 +255,9 @@ class WuxingNetwork:
         return torch.atan(kt * g1) / kt
 
     def update_coupling(self, g1: torch.Tensor, weight: float = 1.0) -> None:
-        """``C <- clamp(C + eta_c G2)`` (connection paper eq 3.5)."""
-        self.C = torch.minimum(torch.maximum(self.C + self.config.eta_c * weight * self.bounded(g1), -self.C_max),
+        """``C <- clamp(C + eta_c f_l G2)`` (connection paper eq 3.5; ``f_l`` the link's layer-pair
+        factor from ``eta_c_layers``, 1 by default)."""
+        self.C = torch.minimum(torch.maximum(self.C + weight * self.eta_link * self.bounded(g1), -self.C_max),
                                self.C_max)
         self.check_finite(self.C, "coupling coefficient C")
 
@@ -245,11 +271,14 @@ class WuxingNetwork:
         self.refresh_rest()
 
     # ------------------------------------------------------------------ state
+    STATE = ("K1", "K2", "K3", "C", "src", "dst", "rest_f", "rest_b", "out_mean", "out_var")
+
     def state_dict(self) -> dict[str, Any]:
-        return {k: getattr(self, k).clone() for k in ("K1", "K2", "K3", "C", "src", "dst", "rest_f", "rest_b")}
+        return {**{k: getattr(self, k).clone() for k in self.STATE}, "out_seen": self.out_seen}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        for k in ("K1", "K2", "K3", "C", "src", "dst", "rest_f", "rest_b"):
+        self.out_seen = bool(state["out_seen"])
+        for k in self.STATE:
             if getattr(self, k).shape != state[k].shape:
                 raise NeuroplexError(f"wuxing network {self.config.name!r}: checkpoint {k} has shape "
                                      f"{tuple(state[k].shape)}, the network {tuple(getattr(self, k).shape)}")

@@ -64,6 +64,7 @@ class WuxingRule:
         net = self.network
         dbar = net.forward(x)
         out = net.output(dbar)
+        net.track_output(out)
         err = net.targets(y) - out
         dhat = net.backward(err)
         scale = 1.0 / (1.0 + self.config.lr_decay * self.updates)
@@ -72,7 +73,7 @@ class WuxingRule:
         if self.method in ("k3", "mixed"):
             net.update_k3(net.k3_g1(dbar, dhat), scale * (self.config.mix_k3 if self.method == "mixed" else 1.0))
         self.updates += 1
-        acc = (out.argmax(1) == y.to(out.device)).float().mean()
+        acc = (net.decision(out).argmax(1) == y.to(out.device)).float().mean()
         return {"loss": float(0.5 * (err ** 2).sum(1).mean()), "batch_accuracy": float(acc)}
 
     @torch.no_grad()
@@ -85,7 +86,7 @@ class WuxingRule:
         net = self.network
         out = self.predict(x)
         err = net.targets(y) - out
-        return {"accuracy": float((out.argmax(1) == y.to(out.device)).float().mean()),
+        return {"accuracy": float((net.decision(out).argmax(1) == y.to(out.device)).float().mean()),
                 "loss": float(0.5 * (err ** 2).sum(1).mean())}
 
     def epoch_metrics(self) -> dict[str, float]:

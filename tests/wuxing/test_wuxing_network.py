@@ -160,3 +160,4 @@ def test_shipped_configs_and_bad_config_errors(tmp_path):
         WuxingNetwork(load_config("digits", K2=0.1))
     with pytest.raises(NeuroplexError, match=r"expected \(batch, 64\)"):
         WuxingNetwork(load_config("digits")).forward(torch.zeros(2, 63))
+

@@ -88,3 +88,41 @@ def test_lr_decay_shrinks_later_steps(small_digits):
     rule.train_batch(x, y)  # update 1: rate / (1 + 1e6)
     assert float((c1 - c0).abs().max()) > 1e-3
     assert float((rule.network.C - c1).abs().max()) < 1e-6 * float((c1 - c0).abs().max()) * 10
+
+
+def test_per_layer_rates_scale_each_layer_pairs_step(small_digits):
+    x, y = small_digits.x_train[:16], small_digits.y_train[:16]
+    steps = []
+    for layers_eta in ([1.0, 1.0], [2.0, 0.0]):
+        rule = make_rule("wuxing-coupling", config="digits", layers=[64, 16, 10], eta_c_layers=layers_eta)
+        rule.init(0, "cpu")
+        c0 = rule.network.C.clone()
+        rule.train_batch(x, y)
+        steps.append(rule.network.C - c0)
+    first = rule.network.link_layer == 0
+    assert float(steps[0][first].abs().max()) > 1e-4 and float(steps[0][~first].abs().max()) > 1e-4
+    assert torch.allclose(steps[1][first], 2 * steps[0][first], atol=1e-6)
+    assert torch.all(steps[1][~first] == 0)
+    with pytest.raises(nx.NeuroplexError, match="eta_c_layers"):
+        make_rule("wuxing-coupling", config="digits", eta_c_layers=[1.0, 1.0, 1.0])
+
+
+def test_zscore_readout_tracks_training_outputs_and_resumes(small_digits, tmp_path):
+    rule = make_rule("wuxing-k3", config="digits", layers=[64, 16, 10], readout_norm="zscore", norm_momentum=0.5)
+    rule.init(0, "cpu")
+    net = rule.network
+    outs = []
+    for i in range(2):
+        x = small_digits.x_train[16 * i:16 * (i + 1)]
+        outs.append(net.output(net.forward(x)))
+        rule.train_batch(x, small_digits.y_train[16 * i:16 * (i + 1)])
+    mean = 0.5 * outs[0].mean(0) + 0.5 * outs[1].mean(0)
+    var = 0.5 * outs[0].var(0, unbiased=False) + 0.5 * outs[1].var(0, unbiased=False)
+    assert torch.allclose(net.out_mean, mean, atol=1e-6) and torch.allclose(net.out_var, var, atol=1e-6)
+    out = outs[1]
+    assert torch.allclose(net.decision(out), (out - mean) / var.sqrt(), atol=1e-4)
+    state = rule.state_dict()
+    other = make_rule("wuxing-k3", config="digits", layers=[64, 16, 10], readout_norm="zscore", norm_momentum=0.5)
+    other.init(1, "cpu")
+    other.load_state_dict(state)
+    assert torch.equal(other.network.out_mean, net.out_mean) and other.network.out_seen
