@@ -100,9 +100,15 @@ def run_search(spec: TreeSpec, x: torch.Tensor, loss_fn: Callable, cfg: ABPConfi
             penalty[id(c)] = 0.0 if sane(spec, c, probe, y_span) else 1.0  # as bad as a constant model
         return score(c, parsimony) + penalty[id(c)]
 
+    def refit(cands: list[Candidate]) -> list[Candidate]:
+        if not cfg.constants:  # nothing to fit
+            return cands
+        return (lm_refit(spec, x, residual_fn, loss_fn, cands, iters=15) if residual_fn is not None
+                else lbfgs_refit(spec, x, loss_fn, cands, group=group))
+
     def keep(fresh: list[Candidate], fitted: list[Candidate]) -> None:
         for c, f in zip(fresh, fitted):
-            if snap_constants and f.loss < clean_below:
+            if snap_constants and cfg.constants and f.loss < clean_below:
                 f = _clean(spec, x, loss_fn, residual_fn, f, group)
             refined[c.key] = f
             if f.key != c.key:
@@ -115,8 +121,7 @@ def run_search(spec: TreeSpec, x: torch.Tensor, loss_fn: Callable, cfg: ABPConfi
         seeds = [Candidate(ops[i:i + 1], w[i:i + 1], b[i:i + 1], float(lo[i])) for i in range(len(ops))]
         seeds = [c for c in seeds if c.key not in refined and np.isfinite(c.loss)]
         if seeds:
-            keep(seeds, lm_refit(spec, x, residual_fn, loss_fn, seeds, iters=15) if residual_fn is not None
-                 else lbfgs_refit(spec, x, loss_fn, seeds, group=group))
+            keep(seeds, refit(seeds))
             best = min(refined.values(), key=rank)
     r = 0
     if best is not None and best.loss <= exact_loss and rank(best) < 1.0:
@@ -130,8 +135,7 @@ def run_search(spec: TreeSpec, x: torch.Tensor, loss_fn: Callable, cfg: ABPConfi
             ops[s], w[s], b[s] = ranked[e].ops, ranked[e].w, ranked[e].b
         abp.run_round((ops, w, b))
         fresh = abp.best_candidates(refit_per_round, exclude=set(refined), per_size=per_size)
-        fitted = (lm_refit(spec, x, residual_fn, loss_fn, fresh, iters=15) if residual_fn is not None
-                  else lbfgs_refit(spec, x, loss_fn, fresh, group=group))
+        fitted = refit(fresh)
         keep(fresh, fitted)
         best = min(refined.values(), key=rank)
         if progress is not None:

@@ -96,3 +96,14 @@ def test_sklearn_estimator_checks(cls):
     est = cls(**kw, propose=False) if cls is XNetRegressor else cls(**kw)
     failed = [r["check_name"] for r in check_estimator(est, on_fail=None) if r["status"] == "failed"]
     assert failed == []
+
+
+def test_without_constants_every_neuron_is_plain():
+    """``constants=False`` (the paper's fits without parameters): w = 1 and b = 0 everywhere."""
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-1, 1, (30, 2))
+    y = np.sin(X[:, 0]) + X[:, 0] * X[:, 1]
+    m = XNetRegressor(random_state=0, constants=False, **FAST).fit(X, y)
+    act = m.candidate_.ops >= 0
+    assert np.all(m.candidate_.w[act] == 1.0) and np.all(m.candidate_.b[act] == 0.0)
+    assert m.n_params_ == 0 and m.score(X, y) > 0.99, m.sympy()
