@@ -7,8 +7,10 @@
 * ``recovery``: the DSR/DSO spec (20 points U[a, b] per variable, docs/xnet.md), exact symbolic
   recovery by sympy, R^2 on 1000 fresh in-range points and on the extrapolation box;
 * ``paper``: X-Net Table 1 protocol, 100 training points on the paper's range ([-2, 2] for the
-  one-variable polynomials), R^2 in range and extrapolated;
-* node and parameter counts of every fitted model (Table 2), CPU seconds per run.
+  one-variable polynomials), R^2 in range and extrapolated, X-Net with constants (``xnet``) and
+  without (``xnet-noconst``: every w = 1, b = 0);
+* node and parameter counts of every fitted model, and per problem at R^2 >= 0.99 (Table 2),
+  CPU seconds per run.
 
 Prints a markdown table (median and worst over seeds) and writes the rows as JSON (``--json``).
 """
@@ -20,7 +22,7 @@ import os
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from neuroplex.config import set_threads  # noqa: E402
-from neuroplex.plugins.xnet.bench import parse_ids, print_table, run_bench  # noqa: E402
+from neuroplex.plugins.xnet.bench import parse_ids, print_table, run_bench, table2  # noqa: E402
 
 
 def main() -> None:
@@ -41,6 +43,8 @@ def main() -> None:
     rows = run_bench(parse_ids(a.problems), [int(s) for s in a.seeds.split(",")], a.protocol, a.time_budget,
                      a.with_gplearn, a.json)
     print(print_table(rows))
+    print()
+    print(table2(rows))
 
 
 def classify(name: str, seeds: list[int], time_budget: float) -> None:

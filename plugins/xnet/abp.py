@@ -51,6 +51,7 @@ class ABPConfig:
     g_max: float = 1e3            # gradient truncation (4.5)
     g_min: float = 0.0
     init_size_max: int = 3        # first round's largest initial tree; +2 per round
+    constants: bool = True        # False: every w = 1, b = 0 (the paper's "without constants")
 
 
 @dataclass
@@ -149,7 +150,7 @@ class ABPSearch:
             total = torch.where(finite, loss, torch.zeros_like(loss)).sum()
             lv = loss.detach()
             step = eta(1.0, prev, lv)
-            if t % cfg.k_alternate != 0:
+            if t % cfg.k_alternate != 0 and cfg.constants:
                 gw, gb = torch.autograd.grad(total, [wt, bt], allow_unused=True)
                 n_const += 1
                 with torch.no_grad():
@@ -253,7 +254,7 @@ class ABPSearch:
             ar = self._arity[op]
             a_in = torch.where((ar == 0)[:, None], o, lnew)
             cands, valid, cur = self._candidates(a_in, rnew, op, ar, size[tree_of], d)
-            err, cw, cb, var_t = _affine_fit(cands, target)
+            err, cw, cb, var_t = _affine_fit(cands, target) if cfg.constants else _plain_fit(cands, target)
             err_cur = torch.gather(err, 1, cur.clamp_min(0)[:, None]).squeeze(1)
             gain = (err_cur[:, None] - err) / (var_t[:, None] + 1e-12)
             is_cur = torch.arange(self._n_cand)[None, :] == cur[:, None]
@@ -354,6 +355,14 @@ class ABPSearch:
                 if ri < len(ops):
                     T.clear_subtree(spec, ops, w, b, ri)
             ops[i] = cand - off["var"]
+
+
+def _plain_fit(c: torch.Tensor, t: torch.Tensor):
+    """As :func:`_affine_fit` with ``w = 1, b = 0`` fixed (no constants): (error, w, b, var(t))."""
+    err = ((c - t[:, None, :]) ** 2).mean(-1)
+    err = torch.where(torch.isfinite(err), err, torch.full_like(err, float("inf")))
+    var_t = ((t - t.mean(-1, keepdim=True)) ** 2).mean(-1)
+    return err, torch.ones_like(err), torch.zeros_like(err), var_t
 
 
 def _affine_fit(c: torch.Tensor, t: torch.Tensor):

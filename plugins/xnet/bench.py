@@ -26,10 +26,10 @@ def parse_ids(text: str) -> list[int]:
     return out
 
 
-def xnet_factory(time_budget: float):
+def xnet_factory(time_budget: float, constants: bool = True):
 
     def make(problem: Problem, seed: int):
-        return XNetRegressor(library=LIBRARY, random_state=seed, time_budget=time_budget)
+        return XNetRegressor(library=LIBRARY, random_state=seed, time_budget=time_budget, constants=constants)
     return make
 
 
@@ -75,6 +75,8 @@ def gplearn_factory(time_budget: float):
 def run_bench(ids: list[int], seeds: list[int], protocol: str, time_budget: float, with_gplearn: bool,
               json_path: str | None = None) -> list[dict]:
     makers = {"xnet": xnet_factory(time_budget)}
+    if protocol == "paper":  # Table 1 reports X-Net with and without constants
+        makers["xnet-noconst"] = xnet_factory(time_budget, constants=False)
     if with_gplearn:
         makers["gplearn"] = gplearn_factory(time_budget)
     rows = []
@@ -110,4 +112,24 @@ def print_table(rows: list[dict]) -> str:
                      f"{sum(rec)}/{len(rec)} = {sum(rec) / len(rec):.2f} | "
                      f"{median(sizes) if sizes else float('nan'):.0f} (recovered) | | "
                      f"{median([r['cpu_s'] for r in mine]):.1f} |")
+    return "\n".join(lines)
+
+
+def table2(rows: list[dict], threshold: float = 0.99) -> str:
+    """Table 2 of the paper: per model and problem the median nodes and parameters of the runs
+    that reach ``R^2 >= threshold`` in range."""
+    lines = [f"| model | problem | runs at R2 >= {threshold} | nodes (median) | parameters (median) |",
+             "|---|---|---|---|---|"]
+    for model in dict.fromkeys(r["model"] for r in rows):
+        mine = [r for r in rows if r["model"] == model]
+        good_all = [r for r in mine if r["r2_in"] >= threshold]
+        for prob in dict.fromkeys(r["problem"] for r in mine):
+            rr = [r for r in mine if r["problem"] == prob]
+            good = [r for r in rr if r["r2_in"] >= threshold]
+            cnt = (f"{median([r['nodes'] for r in good]):.0f} | {median([r['params'] for r in good]):.0f}"
+                   if good else "- | -")
+            lines.append(f"| {model} | {prob} | {len(good)}/{len(rr)} | {cnt} |")
+        if good_all:
+            lines.append(f"| {model} | **mean** | {len(good_all)}/{len(mine)} | "
+                         f"{np.mean([r['nodes'] for r in good_all]):.2f} | {np.mean([r['params'] for r in good_all]):.1f} |")
     return "\n".join(lines)

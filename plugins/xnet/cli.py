@@ -11,7 +11,7 @@ from neuroplex.errors import NeuroplexError
 from .library import DEFAULT_LIBRARY
 from .estimators import XNetRegressor
 from .persist import save
-from .bench import parse_ids, print_table, run_bench
+from .bench import parse_ids, print_table, run_bench, table2
 from neuroplex.trainer import atomic_write_bytes
 
 
@@ -86,6 +86,7 @@ def add_commands(cli: click.Group) -> None:
         seed_list = [int(s) for s in seeds.split(",") if s.strip()]
         rows = run_bench(parse_ids(problems), seed_list, protocol, time_budget, with_gplearn, json_path)
         click.echo(print_table(rows))
+        click.echo(table2(rows))
 
 
 def _plot(model, X: np.ndarray, y: np.ndarray, names: list[str], path: str) -> None:

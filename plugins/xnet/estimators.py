@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import time
 from typing import Any, Sequence
 
 import numpy as np
@@ -15,6 +16,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from . import tree as T
 from .abp import ABPConfig, Candidate
 from .library import DEFAULT_LIBRARY
+from .propose import propose
 from .search import SearchResult, run_search
 from .tree import TreeSpec
 
@@ -88,8 +90,8 @@ class _XNetBase(BaseEstimator):
 
     @property
     def n_params_(self) -> int:
-        """Learnable constants: a scale and a bias per neuron."""
-        return 2 * self.n_nodes_
+        """Learnable constants: a scale and a bias per neuron (none with ``constants=False``)."""
+        return 2 * self.n_nodes_ if getattr(self, "constants", True) else 0
 
     def __getstate__(self) -> dict[str, Any]:
         # the tree spec holds the library's functions: rebuilt from the settings on unpickling
@@ -123,7 +125,28 @@ class XNetRegressor(RegressorMixin, _XNetBase):
 
     ``time_budget`` is in CPU seconds (``None``: only ``max_rounds`` bounds the run; a run is
     reproducible for a ``random_state`` when it stops on rounds or on an exact fit, not on time).
+    ``propose`` (ours, default on): before the first round a sparse regression over a term
+    library proposes structures that enter the ABP populations (``propose.py``, docs/xnet.md).
+    ``constants=False``: every neuron keeps ``w = 1, b = 0`` (the paper's fits "without
+    introducing any parameters"); only the activations and the structure are learnt.
     """
+
+    def __init__(self, library: Sequence[str] = DEFAULT_LIBRARY, max_nodes: int = 15, depth: int = 6,
+                 population: int = 32, steps_per_round: int = 60, max_rounds: int = 200,
+                 time_budget: float | None = 60.0, refit_per_round: int = 48, parsimony: float = 0.01,
+                 snap: bool = True, accept: float = 0.01, stall_limit: int = 20, k_alternate: int = 2,
+                 propose: bool = True, constants: bool = True, random_state: int | None = None) -> None:
+        super().__init__(library=library, max_nodes=max_nodes, depth=depth, population=population,
+                         steps_per_round=steps_per_round, max_rounds=max_rounds, time_budget=time_budget,
+                         refit_per_round=refit_per_round, parsimony=parsimony, snap=snap, accept=accept,
+                         stall_limit=stall_limit, k_alternate=k_alternate, random_state=random_state)
+        self.propose = propose
+        self.constants = constants
+
+    def _config(self) -> ABPConfig:
+        cfg = super()._config()
+        cfg.constants = self.constants
+        return cfg
 
     def fit(self, X: Any, y: Any) -> "XNetRegressor":
         X, y = validate_data(self, X, y, y_numeric=True, dtype=np.float64)
@@ -139,11 +162,19 @@ class XNetRegressor(RegressorMixin, _XNetBase):
             return (roots - yt) / scale**0.5
 
         self.spec_ = TreeSpec(X.shape[1], self.library, self.depth)
+        t0 = time.process_time()
+        seeds = (propose(X, y, self.spec_, sympy.symbols(f"x1:{X.shape[1] + 1}"), self.max_nodes)
+                 if self.propose and X.shape[0] >= 3 else [])
+        if not self.constants:  # only proposals that need no constant: every w = 1, b = 0
+            seeds = [t for t in seeds if np.allclose(t[1][t[0] >= 0], 1, atol=1e-9)
+                     and np.allclose(t[2][t[0] >= 0], 0, atol=1e-9)]
+            seeds = [(o, np.ones_like(w), np.zeros_like(b)) for o, w, b in seeds]
+        budget = None if self.time_budget is None else max(self.time_budget - (time.process_time() - t0), 0.0)
         res: SearchResult = run_search(self.spec_, x, loss_fn, self._config(), self._rng(),
-                                       max_rounds=self.max_rounds, time_budget=self.time_budget,
+                                       max_rounds=self.max_rounds, time_budget=budget,
                                        refit_per_round=self.refit_per_round, parsimony=self.parsimony,
                                        snap_constants=self.snap, residual_fn=residual_fn,
-                                       probe=self._probe(X), y_span=float(np.ptp(y)) or 1.0)
+                                       probe=self._probe(X), y_span=float(np.ptp(y)) or 1.0, proposals=seeds)
         self.candidate_ = res.best
         self.n_rounds_, self.fit_seconds_ = res.rounds, res.seconds
         return self

@@ -88,10 +88,12 @@ def prune_constants(spec: TreeSpec, c: Candidate) -> Candidate:
 
 def snap(spec: TreeSpec, x: torch.Tensor, loss_fn: LossFn, c: Candidate, group: int = 1,
          residual_fn: Callable | None = None, rel_tol: float = 1e-6, abs_tol: float = 1e-24,
-         max_den: int = 12) -> Candidate:
+         max_den: int = 12, one_by_one_below: float = 1e-16) -> Candidate:
     """Snap constants to simple rationals while the loss stays within ``c.loss * (1 + rel_tol) +
-    abs_tol``: all at once if that holds, else one at a time (closest to a rational first), the
-    others refitted (Levenberg-Marquardt, squared losses) after each; then prune constant subtrees."""
+    abs_tol``: all at once if that holds, else (only for a fit with loss below
+    ``one_by_one_below``, where exact constants are to be found) one at a time, closest to a
+    rational first, the others refitted (Levenberg-Marquardt, squared losses) after each; then
+    prune constant subtrees."""
     lim = c.loss * (1 + rel_tol) + abs_tol
     ops, s = c.ops.reshape(-1, spec.slots), spec.slots
     active = np.concatenate([ops >= 0, ops >= 0], axis=1)[0] if group == 1 else None
@@ -113,7 +115,7 @@ def snap(spec: TreeSpec, x: torch.Tensor, loss_fn: LossFn, c: Candidate, group: 
     lo = loss_of(trial)
     if lo <= lim:
         return prune_constants(spec, Candidate(c.ops.copy(), trial[None, :s], trial[None, s:], lo))
-    if residual_fn is None:
+    if residual_fn is None or c.loss >= one_by_one_below:
         return c
     frozen = ~active
     cur, cur_loss = theta.copy(), c.loss

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -25,10 +25,24 @@ class SearchResult:
     front: list[Candidate] = field(default_factory=list)
 
 
+#: common multiple of the denominators 1..12: a constant times this is an integer when simple
+_LCM = 27720.0
+
+
+def odd_constants(c: Candidate) -> int:
+    """Constants (scales and biases of active neurons) that are not fractions with a
+    denominator of at most 12."""
+    act = c.ops >= 0
+    v = np.concatenate([c.w[act], c.b[act]]) * _LCM
+    return int((np.abs(v - np.round(v)) > 1e-6 * np.maximum(1.0, np.abs(v))).sum())
+
+
 def score(c: Candidate, parsimony: float) -> float:
-    """Selection score: loss (floored at 1e-20) times ``1 + parsimony * nodes``: an exact fit beats
-    any inexact one, and among fits of similar loss the smaller tree wins."""
-    return (c.loss + 1e-20) * (1.0 + parsimony * c.nodes)
+    """Selection score: loss (floored at 1e-20) times ``1 + parsimony * (nodes + odd)`` with
+    ``odd`` the constants that are not simple fractions (:func:`odd_constants`): an exact fit
+    beats any inexact one, and among fits of similar loss the smaller tree with simpler
+    constants wins."""
+    return (c.loss + 1e-20) * (1.0 + parsimony * (c.nodes + odd_constants(c)))
 
 
 def _clean(spec: TreeSpec, x: torch.Tensor, loss_fn: Callable, residual_fn: Callable | None, c: Candidate,
@@ -65,10 +79,14 @@ def run_search(spec: TreeSpec, x: torch.Tensor, loss_fn: Callable, cfg: ABPConfi
                refit_per_round: int = 48, per_size: int = 8, parsimony: float = 0.01, snap_constants: bool = True,
                exact_loss: float = 1e-22, elite: float = 0.25, residual_fn: Callable | None = None,
                probe: torch.Tensor | None = None, y_span: float = 1.0,
+               clean_below: float = 1e-6, proposals: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]] = (),
                progress: Callable[[int, Candidate], None] | None = None
                ) -> SearchResult:
     """Search until a near-exact fit (loss <= ``exact_loss``), ``max_rounds`` rounds or
-    ``time_budget`` CPU seconds; returns the best candidate by :func:`score`."""
+    ``time_budget`` CPU seconds; returns the best candidate by :func:`score`. ``proposals``
+    (trees ``(ops, w, b)`` from ``propose.py``) are refitted and kept like the search's own
+    structures before the first round, so they enter its populations as elites; an exact,
+    sane proposal ends the search at once."""
     t0 = time.process_time()
     abp = ABPSearch(spec, x, loss_fn, cfg, rng, group=group)
     refined: dict[bytes, Candidate] = {}
@@ -82,7 +100,32 @@ def run_search(spec: TreeSpec, x: torch.Tensor, loss_fn: Callable, cfg: ABPConfi
             penalty[id(c)] = 0.0 if sane(spec, c, probe, y_span) else 1.0  # as bad as a constant model
         return score(c, parsimony) + penalty[id(c)]
 
+    def refit(cands: list[Candidate]) -> list[Candidate]:
+        if not cfg.constants:  # nothing to fit
+            return cands
+        return (lm_refit(spec, x, residual_fn, loss_fn, cands, iters=15) if residual_fn is not None
+                else lbfgs_refit(spec, x, loss_fn, cands, group=group))
+
+    def keep(fresh: list[Candidate], fitted: list[Candidate]) -> None:
+        for c, f in zip(fresh, fitted):
+            if snap_constants and cfg.constants and f.loss < clean_below:
+                f = _clean(spec, x, loss_fn, residual_fn, f, group)
+            refined[c.key] = f
+            if f.key != c.key:
+                refined.setdefault(f.key, f)
+
+    if proposals:
+        ops = np.stack([p[0] for p in proposals])
+        w, b = np.stack([p[1] for p in proposals]), np.stack([p[2] for p in proposals])
+        lo = losses(spec, x, loss_fn, 1, ops, w, b).numpy()
+        seeds = [Candidate(ops[i:i + 1], w[i:i + 1], b[i:i + 1], float(lo[i])) for i in range(len(ops))]
+        seeds = [c for c in seeds if c.key not in refined and np.isfinite(c.loss)]
+        if seeds:
+            keep(seeds, refit(seeds))
+            best = min(refined.values(), key=rank)
     r = 0
+    if best is not None and best.loss <= exact_loss and rank(best) < 1.0:
+        max_rounds = 0
     for r in range(1, max_rounds + 1):
         ops, w, b = abp.init_population()
         ranked = sorted(refined.values(), key=rank)
@@ -92,14 +135,8 @@ def run_search(spec: TreeSpec, x: torch.Tensor, loss_fn: Callable, cfg: ABPConfi
             ops[s], w[s], b[s] = ranked[e].ops, ranked[e].w, ranked[e].b
         abp.run_round((ops, w, b))
         fresh = abp.best_candidates(refit_per_round, exclude=set(refined), per_size=per_size)
-        fitted = (lm_refit(spec, x, residual_fn, loss_fn, fresh, iters=15) if residual_fn is not None
-                  else lbfgs_refit(spec, x, loss_fn, fresh, group=group))
-        for c, f in zip(fresh, fitted):
-            if snap_constants and f.loss < 1e-6:
-                f = _clean(spec, x, loss_fn, residual_fn, f, group)
-            refined[c.key] = f
-            if f.key != c.key:
-                refined.setdefault(f.key, f)
+        fitted = refit(fresh)
+        keep(fresh, fitted)
         best = min(refined.values(), key=rank)
         if progress is not None:
             progress(r, best)

@@ -41,3 +41,4 @@ def test_cli_bench_runs_one_problem():
                                         "--time-budget", "10"])
     assert res.exit_code == 0, res.output
     assert "Nguyen-8" in res.output and "1/1" in res.output
+    assert "runs at R2 >= 0.99" in res.output  # Table 2
