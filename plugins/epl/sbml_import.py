@@ -12,13 +12,15 @@ k e^{R g} prod(x^R) - k e^{P g} prod(x^P), so matching the SBML law kf prod(x^R)
 That linear system is solvable exactly iff the equilibrium constants obey the Wegscheider cycle
 conditions (detailed balance); otherwise the least-squares g is used, kf is kept and kb is
 approximated (reported per reaction). An irreversible step (kb = 0) gets a large energy drop
--Mperp^T g = ``irreversible_drop``: its reverse flux is e^{-drop} prod(x^P)/prod(x^R) of the
-forward flux (reported). Each irreversible step also consumes its own external fuel node
+-Mperp^T g = ``irreversible_drop`` + ln(prod(s^P)/prod(s^R)) where positive, s the typical amounts
+(:func:`_drops`): its reverse flux is e^{-drop} prod(x^P)/prod(x^R) of the forward flux, so
+e^-irreversible_drop of it at those amounts (reported, and checked against the rates). Each irreversible step also consumes its own external fuel node
 ``fuel_<reaction>`` held at x = 1 (the paper's External System, like ATP held by homeostasis), so
 the drops stay exact even around futile cycles and source/sink pairs that no potential of the
 species alone could order. Laws that are not mass action (Michaelis-Menten, Hill, any rational
-or non-polynomial law, modifiers in the law), rate rules, events, assignment rules that
-vary in time, and varying compartments raise :class:`EPLImportError` naming the element.
+or non-polynomial law), negative or varying stoichiometries, conversion factors other than 1,
+rate rules, events, assignment rules that vary in time, varying compartments and what the SBML
+reader refuses raise :class:`EPLImportError` naming the element. Real stoichiometries are kept.
 """
 from __future__ import annotations
 
@@ -180,7 +182,8 @@ def from_sbml(source: str | Path | Any, *, irreversible_drop: float = IRREVERSIB
                 try:
                     stoich = float(sympy.sympify(st).xreplace(subs))
                 except (TypeError, ValueError):
-                    raise EPLImportError(f"{where}: reaction {rid!r}: stoichiometry of {sid!r} is not a number") from None
+                    raise EPLImportError(f"{where}: reaction {rid!r}: stoichiometry of {sid!r} is not a constant "
+                                         f"number ({st}: set by a rule or stoichiometryMath that varies)") from None
                 amt = sb["species"][sid]["amount_state"]
                 if amt in index:
                     side[index[amt]] += stoich
@@ -188,10 +191,10 @@ def from_sbml(source: str | Path | Any, *, irreversible_drop: float = IRREVERSIB
         if bad_syms:
             raise EPLImportError(f"{where}: reaction {rid!r} (law: {law}): the rate depends on "
                                  f"{', '.join(sorted(map(str, bad_syms)))}, which the DS cannot express")
-        if any(abs(v - round(v)) > 1e-12 for v in R + P):
-            raise EPLImportError(f"{where}: reaction {rid!r} has a non-integer stoichiometry "
-                                 f"({', '.join(f'{nodes[i % n]}: {v:g}' for i, v in enumerate(R + P) if v % 1)}) "
-                                 "that mass action in the DS cannot express")
+        neg = [f"{nodes[i % n]}: {v:g}" for i, v in enumerate(R + P) if v < 0]
+        if neg:
+            raise EPLImportError(f"{where}: reaction {rid!r} has a negative stoichiometry ({', '.join(neg)}), "
+                                 "which mass action in the DS cannot express")
         terms = _mass_action_terms(rate, syms, law, rid, where)
         terms = _fold_external(terms, R, P, ext_value)
         if terms and terms[0][1] <= 0:  # only a backward term: the reaction runs the other way
