@@ -88,8 +88,8 @@ def to_reaction_ir(system: EnergySystem, *, name: str = "epl") -> ModelIR:
 
         laws[rid] = term(R) - term(P)
         reactions[rid] = {"reversible": True, "modifiers": [], "local_parameters": {},
-                          "reactants": [[sids[i], f"{R[i]:g}"] for i in range(n) if R[i]],
-                          "products": [[sids[i], f"{P[i]:g}"] for i in range(n) if P[i]]}
+                          "reactants": [[sids[i], repr(float(R[i]))] for i in range(n) if R[i]],
+                          "products": [[sids[i], repr(float(P[i]))] for i in range(n) if P[i]]}
         for i in range(n):
             if Mp[i][j] and free[i]:
                 dx[i] += _num(Mp[i][j]) * sympy.Symbol(rid)

@@ -12,13 +12,15 @@ k e^{R g} prod(x^R) - k e^{P g} prod(x^P), so matching the SBML law kf prod(x^R)
 That linear system is solvable exactly iff the equilibrium constants obey the Wegscheider cycle
 conditions (detailed balance); otherwise the least-squares g is used, kf is kept and kb is
 approximated (reported per reaction). An irreversible step (kb = 0) gets a large energy drop
--Mperp^T g = ``irreversible_drop``: its reverse flux is e^{-drop} prod(x^P)/prod(x^R) of the
-forward flux (reported). Each irreversible step also consumes its own external fuel node
+-Mperp^T g = ``irreversible_drop`` + ln(prod(s^P)/prod(s^R)) where positive, s the typical amounts
+(:func:`_drops`): its reverse flux is e^{-drop} prod(x^P)/prod(x^R) of the forward flux, so
+e^-irreversible_drop of it at those amounts (reported, and checked against the rates). Each irreversible step also consumes its own external fuel node
 ``fuel_<reaction>`` held at x = 1 (the paper's External System, like ATP held by homeostasis), so
 the drops stay exact even around futile cycles and source/sink pairs that no potential of the
 species alone could order. Laws that are not mass action (Michaelis-Menten, Hill, any rational
-or non-polynomial law, modifiers in the law), rate rules, events, assignment rules that
-vary in time, and varying compartments raise :class:`EPLImportError` naming the element.
+or non-polynomial law), negative or varying stoichiometries, conversion factors other than 1,
+rate rules, events, assignment rules that vary in time, varying compartments and what the SBML
+reader refuses raise :class:`EPLImportError` naming the element. Real stoichiometries are kept.
 """
 from __future__ import annotations
 
@@ -54,6 +56,7 @@ class ImportReport:
     species: list[str] = field(default_factory=list)
     external: list[str] = field(default_factory=list)
     to_sbml_value: dict[str, float] = field(default_factory=dict)  # divide an amount by this
+    compartment_size: dict[str, float] = field(default_factory=dict)  # of each node's compartment
     fuel: list[str] = field(default_factory=list)  # external fuel nodes added for irreversible steps
 
     @property
@@ -86,11 +89,14 @@ def _law(expr: sympy.Expr, species: set[sympy.Symbol]) -> str:
 
 
 def _read(source: Any) -> Any:
-    from neuroplex.sbml import SBMLModel, read_sbml
+    from neuroplex.sbml import SBMLImportError, SBMLModel, read_sbml
 
     if isinstance(source, SBMLModel):
         return source
-    return read_sbml(source)
+    try:
+        return read_sbml(source)
+    except SBMLImportError as exc:  # what no solver runs (algebraic rules, delays, fast reactions...)
+        raise EPLImportError(f"{source}: the SBML reader refuses the model: {exc}") from exc
 
 
 def from_sbml(source: str | Path | Any, *, irreversible_drop: float = IRREVERSIBLE_DROP,
@@ -110,7 +116,7 @@ def from_sbml(source: str | Path | Any, *, irreversible_drop: float = IRREVERSIB
     dyn = model.compile()
     pvals = dyn.default_params()
     y0 = dyn.initial_state(pvals).reshape(-1)
-    subs = {sympy.Symbol(nm): float(v) for nm, v in zip(model.parameter_names, pvals.tolist())}
+    subs = {sympy.Symbol(nm): sympy.Float(float(v)) for nm, v in zip(model.parameter_names, pvals.tolist())}
     states = {nm: sympy.Symbol(nm) for nm in model.state_names}
     # assignments (species concentrations, assignment rules) expanded; any that vary in time
     # other than through species amounts cannot be expressed
@@ -118,17 +124,24 @@ def from_sbml(source: str | Path | Any, *, irreversible_drop: float = IRREVERSIB
     for nm, expr in model.assignments.items():
         if nm in sb["reactions"]:
             continue
-        e = expr.xreplace(assigned).xreplace(subs)
+        e = sympy.sympify(expr).xreplace(assigned).xreplace(subs)
         if model.time in e.free_symbols:
             raise EPLImportError(f"{where}: assignment rule {nm!r} depends on time (law: {expr})")
         assigned[sympy.Symbol(nm)] = e
     for sid, sp in sb["species"].items():
         if sp["compartment"] in model.state_names:
             raise EPLImportError(f"{where}: compartment {sp['compartment']!r} of species {sid!r} varies in time")
+        cf = sp.get("conversion_factor")
+        if cf and sp["amount_state"] in model.state_names and not sp["boundary_condition"] and not sp["constant"]:
+            value = _number(sympy.Symbol(cf).xreplace(assigned).xreplace(subs), f"conversion factor {cf!r}", where)
+            if value != 1.0:
+                raise EPLImportError(f"{where}: species {sid!r} has conversion factor {cf!r} = {value:g}: the DS "
+                                     "ties a reaction's effect on a species to its order in the law (mass action)")
     # nodes: species with amount states
     nodes: list[str] = []
     node_state: list[str] = []
     to_value: dict[str, float] = {}
+    report_sizes: dict[str, float] = {}
     external: list[str] = []
     for sid, sp in sb["species"].items():
         amt = sp["amount_state"]
@@ -136,12 +149,15 @@ def from_sbml(source: str | Path | Any, *, irreversible_drop: float = IRREVERSIB
             continue  # constant species: a number folded into the rate constants
         nodes.append(sid)
         node_state.append(amt)
-        size = 1.0
-        if sp["quantity"] == "concentration" and not sp["dimensionless_compartment"]:
-            size = float(sympy.Symbol(sp["compartment"]).xreplace(subs))
-        to_value[sid] = size
+        csize = 1.0 if sp["dimensionless_compartment"] else _number(
+            sympy.Symbol(sp["compartment"]).xreplace(assigned).xreplace(subs), f"size of compartment {sp['compartment']!r}", where)
+        report_sizes[sid] = csize
+        to_value[sid] = csize if sp["quantity"] == "concentration" else 1.0
         if sp["boundary_condition"] or sp["constant"] or model.derivatives.get(amt, 0) == 0:
             external.append(sid)
+    if not nodes:
+        raise EPLImportError(f"{where}: no species that vary (the reactions {', '.join(sb['reactions'])} move no "
+                             "species): nothing to map onto nodes")
     syms = [states[s] for s in node_state]
     index = {s: i for i, s in enumerate(node_state)}
     # external nodes are constant: where the law's order in one differs from its stoichiometry
@@ -153,10 +169,11 @@ def from_sbml(source: str | Path | Any, *, irreversible_drop: float = IRREVERSIB
     K = torch.zeros(n, len(rids), dtype=torch.float64)
     kf = torch.zeros(len(rids), dtype=torch.float64)
     kb = torch.zeros(len(rids), dtype=torch.float64)
-    report = ImportReport(model=model.name, source=where, species=nodes, external=external, to_sbml_value=to_value)
+    report = ImportReport(model=model.name, source=where, species=nodes, external=external, to_sbml_value=to_value,
+                          compartment_size=report_sizes)
     for j, rid in enumerate(rids):
         meta = sb["reactions"][rid]
-        law = model.assignments[rid]
+        law = sympy.sympify(model.assignments[rid])
         rate = sympy.expand(law.xreplace(assigned).xreplace(subs))
         R = [0.0] * n
         P = [0.0] * n
@@ -165,7 +182,8 @@ def from_sbml(source: str | Path | Any, *, irreversible_drop: float = IRREVERSIB
                 try:
                     stoich = float(sympy.sympify(st).xreplace(subs))
                 except (TypeError, ValueError):
-                    raise EPLImportError(f"{where}: reaction {rid!r}: stoichiometry of {sid!r} is not a number") from None
+                    raise EPLImportError(f"{where}: reaction {rid!r}: stoichiometry of {sid!r} is not a constant "
+                                         f"number ({st}: set by a rule or stoichiometryMath that varies)") from None
                 amt = sb["species"][sid]["amount_state"]
                 if amt in index:
                     side[index[amt]] += stoich
@@ -173,10 +191,10 @@ def from_sbml(source: str | Path | Any, *, irreversible_drop: float = IRREVERSIB
         if bad_syms:
             raise EPLImportError(f"{where}: reaction {rid!r} (law: {law}): the rate depends on "
                                  f"{', '.join(sorted(map(str, bad_syms)))}, which the DS cannot express")
-        if any(abs(v - round(v)) > 1e-12 for v in R + P):
-            raise EPLImportError(f"{where}: reaction {rid!r} has a non-integer stoichiometry "
-                                 f"({', '.join(f'{nodes[i]}: {v:g}' for i, v in enumerate(R + P) if v % 1)}) "
-                                 "that mass action in the DS cannot express")
+        neg = [f"{nodes[i % n]}: {v:g}" for i, v in enumerate(R + P) if v < 0]
+        if neg:
+            raise EPLImportError(f"{where}: reaction {rid!r} has a negative stoichiometry ({', '.join(neg)}), "
+                                 "which mass action in the DS cannot express")
         terms = _mass_action_terms(rate, syms, law, rid, where)
         terms = _fold_external(terms, R, P, ext_value)
         if terms and terms[0][1] <= 0:  # only a backward term: the reaction runs the other way
@@ -228,13 +246,14 @@ def from_sbml(source: str | Path | Any, *, irreversible_drop: float = IRREVERSIB
             nodes.append(name)
             external.append(name)
             report.fuel.append(name)
-            to_value[name] = 1.0
+            to_value[name] = report_sizes[name] = 1.0
             report.reactions[j]["equation"] = f"{name} + " + report.reactions[j]["equation"]
-    g = _potentials(Mperp, kf, kb, irreversible_drop, report, strict, where)
-    Rm = (-Mperp).clamp(min=0) + K
-    k = kf * torch.exp(-(g.unsqueeze(-1) * Rm).sum(0))
     x0 = torch.tensor([float(y0[model.state_names.index(s)]) for s in node_state] + [1.0] * len(irr),
                       dtype=torch.float64)
+    drops = _drops(Mperp, K, x0, len(node_state), irreversible_drop)
+    g = _potentials(Mperp, kf, kb, drops, report, strict, where)
+    Rm = (-Mperp).clamp(min=0) + K
+    k = kf * torch.exp(-(g.unsqueeze(-1) * Rm).sum(0))
     free = torch.tensor([0.0 if s in external else 1.0 for s in nodes], dtype=torch.float64)
     system = EnergySystem(Mperp=Mperp, a=g - 1.0, k=k, x0=x0, free=free, flows=Flows.only("chemical"),
                           node_names=list(nodes), catalysis=K)
@@ -309,7 +328,22 @@ def _check_rates(model: Any, dyn: Any, pvals: torch.Tensor, y0: torch.Tensor, sy
     dev = (kb_ach - kb_sbml).abs() * torch.pow(x.unsqueeze(-1), Pm).prod(-2)
     allow = (system.Mperp.abs() @ dev.unsqueeze(-1)).squeeze(-1)[:, :len(idx)]
     err = (ds_rate - sbml_rate).abs()
-    tol = 1e-6 * (sbml_rate.abs() + ds_rate.abs()) + 1e-9 * sbml_rate.abs().amax(-1, keepdim=True) + 1.01 * allow + 1e-300
+    small = 1e-6 * (sbml_rate.abs() + ds_rate.abs()) + 1e-9 * sbml_rate.abs().amax(-1, keepdim=True) + 1e-300
+    # the irreversible steps' reverse flux must stay negligible (it is an approximation of
+    # kb = 0, not a change of the model): else refuse, naming the step
+    irr = torch.tensor([kb == 0 and r["kf"] > 0 for r, kb in zip(report.reactions, kb_sbml.tolist())])
+    moving = (system.Mperp.abs() * system.free.unsqueeze(-1))[:len(idx)]  # clamped nodes do not change
+    part = moving.unsqueeze(0) * (dev * irr).unsqueeze(-2)  # (3, species, reactions)
+    over = part.sum(-1) > small + 1e-9 * sbml_rate.abs().max()  # (a state may have every rate 0)
+    if bool(over.any()):
+        b, i = [int(v) for v in torch.nonzero(over)[0]]
+        j = int(part[b, i].argmax())
+        r = report.reactions[j]
+        raise EPLImportError(f"{where}: reaction {r['id']!r} ({r['law']}): the reverse flux of its irreversible "
+                             f"approximation (energy drop {r['energy_drop']:.3g}) changes the rate of species "
+                             f"{report.species[i]!r} by {float(part[b, i].sum()):.3g} (rate {float(sbml_rate[b, i]):.3g}); "
+                             "a larger irreversible_drop is needed")
+    tol = small + 1.01 * allow
     if bool((err > tol).any()):
         b, i = [int(v) for v in torch.nonzero(err > tol)[0]]
         raise EPLImportError(f"{where}: the imported DS does not reproduce the SBML rate of species "
@@ -317,15 +351,43 @@ def _check_rates(model: Any, dyn: Any, pvals: torch.Tensor, y0: torch.Tensor, sy
                              f"at test state {b}): a kinetics the importer cannot express")
 
 
+def _number(expr: Any, what: str, where: str) -> float:
+    """A constant of the model as a float, or :class:`EPLImportError` naming it."""
+    try:
+        value = float(expr)
+    except (TypeError, ValueError):
+        raise EPLImportError(f"{where}: the {what} is not a constant number ({expr})") from None
+    if not math.isfinite(value):
+        raise EPLImportError(f"{where}: the {what} is {value}")
+    return value
+
+
 def _st(v: float) -> str:
     return "" if v == 1 else f"{v:g} "
 
 
-def _potentials(Mperp: torch.Tensor, kf: torch.Tensor, kb: torch.Tensor, drop: float, report: ImportReport,
+def _drops(Mperp: torch.Tensor, K: torch.Tensor, x0: torch.Tensor, n_species: int, drop: float) -> torch.Tensor:
+    """Energy drop per reaction for irreversible steps: ``drop`` plus ln(prod(s^P) / prod(s^R))
+    where that is positive, s the typical amount of each species (its initial amount, at least the
+    geometric mean of the positive initial amounts). The reverse flux is e^{-drop} prod(x^P) /
+    prod(x^R) of the forward one, so without the second term a binding step A + B -> C on amounts
+    of 1e-20 mol (BIOMD0000000183) would run backwards 1e9 times faster than forwards."""
+    xs = x0[:n_species]
+    pos = xs[xs > 0]
+    typical = float(torch.exp(torch.log(pos).mean())) if pos.numel() else 1.0
+    s = torch.cat([xs.clamp(min=typical), torch.ones(Mperp.shape[0] - n_species, dtype=x0.dtype)])
+    P = Mperp.clamp(min=0) + K
+    R = (-Mperp).clamp(min=0) + K
+    log_ratio = (torch.log(s).unsqueeze(-1) * (P - R)).sum(0)
+    return drop + log_ratio.clamp(min=0)
+
+
+def _potentials(Mperp: torch.Tensor, kf: torch.Tensor, kb: torch.Tensor, drop: torch.Tensor, report: ImportReport,
                 strict: bool, where: str) -> torch.Tensor:
-    """g = 1 + a solving Mperp^T g = ln(kb/kf) (reversible, weighted 1e3) and = -drop (irreversible)."""
+    """g = 1 + a solving Mperp^T g = ln(kb/kf) (reversible, weighted 1e3) and = -drop (irreversible,
+    per reaction: :func:`_drops`)."""
     rev = kb > 0
-    target = torch.where(rev, torch.log(kb.clamp_min(1e-300) / kf.clamp_min(1e-300)), torch.full_like(kf, -drop))
+    target = torch.where(rev, torch.log(kb.clamp_min(1e-300) / kf.clamp_min(1e-300)), -drop)
     w = torch.where(rev, 1e3, 1.0).to(kf.dtype) * (kf > 0)  # zero-rate reactions constrain nothing
     A = Mperp.T * w[:, None]
     g = torch.linalg.lstsq(A, (target * w)[:, None], driver="gelsd").solution[:, 0] if Mperp.numel() else \
