@@ -24,7 +24,7 @@ def draw_snapshots(ev: Evolution, phenotype: EPLPhenotype) -> list[Path]:
     for gen, genome in sorted(ev.snapshots.items()):
         system = phenotype.express([genome], ev.config)[0]
         paths.append(draw_system(system, ev.out / f"best_gen{gen}_system.png"))
-        life = phenotype.play([system], [[ev.s.seed + 12345] * 1], trace=True)
+        life = phenotype.play(phenotype.express_population([genome], ev.config), [[ev.s.seed + 12345]], trace=True)
         paths.append(plot_response(life.trace, ev.out / f"best_gen{gen}_response.png",
                                    title=f"best of generation {gen}: return {life.returns[0, 0]:g}",
                                    labels=[f"action {k}" for k in range(phenotype.spec.n_actions)]))

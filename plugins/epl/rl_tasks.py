@@ -8,9 +8,11 @@ progress can be told apart (optimum 0.744 slippery, 1.0 not slippery).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import gymnasium as gym
 import numpy as np
+from gymnasium.envs.classic_control.cartpole import CartPoleEnv
 
 TASKS = ("cartpole", "frozenlake")
 
@@ -42,6 +44,83 @@ def make_env(spec: TaskSpec) -> gym.Env:
     if spec.name == "frozenlake":
         return gym.make(spec.env_id, is_slippery=spec.slippery)
     return gym.make(spec.env_id)
+
+
+class CartPoleVec:
+    """CartPole-v1 for many rows at once: gymnasium's own reset (its seeded RNG) and its equations of
+    motion (Euler, float64; float32 observations; reward 1 per step; the 500-step TimeLimit) on numpy
+    arrays, so each row equals a ``gym.make("CartPole-v1")`` episode step for step (tested)."""
+
+    def __init__(self, max_steps: int = 500):
+        self.phys = CartPoleEnv()
+        self.max_steps = max_steps
+        self.state = np.zeros((0, 4))
+        self.steps = np.zeros(0, dtype=np.int64)
+        self.obs = np.zeros((0, 4), dtype=np.float32)
+
+    def reset(self, seeds: Sequence[int]) -> np.ndarray:
+        """Start one episode per seed (row i from ``seeds[i]``); returns the (rows, 4) observations."""
+        states = []
+        for seed in seeds:
+            self.phys.reset(seed=int(seed))
+            states.append(np.array(self.phys.state, dtype=np.float64))
+        self.state = np.stack(states)
+        self.steps = np.zeros(len(seeds), dtype=np.int64)
+        self.obs = self.state.astype(np.float32)
+        return self.obs
+
+    def step(self, rows: np.ndarray, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Step ``rows`` with ``actions`` (0/1): (observations, rewards, terminated, truncated) of those rows."""
+        e = self.phys
+        x, x_dot, theta, theta_dot = self.state[rows].T
+        force = np.where(np.asarray(actions) == 1, e.force_mag, -e.force_mag)
+        costheta, sintheta = np.cos(theta), np.sin(theta)
+        temp = (force + e.polemass_length * np.square(theta_dot) * sintheta) / e.total_mass
+        thetaacc = (e.gravity * sintheta - costheta * temp) / (
+            e.length * (4.0 / 3.0 - e.masspole * np.square(costheta) / e.total_mass))
+        xacc = temp - e.polemass_length * thetaacc * costheta / e.total_mass
+        x, x_dot = x + e.tau * x_dot, x_dot + e.tau * xacc
+        theta, theta_dot = theta + e.tau * theta_dot, theta_dot + e.tau * thetaacc
+        new = np.stack([x, x_dot, theta, theta_dot], 1)
+        self.state[rows] = new
+        self.steps[rows] += 1
+        terminated = ((x < -e.x_threshold) | (x > e.x_threshold)
+                      | (theta < -e.theta_threshold_radians) | (theta > e.theta_threshold_radians))
+        truncated = self.steps[rows] >= self.max_steps
+        obs = new.astype(np.float32)
+        self.obs[rows] = obs
+        return obs, np.ones(len(rows)), terminated, truncated
+
+
+class GymVec:
+    """The same interface over one gymnasium environment per row (FrozenLake: its own RNG per row)."""
+
+    def __init__(self, spec: TaskSpec):
+        self.spec = spec
+        self.envs: list[gym.Env] = []
+        self.obs: list[object] = []
+
+    def reset(self, seeds: Sequence[int]) -> list[object]:
+        while len(self.envs) < len(seeds):
+            self.envs.append(make_env(self.spec))
+        self.obs = [env.reset(seed=int(s))[0] for env, s in zip(self.envs, seeds)]
+        return self.obs
+
+    def step(self, rows: np.ndarray, actions: np.ndarray) -> tuple[list[object], np.ndarray, np.ndarray, np.ndarray]:
+        out = [self.envs[i].step(int(a)) for i, a in zip(rows, actions)]
+        for i, o in zip(rows, out):
+            self.obs[i] = o[0]
+        return ([o[0] for o in out], np.array([o[1] for o in out], dtype=np.float64),
+                np.array([o[2] for o in out], dtype=bool), np.array([o[3] for o in out], dtype=bool))
+
+    def close(self) -> None:
+        for env in self.envs:
+            env.close()
+
+
+def make_vec_env(spec: TaskSpec) -> CartPoleVec | GymVec:
+    """Many episodes stepped together: :class:`CartPoleVec` for CartPole, else :class:`GymVec`."""
+    return CartPoleVec(spec.max_steps) if spec.name == "cartpole" else GymVec(spec)
 
 
 def encode(spec: TaskSpec, obs: int | np.ndarray) -> np.ndarray:
