@@ -7,11 +7,18 @@ One agent step (our reading of Algorithm 1 for reinforcement tasks; the paper gi
 1. the input nodes are external (clamped) and set to x0_in exp(input_gain * obs) (I_z); CartPole's
    observations are scaled by (2.4, 3, 0.21, 3), FrozenLake's state is row and column one-hot;
 2. ``explore_steps`` implicit-layer steps z <- f(z) collect the output masses; O_eep =
-   Active(their mean), Active(s) = s / (1 + s); the action is argmax O_eep;
+   Active(their mean), Active(s) = s / (1 + s); the action is argmax (O_eep - O_rest) (``readout
+   "relative"``, default), O_rest being O_eep of the settled system at a zero observation, computed
+   once per lifetime: the two output nodes are expressed at different substrate points, and their
+   rest levels differed by more than the inputs moved them, so an absolute argmax mostly gave one
+   constant action (``readout "absolute"``: argmax O_eep);
 3. after the environment step the feedback F_z l is applied to the output masses,
-   l = O_eep - y: y = onehot(action) after a rewarded step ("again"), y = 1 - onehot(action) after a
-   failure (CartPole: the pole fell; FrozenLake: a hole), no feedback otherwise;
-   x_out <- max(x_out - f o l, 0.05 x_out) with f the per-output feedback gain the CPPN expressed.
+   l = O_eep - y: y = onehot(action) after a rewarded end of an episode (FrozenLake's goal),
+   y = 1 - onehot(action) after a failure (CartPole: the pole fell; FrozenLake: a hole), no feedback
+   otherwise (``feedback "terminal"``, default); x_out <- max(x_out - f o l, 0.05 x_out) with f the
+   per-output feedback gain the CPPN expressed. ``feedback "every-step"`` also reinforces the taken
+   action after every rewarded step: CartPole rewards every step, so that locked nearly every agent
+   into one action within ~10 steps (the pole falls).
 
 z carries over between steps and between the ``episodes`` of one lifetime (what was learned stays).
 Fitness = w_return * mean raw return + w_learning * (last - first episode return)
@@ -61,6 +68,8 @@ class AgentSettings:
     settle_steps: int = 20
     dt: float = 0.2
     input_gain: float = 1.0
+    readout: str = "relative"  # "relative": argmax(O_eep - O_rest); "absolute": argmax(O_eep)
+    feedback: str = "terminal"  # "terminal": F_z only when an episode ends; "every-step": also after each reward
     w_return: float = 1.0
     w_learning: float = 0.0
     w_memory: float = 0.0
@@ -117,6 +126,15 @@ class EPLPhenotype:
         y = full.initial_state()
         for _ in range(s.settle_steps):
             y = full.fixed_point_map(y)
+        rest = torch.zeros(P, len(outs), dtype=y.dtype)
+        if s.readout == "relative":  # O_eep of the settled system at a zero observation
+            z = y.clone()
+            z[:, ins] = full.x0[:, ins]
+            acc = torch.zeros(P, len(outs), dtype=y.dtype)
+            for _ in range(s.explore_steps):
+                z = full.fixed_point_map(z)
+                acc = acc + z[:, outs]
+            rest = activation(acc / s.explore_steps)
         env = make_vec_env(self.spec)
         returns = np.zeros((P, E))
         traced: list[np.ndarray] = []
@@ -124,7 +142,7 @@ class EPLPhenotype:
             env.reset([seeds[i][e] for i in range(P)])
             rows = np.arange(P)
             idx = torch.from_numpy(rows)
-            live, x0_in, fb = full, full.x0[:, ins], systems.feedback
+            live, x0_in, fb, ref = full, full.x0[:, ins], systems.feedback, rest
             while len(rows):
                 z = y[idx]
                 z[:, ins] = x0_in * torch.exp(s.input_gain * self._encode(env.obs, rows).clamp(-5, 5))
@@ -135,11 +153,12 @@ class EPLPhenotype:
                 o_eep = activation(acc / s.explore_steps)
                 if trace and rows[0] == 0:
                     traced.append(o_eep[0].numpy().copy())
-                actions = o_eep.argmax(1).numpy()
+                actions = (o_eep - ref).argmax(1).numpy()
                 _, r, term, trunc = env.step(rows, actions)
                 returns[rows, e] += r
                 failed = term & ((r <= 0) | (self.spec.name == "cartpole"))
-                sign = np.where(failed, -1.0, np.where(r > 0, 1.0, 0.0))
+                rewarded = (r > 0) & (term if s.feedback == "terminal" else True)
+                sign = np.where(failed, -1.0, np.where(rewarded, 1.0, 0.0))
                 target = torch.nn.functional.one_hot(torch.from_numpy(actions), len(outs)).to(y.dtype)
                 sg = torch.from_numpy(sign)[:, None]
                 target = torch.where(sg < 0, 1.0 - target, target)
@@ -151,7 +170,7 @@ class EPLPhenotype:
                     keep = torch.from_numpy(np.flatnonzero(going))
                     rows, idx = rows[going], idx[keep]
                     if len(rows):
-                        live, x0_in, fb = live.select(keep), x0_in[keep], fb[keep]
+                        live, x0_in, fb, ref = live.select(keep), x0_in[keep], fb[keep], ref[keep]
         if hasattr(env, "close"):
             env.close()
         return Lifetime(returns, traced)
