@@ -22,8 +22,10 @@ One agent step (our reading of Algorithm 1 for reinforcement tasks; the paper gi
 
 z carries over between steps and between the ``episodes`` of one lifetime (what was learned stays).
 Fitness = w_return * mean raw return + w_learning * (last - first episode return)
-- w_memory * (nodes / substrate nodes); the raw mean return (CartPole) or success rate (FrozenLake)
-is always reported beside it.
+- w_memory * (nodes / substrate nodes) + w_progress * progress; progress (FrozenLake only, a
+shaping term of ours: the paper's FrozenLake fitness is not a raw success rate either) is the mean
+over episodes of the best 1 - (Manhattan distance to the goal) / 6 reached. The raw mean return
+(CartPole) or success rate (FrozenLake) is always reported beside it.
 """
 from __future__ import annotations
 
@@ -73,14 +75,17 @@ class AgentSettings:
     w_return: float = 1.0
     w_learning: float = 0.0
     w_memory: float = 0.0
+    w_progress: float = 0.0
 
 
 @dataclass
 class Lifetime:
-    """Raw returns (rows, episodes) of batched lifetimes and, when traced, O_eep per step of row 0."""
+    """Raw returns (rows, episodes) of batched lifetimes, the progress toward FrozenLake's goal
+    (rows, episodes; 0 for CartPole) and, when traced, O_eep per step of row 0."""
 
     returns: np.ndarray
     trace: list[np.ndarray]
+    progress: np.ndarray
 
 
 class EPLPhenotype:
@@ -137,6 +142,8 @@ class EPLPhenotype:
             rest = activation(acc / s.explore_steps)
         env = make_vec_env(self.spec)
         returns = np.zeros((P, E))
+        progress = np.zeros((P, E))
+        lake = self.spec.name == "frozenlake"
         traced: list[np.ndarray] = []
         for e in range(E):
             env.reset([seeds[i][e] for i in range(P)])
@@ -154,8 +161,11 @@ class EPLPhenotype:
                 if trace and rows[0] == 0:
                     traced.append(o_eep[0].numpy().copy())
                 actions = (o_eep - ref).argmax(1).numpy()
-                _, r, term, trunc = env.step(rows, actions)
+                obs, r, term, trunc = env.step(rows, actions)
                 returns[rows, e] += r
+                if lake:
+                    near = np.array([1.0 - (6 - int(o) // 4 - int(o) % 4) / 6.0 for o in obs])
+                    progress[rows, e] = np.maximum(progress[rows, e], near)
                 failed = term & ((r <= 0) | (self.spec.name == "cartpole"))
                 rewarded = (r > 0) & (term if s.feedback == "terminal" else True)
                 sign = np.where(failed, -1.0, np.where(rewarded, 1.0, 0.0))
@@ -173,22 +183,22 @@ class EPLPhenotype:
                         live, x0_in, fb, ref = live.select(keep), x0_in[keep], fb[keep], ref[keep]
         if hasattr(env, "close"):
             env.close()
-        return Lifetime(returns, traced)
+        return Lifetime(returns, traced, progress)
 
-    def _results(self, systems: ExpressedPopulation, returns: np.ndarray) -> list[EvalResult]:
+    def _results(self, systems: ExpressedPopulation, life: Lifetime) -> list[EvalResult]:
         s = self.settings
         out = []
-        for nodes, ret in zip(systems.nodes.tolist(), returns):
+        for nodes, ret, prog in zip(systems.nodes.tolist(), life.returns, life.progress):
             raw = float(ret.mean())
             fit = (s.w_return * raw + s.w_learning * float(ret[-1] - ret[0])
-                   - s.w_memory * nodes / self.substrate.max_nodes)
+                   - s.w_memory * nodes / self.substrate.max_nodes + s.w_progress * float(prog.mean()))
             out.append(EvalResult(fit, raw))
         return out
 
     def evaluate(self, genomes: list[neat.DefaultGenome], config: neat.Config, seeds: list[int]) -> list[EvalResult]:
         """Every genome lives through the episodes ``seeds`` (one lifetime), all in one batch."""
         systems = self.express_population(genomes, config)
-        return self._results(systems, self.play(systems, [seeds] * len(genomes)).returns)
+        return self._results(systems, self.play(systems, [seeds] * len(genomes)))
 
     def evaluate_loop(self, genomes: list[neat.DefaultGenome], config: neat.Config,
                       seeds: list[int]) -> list[EvalResult]:
@@ -196,7 +206,7 @@ class EPLPhenotype:
         out = []
         for g in genomes:
             systems = self.express_population([g], config)
-            out += self._results(systems, self.play(systems, [seeds]).returns)
+            out += self._results(systems, self.play(systems, [seeds]))
         return out
 
     def validate(self, genome: neat.DefaultGenome, config: neat.Config, seeds: list[int]) -> float:

@@ -222,3 +222,32 @@ def test_cartpole_vec_equals_gymnasium_step_for_step():
             alive[i] = not (te or tr)
         steps += 1
     assert steps == 500  # some rows ran into the 500-step TimeLimit (truncation)
+
+
+def _hand_system(ph: EPLPhenotype, links: list[tuple[str, int, int]]):
+    """Nothing but the forced nodes and the u transports ``links`` (gene, from space, to space)."""
+    sub = ph.substrate
+    out = torch.zeros(len(sub.queries), CPPN_OUTPUTS, dtype=torch.float64)
+    out[:, 0] = -1.0
+    for key in links:
+        out[sub.transport_rows[sub.transport_keys.index(key)], 0] = 1.0
+    return sub.express_arrays(out[None])
+
+
+def test_relative_readout_and_terminal_feedback_balance_a_hand_made_system():
+    # the pole's angle and angular velocity both feed output 1 (push right): a working linear policy
+    links = [("u", 2, 8), ("u", 3, 8)]
+    good = EPLPhenotype(task_spec("cartpole"), AgentSettings(lifetime=2))
+    assert good.play(_hand_system(good, links), [[1, 2]]).returns.tolist() == [[500.0, 500.0]]
+    # the first reading reinforced the taken action after every reward: locked into one action
+    old = EPLPhenotype(task_spec("cartpole"), AgentSettings(lifetime=2, readout="absolute", feedback="every-step"))
+    assert old.play(_hand_system(old, links), [[1, 2]]).returns.max() < 50
+
+
+def test_frozenlake_progress_term_enters_fitness_only_by_its_weight():
+    lake = EPLPhenotype(task_spec("frozenlake", slippery=False), AgentSettings(lifetime=2, w_progress=0.5))
+    system = _hand_system(lake, [])
+    life = lake.play(system, [[0, 1]])
+    assert life.progress.shape == (1, 2) and ((life.progress >= 0) & (life.progress <= 1)).all()
+    res = lake._results(system, life)[0]
+    assert res.fitness == pytest.approx(res.raw + 0.5 * life.progress.mean())
