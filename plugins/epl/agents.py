@@ -118,7 +118,11 @@ class EPLPhenotype:
 
     def _encode(self, obs: object, rows: np.ndarray) -> torch.Tensor:
         if self.spec.name == "frozenlake":
-            return torch.from_numpy(np.stack([agent_encode(self.spec, obs[i]) for i in rows]))  # type: ignore[index]
+            state = np.asarray(obs)[rows]
+            v = np.zeros((len(rows), 8))
+            v[np.arange(len(rows)), state // 4] = 1.0
+            v[np.arange(len(rows)), 4 + state % 4] = 1.0
+            return torch.from_numpy(v)
         return torch.from_numpy(np.asarray(obs, dtype=np.float64)[rows]) / self.scale
 
     def play(self, systems: ExpressedPopulation, seeds: list[list[int]], *, trace: bool = False) -> Lifetime:
@@ -164,7 +168,7 @@ class EPLPhenotype:
                 obs, r, term, trunc = env.step(rows, actions)
                 returns[rows, e] += r
                 if lake:
-                    near = np.array([1.0 - (6 - int(o) // 4 - int(o) % 4) / 6.0 for o in obs])
+                    near = 1.0 - (6 - obs // 4 - obs % 4) / 6.0
                     progress[rows, e] = np.maximum(progress[rows, e], near)
                 failed = term & ((r <= 0) | (self.spec.name == "cartpole"))
                 rewarded = (r > 0) & (term if s.feedback == "terminal" else True)
@@ -181,8 +185,6 @@ class EPLPhenotype:
                     rows, idx = rows[going], idx[keep]
                     if len(rows):
                         live, x0_in, fb, ref = live.select(keep), x0_in[keep], fb[keep], ref[keep]
-        if hasattr(env, "close"):
-            env.close()
         return Lifetime(returns, traced, progress)
 
     def _results(self, systems: ExpressedPopulation, life: Lifetime) -> list[EvalResult]:

@@ -92,35 +92,57 @@ class CartPoleVec:
         return obs, np.ones(len(rows)), terminated, truncated
 
 
-class GymVec:
-    """The same interface over one gymnasium environment per row (FrozenLake: its own RNG per row)."""
+class FrozenLakeVec:
+    """FrozenLake-v1 for many rows at once: gymnasium's transition table ``P`` as arrays and one
+    gymnasium RNG per row (seeded by gymnasium's reset, one draw per reset and per step as
+    gymnasium's ``categorical_sample``), with the TimeLimit; equals ``gym.make("FrozenLake-v1",
+    is_slippery=...)`` episode for episode (tested)."""
 
     def __init__(self, spec: TaskSpec):
-        self.spec = spec
-        self.envs: list[gym.Env] = []
-        self.obs: list[object] = []
+        self.phys = make_env(spec).unwrapped
+        self.max_steps = spec.max_steps
+        P = self.phys.P
+        n, k = len(P), max(len(t) for s in P.values() for t in s.values())
+        self.cum = np.full((n, 4, k), 2.0)  # cumulative probabilities, padded past 1
+        self.nxt = np.zeros((n, 4, k), dtype=np.int64)
+        self.rew = np.zeros((n, 4, k))
+        self.done = np.zeros((n, 4, k), dtype=bool)
+        for s_, acts in P.items():
+            for a, trans in acts.items():
+                m = len(trans)
+                self.cum[s_, a, :m] = np.cumsum(np.asarray([t[0] for t in trans]))
+                self.nxt[s_, a, :m] = [t[1] for t in trans]
+                self.rew[s_, a, :m] = [t[2] for t in trans]
+                self.done[s_, a, :m] = [t[3] for t in trans]
+        self.rngs: list[np.random.Generator] = []
+        self.obs = np.zeros(0, dtype=np.int64)
+        self.steps = np.zeros(0, dtype=np.int64)
 
-    def reset(self, seeds: Sequence[int]) -> list[object]:
-        while len(self.envs) < len(seeds):
-            self.envs.append(make_env(self.spec))
-        self.obs = [env.reset(seed=int(s))[0] for env, s in zip(self.envs, seeds)]
+    def reset(self, seeds: Sequence[int]) -> np.ndarray:
+        """Start one episode per seed; returns the (rows,) states."""
+        self.rngs, states = [], []
+        for seed in seeds:
+            s0, _ = self.phys.reset(seed=int(seed))
+            self.rngs.append(self.phys.np_random)
+            states.append(s0)
+        self.obs = np.array(states, dtype=np.int64)
+        self.steps = np.zeros(len(seeds), dtype=np.int64)
         return self.obs
 
-    def step(self, rows: np.ndarray, actions: np.ndarray) -> tuple[list[object], np.ndarray, np.ndarray, np.ndarray]:
-        out = [self.envs[i].step(int(a)) for i, a in zip(rows, actions)]
-        for i, o in zip(rows, out):
-            self.obs[i] = o[0]
-        return ([o[0] for o in out], np.array([o[1] for o in out], dtype=np.float64),
-                np.array([o[2] for o in out], dtype=bool), np.array([o[3] for o in out], dtype=bool))
+    def step(self, rows: np.ndarray, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Step ``rows`` with ``actions``: (states, rewards, terminated, truncated) of those rows."""
+        u = np.array([self.rngs[i].random() for i in rows])
+        s_, a = self.obs[rows], np.asarray(actions, dtype=np.int64)
+        i = (self.cum[s_, a] <= u[:, None]).sum(1)  # first index with cumsum > u (argmax of csprob > u)
+        new = self.nxt[s_, a, i]
+        self.obs[rows] = new
+        self.steps[rows] += 1
+        return new, self.rew[s_, a, i], self.done[s_, a, i], self.steps[rows] >= self.max_steps
 
-    def close(self) -> None:
-        for env in self.envs:
-            env.close()
 
-
-def make_vec_env(spec: TaskSpec) -> CartPoleVec | GymVec:
-    """Many episodes stepped together: :class:`CartPoleVec` for CartPole, else :class:`GymVec`."""
-    return CartPoleVec(spec.max_steps) if spec.name == "cartpole" else GymVec(spec)
+def make_vec_env(spec: TaskSpec) -> CartPoleVec | FrozenLakeVec:
+    """Many episodes stepped together: :class:`CartPoleVec` or :class:`FrozenLakeVec`."""
+    return CartPoleVec(spec.max_steps) if spec.name == "cartpole" else FrozenLakeVec(spec)
 
 
 def encode(spec: TaskSpec, obs: int | np.ndarray) -> np.ndarray:

@@ -18,7 +18,7 @@ from neuroplex.plugins.epl.cppn import TorchCPPN
 from neuroplex.plugins.epl.evolution import Evolution, EvolutionSettings, evaluate_chunks
 from neuroplex.plugins.epl.neat_config import make_neat_config
 from neuroplex.plugins.epl.rds import RDSPopulation, build
-from neuroplex.plugins.epl.rl_tasks import CartPoleVec, episode_seeds, make_env, task_spec
+from neuroplex.plugins.epl.rl_tasks import CartPoleVec, FrozenLakeVec, episode_seeds, make_env, task_spec
 from neuroplex.plugins.epl.substrate import CPPN_INPUTS, CPPN_OUTPUTS, Substrate
 
 
@@ -251,3 +251,25 @@ def test_frozenlake_progress_term_enters_fitness_only_by_its_weight():
     assert life.progress.shape == (1, 2) and ((life.progress >= 0) & (life.progress <= 1)).all()
     res = lake._results(system, life)[0]
     assert res.fitness == pytest.approx(res.raw + 0.5 * life.progress.mean())
+
+
+@pytest.mark.parametrize("slippery", [True, False])
+def test_frozenlake_vec_equals_gymnasium_episode_for_episode(slippery):
+    spec = task_spec("frozenlake", slippery=slippery)
+    seeds = list(range(30))
+    vec, envs = FrozenLakeVec(spec), [make_env(spec) for _ in seeds]
+    first = vec.reset(seeds)
+    assert first.tolist() == [e.reset(seed=s)[0] for e, s in zip(envs, seeds)]
+    rng = np.random.default_rng(1)
+    alive, ends = np.ones(len(seeds), dtype=bool), set()
+    while alive.any():
+        rows = np.flatnonzero(alive)
+        acts = rng.integers(0, 4, len(rows))
+        obs, rew, term, trunc = vec.step(rows, acts)
+        for j, i in enumerate(rows):
+            o, r, te, tr, _ = envs[i].step(int(acts[j]))
+            assert (o, r, te, tr) == (obs[j], rew[j], term[j], trunc[j])
+            alive[i] = not (te or tr)
+            if not alive[i]:
+                ends.add((r, te, tr))
+    assert (0.0, True, False) in ends  # holes reached (and, slippery, random walks that time out)
