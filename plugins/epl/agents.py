@@ -51,12 +51,11 @@ def agent_inputs(spec: TaskSpec) -> int:
 
 
 def agent_encode(spec: TaskSpec, obs: int | np.ndarray) -> np.ndarray:
-    """Observation -> input vector of an EPL agent (see :func:`agent_inputs`)."""
+    """Observation -> input vector of an EPL agent (see :func:`agent_inputs`); an array of
+    observations (FrozenLake states (rows,), CartPole (rows, 4)) -> one input vector per row."""
     if spec.name == "frozenlake":
-        v = np.zeros(8)
-        v[int(obs) // 4] = 1.0
-        v[4 + int(obs) % 4] = 1.0
-        return v
+        state = np.asarray(obs, dtype=np.int64)[..., None]
+        return np.concatenate([np.arange(4) == state // 4, np.arange(4) == state % 4], -1).astype(np.float64)
     return encode(spec, obs)
 
 
@@ -117,13 +116,7 @@ class EPLPhenotype:
         return self.substrate.express_arrays(out)
 
     def _encode(self, obs: object, rows: np.ndarray) -> torch.Tensor:
-        if self.spec.name == "frozenlake":
-            state = np.asarray(obs)[rows]
-            v = np.zeros((len(rows), 8))
-            v[np.arange(len(rows)), state // 4] = 1.0
-            v[np.arange(len(rows)), 4 + state % 4] = 1.0
-            return torch.from_numpy(v)
-        return torch.from_numpy(np.asarray(obs, dtype=np.float64)[rows]) / self.scale
+        return torch.from_numpy(agent_encode(self.spec, np.asarray(obs)[rows])) / self.scale
 
     def play(self, systems: ExpressedPopulation, seeds: list[list[int]], *, trace: bool = False) -> Lifetime:
         """Row i lives through the episodes ``seeds[i]`` with system i of ``systems``, all rows batched."""

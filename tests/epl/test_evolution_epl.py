@@ -84,6 +84,7 @@ def test_batched_agents_equal_per_individual_loop(tmp_path):
     assert all(r.raw >= 8 for r in batched)  # CartPole returns: at least 8 steps per episode
     lake = EPLPhenotype(task_spec("frozenlake", slippery=False))
     assert agent_encode(lake.spec, 6).tolist() == [0, 1, 0, 0, 0, 0, 1, 0]
+    assert agent_encode(lake.spec, np.array([6, 15])).tolist() == [[0, 1, 0, 0, 0, 0, 1, 0], [0, 0, 0, 1, 0, 0, 0, 1]]
     res = lake.evaluate(genomes[:4], config, [1])
     assert all(r.raw in (0.0, 1.0) for r in res)
 
