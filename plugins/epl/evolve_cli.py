@@ -24,7 +24,7 @@ def draw_snapshots(ev: Evolution, phenotype: EPLPhenotype) -> list[Path]:
     for gen, genome in sorted(ev.snapshots.items()):
         system = phenotype.express([genome], ev.config)[0]
         paths.append(draw_system(system, ev.out / f"best_gen{gen}_system.png"))
-        life = phenotype.play([system], [[ev.s.seed + 12345] * 1], trace=True)
+        life = phenotype.play(phenotype.express_population([genome], ev.config), [[ev.s.seed + 12345]], trace=True)
         paths.append(plot_response(life.trace, ev.out / f"best_gen{gen}_response.png",
                                    title=f"best of generation {gen}: return {life.returns[0, 0]:g}",
                                    labels=[f"action {k}" for k in range(phenotype.spec.n_actions)]))
@@ -58,13 +58,15 @@ def add_evolve_command(group: click.Group) -> None:
                   help="Fitness weight of (last - first episode return).")
     @click.option("--w-memory", type=float, default=0.0, show_default=True,
                   help="Fitness weight of -(nodes / substrate nodes).")
+    @click.option("--w-progress", type=float, default=0.0, show_default=True,
+                  help="Fitness weight of FrozenLake progress (best 1 - distance to goal / 6, mean over episodes).")
     @click.option("--keep-going", is_flag=True, help="Do not stop at the validated solution.")
     @click.option("--out", type=click.Path(file_okay=False), required=True)
     @click.option("--resume", is_flag=True, help="Continue the run in --out exactly.")
     @click.option("--progress/--no-progress", default=True, show_default=True)
     def evolve(task: str, slippery: bool, pop: int, generations: int, seed: int, episodes: int | None,
                validation_episodes: int, baseline: bool, executor: str, workers: int | None, address: str | None, hidden: int, explore_steps: int, dt: float, w_learning: float,
-               w_memory: float, keep_going: bool, out: str, resume: bool, progress: bool) -> None:
+               w_memory: float, w_progress: float, keep_going: bool, out: str, resume: bool, progress: bool) -> None:
         """Evolve EPL systems by HyperNEAT (or the NEAT baseline) on a gymnasium task."""
         torch.set_num_threads(1)
         workers = workers or (1 if executor == "inprocess" else 2)
@@ -76,14 +78,15 @@ def add_evolve_command(group: click.Group) -> None:
         else:
             phenotype = EPLPhenotype(spec, AgentSettings(hidden=hidden, lifetime=episodes, explore_steps=explore_steps, dt=dt,
                                                          w_learning=w_learning,
-                                                         w_memory=w_memory))
+                                                         w_memory=w_memory, w_progress=w_progress))
         settings = EvolutionSettings(task=task, slippery=slippery, pop=pop, generations=generations, seed=seed,
                                      episodes=episodes, validation_episodes=validation_episodes,
                                      stop_when_solved=not keep_going,
                                      phenotype="baseline" if baseline else "epl",
                                      chunks=workers,
                                      extra={"hidden": hidden, "explore_steps": explore_steps, "dt": dt,
-                                            "w_learning": w_learning, "w_memory": w_memory})
+                                            "w_learning": w_learning, "w_memory": w_memory,
+                                            "w_progress": w_progress})
         ex = None if executor == "inprocess" and workers == 1 else get_executor(executor, workers, address)
         try:
             ev = Evolution(settings, phenotype, out, executor=ex, resume=resume, progress=progress)

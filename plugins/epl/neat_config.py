@@ -37,9 +37,9 @@ bias_init_stdev       = 1.0
 bias_init_type        = gaussian
 bias_max_value        = 30.0
 bias_min_value        = -30.0
-bias_mutate_power     = 0.5
-bias_mutate_rate      = 0.7
-bias_replace_rate     = 0.1
+bias_mutate_power     = {bias_mutate_power}
+bias_mutate_rate      = {bias_mutate_rate}
+bias_replace_rate     = {bias_replace_rate}
 response_init_mean    = 1.0
 response_init_stdev   = 0.0
 response_init_type    = gaussian
@@ -61,19 +61,19 @@ weight_init_stdev     = 1.0
 weight_init_type      = gaussian
 weight_max_value      = 30
 weight_min_value      = -30
-weight_mutate_power   = 0.5
-weight_mutate_rate    = 0.8
-weight_replace_rate   = 0.1
+weight_mutate_power   = {weight_mutate_power}
+weight_mutate_rate    = {weight_mutate_rate}
+weight_replace_rate   = {weight_replace_rate}
 enabled_default       = True
 enabled_mutate_rate   = 0.01
 enabled_rate_to_false_add = 0.0
 enabled_rate_to_true_add = 0.0
 compatibility_disjoint_coefficient = 1.0
 compatibility_weight_coefficient   = 0.5
-conn_add_prob         = 0.5
-conn_delete_prob      = 0.2
-node_add_prob         = 0.2
-node_delete_prob      = 0.1
+conn_add_prob         = {conn_add_prob}
+conn_delete_prob      = {conn_delete_prob}
+node_add_prob         = {node_add_prob}
+node_delete_prob      = {node_delete_prob}
 single_structural_mutation = false
 structural_mutation_surer = default
 
@@ -86,10 +86,24 @@ max_stagnation       = 20
 species_elitism      = 2
 
 [DefaultReproduction]
-elitism            = 2
+elitism            = {elitism}
 survival_threshold = 0.2
 min_species_size   = 2
 """
+
+
+#: mutation settings: neat-python's usual ones for the direct-encoded baseline; smaller, rarer steps
+#: for the CPPN (our choice, the paper gives none): in HyperNEAT one CPPN change moves every
+#: expressed node and edge at once, and with the usual settings almost every offspring of a good
+#: CPPN expressed a non-working system.
+MUTATION = {
+    False: {"bias_mutate_power": 0.5, "bias_mutate_rate": 0.7, "bias_replace_rate": 0.1, "weight_mutate_power": 0.5,
+            "weight_mutate_rate": 0.8, "weight_replace_rate": 0.1, "conn_add_prob": 0.5, "conn_delete_prob": 0.2,
+            "node_add_prob": 0.2, "node_delete_prob": 0.1, "act_mutate": 0.0, "elitism": 2},
+    True: {"bias_mutate_power": 0.3, "bias_mutate_rate": 0.2, "bias_replace_rate": 0.0, "weight_mutate_power": 0.3,
+           "weight_mutate_rate": 0.2, "weight_replace_rate": 0.0, "conn_add_prob": 0.1, "conn_delete_prob": 0.05,
+           "node_add_prob": 0.05, "node_delete_prob": 0.02, "act_mutate": 0.02, "elitism": 2},
+}
 
 
 def neat_config_text(n_inputs: int, n_outputs: int, pop: int, *, cppn: bool) -> str:
@@ -100,8 +114,7 @@ def neat_config_text(n_inputs: int, n_outputs: int, pop: int, *, cppn: bool) -> 
         pop=pop, n_in=n_inputs, n_out=n_outputs,
         initial_connection="full_direct",
         act_default="random" if cppn else "tanh",
-        act_mutate=0.2 if cppn else 0.0,
-        act_options=" ".join(CPPN_ACTIVATIONS) if cppn else "tanh")
+        act_options=" ".join(CPPN_ACTIVATIONS) if cppn else "tanh", **MUTATION[cppn])
 
 
 def make_neat_config(path: Path, n_inputs: int, n_outputs: int, pop: int, *, cppn: bool) -> neat.Config:

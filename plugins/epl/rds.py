@@ -200,35 +200,64 @@ class RDSPopulation(Dynamics):
         system gives bit-identical results in any population it is batched with."""
         if not systems:
             raise ModelError("RDSPopulation: no systems")
-        self.systems = list(systems)
-        self.dt = float(dt)
-        self.flows = flows or Flows()
         dtype = systems[0].system.Mperp.dtype
-        self.dtype, self.device = dtype, torch.device("cpu")
         P = len(systems)
         n = max(max(r.system.n for r in systems), pad_to[0] if pad_to else 0)
         e = max(max(r.system.e for r in systems), 1, pad_to[1] if pad_to else 0)
-        self.n_max, self.e_max = n, e
         z = lambda *s: torch.zeros(P, *s, dtype=dtype)  # noqa: E731
-        self.a, self.m, self.c, self.h, self.x_h = z(n), z(n) + 1, z(n), z(n), z(n) + 1
-        self.free, self.V, self.k, self.v = z(n), z(n, n), z(e), z(e)
-        self.x0, self.p0 = z(n) + 1, z(n)
-        self.reac = torch.full((P, e, 2), n, dtype=torch.long)  # index n = the neutral "one" slot
-        self.prod = torch.full((P, e), n, dtype=torch.long)
+        arrays = {"a": z(n), "m": z(n) + 1, "c": z(n), "h": z(n), "x_h": z(n) + 1, "free": z(n), "V": z(n, n),
+                  "k": z(e), "v": z(e), "x0": z(n) + 1, "p0": z(n),
+                  "reac": torch.full((P, e, 2), n, dtype=torch.long),  # index n = the neutral "one" slot
+                  "prod": torch.full((P, e), n, dtype=torch.long)}
         for i, r in enumerate(systems):
             s, ni, ei = r.system, r.system.n, r.system.e
             for name in ("a", "m", "c", "h", "x_h", "free", "x0", "p0"):
-                getattr(self, name)[i, :ni] = getattr(s, name)
-            self.V[i, :ni, :ni] = s.V
-            self.k[i, :ei], self.v[i, :ei] = s.k, s.v
-            self.reac[i, :ei] = torch.where(r.reactants < 0, n, r.reactants)
-            self.prod[i, :ei] = r.products
-        self.state_names = [f"x{i}" for i in range(n)] + [f"p{i}" for i in range(n)]
+                arrays[name][i, :ni] = getattr(s, name)
+            arrays["V"][i, :ni, :ni] = s.V
+            arrays["k"][i, :ei], arrays["v"][i, :ei] = s.k, s.v
+            arrays["reac"][i, :ei] = torch.where(r.reactants < 0, n, r.reactants)
+            arrays["prod"][i, :ei] = r.products
+        self.systems = list(systems)
+        self._set(arrays, dt, flows)
+
+    ARRAYS = ("a", "m", "c", "h", "x_h", "free", "V", "k", "v", "x0", "p0", "reac", "prod")
+
+    def _set(self, arrays: Mapping[str, torch.Tensor], dt: float, flows: Flows | None) -> None:
+        self.dt = float(dt)
+        self.flows = flows or Flows()
+        self.dtype, self.device = arrays["a"].dtype, torch.device("cpu")
+        self.size = arrays["a"].shape[0]
+        self.n_max, self.e_max = arrays["a"].shape[1], arrays["k"].shape[1]
+        for name in self.ARRAYS:
+            setattr(self, name, arrays[name])
+        self.state_names = [f"x{i}" for i in range(self.n_max)] + [f"p{i}" for i in range(self.n_max)]
         self.param_names = ["system"]
         self.name = "epl-rds-population"
 
+    @classmethod
+    def from_arrays(cls, arrays: Mapping[str, torch.Tensor], *, dt: float = 0.05,
+                    flows: Flows | None = None) -> "RDSPopulation":
+        """A population straight from its padded tensors (``ARRAYS``: per-node (P, n), ``V`` (P, n, n),
+        per-edge ``k``, ``v`` (P, e), ``reac`` (P, e, 2) and ``prod`` (P, e) node indices, n = none),
+        e.g. expressed by a CPPN for a whole population at once; ``systems`` is then None."""
+        missing = [nm for nm in cls.ARRAYS if nm not in arrays]
+        if missing:
+            raise ModelError(f"RDSPopulation.from_arrays: missing {missing}")
+        pop = cls.__new__(cls)
+        pop.systems = None
+        pop._set(arrays, dt, flows)
+        return pop
+
+    def select(self, rows: torch.Tensor | Sequence[int]) -> "RDSPopulation":
+        """The sub-population of ``rows`` (a compact copy of their tensors: row j is system ``rows[j]``)."""
+        idx = torch.as_tensor(rows, dtype=torch.long)
+        pop = type(self).__new__(type(self))
+        pop.systems = [self.systems[i] for i in idx.tolist()] if self.systems is not None else None
+        pop._set({nm: getattr(self, nm)[idx] for nm in self.ARRAYS}, self.dt, self.flows)
+        return pop
+
     def default_params(self, batch: int | None = None, *, dtype: Any = None, device: Any = None) -> torch.Tensor:
-        return torch.arange(len(self.systems), dtype=dtype or self.dtype)[:, None]
+        return torch.arange(self.size, dtype=dtype or self.dtype)[:, None]
 
     def initial_state(self, p: torch.Tensor | None = None, batch: int | None = None, *,
                       dtype: Any = None, device: Any = None) -> torch.Tensor:
@@ -236,7 +265,7 @@ class RDSPopulation(Dynamics):
 
     def _take(self, p: torch.Tensor | None, y: torch.Tensor) -> tuple[Any, ...]:
         names = ("a", "m", "c", "h", "x_h", "free", "V", "k", "v", "reac", "prod")
-        if p is None or p.shape[0] == len(self.systems):
+        if p is None:
             return tuple(getattr(self, nm) for nm in names)
         idx = p[:, 0].long()
         return tuple(getattr(self, nm)[idx] for nm in names)
@@ -251,23 +280,24 @@ class RDSPopulation(Dynamics):
         f = torch.cat([x * torch.exp(psi), one], -1)
         dx = torch.zeros_like(torch.cat([x, one], -1))
         dq = torch.zeros_like(dx)
-        b = torch.arange(x.shape[0])[:, None]
+        r0, r1 = reac[..., 0].contiguous(), reac[..., 1].contiguous()
+        take = lambda src, idx: torch.gather(src, 1, idx)  # noqa: E731 - per row: same bits in any batch
         if self.flows.chemical:
-            flux = k * (f[b, reac[..., 0]] * f[b, reac[..., 1]] - f[b, prod])
+            flux = k * (take(f, r0) * take(f, r1) - take(f, prod))
             dx.scatter_add_(1, prod, flux)
-            dx.scatter_add_(1, reac[..., 0], -flux)
-            dx.scatter_add_(1, reac[..., 1], -flux)
+            dx.scatter_add_(1, r0, -flux)
+            dx.scatter_add_(1, r1, -flux)
         Hp = torch.cat([q * x / m, 0 * one], -1)
         if self.flows.hamiltonian:
             xx = torch.cat([x, one], -1)
             Hx = torch.cat([torch.log(x) + psi, 0 * one], -1)
-            w = v * xx[b, reac[..., 0]] * xx[b, prod]
-            jx = w * (Hp[b, prod] - Hp[b, reac[..., 0]])
-            jp = w * (Hx[b, prod] - Hx[b, reac[..., 0]])
+            w = v * take(xx, r0) * take(xx, prod)
+            jx = w * (take(Hp, prod) - take(Hp, r0))
+            jp = w * (take(Hx, prod) - take(Hx, r0))
             dx.scatter_add_(1, prod, jx)
-            dx.scatter_add_(1, reac[..., 0], -jx)
+            dx.scatter_add_(1, r0, -jx)
             dq.scatter_add_(1, prod, -jp)
-            dq.scatter_add_(1, reac[..., 0], jp)
+            dq.scatter_add_(1, r0, jp)
         dx, dq = dx[:, :n], dq[:, :n]
         if self.flows.collision:
             dq = dq - c * Hp[:, :n]
@@ -290,7 +320,9 @@ class RDSPopulation(Dynamics):
                                      method="iteration", tol=tol, max_iter=max_iter, **options)
 
     def unpad(self, y: torch.Tensor) -> list[torch.Tensor]:
-        """Per-system states (x then p) without padding."""
+        """Per-system states (x then p) without padding (a population built from RDS objects)."""
+        if self.systems is None:
+            raise ModelError("RDSPopulation.unpad: this population was built from arrays, not RDS systems")
         out = []
         for i, r in enumerate(self.systems):
             ni = r.system.n

@@ -8,9 +8,11 @@ progress can be told apart (optimum 0.744 slippery, 1.0 not slippery).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import gymnasium as gym
 import numpy as np
+from gymnasium.envs.classic_control.cartpole import CartPoleEnv
 
 TASKS = ("cartpole", "frozenlake")
 
@@ -42,6 +44,105 @@ def make_env(spec: TaskSpec) -> gym.Env:
     if spec.name == "frozenlake":
         return gym.make(spec.env_id, is_slippery=spec.slippery)
     return gym.make(spec.env_id)
+
+
+class CartPoleVec:
+    """CartPole-v1 for many rows at once: gymnasium's own reset (its seeded RNG) and its equations of
+    motion (Euler, float64; float32 observations; reward 1 per step; the 500-step TimeLimit) on numpy
+    arrays, so each row equals a ``gym.make("CartPole-v1")`` episode step for step (tested)."""
+
+    def __init__(self, max_steps: int = 500):
+        self.phys = CartPoleEnv()
+        self.max_steps = max_steps
+        self.state = np.zeros((0, 4))
+        self.steps = np.zeros(0, dtype=np.int64)
+        self.obs = np.zeros((0, 4), dtype=np.float32)
+
+    def reset(self, seeds: Sequence[int]) -> np.ndarray:
+        """Start one episode per seed (row i from ``seeds[i]``); returns the (rows, 4) observations."""
+        states = []
+        for seed in seeds:
+            self.phys.reset(seed=int(seed))
+            states.append(np.array(self.phys.state, dtype=np.float64))
+        self.state = np.stack(states)
+        self.steps = np.zeros(len(seeds), dtype=np.int64)
+        self.obs = self.state.astype(np.float32)
+        return self.obs
+
+    def step(self, rows: np.ndarray, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Step ``rows`` with ``actions`` (0/1): (observations, rewards, terminated, truncated) of those rows."""
+        e = self.phys
+        x, x_dot, theta, theta_dot = self.state[rows].T
+        force = np.where(np.asarray(actions) == 1, e.force_mag, -e.force_mag)
+        costheta, sintheta = np.cos(theta), np.sin(theta)
+        temp = (force + e.polemass_length * np.square(theta_dot) * sintheta) / e.total_mass
+        thetaacc = (e.gravity * sintheta - costheta * temp) / (
+            e.length * (4.0 / 3.0 - e.masspole * np.square(costheta) / e.total_mass))
+        xacc = temp - e.polemass_length * thetaacc * costheta / e.total_mass
+        x, x_dot = x + e.tau * x_dot, x_dot + e.tau * xacc
+        theta, theta_dot = theta + e.tau * theta_dot, theta_dot + e.tau * thetaacc
+        new = np.stack([x, x_dot, theta, theta_dot], 1)
+        self.state[rows] = new
+        self.steps[rows] += 1
+        terminated = ((x < -e.x_threshold) | (x > e.x_threshold)
+                      | (theta < -e.theta_threshold_radians) | (theta > e.theta_threshold_radians))
+        truncated = self.steps[rows] >= self.max_steps
+        obs = new.astype(np.float32)
+        self.obs[rows] = obs
+        return obs, np.ones(len(rows)), terminated, truncated
+
+
+class FrozenLakeVec:
+    """FrozenLake-v1 for many rows at once: gymnasium's transition table ``P`` as arrays and one
+    gymnasium RNG per row (seeded by gymnasium's reset, one draw per reset and per step as
+    gymnasium's ``categorical_sample``), with the TimeLimit; equals ``gym.make("FrozenLake-v1",
+    is_slippery=...)`` episode for episode (tested)."""
+
+    def __init__(self, spec: TaskSpec):
+        self.phys = make_env(spec).unwrapped
+        self.max_steps = spec.max_steps
+        P = self.phys.P
+        n, k = len(P), max(len(t) for s in P.values() for t in s.values())
+        self.cum = np.full((n, 4, k), 2.0)  # cumulative probabilities, padded past 1
+        self.nxt = np.zeros((n, 4, k), dtype=np.int64)
+        self.rew = np.zeros((n, 4, k))
+        self.done = np.zeros((n, 4, k), dtype=bool)
+        for s_, acts in P.items():
+            for a, trans in acts.items():
+                m = len(trans)
+                self.cum[s_, a, :m] = np.cumsum(np.asarray([t[0] for t in trans]))
+                self.nxt[s_, a, :m] = [t[1] for t in trans]
+                self.rew[s_, a, :m] = [t[2] for t in trans]
+                self.done[s_, a, :m] = [t[3] for t in trans]
+        self.rngs: list[np.random.Generator] = []
+        self.obs = np.zeros(0, dtype=np.int64)
+        self.steps = np.zeros(0, dtype=np.int64)
+
+    def reset(self, seeds: Sequence[int]) -> np.ndarray:
+        """Start one episode per seed; returns the (rows,) states."""
+        self.rngs, states = [], []
+        for seed in seeds:
+            s0, _ = self.phys.reset(seed=int(seed))
+            self.rngs.append(self.phys.np_random)
+            states.append(s0)
+        self.obs = np.array(states, dtype=np.int64)
+        self.steps = np.zeros(len(seeds), dtype=np.int64)
+        return self.obs
+
+    def step(self, rows: np.ndarray, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Step ``rows`` with ``actions``: (states, rewards, terminated, truncated) of those rows."""
+        u = np.array([self.rngs[i].random() for i in rows])
+        s_, a = self.obs[rows], np.asarray(actions, dtype=np.int64)
+        i = (self.cum[s_, a] <= u[:, None]).sum(1)  # first index with cumsum > u (argmax of csprob > u)
+        new = self.nxt[s_, a, i]
+        self.obs[rows] = new
+        self.steps[rows] += 1
+        return new, self.rew[s_, a, i], self.done[s_, a, i], self.steps[rows] >= self.max_steps
+
+
+def make_vec_env(spec: TaskSpec) -> CartPoleVec | FrozenLakeVec:
+    """Many episodes stepped together: :class:`CartPoleVec` or :class:`FrozenLakeVec`."""
+    return CartPoleVec(spec.max_steps) if spec.name == "cartpole" else FrozenLakeVec(spec)
 
 
 def encode(spec: TaskSpec, obs: int | np.ndarray) -> np.ndarray:

@@ -22,11 +22,18 @@ output nodes u@output_k always exist (inputs are external, clamped nodes, so a d
 input -> output transport of u is possible and hidden chemistry can shape it), collision c = 1
 on every node. All queries of one genome run in one
 batched CPPN call (:meth:`Substrate.express_genome`).
+
+:meth:`Substrate.express_arrays` is the same expression for a whole population at once, straight
+to padded :class:`.rds.RDSPopulation` tensors in substrate slot order (node slot = space * genes +
+gene, every substrate edge a slot; absent nodes are clamped padding, absent edges point at the
+neutral slot): no description or ``build`` per individual. It equals ``build(express(out))`` up to
+the order of the nodes (tested).
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import neat
 import torch
@@ -38,6 +45,25 @@ GENES = {"u": {"u": 1}, "w": {"w": 1}, "uw": {"u": 1, "w": 1}, "uu": {"u": 2}}
 REACTIONS = (("u", "w", "uw"), ("u", "u", "uu"))
 INPUT_GENE, OUTPUT_GENE = "u", "u"
 CPPN_INPUTS, CPPN_OUTPUTS = 6, 5
+
+
+@dataclass
+class ExpressedPopulation:
+    """Systems expressed for a population in substrate slot order: ``arrays`` for
+    :meth:`.rds.RDSPopulation.from_arrays`, the input and output slots, the per-output F_z gain
+    (P, outputs) and the number of existing nodes per system."""
+
+    arrays: dict[str, torch.Tensor]
+    inputs: torch.Tensor
+    outputs: torch.Tensor
+    feedback: torch.Tensor
+    nodes: torch.Tensor
+
+    def select(self, rows: list[int] | torch.Tensor) -> "ExpressedPopulation":
+        """Rows ``rows`` (repeats allowed: copies of one system)."""
+        idx = torch.as_tensor(rows, dtype=torch.long)
+        return ExpressedPopulation({k: v[idx] for k, v in self.arrays.items()}, self.inputs, self.outputs,
+                                   self.feedback[idx], self.nodes[idx])
 
 
 def _column(x: float, count: int) -> list[tuple[float, float]]:
@@ -92,6 +118,37 @@ class Substrate:
         self.transport_rows = [len(rows) + i for i in range(len(self.transport_keys))]
         rows += [self._q(g, a, g, b) for g, a, b in self.transport_keys]
         self.queries = torch.tensor(rows, dtype=torch.float64)
+        self._build_slots()
+
+    def _build_slots(self) -> None:
+        """Fixed tables of the slot layout used by :meth:`express_arrays`."""
+        G = len(self.genes)
+        slot = {key: key[1] * G + self.genes.index(key[0]) for key in self.node_keys}
+        self.slot_gene = torch.tensor([self.genes.index(g) for g, _ in self.node_keys])
+        self.slot_space = torch.tensor([s for _, s in self.node_keys])
+        self.slot_forced = torch.tensor([key in self.forced for key in self.node_keys])
+        self.input_slots = torch.tensor([slot[(INPUT_GENE, i)] for i in range(self.n_inputs)])
+        self.output_slots = torch.tensor([slot[(OUTPUT_GENE, self.n_inputs + self.hidden + k)]
+                                          for k in range(self.n_outputs)])
+        cnames = list(COMPONENTS)
+        comp = torch.tensor([[float(GENES[g].get(c, 0)) for c in cnames] for g, _ in self.node_keys],
+                            dtype=torch.float64)
+        self.slot_mass = comp @ torch.tensor([COMPONENTS[c]["mass"] for c in cnames], dtype=torch.float64)
+        charge = comp @ torch.tensor([COMPONENTS[c]["charge"] for c in cnames], dtype=torch.float64)
+        S = len(self.space_names)
+        inv_D = torch.zeros(S, S, dtype=torch.float64)
+        for a, b, d in self.neighbours:
+            inv_D[a, b] = inv_D[b, a] = 1.0 / d
+        inv_D += torch.diag(inv_D.sum(1) + 1.0)  # as rds.build (self_inverse_distance 1)
+        q = torch.diag(charge) @ torch.nn.functional.one_hot(self.slot_space, S).to(torch.float64)
+        self.slot_V = q @ inv_D @ q.T
+        reac = [[slot[(r[0], s)], slot[(r[1], s)]] for r, s in self.reaction_keys]
+        reac += [[slot[(g, a)], -1] for g, a, _ in self.transport_keys]
+        prod = [slot[(r[2], s)] for r, s in self.reaction_keys] + [slot[(g, b)] for g, _, b in self.transport_keys]
+        self.edge_reac = torch.tensor(reac)
+        self.edge_prod = torch.tensor(prod)
+        self.edge_rows = torch.tensor(self.reaction_rows + self.transport_rows)
+        self.edge_is_transport = torch.tensor([False] * len(self.reaction_rows) + [True] * len(self.transport_rows))
 
     @property
     def max_nodes(self) -> int:
@@ -138,6 +195,36 @@ class Substrate:
                 "spaces": {n: list(p) for n, p in zip(self.space_names, self.space_pos)},
                 "neighbours": [[self.space_names[a], self.space_names[b], d] for a, b, d in self.neighbours],
                 "nodes": nodes, "reactions": reactions, "transport": transport}
+
+    def express_arrays(self, out: torch.Tensor) -> ExpressedPopulation:
+        """Algorithm 2 for a population at once: CPPN outputs ``out`` (P, queries, 5) -> the padded
+        tensors of its systems in slot order (same rules and parameter maps as :meth:`express`)."""
+        o = torch.tanh(out)
+        ex = o[..., 0] > 0
+        n = self.max_nodes
+        gene_ok, space_ok = ex[:, self.gene_rows], ex[:, self.space_rows]
+        on = self.slot_forced | (gene_ok[:, self.slot_gene] & space_ok[:, self.slot_space] & ex[:, self.node_rows])
+        pn = o[:, self.node_rows]
+        x0 = torch.where(on, torch.exp(2 * pn[..., 1]), 1.0)
+        free = on.clone()
+        free[:, self.input_slots] = False
+        arrays: dict[str, Any] = {
+            "x0": x0, "x_h": x0.clone(), "a": torch.where(on, 2 * pn[..., 2], 0.0),
+            "h": torch.where(on, (1 + pn[..., 3]) / 4, 0.0), "c": on.to(o.dtype),
+            "m": torch.where(on, self.slot_mass, 1.0), "free": free.to(o.dtype), "p0": torch.zeros_like(x0),
+            "V": torch.where(on[:, :, None] & on[:, None, :], self.slot_V, 0.0)}
+        pe = o[:, self.edge_rows]
+        ends_on = on[:, self.edge_reac.clamp(min=0)].all(-1) & on[:, self.edge_prod]
+        e_on = ex[:, self.edge_rows] & ends_on
+        k = torch.exp(2 * pe[..., 1])
+        k = torch.where(self.edge_is_transport, k / 2, k)
+        arrays["k"] = torch.where(e_on, k, 0.0)
+        arrays["v"] = torch.where(e_on & self.edge_is_transport, pe[..., 2].clamp(min=0.0), 0.0)
+        reac = torch.where(self.edge_reac < 0, n, self.edge_reac)
+        arrays["reac"] = torch.where(e_on[..., None], reac, n)
+        arrays["prod"] = torch.where(e_on, self.edge_prod, n)
+        feedback = 1.0 + pn[:, self.output_slots, 4]
+        return ExpressedPopulation(arrays, self.input_slots, self.output_slots, feedback, on.sum(1))
 
     def express_genome(self, genome: neat.DefaultGenome, config: neat.Config) -> dict[str, object]:
         """Algorithm 2 for one genome: one batched CPPN call over every query of the substrate."""

@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 import neat
+import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
@@ -17,7 +18,7 @@ from neuroplex.plugins.epl.cppn import TorchCPPN
 from neuroplex.plugins.epl.evolution import Evolution, EvolutionSettings, evaluate_chunks
 from neuroplex.plugins.epl.neat_config import make_neat_config
 from neuroplex.plugins.epl.rds import RDSPopulation, build
-from neuroplex.plugins.epl.rl_tasks import episode_seeds, task_spec
+from neuroplex.plugins.epl.rl_tasks import CartPoleVec, FrozenLakeVec, episode_seeds, make_env, task_spec
 from neuroplex.plugins.epl.substrate import CPPN_INPUTS, CPPN_OUTPUTS, Substrate
 
 
@@ -83,6 +84,7 @@ def test_batched_agents_equal_per_individual_loop(tmp_path):
     assert all(r.raw >= 8 for r in batched)  # CartPole returns: at least 8 steps per episode
     lake = EPLPhenotype(task_spec("frozenlake", slippery=False))
     assert agent_encode(lake.spec, 6).tolist() == [0, 1, 0, 0, 0, 0, 1, 0]
+    assert agent_encode(lake.spec, np.array([6, 15])).tolist() == [[0, 1, 0, 0, 0, 0, 1, 0], [0, 0, 0, 1, 0, 0, 0, 1]]
     res = lake.evaluate(genomes[:4], config, [1])
     assert all(r.raw in (0.0, 1.0) for r in res)
 
@@ -167,3 +169,108 @@ def test_rds_population_pad_to_makes_rows_batch_independent():
             z = alone.fixed_point_map(z)
         assert torch.equal(z[0], y[i])
     assert RDSPopulation(systems, pad_to=(1, 1)).n_max == max(r.system.n for r in systems)
+
+
+def test_express_arrays_equals_build_of_express():
+    sub = Substrate(4, 2, hidden=3)
+    gen = torch.Generator().manual_seed(3)
+    outs = torch.randn(5, len(sub.queries), CPPN_OUTPUTS, generator=gen, dtype=torch.float64)
+    ex = sub.express_arrays(outs)
+    pop = RDSPopulation.from_arrays(ex.arrays, dt=0.2)
+    assert ex.inputs.tolist() == [0, 4, 8, 12] and pop.size == 5
+    y = pop.initial_state()
+    for _ in range(40):
+        y = pop.fixed_point_map(y)
+    G, n = len(sub.genes), sub.max_nodes
+    for i in range(5):
+        d = sub.express(outs[i])
+        r = build(d)
+        assert int(ex.nodes[i]) == r.system.n
+        assert ex.feedback[i].tolist() == pytest.approx([nd["feedback"] for nd in d["nodes"][4:6]], abs=1e-12)
+        ref = RDSPopulation([r], dt=0.2, pad_to=(n, sub.max_edges))
+        ref.free[:, :4] = 0.0  # the input nodes are clamped
+        z = ref.initial_state()
+        for _ in range(40):
+            z = ref.fixed_point_map(z)
+        slots = [sub.space_names.index(s) * G + sub.genes.index(g) for g, s in r.nodes]
+        assert torch.allclose(y[i, :n][slots], z[0, :r.system.n], rtol=1e-9, atol=1e-12)
+        assert torch.allclose(y[i, n:][slots], z[0, n:n + r.system.n], rtol=1e-9, atol=1e-12)
+    # compaction: a selected sub-population steps its rows exactly as the whole one does
+    part = pop.select([3, 1])
+    w = pop.initial_state()[[3, 1]]
+    full = pop.initial_state()
+    for _ in range(5):
+        w, full = part.fixed_point_map(w), pop.fixed_point_map(full)
+    assert torch.equal(w, full[[3, 1]])
+
+
+def test_cartpole_vec_equals_gymnasium_step_for_step():
+    spec = task_spec("cartpole")
+    seeds = list(range(12))
+    vec = CartPoleVec()
+    envs = [make_env(spec) for _ in seeds]
+    first = vec.reset(seeds)
+    assert all((first[i] == e.reset(seed=s)[0]).all() for i, (e, s) in enumerate(zip(envs, seeds)))
+    rng = np.random.default_rng(0)
+    alive, steps = np.ones(len(seeds), dtype=bool), 0
+    while alive.any():
+        rows = np.flatnonzero(alive)
+        acts = ((vec.obs[rows, 2] + 0.3 * vec.obs[rows, 3] + rng.normal(0, 0.02, len(rows))) > 0).astype(int)
+        obs, rew, term, trunc = vec.step(rows, acts)
+        for j, i in enumerate(rows):
+            o, r, te, tr, _ = envs[i].step(int(acts[j]))
+            assert (o == obs[j]).all() and o.dtype == obs.dtype and (r, te, tr) == (rew[j], term[j], trunc[j])
+            alive[i] = not (te or tr)
+        steps += 1
+    assert steps == 500  # some rows ran into the 500-step TimeLimit (truncation)
+
+
+def _hand_system(ph: EPLPhenotype, links: list[tuple[str, int, int]]):
+    """Nothing but the forced nodes and the u transports ``links`` (gene, from space, to space)."""
+    sub = ph.substrate
+    out = torch.zeros(len(sub.queries), CPPN_OUTPUTS, dtype=torch.float64)
+    out[:, 0] = -1.0
+    for key in links:
+        out[sub.transport_rows[sub.transport_keys.index(key)], 0] = 1.0
+    return sub.express_arrays(out[None])
+
+
+def test_relative_readout_and_terminal_feedback_balance_a_hand_made_system():
+    # the pole's angle and angular velocity both feed output 1 (push right): a working linear policy
+    links = [("u", 2, 8), ("u", 3, 8)]
+    good = EPLPhenotype(task_spec("cartpole"), AgentSettings(lifetime=2))
+    assert good.play(_hand_system(good, links), [[1, 2]]).returns.tolist() == [[500.0, 500.0]]
+    # the first reading reinforced the taken action after every reward: locked into one action
+    old = EPLPhenotype(task_spec("cartpole"), AgentSettings(lifetime=2, readout="absolute", feedback="every-step"))
+    assert old.play(_hand_system(old, links), [[1, 2]]).returns.max() < 50
+
+
+def test_frozenlake_progress_term_enters_fitness_only_by_its_weight():
+    lake = EPLPhenotype(task_spec("frozenlake", slippery=False), AgentSettings(lifetime=2, w_progress=0.5))
+    system = _hand_system(lake, [])
+    life = lake.play(system, [[0, 1]])
+    assert life.progress.shape == (1, 2) and ((life.progress >= 0) & (life.progress <= 1)).all()
+    res = lake._results(system, life)[0]
+    assert res.fitness == pytest.approx(res.raw + 0.5 * life.progress.mean())
+
+
+@pytest.mark.parametrize("slippery", [True, False])
+def test_frozenlake_vec_equals_gymnasium_episode_for_episode(slippery):
+    spec = task_spec("frozenlake", slippery=slippery)
+    seeds = list(range(30))
+    vec, envs = FrozenLakeVec(spec), [make_env(spec) for _ in seeds]
+    first = vec.reset(seeds)
+    assert first.tolist() == [e.reset(seed=s)[0] for e, s in zip(envs, seeds)]
+    rng = np.random.default_rng(1)
+    alive, ends = np.ones(len(seeds), dtype=bool), set()
+    while alive.any():
+        rows = np.flatnonzero(alive)
+        acts = rng.integers(0, 4, len(rows))
+        obs, rew, term, trunc = vec.step(rows, acts)
+        for j, i in enumerate(rows):
+            o, r, te, tr, _ = envs[i].step(int(acts[j]))
+            assert (o, r, te, tr) == (obs[j], rew[j], term[j], trunc[j])
+            alive[i] = not (te or tr)
+            if not alive[i]:
+                ends.add((r, te, tr))
+    assert (0.0, True, False) in ends  # holes reached (and, slippery, random walks that time out)
