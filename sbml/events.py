@@ -55,8 +55,14 @@ class SampleRun:
     #: zero-progress stops at one time (rounding noise at a root) before giving up
     MAX_STALLS = 4
 
-    def __init__(self, prog: SBMLProgram, p: torch.Tensor, integrate: Integrator, settings: dict[str, Any]):
+    def __init__(self, prog: SBMLProgram, p: torch.Tensor, integrate: Integrator, settings: dict[str, Any],
+                 atom_values: Callable[[float, torch.Tensor], list[float]] | None = None):
+        """``atom_values(t, y (1, n))``: the trigger atoms' ``lhs - rhs`` at a point, for an
+        integrator that computes its event columns itself (compiled code: the run then reads
+        the atoms as that integrator sees them); default ``prog.atom_g``. Such an integrator's
+        columns are ``[g, -g] - zero_shift`` (:attr:`zero_shift`, set before every segment)."""
         self.prog, self.p, self.integrate, self.settings = prog, p, integrate, settings
+        self.atom_values = atom_values
         self.queue: list[_Pending] = []
         self.seq = 0
         self.atom_val: list[bool] = []
@@ -72,6 +78,8 @@ class SampleRun:
     def _g(self, t: float, y: torch.Tensor) -> list[float]:
         if self.prog.atom_g is None:
             return []
+        if self.atom_values is not None:
+            return self.atom_values(t, y)
         tt = torch.full((1,), t, dtype=y.dtype, device=y.device)
         return [float(v) for v in self.prog.atom_g(tt, y, self.p)[0]]
 
