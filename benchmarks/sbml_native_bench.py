@@ -1,10 +1,10 @@
 """One SBML simulation on neuroplex's default path versus libroadrunner, per model.
 
 Issue 25 (b): every shared BioModel over 0..100 with 1000 output points, both at the same
-tolerances (default rtol 1e-6, atol 1e-9), in one process. neuroplex runs as a user calls it,
-``simulate(model, t_eval=..., rtol=..., atol=...)``: one CPU trajectory of a model without
-events takes the compiled path (solver ``native``), a model with events the torch path (the
-``path`` column says which ran):
+tolerances (default rtol 1e-6, atol 1e-9; roadrunner's other settings its defaults), in one
+process. neuroplex runs as a user calls it, ``simulate(model, t_eval=..., rtol=..., atol=...)``:
+one CPU trajectory takes the compiled path (solver ``native``, events included; the ``path``
+column says which ran):
 
 * run-only: a simulation of a model already loaded and compiled (best of ``--repeats``)
   versus roadrunner's ``simulate(times=...)`` after ``resetAll()``;

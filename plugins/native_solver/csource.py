@@ -84,12 +84,35 @@ def model_key(model: ModelIR, atoms: Sequence[sympy.Basic] = ()) -> str:
     for part in (model.time.name, *model.state_names, "|", *model.parameter_names, "|"):
         h.update(part.encode() + b"\0")
     for s in model.state_names:
-        h.update(sympy.srepr(model.derivatives[s]).encode() + b"\0")
+        h.update(_serial(model.derivatives[s]).encode() + b"\0")
     for a, e in model.assignments.items():
-        h.update(a.encode() + b"=" + sympy.srepr(e).encode() + b"\0")
+        h.update(a.encode() + b"=" + _serial(e).encode() + b"\0")
     for g in atoms:
-        h.update(b"atom:" + sympy.srepr(g).encode() + b"\0")
+        h.update(b"atom:" + _serial(g).encode() + b"\0")
     return h.hexdigest()[:32]
+
+
+def _serial(expr: object) -> str:
+    """An expression tree as text, for the cache key: class names, symbol names, numbers and
+    arguments in sympy's own (canonical) order; as exact as ``sympy.srepr`` and several times
+    faster (no printing order to sort out)."""
+    out: list[str] = []
+    stack: list[object] = [expr]
+    while stack:
+        e = stack.pop()
+        if isinstance(e, str):
+            out.append(e)
+        elif not isinstance(e, sympy.Basic):
+            out.append(repr(e))
+        elif e.is_Symbol:
+            out.append(f"S:{e.name}")
+        elif not e.args:
+            out.append(sympy.srepr(e))  # numbers and constants: exact and short
+        else:
+            out.append(f"{type(e).__name__}(")
+            stack.append(")")
+            stack.extend(reversed(e.args))
+    return " ".join(out)
 
 
 def jacobian_entries(model: ModelIR, derivs: list[sympy.Basic]) -> list[tuple[int, int, sympy.Basic]]:
