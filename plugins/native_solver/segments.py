@@ -7,9 +7,10 @@ decide what happens at each stop.
 one sample: every call runs ``neuroplex_solve_events`` (``integrator.c``) from the current
 point to the next scheduled execution (or the end), stopping where a column of the compiled
 trigger atoms ``[g, -g] - zero_shift`` crosses from < 0 to >= 0, located on the step's dense
-output as the torch loop locates it (:mod:`neuroplex.plugins.torch_solver.events` is its
-batched twin). :class:`Atoms` gives the run the same compiled atom values at its stops, so the
-side an atom crossed to is the side the integrator saw. Events are rare next to steps: the
+output as the torch loop locates it (the torch solver's ``locate_events`` is its batched twin).
+:class:`Bound` gives the run the same compiled atom values at its stops, so the side an atom
+crossed to is the side the integrator saw (and the compiled right-hand side, so no torch one
+is built). Events are rare next to steps: the
 Python work per stop (triggers, queue, assignments in torch) is what the torch path does too.
 """
 from __future__ import annotations
@@ -29,21 +30,33 @@ _ATOMS = ctypes.CFUNCTYPE(None, ctypes.c_double, ctypes.c_void_p, ctypes.c_void_
 _BIND = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
 
 
-class Atoms:
-    """The compiled trigger atoms ``lhs - rhs`` of one sample (parameters ``p``, bound once)."""
+class Bound:
+    """One sample's compiled functions with its parameters ``p`` bound (``model_bind`` once):
+    :meth:`atoms`, the trigger atoms ``lhs - rhs``, and :meth:`rhs`, the right-hand side."""
 
     def __init__(self, lib: NativeLibrary, p: np.ndarray):
         self.p = np.ascontiguousarray(p, dtype=np.float64)
         self.k = np.zeros(max(lib.n_bound, 1))
         _BIND(lib.bind)(self.p.ctypes.data, self.k.ctypes.data)
-        self.fn = _ATOMS(lib.atoms)
+        self.atoms_fn = _ATOMS(lib.atoms)
+        self.rhs_fn = _ATOMS(lib.rhs)  # the same C signature: (t, y, p, k, out)
         self.g = np.zeros(max(lib.n_atoms, 1))
-        self.n = lib.n_atoms
+        self.n_atoms, self.n = lib.n_atoms, lib.n_states
 
-    def __call__(self, t: float, y: torch.Tensor) -> list[float]:
+    def atoms(self, t: float, y: torch.Tensor) -> list[float]:
+        """``lhs - rhs`` of every trigger atom at ``t`` and ``y (1, n)``."""
         y_np = np.ascontiguousarray(y.detach().reshape(-1).numpy(), dtype=np.float64)
-        self.fn(float(t), y_np.ctypes.data, self.p.ctypes.data, self.k.ctypes.data, self.g.ctypes.data)
-        return self.g[:self.n].tolist()
+        self.atoms_fn(float(t), y_np.ctypes.data, self.p.ctypes.data, self.k.ctypes.data, self.g.ctypes.data)
+        return self.g[:self.n_atoms].tolist()
+
+    def rhs(self, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """``dy/dt`` at ``t (B,)``, ``y (B, n)`` (row by row in C)."""
+        y_np = np.ascontiguousarray(y.detach().numpy(), dtype=np.float64).reshape(-1, self.n)
+        t_np = np.broadcast_to(np.asarray(t.detach().numpy(), dtype=np.float64).reshape(-1), (y_np.shape[0],))
+        out = np.empty_like(y_np)
+        for b in range(y_np.shape[0]):
+            self.rhs_fn(float(t_np[b]), y_np[b].ctypes.data, self.p.ctypes.data, self.k.ctypes.data, out[b].ctypes.data)
+        return torch.from_numpy(out)
 
 
 class Segments:

@@ -30,7 +30,7 @@ from neuroplex.solution import Solution
 from neuroplex.solver import Solver
 
 from .library import NativeLibrary, integrator, native_library
-from .segments import Atoms, Segments
+from .segments import Bound, Segments
 
 #: method name -> the integrator's code
 METHODS = {"auto": 0, "dopri5": 1, "rodas4": 2}
@@ -149,10 +149,11 @@ class NativeSolver(Solver):
             n_events = np.zeros(batch, dtype=np.int64)
             for b in range(batch):
                 seg = Segments(lib, p_np[b], atol[b], METHODS[self.method], lambda: run_.zero_shift)
+                bound = Bound(lib, p_np[b])
                 # constant states: the run scans time itself and reads atoms in torch, as on the torch path
-                atoms = Atoms(lib, p_np[b]) if not prog.constant_state else None
                 run_ = SampleRun(prog, p[b:b + 1], seg, {"method": self.method, "control": c, "atol": None,
-                                                         "stiff_stop": False, "stiff_budget": None}, atoms)
+                                                         "stiff_stop": False, "stiff_budget": None},
+                                 None if prog.constant_state else bound.atoms, bound.rhs)
                 with torch.no_grad():
                     ys_b, status[b] = run_.run(t0, t1, te, y_init[b])
                 out[b] = ys_b.numpy()

@@ -82,6 +82,19 @@ def test_printer_keeps_the_torch_semantics() -> None:
         p(sympy.Function("mystery")(x))
 
 
+def test_jacobian_entries_merge_powers_of_one_base() -> None:
+    from neuroplex.plugins.native_solver.csource import merge_powers
+
+    x, n, k = sympy.symbols("x n k")
+    d = sympy.diff(k * x**n / (k**n + x**n), x)  # sympy leaves n*x**n/x: 0/0 at x = 0
+    merged = merge_powers(d, {})
+    assert sympy.simplify(merged - d) == 0
+    assert merged == sympy.powsimp(d, combine="exp")
+    assert float(merged.subs({x: 0, n: 2, k: 1})) == 0.0
+    # numbers and products without a repeated base stay as they are
+    assert merge_powers(2 * x * k**n, {}) == 2 * x * k**n
+
+
 def test_native_matches_the_exact_solution_and_reports_its_steps() -> None:
     model = read_antimony_string(DECAY)
     t = torch.linspace(0.0, 10.0, 101, dtype=torch.float64)
@@ -163,6 +176,25 @@ def test_events_run_compiled_with_the_torch_paths_semantics() -> None:
     assert float(ours["V"][0, -1]) == 2.0
     with pytest.raises(NeuroplexError, match="unknown method"):
         NativeSolver(method="rk4")
+
+
+def test_bound_functions_match_the_torch_program() -> None:
+    from neuroplex.plugins.native_solver.segments import Bound
+    from neuroplex.plugins.native_solver.solver import model_library
+    from neuroplex.sbml import compiled
+
+    model = read_antimony_string(EVENTS)
+    prog = compiled(model)
+    p = prog.default_params()[None]
+    bound = Bound(model_library(model, prog), p[0].numpy())
+    y = prog.initial_state(0.0, p) + 0.25
+    t = torch.tensor([0.3], dtype=torch.float64)
+    assert torch.allclose(bound.rhs(t, y), prog.rhs_bound(p)(t, y), rtol=1e-14, atol=0)
+    assert bound.atoms(0.3, y) == pytest.approx(prog.atom_g(t, y, p)[0].tolist(), rel=1e-14)
+    # a native run with events builds no torch right-hand side (its setup cost on the default path)
+    fresh = read_antimony_string(EVENTS)
+    assert neuroplex.simulate(fresh, (0.0, 4.0), n_points=5).solver == "native"
+    assert "_rhs_pair" not in compiled(fresh).__dict__
 
 
 def test_event_location_on_stiff_segments() -> None:
