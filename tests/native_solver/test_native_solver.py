@@ -3,6 +3,7 @@ path on real models (non-stiff, stiff), the disk cache, refusals, and the policy
 one CPU trajectory to it."""
 from __future__ import annotations
 
+import ctypes
 import math
 
 import pytest
@@ -195,6 +196,35 @@ def test_bound_functions_match_the_torch_program() -> None:
     fresh = read_antimony_string(EVENTS)
     assert neuroplex.simulate(fresh, (0.0, 4.0), n_points=5).solver == "native"
     assert "_rhs_pair" not in compiled(fresh).__dict__
+
+
+def test_event_entry_without_crossings_is_the_plain_solve() -> None:
+    # neuroplex_solve_events with no atom crossing runs the same steps as neuroplex_solve, to the bit
+    import numpy as np
+
+    from neuroplex.plugins.native_solver.library import event_integrator, integrator
+    from neuroplex.plugins.native_solver.solver import model_library
+    from neuroplex.sbml import compiled
+
+    model = read_antimony_string(ROBERTSON + "    E1: at A < -1: A = 1\n")  # never fires
+    prog = compiled(model)
+    lib = model_library(model, prog)
+    p = np.ascontiguousarray(prog.default_params().numpy())
+    y0 = np.ascontiguousarray(prog.initial_state(0.0, prog.default_params()[None])[0].numpy())
+    te, atol = np.linspace(0.0, 100.0, 11), np.full(3, 1e-10)
+    a, b = np.empty((11, 3)), np.empty((11, 3))
+    sa, sb = np.zeros(5, dtype=np.int64), np.zeros(5, dtype=np.int64)
+    shift, y_end = np.zeros(2), np.empty(3)
+    t_end, index = ctypes.c_double(), ctypes.c_int64()
+    assert integrator()(lib.bind, lib.rhs, lib.jac, 3, lib.n_bound, p.ctypes.data, y0.ctypes.data, 0.0, 100.0,
+                        te.ctypes.data, 11, 1e-8, atol.ctypes.data, 0.0, 0.0, 0.0, 100_000, 0, a.ctypes.data,
+                        sa.ctypes.data) == 0
+    assert event_integrator()(lib.bind, lib.rhs, lib.jac, lib.atoms, 3, lib.n_bound, 1, p.ctypes.data, y0.ctypes.data,
+                              0.0, 100.0, te.ctypes.data, 11, 1e-8, atol.ctypes.data, 0.0, 0.0, 0.0, 100_000, 0,
+                              shift.ctypes.data, b.ctypes.data, sb.ctypes.data, ctypes.byref(t_end),
+                              y_end.ctypes.data, ctypes.byref(index)) == 0
+    assert np.array_equal(a, b) and np.array_equal(sa, sb) and sa[4] >= 0
+    assert t_end.value == 100.0 and index.value == -1 and np.array_equal(y_end, b[-1])
 
 
 def test_event_location_on_stiff_segments() -> None:
