@@ -1,10 +1,10 @@
 """One SBML simulation on neuroplex's default path versus libroadrunner, per model.
 
 Issue 25 (b): every shared BioModel over 0..100 with 1000 output points, both at the same
-tolerances (default rtol 1e-6, atol 1e-9), in one process. neuroplex runs as a user calls it,
-``simulate(model, t_eval=..., rtol=..., atol=...)``: one CPU trajectory of a model without
-events takes the compiled path (solver ``native``), a model with events the torch path (the
-``path`` column says which ran):
+tolerances (default rtol 1e-6, atol 1e-9; roadrunner's other settings its defaults), in one
+process. neuroplex runs as a user calls it, ``simulate(model, t_eval=..., rtol=..., atol=...)``:
+one CPU trajectory takes the compiled path (solver ``native``, events included; the ``path``
+column says which ran):
 
 * run-only: a simulation of a model already loaded and compiled (best of ``--repeats``)
   versus roadrunner's ``simulate(times=...)`` after ``resetAll()``;
@@ -19,12 +19,16 @@ events takes the compiled path (solver ``native``), a model with events the torc
   tolerances and against roadrunner at rtol 1e-10 / atol 1e-14 (a reference; roadrunner's
   own figure against it is reported too, as a model where roadrunner's defaults are off
   shows up in the first column for both), and on the species alone against the tight run
-  (outputs such as ratios of species far below ``atol`` are not controlled by any tolerance).
+  (outputs such as ratios of species far below ``atol`` are not controlled by any tolerance);
+* the same against the tight run for our run at ``--tight-rtol``/``--tight-atol`` (default
+  1e-8 / 1e-12), with its run-only time over roadrunner's at the benchmark tolerances: what it
+  costs us to be within the bound where rtol 1e-6 is not (for either solver).
 
 The integrator library (built once per machine, not per model) is built before the timings and
 its build time printed. Run::
 
-    python benchmarks/sbml_native_bench.py [--models all|ID,ID] [--repeats 5] [--out results.json]
+    python benchmarks/sbml_native_bench.py [--models all|ID,ID] [--repeats 5] [--tight-rtol 1e-8]
+        [--tight-atol 1e-12] [--out results.json]
 """
 from __future__ import annotations
 
@@ -77,7 +81,8 @@ def accuracy(ours: Any, ref: Any, only: set[str] | None = None) -> float:
     return worst
 
 
-def bench_model(path: Path, ts: torch.Tensor, rtol: float, atol: float, repeats: int) -> dict[str, Any]:
+def bench_model(path: Path, ts: torch.Tensor, rtol: float, atol: float, repeats: int,
+                tight_tol: tuple[float, float] = (1e-8, 1e-12)) -> dict[str, Any]:
     row: dict[str, Any] = {"model": path.stem}
     # end to end on a cold cache: an empty library folder
     with tempfile.TemporaryDirectory(prefix="native_bench_") as cold:
@@ -100,7 +105,7 @@ def bench_model(path: Path, ts: torch.Tensor, rtol: float, atol: float, repeats:
     row.update({"native_run_s": t_run, "native_cold_s": t_cold, "native_warm_s": t_warm, "ok": bool(sol.ok),
                 "n_steps": int(sol.stats["n_steps"][0]), "path": sol.solver})
     try:
-        return _against_roadrunner(path, ts, rtol, atol, repeats, model, sol, row)
+        return _against_roadrunner(path, ts, rtol, atol, repeats, model, sol, row, tight_tol)
     except RuntimeError as exc:  # roadrunner's CVODE gives up on some models at these tolerances
         row["roadrunner_error"] = str(exc).splitlines()[0][:200]
         print(f"  {path.stem} [{sol.solver}]: run {t_run * 1e3:7.2f} ms, cold e2e {t_cold:6.3f} s, warm e2e "
@@ -109,7 +114,7 @@ def bench_model(path: Path, ts: torch.Tensor, rtol: float, atol: float, repeats:
 
 
 def _against_roadrunner(path: Path, ts: torch.Tensor, rtol: float, atol: float, repeats: int, model: Any, sol: Any,
-                        row: dict[str, Any]) -> dict[str, Any]:
+                        row: dict[str, Any], tight_tol: tuple[float, float]) -> dict[str, Any]:
     t_run, t_cold, t_warm = row["native_run_s"], row["native_cold_s"], row["native_warm_s"]
     rr_mod = _rr()
     rr, t_rr_load = _timed(lambda: rr_mod.RoadRunner(str(path)))
@@ -128,6 +133,9 @@ def _against_roadrunner(path: Path, ts: torch.Tensor, rtol: float, atol: float, 
     _, t_rr_first2 = _timed(lambda: rr2.simulate(times=ts.tolist()))
     ref = neuroplex.simulate(model, (0.0, 100.0), solver="roadrunner", t_eval=ts, rtol=rtol, atol=atol)
     tight = neuroplex.simulate(model, (0.0, 100.0), solver="roadrunner", t_eval=ts, rtol=1e-10, atol=1e-14)
+    ours_tight = _native(model, ts, *tight_tol)
+    t_tight = min(_timed(lambda: _native(model, ts, *tight_tol))[1] for _ in range(repeats))
+    species = set(model.sbml["species"])
     row.update({
         "native_run_s": t_run, "roadrunner_run_s": t_rr_run, "ratio_run": t_run / t_rr_run,
         "native_cold_s": t_cold, "roadrunner_cold_s": t_rr_load + t_rr_first, "ratio_cold": t_cold / (t_rr_load + t_rr_first),
@@ -135,7 +143,11 @@ def _against_roadrunner(path: Path, ts: torch.Tensor, rtol: float, atol: float, 
         "ratio_warm": t_warm / (t_rr_load2 + t_rr_first2),
         "accuracy": accuracy(sol, ref), "accuracy_tight": accuracy(sol, tight),
         "roadrunner_accuracy_tight": accuracy(ref, tight),
-        "accuracy_species_tight": accuracy(sol, tight, set(model.sbml["species"])), "ok": bool(sol.ok), "n_steps": int(sol.stats["n_steps"][0]),
+        "accuracy_species_tight": accuracy(sol, tight, species),
+        "native_tight_run_s": t_tight, "ratio_run_tight": t_tight / t_rr_run,
+        "accuracy_native_tight": accuracy(ours_tight, tight),
+        "accuracy_native_tight_species": accuracy(ours_tight, tight, species),
+        "ok": bool(sol.ok), "n_steps": int(sol.stats["n_steps"][0]),
         "stiff_from_step": int(sol.stats["stiff_from_step"][0]) if "stiff_from_step" in sol.stats else -1,
         "path": sol.solver,
     })
@@ -143,7 +155,9 @@ def _against_roadrunner(path: Path, ts: torch.Tensor, rtol: float, atol: float, 
           f"cold e2e {t_cold:6.3f} s (compile {row['compile_s']:.3f}) vs rr {row['roadrunner_cold_s']:6.3f} s "
           f"({row['ratio_cold']:5.2f}x); warm e2e {t_warm:6.3f} s vs rr {row['roadrunner_warm_s']:6.3f} s "
           f"({row['ratio_warm']:5.2f}x); accuracy {row['accuracy']:.2g} (tight ref {row['accuracy_tight']:.2g}, "
-          f"rr's {row['roadrunner_accuracy_tight']:.2g}; species only {row['accuracy_species_tight']:.2g})"
+          f"rr's {row['roadrunner_accuracy_tight']:.2g}; species only {row['accuracy_species_tight']:.2g}); "
+          f"at rtol {tight_tol[0]:g}: run {t_tight * 1e3:.2f} ms ({row['ratio_run_tight']:.2f}x), accuracy "
+          f"{row['accuracy_native_tight']:.2g} (species {row['accuracy_native_tight_species']:.2g})"
           f"{'' if sol.ok else ' NOT OK'}; "
           f"steps {row['n_steps']}{' stiff from ' + str(row['stiff_from_step']) if row['stiff_from_step'] >= 0 else ''}",
           flush=True)
@@ -156,7 +170,8 @@ def summary(rows: list[dict[str, Any]]) -> str:
     lines += [f"{r['model']}: roadrunner failed ({r['roadrunner_error']}); ours {r['native_run_s'] * 1e3:.2f} ms run, "
               f"status ok {r['ok']}" for r in rows if "roadrunner_error" in r]
     for key, label in (("ratio_run", "run-only"), ("ratio_cold", "end to end, cold cache"),
-                       ("ratio_warm", "end to end, warm cache")):
+                       ("ratio_warm", "end to end, warm cache"),
+                       ("ratio_run_tight", "run-only, ours at the tight tolerances")):
         vals = [r[key] for r in done]
         native = [r[key] for r in done if r["path"] == "native"]
         if native:
@@ -170,7 +185,9 @@ def summary(rows: list[dict[str, Any]]) -> str:
         for key, label in (("accuracy", "vs roadrunner, same tolerances"),
                            ("accuracy_tight", "vs roadrunner at rtol 1e-10/atol 1e-14"),
                            ("roadrunner_accuracy_tight", "roadrunner's own, vs the same tight run"),
-                           ("accuracy_species_tight", "species only, vs the tight run")):
+                           ("accuracy_species_tight", "species only, vs the tight run"),
+                           ("accuracy_native_tight", "ours at the tight tolerances, vs the tight run"),
+                           ("accuracy_native_tight_species", "ours at the tight tolerances, species only")):
             acc = [r[key] for r in done]
             lines.append(f"accuracy {label} (<= 1: within rtol 1e-4/atol 1e-8): {sum(a <= 1 for a in acc)} of "
                          f"{len(acc)} models, worst {max(acc):.3g} ({max(done, key=lambda r: r[key])['model']})")
@@ -190,6 +207,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--rtol", type=float, default=1e-6)
     ap.add_argument("--atol", type=float, default=1e-9)
+    ap.add_argument("--tight-rtol", type=float, default=1e-8)
+    ap.add_argument("--tight-atol", type=float, default=1e-12)
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
     set_threads(1)
@@ -215,11 +234,13 @@ def main(argv: list[str] | None = None) -> int:
         rows = []
         for path in paths:
             try:
-                rows.append(bench_model(path, ts, args.rtol, args.atol, args.repeats))
+                rows.append(bench_model(path, ts, args.rtol, args.atol, args.repeats,
+                                        (args.tight_rtol, args.tight_atol)))
             except Exception as exc:  # noqa: BLE001 - reported, not hidden
                 rows.append({"model": path.stem, "error": f"{type(exc).__name__}: {exc}"})
                 print(f"  {path.stem}: failed: {exc}", flush=True)
-    results = {"rtol": args.rtol, "atol": args.atol, "integrator_build_s": t_int, "models": rows,
+    results = {"rtol": args.rtol, "atol": args.atol, "tight_rtol": args.tight_rtol, "tight_atol": args.tight_atol,
+               "integrator_build_s": t_int, "models": rows,
                "roadrunner": _rr().__version__}
     print(summary(rows))
     if args.out is not None:

@@ -17,6 +17,7 @@ events and compartments on top):
 """
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Any, Callable, Mapping, Sequence
 
 import sympy
@@ -134,14 +135,31 @@ class CompiledProgram:
             self.names[s] = f"_a{i}"
         self.printer = TorchPrinter(self.names)
         self.ns: dict[str, Any] = {"_stack": _stack}
-        self._bind, self._rhs = self._bound_function("rhs", [self.derivatives[s] for s in self.state_names])
-        #: the same right-hand side over numpy scalars, for batches of one on the CPU
-        self._rhs_one = scalar_runtime.scalar_function(self._rhs, {"_stack": scalar_runtime.stack})
         self._jac_one: Callable[..., tuple[torch.Tensor, torch.Tensor]] | None = None
         self._jac: tuple[Any, ...] | None = None  # built on first use (stiff methods)
         self._jac_checked = False
         #: no state changes between events (only events move the model)
         self.constant_state = all(self.derivatives[s] == 0 for s in self.state_names)
+
+    # ------------------------------------ the right-hand side, built on first use
+    # (a caller that only needs the initial state and outputs, such as the compiled C path,
+    # never pays for printing it)
+    @cached_property
+    def _rhs_pair(self) -> tuple[Callable[..., list[Any]], Callable[..., torch.Tensor]]:
+        return self._bound_function("rhs", [self.derivatives[s] for s in self.state_names])
+
+    @cached_property
+    def _bind(self) -> Callable[..., list[Any]]:
+        return self._rhs_pair[0]
+
+    @cached_property
+    def _rhs(self) -> Callable[..., torch.Tensor]:
+        return self._rhs_pair[1]
+
+    @cached_property
+    def _rhs_one(self) -> Any:
+        """The same right-hand side over numpy scalars, for batches of one on the CPU."""
+        return scalar_runtime.scalar_function(self._rhs, {"_stack": scalar_runtime.stack})
 
     # -------------------------------------------------------------- generation
     def _needed(self, exprs: Sequence[Any]) -> list[str]:

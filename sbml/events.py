@@ -26,7 +26,7 @@ from typing import Any, Callable
 import torch
 
 from neuroplex.errors import SolverError
-from neuroplex.integration import Integrator
+from neuroplex.integration import Integrator, Rhs
 from neuroplex.solution import Status
 
 from .program import SBMLProgram
@@ -55,8 +55,17 @@ class SampleRun:
     #: zero-progress stops at one time (rounding noise at a root) before giving up
     MAX_STALLS = 4
 
-    def __init__(self, prog: SBMLProgram, p: torch.Tensor, integrate: Integrator, settings: dict[str, Any]):
+    def __init__(self, prog: SBMLProgram, p: torch.Tensor, integrate: Integrator, settings: dict[str, Any],
+                 atom_values: Callable[[float, torch.Tensor], list[float]] | None = None,
+                 rhs: Rhs | None = None):
+        """``atom_values(t, y (1, n))``: the trigger atoms' ``lhs - rhs`` at a point, for an
+        integrator that computes its event columns itself (compiled code: the run then reads
+        the atoms as that integrator sees them); default ``prog.atom_g``. Such an integrator's
+        columns are ``[g, -g] - zero_shift`` (:attr:`zero_shift`, set before every segment).
+        ``rhs``: the right-hand side handed to the integrator (default ``prog.rhs_bound(p)``)."""
         self.prog, self.p, self.integrate, self.settings = prog, p, integrate, settings
+        self.atom_values = atom_values
+        self.rhs = rhs
         self.queue: list[_Pending] = []
         self.seq = 0
         self.atom_val: list[bool] = []
@@ -72,6 +81,8 @@ class SampleRun:
     def _g(self, t: float, y: torch.Tensor) -> list[float]:
         if self.prog.atom_g is None:
             return []
+        if self.atom_values is not None:
+            return self.atom_values(t, y)
         tt = torch.full((1,), t, dtype=y.dtype, device=y.device)
         return [float(v) for v in self.prog.atom_g(tt, y, self.p)[0]]
 
@@ -158,6 +169,7 @@ class SampleRun:
         status = int(Status.SUCCESS)
         ys[t_eval == t] = y[0]
         event_fn = self._event_fn if prog.atom_g is not None else None
+        rhs = self.rhs if self.rhs is not None or prog.constant_state else prog.rhs_bound(self.p)
         stops = 0
         stalls, noise_t, noise_shift = 0, None, None
         while t < t1:
@@ -184,7 +196,7 @@ class SampleRun:
             settings = dict(self.settings)
             if settings["control"].dt0 is None and self.dt0:  # a fixed step (dt) wins
                 settings["control"] = replace(settings["control"], dt0=self.dt0)
-            res = self.integrate(prog.rhs_bound(self.p), t, t_next, y, t_eval=t_eval[sel] if bool(sel.any()) else None,
+            res = self.integrate(rhs, t, t_next, y, t_eval=t_eval[sel] if bool(sel.any()) else None,
                                  event_fn=event_fn, **settings)
             steps = int(res.n_steps.sum())
             self.n_steps += steps

@@ -47,7 +47,7 @@ def sbml_group() -> None:
 @sbml_group.command("testsuite")
 @click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--solver", type=click.Choice(["torch", "scipy", "roadrunner", "native"]), default="torch", show_default=True,
-              help="native: the compiled path (refuses models with events).")
+              help="native: the compiled path (events included).")
 @click.option("--jobs", type=int, default=1, show_default=True, help="Worker processes.")
 @click.option("--only", default=None, help="Comma-separated case ids (e.g. 00001,01511).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,

@@ -315,9 +315,9 @@ def compiled_path(model: SBMLModel, solver: Solver, params: torch.Tensor | None 
     """The compiled solver (:data:`COMPILED_SOLVER`, when registered) that runs this call in
     place of the torch solver, with the torch solver's step control: for one trajectory on the
     CPU (see :func:`_one_cpu_sample`) of a model the compiled solver accepts (its
-    ``refusal(model)`` is None; a C compiler is at hand). Otherwise None: torch runs it (batches,
-    GPUs, gradients, events, or ``method=``/``fused=`` given). ``solver="native"`` forces the
-    compiled path."""
+    ``refusal(model)`` is None; a C compiler is at hand; events included). Otherwise None: torch
+    runs it (batches, GPUs, gradients, or ``method=``/``fused=`` given). ``solver="native"``
+    forces the compiled path."""
     host = get_host()
     if COMPILED_SOLVER not in host.names("solvers") or not _one_cpu_sample(solver, params, y0):
         return None
@@ -332,7 +332,7 @@ def run_on_torch(model: SBMLModel, solver: Solver, t_span: tuple[float, float], 
                  params: torch.Tensor | None = None, t_eval: torch.Tensor | None = None,
                  inputs: torch.Tensor | None = None, progress: bool = False) -> Solution:
     """An SBML model on the torch solver: its method as requested, else ``auto``; one CPU
-    trajectory of a model without events runs compiled instead (:func:`compiled_path`)."""
+    trajectory runs compiled instead (:func:`compiled_path`)."""
     native = compiled_path(model, solver, params, y0) if inputs is None else None
     if native is not None:
         return native.simulate(model, t_span, y0=y0, params=params, t_eval=t_eval)

@@ -157,7 +157,7 @@ def simulate_neuroplex(sbml: Path, settings: CaseSettings, solver: str = "torch"
     instance = make_solver(solver, "simulate", rtol=rtol, atol=atol, max_steps=100_000)
     t_eval = torch.as_tensor(settings.times, dtype=torch.float64)
     method = "LSODA" if solver == "scipy" else "auto"
-    if solver == "native":  # compiled C (models without events; it refuses the others, naming why)
+    if solver == "native":  # compiled C (it refuses what it cannot run, naming why)
         sol = instance.run_program(prog, (settings.start, settings.start + settings.duration), t_eval=t_eval)
     else:
         sol = run(prog, (settings.start, settings.start + settings.duration), t_eval=t_eval,

@@ -8,8 +8,7 @@ import click
 
 from neuroplex.api import load_model
 
-from .library import library_path
-from .solver import refusal
+from .solver import model_library, refusal
 
 
 @click.group("native")
@@ -27,10 +26,10 @@ def build_command(model: str) -> None:
     reason = refusal(m)
     if reason is not None:
         raise click.ClickException(f"the native solver does not take it: {reason}")
-    lib = m.__dict__["_native_library"]
+    lib = model_library(m)
     state = "cached" if lib.cached else f"compiled in {lib.build_s:.2f} s"
     click.echo(f"{getattr(m, 'name', model)}: {state} ({time.perf_counter() - start:.2f} s in all, with loading) "
-               f"{library_path(m)}")
+               f"{lib.path}")
 
 
 def add_commands(cli: click.Group) -> None:

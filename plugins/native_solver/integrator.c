@@ -195,15 +195,72 @@ static double np_initial_step(np_ctx *c, double t0, double t1, const double *y0,
     return fmin(h, span);
 }
 
+typedef void (*np_atoms_t)(double t, const double *y, const double *p, const double *k, double *g);
+
+/* Stop conditions of an event-aware run (neuroplex_solve_events): the model's trigger atoms
+ * g_a(t, y) give 2 na columns, [g - shift[0..na), -g - shift[na..2na)]; the run stops at the
+ * first point where a column crosses from < 0 to >= 0 (a column >= 0 at t0 arms once it is < 0
+ * at the end of an accepted step), located on the step's dense output by the Illinois method
+ * (to 100 ulp of t, as the torch loop's locate_events). */
+typedef struct {
+    np_atoms_t atoms;
+    int na;
+    const double *shift;
+    double *g0, *g1, *gx, *gatoms; /* 2 na columns at the step start / end / trial point; na atoms */
+} np_events;
+
+static void np_columns(np_ctx *c, np_events *ev, double t, const double *y, double *cols) {
+    ev->atoms(t, y, c->p, c->k, ev->gatoms);
+    for (int a = 0; a < ev->na; ++a) {
+        cols[a] = ev->gatoms[a] - ev->shift[a];
+        cols[ev->na + a] = -ev->gatoms[a] - ev->shift[ev->na + a];
+    }
+}
+
+/* the dense output at theta in [0, 1] of the accepted step y -> y1 (dopri5: Hairer's continuous
+ * extension, r5 its fifth coefficient; RODAS4: cubic Hermite on the end-point derivatives) */
+static void np_dense(int stiff, double th, double h, const double *y, const double *y1, const double *f0,
+                     const double *f1, const double *r5, double *o, size_t n) {
+    if (!stiff) {
+        double th1 = 1.0 - th;
+        for (size_t i = 0; i < n; ++i) {
+            double yd = y1[i] - y[i];
+            double bspl = h * f0[i] - yd;
+            double r4 = yd - h * f1[i] - bspl;
+            o[i] = y[i] + th * (yd + th1 * (bspl + th * (r4 + th1 * r5[i])));
+        }
+    } else {
+        double th2 = th * th, th3 = th2 * th;
+        double h00 = 2 * th3 - 3 * th2 + 1, h10 = th3 - 2 * th2 + th, h01 = -2 * th3 + 3 * th2, h11 = th3 - th2;
+        for (size_t i = 0; i < n; ++i) o[i] = h00 * y[i] + h01 * y1[i] + h * (h10 * f0[i] + h11 * f1[i]);
+    }
+}
+
+static double np_masked_max(const double *g, const unsigned char *crossed, int m) {
+    double v = -INFINITY;
+    for (int c = 0; c < m; ++c)
+        if (crossed[c] && g[c] > v) v = g[c];
+    return v;
+}
+
 /* Integrate from t0 to t1 (> t0), writing the state at t_eval[0..n_t) (ascending, within [t0, t1])
  * into out (n_t x NX). stats: accepted steps, rejected steps, rhs evaluations, Jacobians, the
- * step at which the run switched to RODAS4 (-1: never). Returns a status code. */
-int64_t neuroplex_solve(np_bind_t bind, np_rhs_t rhs_fn, np_jac_t jac_fn, int64_t nx, int64_t nk, const double *p, const double *y0, double t0, double t1, const double *t_eval, int64_t n_t,
-                        double rtol, const double *atol, double h_init, double h_max, double h_min,
-                        int64_t max_steps, int64_t method, double *out, int64_t *stats) {
+ * step at which the run switched to RODAS4 (-1: never). With events (ev not NULL) the run stops
+ * at the first crossing, outputs after it NaN, the column in *event_index (-1: t1 reached).
+ * Where it ended goes to *t_end / y_end when given. Returns a status code. */
+static int64_t np_integrate(np_bind_t bind, np_rhs_t rhs_fn, np_jac_t jac_fn, int64_t nx, int64_t nk,
+                            const double *p, const double *y0, double t0, double t1, const double *t_eval,
+                            int64_t n_t, double rtol, const double *atol, double h_init, double h_max, double h_min,
+                            int64_t max_steps, int64_t method, double *out, int64_t *stats, np_events *ev,
+                            double *t_end, double *y_end, int64_t *event_index) {
     const int NX = (int)nx;
     stats[0] = stats[1] = stats[2] = stats[3] = 0;
     stats[4] = -1;
+    if (t_end) {
+        *t_end = t0;
+        *event_index = -1;
+        if (NX > 0) memcpy(y_end, y0, sizeof(double) * NX);
+    }
     if (NX == 0) return ST_OK;
     size_t n = NX;
     double *kbuf = (double *)malloc(sizeof(double) * (nk > 0 ? nk : 1));
@@ -225,6 +282,16 @@ int64_t neuroplex_solve(np_bind_t bind, np_rhs_t rhs_fn, np_jac_t jac_fn, int64_
     }
     double t = t0;
     np_f(&c, t, y, f0);
+    int m_cols = ev ? 2 * ev->na : 0;
+    unsigned char *crossed = NULL;
+    double *yev = NULL;
+    if (m_cols) {
+        crossed = (unsigned char *)malloc((size_t)m_cols);
+        yev = (double *)malloc(sizeof(double) * n);
+        if (!crossed || !yev) { free(work); free(piv); free(kbuf); free(crossed); free(yev); return ST_NONFINITE; }
+        np_columns(&c, ev, t, y, ev->g0);
+    }
+    int stopped = 0;
     int stiff = method == 2;
     int order = stiff ? 4 : 5;
     double h = h_init > 0 ? h_init : np_initial_step(&c, t0, t1, y, f0, order, ytmp, ftmp);
@@ -303,35 +370,82 @@ int64_t neuroplex_solve(np_bind_t bind, np_rhs_t rhs_fn, np_jac_t jac_fn, int64_
             /* accepted: f at the new point (dopri5: FSAL), dense output at the t_eval inside */
             if (!stiff) memcpy(f1, ks + 6 * n, sizeof(double) * n);
             else np_f(&c, t_new, y1, f1);
-            if (io < n_t && t_eval[io] <= t_new) {
-                if (!stiff) {
+            int r5_ready = 0;
+            double t_stop = t_new;
+            const double *y_stop = y1;
+            if (m_cols) {
+                /* a column crossing from < 0 to >= 0 on this step: locate the first crossing
+                 * on the dense output, end the step (and the run) there */
+                np_columns(&c, ev, t_new, y1, ev->g1);
+                int any = 0;
+                for (int col = 0; col < m_cols; ++col) {
+                    crossed[col] = ev->g0[col] < 0 && ev->g1[col] >= 0;
+                    any |= crossed[col];
+                }
+                if (any) {
+                    if (!stiff) {
+                        for (size_t i = 0; i < n; ++i) {
+                            double acc = 0.0;
+                            for (int j = 0; j < 7; ++j) acc += DP_D[j] * ks[j * n + i];
+                            r5[i] = h * acc;
+                        }
+                        r5_ready = 1;
+                    }
+                    double lo = 0.0, hi = 1.0;
+                    double f_lo = np_masked_max(ev->g0, crossed, m_cols), f_hi = np_masked_max(ev->g1, crossed, m_cols);
+                    double width = 100 * 2.220446049250313e-16 * (fabs(t) + fabs(h)) / fabs(h);
+                    int side = 0;
+                    double *g_hi = ev->g1;
+                    for (int it = 0; it < 128 && hi - lo > width; ++it) {
+                        double denom = f_hi - f_lo;
+                        double rf = (lo * f_hi - hi * f_lo) / (denom == 0 ? 1.0 : denom);
+                        double x = (isfinite(rf) && rf > lo && rf < hi && denom != 0) ? rf : 0.5 * (lo + hi);
+                        np_dense(stiff, x, h, y, y1, f0, f1, r5, ytmp, n);
+                        np_columns(&c, ev, t + x * h, ytmp, ev->gx);
+                        double fx = np_masked_max(ev->gx, crossed, m_cols);
+                        if (fx >= 0) {
+                            if (side > 0) f_lo *= 0.5;
+                            hi = x; f_hi = fx; side = 1;
+                            memcpy(ev->g1, ev->gx, sizeof(double) * m_cols);
+                            if (fx == 0) break;
+                        } else {
+                            if (side < 0) f_hi *= 0.5;
+                            lo = x; f_lo = fx; side = -1;
+                        }
+                    }
+                    int first = -1;
+                    for (int col = 0; col < m_cols && first < 0; ++col)
+                        if (crossed[col] && g_hi[col] >= 0) first = col;
+                    if (hi < 1.0) {
+                        t_stop = t + hi * h;
+                        np_dense(stiff, hi, h, y, y1, f0, f1, r5, yev, n);
+                        y_stop = yev;
+                    }
+                    *event_index = first;
+                    stopped = 1;
+                }
+            }
+            if (io < n_t && t_eval[io] <= t_stop) {
+                if (!stiff && !r5_ready) {
                     for (size_t i = 0; i < n; ++i) {
                         double acc = 0.0;
                         for (int j = 0; j < 7; ++j) acc += DP_D[j] * ks[j * n + i];
                         r5[i] = h * acc;
                     }
                 }
-                while (io < n_t && t_eval[io] <= t_new) {
-                    double th = (t_eval[io] - t) / h;
+                while (io < n_t && t_eval[io] <= t_stop) {
                     double *o = out + io * n;
-                    if (t_eval[io] == t_new) {
-                        memcpy(o, y1, sizeof(double) * n);
-                    } else if (!stiff) {
-                        double th1 = 1.0 - th;
-                        for (size_t i = 0; i < n; ++i) {
-                            double yd = y1[i] - y[i];
-                            double bspl = h * f0[i] - yd;
-                            double r4 = yd - h * f1[i] - bspl;
-                            o[i] = y[i] + th * (yd + th1 * (bspl + th * (r4 + th1 * r5[i])));
-                        }
-                    } else {
-                        double th2 = th * th, th3 = th2 * th;
-                        double h00 = 2 * th3 - 3 * th2 + 1, h10 = th3 - 2 * th2 + th, h01 = -2 * th3 + 3 * th2,
-                               h11 = th3 - th2;
-                        for (size_t i = 0; i < n; ++i) o[i] = h00 * y[i] + h01 * y1[i] + h * (h10 * f0[i] + h11 * f1[i]);
-                    }
+                    if (t_eval[io] == t_stop) memcpy(o, y_stop, sizeof(double) * n);
+                    else np_dense(stiff, (t_eval[io] - t) / h, h, y, y1, f0, f1, r5, o, n);
                     ++io;
                 }
+            }
+            if (stopped) {
+                /* the run ends at the event: its state, and the derivative there for the caller */
+                t = t_stop;
+                memcpy(y, y_stop, sizeof(double) * n);
+                ++steps;
+                break;
             }
             if (!stiff && method == 0) {
                 /* Hairer's stiffness test on the last two stages */
@@ -350,6 +464,7 @@ int64_t neuroplex_solve(np_bind_t bind, np_rhs_t rhs_fn, np_jac_t jac_fn, int64_
             }
             memcpy(y, y1, sizeof(double) * n);
             memcpy(f0, f1, sizeof(double) * n);
+            if (m_cols) memcpy(ev->g0, ev->g1, sizeof(double) * m_cols);
             t = t_new;
             ++steps;
             jac_fresh = 0;
@@ -371,9 +486,13 @@ int64_t neuroplex_solve(np_bind_t bind, np_rhs_t rhs_fn, np_jac_t jac_fn, int64_
             last_rejected = 1;
         }
     }
-    if (status == ST_OK && io < n_t) status = ST_NONFINITE;
+    if (status == ST_OK && io < n_t && !stopped) status = ST_NONFINITE;
     for (; io < n_t; ++io)
         for (size_t i = 0; i < n; ++i) out[io * n + i] = NAN;
+    if (t_end) {
+        *t_end = t;
+        memcpy(y_end, y, sizeof(double) * n);
+    }
     stats[0] = steps;
     stats[1] = rejected;
     stats[2] = c.n_rhs;
@@ -381,5 +500,34 @@ int64_t neuroplex_solve(np_bind_t bind, np_rhs_t rhs_fn, np_jac_t jac_fn, int64_
     free(work);
     free(piv);
     free(kbuf);
+    free(crossed);
+    free(yev);
+    return status;
+}
+
+int64_t neuroplex_solve(np_bind_t bind, np_rhs_t rhs_fn, np_jac_t jac_fn, int64_t nx, int64_t nk, const double *p, const double *y0, double t0, double t1, const double *t_eval, int64_t n_t,
+                        double rtol, const double *atol, double h_init, double h_max, double h_min,
+                        int64_t max_steps, int64_t method, double *out, int64_t *stats) {
+    return np_integrate(bind, rhs_fn, jac_fn, nx, nk, p, y0, t0, t1, t_eval, n_t, rtol, atol, h_init, h_max, h_min,
+                        max_steps, method, out, stats, NULL, NULL, NULL, NULL);
+}
+
+/* neuroplex_solve, stopping at the first crossing of the model's trigger-atom columns (see
+ * np_events; shift: 2 na values): where it stopped in *t_end / y_end (t1 when no column
+ * crossed), the column in *event_index (-1: none). The caller (the SBML event semantics)
+ * applies the event and calls again from there. */
+int64_t neuroplex_solve_events(np_bind_t bind, np_rhs_t rhs_fn, np_jac_t jac_fn, np_atoms_t atoms_fn, int64_t nx,
+                               int64_t nk, int64_t na, const double *p, const double *y0, double t0, double t1,
+                               const double *t_eval, int64_t n_t, double rtol, const double *atol, double h_init,
+                               double h_max, double h_min, int64_t max_steps, int64_t method, const double *shift,
+                               double *out, int64_t *stats, double *t_end, double *y_end, int64_t *event_index) {
+    size_t m = na > 0 ? (size_t)(2 * na) : 1;
+    double *buf = (double *)malloc(sizeof(double) * (3 * m + (na > 0 ? (size_t)na : 1)));
+    if (!buf) return ST_NONFINITE;
+    np_events ev = {atoms_fn, (int)na, shift, buf, buf + m, buf + 2 * m, buf + 3 * m};
+    int64_t status = np_integrate(bind, rhs_fn, jac_fn, nx, nk, p, y0, t0, t1, t_eval, n_t, rtol, atol, h_init, h_max,
+                                  h_min, max_steps, method, out, stats, na > 0 && atoms_fn ? &ev : NULL, t_end, y_end,
+                                  event_index);
+    free(buf);
     return status;
 }

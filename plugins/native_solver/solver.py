@@ -8,54 +8,69 @@ sample, so no Python runs inside the step loop. SBML values are the SBML program
 output expressions, evaluated in torch around the compiled run. Methods: ``auto`` (dopri5,
 switching to RODAS4 where Hairer's stiffness test fires), ``dopri5``, ``rodas4``.
 
-Not yet: SBML events (declared through ``supports``, so the host refuses such models with a
-message; :func:`refusal` says why for any model, and the torch path's policy
-(:func:`neuroplex.sbml.runner.run_on_torch`) uses it to fall back).
+SBML events run with the torch path's semantics (:class:`neuroplex.sbml.events.SampleRun`) on
+compiled segments between them (:mod:`.segments`): the C integrator stops at each crossing of a
+compiled trigger atom and Python applies the event. :func:`refusal` says why a model cannot run
+here (an expression C cannot take, no compiler); the torch path's policy
+(:func:`neuroplex.sbml.runner.run_on_torch`) uses it to fall back.
 """
 from __future__ import annotations
 
 from typing import Any, ClassVar, Sequence
 
 import numpy as np
+import sympy
 import torch
 
 from neuroplex import cbuild
 from neuroplex.errors import NeuroplexError, NotPrintableError, SolverError
-from neuroplex.sbml import SBMLProgram, compiled
+from neuroplex.sbml import SampleRun, SBMLProgram, compiled
 from neuroplex.settings import StepControl
 from neuroplex.solution import Solution
 from neuroplex.solver import Solver
 
-from .library import integrator, native_library
+from .library import NativeLibrary, integrator, native_library
+from .segments import Bound, Segments
 
 #: method name -> the integrator's code
 METHODS = {"auto": 0, "dopri5": 1, "rodas4": 2}
 
 
+def trigger_atoms(prog: SBMLProgram) -> list[sympy.Basic]:
+    """``lhs - rhs`` of each relational atom of the program's event triggers, in its order
+    (:attr:`SBMLProgram.atoms`: the values ``prog.atom_g`` computes in torch)."""
+    return [sympy.sympify(a.lhs) - sympy.sympify(a.rhs) for a in prog.atoms]
+
+
+def model_library(model: Any, prog: SBMLProgram | None = None) -> NativeLibrary:
+    """``model``'s library, with its trigger atoms when it has events."""
+    if not getattr(model, "events", None):
+        return native_library(model)
+    return native_library(model, trigger_atoms(prog if prog is not None else compiled(model)))
+
+
 def refusal(model: Any) -> str | None:
     """Why the native solver cannot run ``model`` (None: it can; its library is then built or
     loaded, so a later run pays nothing more)."""
-    if getattr(model, "events", None):
-        return f"model {getattr(model, 'name', '?')!r} has events (the native solver runs models without events)"
     if not cbuild.compiler_available():
         return "no working C compiler (set $CC or install gcc/clang)"
     try:
-        native_library(model)
+        model_library(model)
     except NotPrintableError as exc:
         return f"model {getattr(model, 'name', '?')!r}: {exc}"
     return None
 
 
 class NativeSolver(Solver):
-    """Compiled C integration of SBML models without events, one trajectory at a time: dopri5
+    """Compiled C integration of SBML models (events included), one trajectory at a time: dopri5
     switching to RODAS4 when stiff (``auto``), or either alone; built once per model and
     compiler and cached on disk. ``rtol``/``atol``/``dt`` (first step)/``dt_min``/``dt_max``/
     ``max_steps`` as the torch solver's."""
 
     name = "native"
     accepts = frozenset({"sbml"})
-    #: no SBML events yet: the host refuses models with events (:mod:`neuroplex.features`)
-    supports: ClassVar[frozenset[str]] = frozenset()
+    #: SBML events (:mod:`.segments`); no spikes or refractory periods (:mod:`neuroplex.features`)
+    supports: ClassVar[frozenset[str]] = frozenset({"events"})
     methods: ClassVar[Sequence[str]] = tuple(METHODS)
 
     def __init__(self, method: str | None = None, *, rtol: float = 1e-6, atol: float = 1e-9,
@@ -93,7 +108,7 @@ class NativeSolver(Solver):
         reason = refusal(prog.model)
         if reason is not None:
             raise SolverError(f"native solver: {reason}; use solver='torch'")
-        lib = native_library(prog.model)
+        lib = model_library(prog.model, prog)
         t0, t1 = float(t_span[0]), float(t_span[1])
         if not t1 >= t0:
             raise SolverError(f"native solver: t_span must run forward, got ({t0}, {t1})")
@@ -129,13 +144,32 @@ class NativeSolver(Solver):
         out = np.empty((batch, n_t, prog.n))
         stats = np.zeros((batch, 5), dtype=np.int64)
         status = np.zeros(batch, dtype=np.int64)
-        solve = integrator()
-        for b in range(batch if not prog.constant_state else 0):
-            status[b] = solve(lib.bind, lib.rhs, lib.jac or None, lib.n_states, lib.n_bound, p_np[b].ctypes.data, y_np[b].ctypes.data, t0, t1, t_np.ctypes.data, n_t, c.rtol,
+        extra: dict[str, Any] = {}
+        if prog.events:
+            n_events = np.zeros(batch, dtype=np.int64)
+            for b in range(batch):
+                seg = Segments(lib, p_np[b], atol[b], METHODS[self.method], lambda: run_.zero_shift)
+                bound = Bound(lib, p_np[b])
+                # constant states: the run scans time itself and reads atoms in torch, as on the torch path
+                run_ = SampleRun(prog, p[b:b + 1], seg, {"method": self.method, "control": c, "atol": None,
+                                                         "stiff_stop": False, "stiff_budget": None},
+                                 None if prog.constant_state else bound.atoms, bound.rhs)
+                with torch.no_grad():
+                    ys_b, status[b] = run_.run(t0, t1, te, y_init[b])
+                out[b] = ys_b.numpy()
+                stats[b, :4] = seg.stats
+                stats[b, 4] = seg.stiff_from_step
+                n_events[b] = run_.n_events
+            extra["n_events"] = torch.from_numpy(n_events)
+        else:
+            solve = integrator()
+            for b in range(batch if not prog.constant_state else 0):
+                status[b] = solve(lib.bind, lib.rhs, lib.jac or None, lib.n_states, lib.n_bound, p_np[b].ctypes.data,
+                                  y_np[b].ctypes.data, t0, t1, t_np.ctypes.data, n_t, c.rtol,
                                   atol[b].ctypes.data, c.dt0 or 0.0, c.dt_max or 0.0, c.dt_min, c.max_steps,
                                   METHODS[self.method], out[b].ctypes.data, stats[b].ctypes.data)
-        if prog.constant_state:  # nothing moves (values may be INF/NaN), as the torch path has it
-            out[:] = y_np[:, None, :]
+            if prog.constant_state:  # nothing moves (values may be INF/NaN), as the torch path has it
+                out[:] = y_np[:, None, :]
         ys = torch.from_numpy(out)
         tt = te[None, :].expand(batch, -1)
         with torch.no_grad():
@@ -143,6 +177,6 @@ class NativeSolver(Solver):
         st = torch.from_numpy(stats)
         return Solution(values, te, list(prog.output_names), torch.from_numpy(status), {
             "n_steps": st[:, 0], "n_rejected": st[:, 1], "n_rhs": st[:, 2], "n_jacobians": st[:, 3],
-            "stiff_from_step": st[:, 4]}, solver=self.name, method=self.method,
+            "stiff_from_step": st[:, 4], **extra}, solver=self.name, method=self.method,
             meta={"model": prog.model.name, "library": str(lib.path), "compile_s": lib.build_s,
                   "library_cached": lib.cached})
