@@ -49,7 +49,10 @@ DOPRI5 = {"BIOMD0000000010", "BIOMD0000000012", "BIOMD0000000020", "BIOMD0000000
 ENSEMBLE_MODELS = ("BIOMD0000000012", "BIOMD0000000020")
 #: the ensemble paths timed in (c), each in fresh processes: (key, simulate options)
 ENSEMBLE_PATHS = (("auto", {}), ("native", {"solver": "native"}), ("fused", {"fused": True}),
-                  ("eager", {"fused": False}))
+                  ("eager", {"fused": False}), ("fused_unpatched", {"fused": True}))
+#: paths timed unless --paths says otherwise (``fused_unpatched``: fused steps built without
+#: ``fused_loop.BUILD_OPTIONS``, inductor's defaults, to measure what they cut)
+DEFAULT_PATHS = ("auto", "native", "fused", "eager")
 #: samples whose outputs (c) compares across paths and with roadrunner
 CHECK_SAMPLES = 200
 
@@ -144,7 +147,13 @@ def _ensemble_child(argv: list[str]) -> int:
     file, n, key, workers, rtol, atol, out = argv
     set_threads(1)
     options = dict(ENSEMBLE_PATHS)[key]
+    if key == "fused_unpatched":
+        from neuroplex.plugins.torch_solver import fused_loop
+
+        fused_loop.BUILD_OPTIONS.clear()
     ts = torch.linspace(0.0, 100.0, 101, dtype=torch.float64)
+    # once per process, as `import roadrunner` is for roadrunner: the plugins and libsbml
+    _, startup_s = _timed(lambda: (neuroplex.get_host(), __import__("libsbml"), __import__("sympy")))
     model, load_s = _timed(lambda: neuroplex.load_model(file))
     params = ensemble_params(model, int(n))
 
@@ -155,7 +164,8 @@ def _ensemble_child(argv: list[str]) -> int:
     first, first_s = _timed(call)
     second, second_s = _timed(call)
     torch.save({"ys": second.ys[:CHECK_SAMPLES].clone(), "names": list(second.names)}, out)
-    print(json.dumps({"load_s": load_s, "first_s": first_s, "run_s": second_s, "solver": second.solver,
+    print(json.dumps({"startup_s": startup_s, "load_s": load_s, "first_s": first_s, "run_s": second_s,
+                      "compile_s": first.meta.get("compile_s"), "solver": second.solver,
                       "path": second.meta.get("path", key), "reason": second.meta.get("path_reason", ""),
                       "failed": len(second.failed_samples())}), flush=True)
     return 0
@@ -215,6 +225,7 @@ def bench_ensemble(path: Path, n: int, rr_samples: int, rtol: float, atol: float
     with tempfile.TemporaryDirectory(prefix="neuroplex_ens_") as folder:
         for key in paths:
             caches = Path(folder) / key
+            caches.mkdir()
             try:
                 cold = _child_run(path, n, key, workers, rtol, atol, caches, caches / "cold.pt")
                 warm = _child_run(path, n, key, workers, rtol, atol, caches, caches / "warm.pt")
@@ -226,7 +237,8 @@ def bench_ensemble(path: Path, n: int, rr_samples: int, rtol: float, atol: float
             results[key] = saved["ys"]
             cold_e2e, warm_e2e = cold["load_s"] + cold["first_s"], warm["load_s"] + warm["first_s"]
             row = {"cold_end_to_end_s": cold_e2e, "warm_end_to_end_s": warm_e2e, "run_s": warm["run_s"],
-                   "cold_first_call_s": cold["first_s"], "load_s": cold["load_s"], "solver": warm["solver"],
+                   "cold_first_call_s": cold["first_s"], "load_s": cold["load_s"], "startup_s": cold["startup_s"],
+                   "model_library_compile_s": cold["compile_s"], "solver": warm["solver"],
                    "path": warm["path"], "cold_path": cold["path"], "reason": cold["reason"], "failed": warm["failed"],
                    "speedup_cold_end_to_end": out["roadrunner_end_to_end_s"] / cold_e2e,
                    "speedup_warm_end_to_end": out["roadrunner_end_to_end_s"] / warm_e2e,
@@ -296,7 +308,7 @@ def _table(results: dict[str, Any]) -> str:
         if "error" in row:
             continue
         for key, _ in ENSEMBLE_PATHS:
-            if key in row:
+            if isinstance(row.get(key), dict):
                 r = row[key]
                 lines.append(f"(c) {row['model']} x{row['samples']}, {row['workers']} processes, {key} ({r['cold_path']} "
                              f"cold, {r['path']} warm): end to end cold {r['cold_end_to_end_s']:.2f} s = "
@@ -325,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--fused-check", action="store_true",
                     help="also compare fused with eager steps on every selected model (compiles each)")
     ap.add_argument("--workers", type=int, default=2, help="worker processes of the ensembles in (c)")
-    ap.add_argument("--paths", default=",".join(key for key, _ in ENSEMBLE_PATHS),
+    ap.add_argument("--paths", default=",".join(DEFAULT_PATHS),
                     help="ensemble paths timed in (c): " + ", ".join(key for key, _ in ENSEMBLE_PATHS))
     ap.add_argument("--ensemble-models", default=",".join(ENSEMBLE_MODELS), help="models of (c)")
     ap.add_argument("--out", type=Path, default=None, help="write the results as JSON")

@@ -117,7 +117,7 @@ def run_rows(lib: NativeLibrary, params: np.ndarray, y0: np.ndarray, atol: np.nd
         out, stats, status = np.empty((batch, n_t, n)), np.zeros((batch, 5), np.int64), np.zeros(batch, np.int64)
     rows = Rows(np.ascontiguousarray(params, np.float64), np.ascontiguousarray(y0, np.float64),
                 np.ascontiguousarray(atol, np.float64), np.ascontiguousarray(t_eval, np.float64), out, stats, status)
-    batch_loop()  # built (or loaded) here, so forked workers inherit it
+    integrator(), batch_loop()  # built (or loaded) here, so forked workers inherit them
     bounds = shard_bounds(batch, shards)
 
     def shard(i: int) -> None:
