@@ -148,3 +148,31 @@ def test_fused_takes_true_false_or_auto() -> None:
         Execution(fused="yes")
     with pytest.raises(NeuroplexError, match="workers must be"):
         NativeSolver(workers=0)
+
+
+def test_a_fused_run_says_it_compiles_when_cold_and_is_recorded_unless_it_gave_up(tmp_path, monkeypatch,
+                                                                                   capsys) -> None:
+    import warnings
+
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "inductor"))
+    monkeypatch.setattr(runner, "_FUSED_IN_PROCESS", set())
+    model, params = _repressilator(4)
+    solver = neuroplex.host.get_host().get("solvers", "torch").obj(fused=True)
+    key = runner.fused_key(runner.compiled(model), solver, params)
+    gave_up = [True]
+
+    def fake_run(*args, **kwargs):  # what a fused run that fails to compile does: warn, run eager
+        if gave_up[0]:
+            warnings.warn("fused steps: compiling the loop step failed (no compiler)", RuntimeWarning)
+        return "solution"
+    monkeypatch.setattr(runner, "_run", fake_run)
+    kw = dict(y0=None, params=params, t_eval=None, progress=False)
+    with pytest.warns(RuntimeWarning, match="fused steps"):
+        assert runner._run_fused(model, solver, (0.0, 1.0), "dopri5", **kw) == "solution"
+    assert "compiling fused steps (cached for next time" in capsys.readouterr().err
+    assert runner.fused_state(key) == "cold"  # it gave up: nothing recorded
+    gave_up[0] = False
+    runner._run_fused(model, solver, (0.0, 1.0), "dopri5", **kw)  # still cold: says so, then records
+    assert "compiling" in capsys.readouterr().err and runner.fused_state(key) == "loaded"
+    runner._run_fused(model, solver, (0.0, 1.0), "dopri5", **kw)
+    assert "compiling" not in capsys.readouterr().err
