@@ -8,17 +8,21 @@ Three measurements, each reported as a ratio to roadrunner from the same run:
     ``rosenbrock`` as in the BioModels test, roadrunner CVODE, both rtol 1e-6 / atol 1e-9);
 (c) an ensemble of N (default 10 000) parameter sets of BIOMD0000000012 (repressilator) and
     BIOMD0000000020 (Hodgkin-Huxley): every parameter scaled by ``exp(0.1 z)``, ``z ~ N(0, 1)``
-    (seeded), integrated in ONE batched torch call versus a roadrunner loop over the same sets
-    (reset, set ``init(p)``, simulate), 0..100 with 101 output points; torch with 1 and with 2
-    intra-op threads, split over 2 worker processes of 1 thread (``workers=2``), and with fused
-    steps (``fused=True``: each dopri5 step one ``torch.compile`` kernel) on 1 thread and on 2
-    processes, and fused ``dop853`` (fewer, bigger steps) on 2 processes. Throughput = samples per wall-clock second of a call after the first; the first
-    fused call, which compiles, is reported on its own. The two ensembles are checked against
-    each other on a subset of samples.
+    (seeded), 0..100 with 101 output points, dopri5, in ``--workers`` (default 2) processes, on
+    each path: ``auto`` (the default, ``fused="auto"``), ``native`` (the compiled C ensemble),
+    ``fused`` (``fused=True``, torch steps compiled by inductor) and ``eager`` (``fused=False``),
+    each in two fresh processes: the first on empty cache folders (``$NEUROPLEX_NATIVE_CACHE``,
+    ``$TORCHINDUCTOR_CACHE_DIR``): end to end cold = load + first call (compiles); the second on
+    the caches the first left: end to end warm, and run-only = its second call. Against a
+    roadrunner loop over the same sets in this process (reset, set ``init(p)``, simulate; CVODE at
+    roadrunner's defaults but the same rtol/atol): its end to end is ``RoadRunner(file)`` plus the
+    loop, its run-only the loop. Agreement: each path's first 200 samples against roadrunner's and
+    the eager path's, relative to each trajectory's range.
 
 Run (the shared data folder is ``$NEUROPLEX_DATA``, default ``../shared/data``)::
 
     python benchmarks/sbml_bench.py [--models all|ID,ID] [--ensemble 10000] [--rr-samples 10000]
+                                    [--workers 2] [--paths auto,native,fused,eager]
                                     [--skip-load] [--skip-sim] [--fused-check] [--out results.json]
 
 ``--rr-samples`` below ``--ensemble`` times roadrunner on that many sets and scales its time
@@ -43,12 +47,14 @@ from neuroplex.config import data_dir, set_threads
 DOPRI5 = {"BIOMD0000000010", "BIOMD0000000012", "BIOMD0000000020", "BIOMD0000000118", "BIOMD0000000127",
           "BIOMD0000000142", "BIOMD0000000280", "BIOMD0000000346"}
 ENSEMBLE_MODELS = ("BIOMD0000000012", "BIOMD0000000020")
-#: torch configurations timed in (c): (key, label, intra-op threads, worker processes, fused steps,
-#: method (None: the model's method))
-TORCH_SETUPS = (("1thread", "1 thread", 1, 1, False, None), ("2thread", "2 threads", 2, 1, False, None),
-                ("2proc", "2 processes", 1, 2, False, None), ("fused1thread", "fused, 1 thread", 1, 1, True, None),
-                ("fused2proc", "fused, 2 processes", 1, 2, True, None),
-                ("dop853fused2proc", "dop853 fused, 2 processes", 1, 2, True, "dop853"))
+#: the ensemble paths timed in (c), each in fresh processes: (key, simulate options)
+ENSEMBLE_PATHS = (("auto", {}), ("native", {"solver": "native"}), ("fused", {"fused": True}),
+                  ("eager", {"fused": False}), ("fused_unpatched", {"fused": True}))
+#: paths timed unless --paths says otherwise (``fused_unpatched``: fused steps built without
+#: ``fused_loop.BUILD_OPTIONS``, inductor's defaults, to measure what they cut)
+DEFAULT_PATHS = ("auto", "native", "fused", "eager")
+#: samples whose outputs (c) compares across paths and with roadrunner
+CHECK_SAMPLES = 200
 
 
 def _rr() -> Any:
@@ -132,65 +138,126 @@ def ensemble_params(model: Any, n: int, seed: int = 0) -> torch.Tensor:
     return base * torch.exp(0.1 * torch.randn((n, base.numel()), generator=g, dtype=torch.float64))
 
 
-def bench_ensemble(path: Path, n: int, rr_samples: int, rtol: float, atol: float) -> dict[str, Any]:
-    """(c) one batched torch call vs a roadrunner loop over the same parameter sets."""
+def _ensemble_child(argv: list[str]) -> int:
+    """``--ensemble-child FILE N KEY WORKERS RTOL ATOL OUT``: in a fresh process, load the model,
+    then two identical ensemble calls on path ``KEY``; prints one JSON line of timings and saves
+    the first samples' outputs to ``OUT`` (the caches are the environment's)."""
+    import json
+
+    file, n, key, workers, rtol, atol, out = argv
+    set_threads(1)
+    options = dict(ENSEMBLE_PATHS)[key]
+    if key == "fused_unpatched":
+        from neuroplex.plugins.torch_solver import fused_loop
+
+        fused_loop.BUILD_OPTIONS.clear()
+    ts = torch.linspace(0.0, 100.0, 101, dtype=torch.float64)
+    # once per process, as `import roadrunner` is for roadrunner: the plugins and libsbml
+    _, startup_s = _timed(lambda: (neuroplex.get_host(), __import__("libsbml"), __import__("sympy")))
+    model, load_s = _timed(lambda: neuroplex.load_model(file))
+    params = ensemble_params(model, int(n))
+
+    def call() -> Any:
+        return neuroplex.simulate(model, (0.0, 100.0), params=params, t_eval=ts, rtol=float(rtol), atol=float(atol),
+                                  method="dopri5", workers=int(workers), **options)
+
+    first, first_s = _timed(call)
+    second, second_s = _timed(call)
+    torch.save({"ys": second.ys[:CHECK_SAMPLES].clone(), "names": list(second.names)}, out)
+    print(json.dumps({"startup_s": startup_s, "load_s": load_s, "first_s": first_s, "run_s": second_s,
+                      "compile_s": first.meta.get("compile_s"), "solver": second.solver,
+                      "path": second.meta.get("path", key), "reason": second.meta.get("path_reason", ""),
+                      "failed": len(second.failed_samples())}), flush=True)
+    return 0
+
+
+def _child_run(path: Path, n: int, key: str, workers: int, rtol: float, atol: float, caches: Path,
+               out: Path) -> dict[str, Any]:
+    import json
+    import os
+    import subprocess
+
+    env = {**os.environ, "NEUROPLEX_NATIVE_CACHE": str(caches / "native"),
+           "TORCHINDUCTOR_CACHE_DIR": str(caches / "inductor"), "OMP_NUM_THREADS": "1", "NEUROPLEX_PROGRESS": "0"}
+    cmd = [sys.executable, __file__, "--ensemble-child", str(path), str(n), key, str(workers), str(rtol), str(atol),
+           str(out)]
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=3600)
+    if done.returncode != 0:
+        raise RuntimeError(f"{key}: {done.stderr.strip().splitlines()[-1] if done.stderr.strip() else done.returncode}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _max_diff_of_range(x: torch.Tensor, y: torch.Tensor) -> float:
+    """Largest |x - y| relative to each trajectory's range of ``y`` (a pointwise relative
+    difference is meaningless where a variable crosses zero, e.g. a membrane potential)."""
+    ok = torch.isfinite(x) & torch.isfinite(y)
+    span = torch.where(ok, y, torch.zeros_like(y)).abs().amax(-2, keepdim=True).clamp_min(1e-12)
+    rel = ((x - y).abs() / span)[ok]
+    return float(rel.max()) if rel.numel() else 0.0
+
+
+def bench_ensemble(path: Path, n: int, rr_samples: int, rtol: float, atol: float, workers: int,
+                   paths: list[str]) -> dict[str, Any]:
+    """(c) per ensemble path: end to end (load + compile + run) in a fresh process on a cold
+    cache (new cache folders) and on the warm cache it left, and run-only (the warm process's
+    second call), against a roadrunner loop over the same sets in this process."""
+    import tempfile
+
     from neuroplex.plugins.roadrunner.solver import RoadRunnerSolver
 
     model = neuroplex.load_model(path)
     params = ensemble_params(model, n)
     ts = torch.linspace(0.0, 100.0, 101, dtype=torch.float64)
-    method = "dopri5" if path.stem in DOPRI5 else "rosenbrock"
-    out: dict[str, Any] = {"model": path.stem, "samples": n, "method": method}
-    torch_sols = {}
-    for key, label, threads, workers, fused, setup_method in TORCH_SETUPS:
-        set_threads(threads)
-
-        def ensemble() -> Any:
-            return neuroplex.simulate(model, (0.0, 100.0), solver="torch", method=setup_method or method,
-                                      params=params, t_eval=ts, rtol=rtol, atol=atol, workers=workers, fused=fused)
-
-        first_key = f"fused_first_call_{setup_method or method}_s"
-        if fused and first_key not in out:
-            # the first fused call compiles the model's step (torch.compile; inductor caches
-            # it on disk, so a later process pays less): timed and reported on its own
-            _, out[first_key] = _timed(ensemble)
-            print(f"  ensemble {path.stem}: first fused {setup_method or method} call (compiles the step) "
-                  f"{out[first_key]:.1f} s", flush=True)
-        else:
-            neuroplex.simulate(model, (0.0, 1.0), solver="torch", method=method, params=params[:2], n_points=2)
-        sol, wall = _timed(ensemble)
-        torch_sols[key] = sol
-        out[f"torch_{key}_s"] = wall
-        out[f"torch_{key}_per_s"] = n / wall
-        out[f"torch_{key}_failed"] = len(sol.failed_samples())
-        print(f"  ensemble {path.stem}: torch {label}: {n} sets in {wall:.2f} s "
-              f"({n / wall:,.0f} sets/s, {len(sol.failed_samples())} failed)", flush=True)
+    out: dict[str, Any] = {"model": path.stem, "samples": n, "method": "dopri5", "workers": workers}
     set_threads(1)
     m = min(rr_samples, n)
+    _, rr_load = _timed(lambda: _rr().RoadRunner(str(path)))
     solver = RoadRunnerSolver(rtol=rtol, atol=atol)
     solver.simulate(model, (0.0, 1.0), params=params[:1], t_eval=torch.tensor([0.0, 1.0], dtype=torch.float64))
     rr_sol, rr_wall = _timed(lambda: solver.simulate(model, (0.0, 100.0), params=params[:m], t_eval=ts))
-    rr_total = rr_wall * n / m
-    out.update({"roadrunner_samples_timed": m, "roadrunner_s": rr_total, "roadrunner_per_s": n / rr_total,
-                "roadrunner_failed": len(rr_sol.failed_samples())})
-    for key, *_ in TORCH_SETUPS:
-        out[f"speedup_{key}"] = (n / out[f"torch_{key}_s"]) / (n / rr_total)
-    speedups = ", ".join(f"{label} {out['speedup_' + key]:.1f}x" for key, label, *_ in TORCH_SETUPS)
-    print(f"  ensemble {path.stem}: roadrunner loop {m} sets in {rr_wall:.2f} s ({m / rr_wall:,.0f} sets/s"
-          f"{', scaled to ' + str(n) if m < n else ''}); speedup torch {speedups}", flush=True)
-    # agreement on the sets both ran, relative to each trajectory's range (a pointwise relative
-    # difference is meaningless where a variable crosses zero, e.g. a membrane potential)
-    a = torch_sols["1thread"]
-    worst = 0.0
-    for name in rr_sol.names:
-        if name in a.names:
-            x, y = a[name][:m], rr_sol[name]
-            ok = torch.isfinite(x) & torch.isfinite(y)
-            span = torch.where(ok, y, torch.zeros_like(y)).abs().amax(-1, keepdim=True).clamp_min(1e-12)
-            rel = ((x - y).abs() / span)[ok]
-            worst = max(worst, float(rel.max()) if rel.numel() else 0.0)
-    out["max_diff_vs_roadrunner_of_range"] = worst
-    print(f"  ensemble {path.stem}: max |torch - roadrunner| / max |roadrunner| per trajectory {worst:.2e}", flush=True)
+    rr_run = rr_wall * n / m
+    out.update({"roadrunner_samples_timed": m, "roadrunner_load_s": rr_load, "roadrunner_run_s": rr_run,
+                "roadrunner_end_to_end_s": rr_load + rr_run, "roadrunner_failed": len(rr_sol.failed_samples())})
+    print(f"  ensemble {path.stem}: roadrunner load {rr_load:.2f} s + loop over {m} sets {rr_wall:.2f} s"
+          f"{' (scaled to ' + str(n) + ')' if m < n else ''}", flush=True)
+    rr_ys = rr_sol.ys[:CHECK_SAMPLES]
+    results: dict[str, torch.Tensor] = {}
+    with tempfile.TemporaryDirectory(prefix="neuroplex_ens_") as folder:
+        for key in paths:
+            caches = Path(folder) / key
+            caches.mkdir()
+            try:
+                cold = _child_run(path, n, key, workers, rtol, atol, caches, caches / "cold.pt")
+                warm = _child_run(path, n, key, workers, rtol, atol, caches, caches / "warm.pt")
+            except Exception as exc:  # noqa: BLE001 - reported, not hidden
+                out[f"{key}_error"] = str(exc)
+                print(f"  ensemble {path.stem}: {key}: failed: {exc}", flush=True)
+                continue
+            saved = torch.load(caches / "warm.pt")
+            results[key] = saved["ys"]
+            cold_e2e, warm_e2e = cold["load_s"] + cold["first_s"], warm["load_s"] + warm["first_s"]
+            row = {"cold_end_to_end_s": cold_e2e, "warm_end_to_end_s": warm_e2e, "run_s": warm["run_s"],
+                   "cold_first_call_s": cold["first_s"], "load_s": cold["load_s"], "startup_s": cold["startup_s"],
+                   "model_library_compile_s": cold["compile_s"], "solver": warm["solver"],
+                   "path": warm["path"], "cold_path": cold["path"], "reason": cold["reason"], "failed": warm["failed"],
+                   "speedup_cold_end_to_end": out["roadrunner_end_to_end_s"] / cold_e2e,
+                   "speedup_warm_end_to_end": out["roadrunner_end_to_end_s"] / warm_e2e,
+                   "speedup_run_only": rr_run / warm["run_s"]}
+            names = saved["names"]
+            common = [i for i, name in enumerate(names) if name in rr_sol.names]
+            rr_cols = [rr_sol.names.index(names[i]) for i in common]
+            row["max_diff_vs_roadrunner_of_range"] = _max_diff_of_range(results[key][..., common],
+                                                                        rr_ys[: results[key].shape[0]][..., rr_cols])
+            out[key] = row
+            print(f"  ensemble {path.stem}: {key:<6} ({row['cold_path']} cold, {row['path']} warm): end to end cold "
+                  f"{cold_e2e:6.2f} s ({row['speedup_cold_end_to_end']:5.2f}x roadrunner), warm {warm_e2e:6.2f} s "
+                  f"({row['speedup_warm_end_to_end']:5.2f}x), run-only {warm['run_s']:6.3f} s "
+                  f"({row['speedup_run_only']:5.1f}x); {row['failed']} failed; max diff vs roadrunner "
+                  f"{row['max_diff_vs_roadrunner_of_range']:.1e} of range", flush=True)
+    if "eager" in results:
+        for key, ys in results.items():
+            if key != "eager":
+                out[key]["max_diff_vs_eager_of_range"] = _max_diff_of_range(ys, results["eager"])
     return out
 
 
@@ -240,13 +307,13 @@ def _table(results: dict[str, Any]) -> str:
     for row in results.get("ensemble", []):
         if "error" in row:
             continue
-        first_key = f"fused_first_call_{row['method']}_s"
-        rates = ", ".join(f"{row[f'torch_{key}_per_s']:,.0f} ({label})" for key, label, *_ in TORCH_SETUPS)
-        speedups = ", ".join(f"{row[f'speedup_{key}']:.1f}x ({label})" for key, label, *_ in TORCH_SETUPS)
-        lines.append(f"(c) {row['model']} x{row['samples']}: torch sets/s {rates}; roadrunner loop "
-                     f"{row['roadrunner_per_s']:,.0f} sets/s; torch/roadrunner throughput {speedups}; "
-                     f"first fused call (compiling) {row.get(first_key, float('nan')):.1f} s, "
-                     f"dop853 {row.get('fused_first_call_dop853_s', float('nan')):.1f} s")
+        for key, _ in ENSEMBLE_PATHS:
+            if isinstance(row.get(key), dict):
+                r = row[key]
+                lines.append(f"(c) {row['model']} x{row['samples']}, {row['workers']} processes, {key} ({r['cold_path']} "
+                             f"cold, {r['path']} warm): end to end cold {r['cold_end_to_end_s']:.2f} s = "
+                             f"{r['speedup_cold_end_to_end']:.2f}x roadrunner's {row['roadrunner_end_to_end_s']:.2f} s, "
+                             f"warm {r['speedup_warm_end_to_end']:.2f}x, run-only {r['speedup_run_only']:.1f}x")
     checked = [row for row in results.get("fused_check", []) if "error" not in row]
     if checked:
         worst = max(checked, key=lambda row: row["max_diff_of_range"])
@@ -269,7 +336,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip-ensemble", action="store_true")
     ap.add_argument("--fused-check", action="store_true",
                     help="also compare fused with eager steps on every selected model (compiles each)")
+    ap.add_argument("--workers", type=int, default=2, help="worker processes of the ensembles in (c)")
+    ap.add_argument("--paths", default=",".join(DEFAULT_PATHS),
+                    help="ensemble paths timed in (c): " + ", ".join(key for key, _ in ENSEMBLE_PATHS))
+    ap.add_argument("--ensemble-models", default=",".join(ENSEMBLE_MODELS), help="models of (c)")
     ap.add_argument("--out", type=Path, default=None, help="write the results as JSON")
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--ensemble-child"]:
+        return _ensemble_child(argv[1:])
     args = ap.parse_args(argv)
     set_threads(1)
     folder = data_dir() / "biomodels"
@@ -291,10 +365,11 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_ensemble:
         print(f"(c) ensembles of {args.ensemble} parameter sets", flush=True)
         results["ensemble"] = []
-        for m in ENSEMBLE_MODELS:
+        for m in args.ensemble_models.split(","):
             try:
                 results["ensemble"].append(bench_ensemble(folder / f"{m}.xml", args.ensemble, args.rr_samples,
-                                                          args.rtol, args.atol))
+                                                          args.rtol, args.atol, args.workers,
+                                                          args.paths.split(",")))
             except Exception as exc:  # noqa: BLE001 - reported, not hidden
                 print(f"  ensemble {m}: failed: {exc}", flush=True)
                 results["ensemble"].append({"model": m, "error": f"{type(exc).__name__}: {exc}"})

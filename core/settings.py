@@ -60,16 +60,30 @@ def as_dtype(dtype: str | torch.dtype | None) -> torch.dtype | None:
     return _DTYPES[dtype]
 
 
+#: ``Execution.fused`` chosen per call: the SBML runner picks the native ensemble, fused or eager
+#: steps from the batch, device, dtype, model and cache state (:func:`neuroplex.sbml.runner.auto_path`)
+FUSED_AUTO = "auto"
+
+
 @dataclass(frozen=True)
 class Execution:
     """Where a run executes: ``device``/``dtype`` (None: follow the model or its tensors),
-    ``workers`` (CPU processes a batch is split over) and ``fused`` (compiled steps)."""
+    ``workers`` (CPU processes a batch is split over) and ``fused``: ``True`` compiled (fused)
+    steps, ``False`` eager steps, :data:`FUSED_AUTO` (default) chosen per call; where nothing
+    chooses (models other than SBML) ``"auto"`` runs eager steps (:attr:`fused_steps`)."""
 
     device: torch.device | None = None
     dtype: torch.dtype | None = None
     workers: int = 1
-    fused: bool = False
+    fused: bool | str = FUSED_AUTO
 
     def __post_init__(self) -> None:
         if int(self.workers) < 1:
             raise NeuroplexError(f"workers must be >= 1, got {self.workers}")
+        if not (self.fused is True or self.fused is False or self.fused == FUSED_AUTO):
+            raise NeuroplexError(f"fused must be True, False or {FUSED_AUTO!r}, got {self.fused!r}")
+
+    @property
+    def fused_steps(self) -> bool:
+        """Whether fused steps are forced on (``fused=True``)."""
+        return self.fused is True

@@ -20,6 +20,7 @@ import contextlib
 import math
 import mmap
 import multiprocessing
+import os
 import pickle
 import sys
 from multiprocessing.connection import Connection
@@ -45,10 +46,14 @@ def _run_forked(index: int, results: Connection) -> None:
         torch.set_num_threads(1)
         # a worker that has to compile (torch.compile, fused steps) does so in its own process:
         # the pool of compile workers inductor may have started in the parent does not survive
-        # the fork (using it deadlocks)
-        import torch._inductor.config as inductor_config
-
-        inductor_config.compile_threads = 1
+        # the fork (using it deadlocks). Inductor is only touched where the parent loaded it
+        # (importing it costs seconds, more than a native shard's whole run); else the setting
+        # waits in the environment for a later import
+        inductor_config = sys.modules.get("torch._inductor.config")
+        if inductor_config is not None:
+            inductor_config.compile_threads = 1  # type: ignore[attr-defined]
+        else:
+            os.environ["TORCHINDUCTOR_COMPILE_THREADS"] = "1"
         assert _TASK is not None, "shard worker started without a task"
         reply: tuple[bool, object] = (True, _TASK(index))
     except BaseException as exc:  # noqa: BLE001 - every failure is raised in the parent

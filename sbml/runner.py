@@ -21,7 +21,17 @@ one integrator call; models with events run sample by sample.
 """
 from __future__ import annotations
 
-from dataclasses import replace
+import copy
+import getpass
+import hashlib
+import os
+import re
+import sys
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 import torch
@@ -29,9 +39,9 @@ import torch
 from neuroplex.errors import SolverError
 from neuroplex.host import get_host
 from neuroplex.integration import AutoPolicy, Integrator
-from neuroplex.progress import progress_bar
+from neuroplex.progress import PROGRESS_ENV, progress_bar
 from neuroplex.runners import Runner
-from neuroplex.settings import Execution, StepControl
+from neuroplex.settings import FUSED_AUTO, Execution, StepControl
 from neuroplex.shards import map_shards, one_thread, shared_empty
 from neuroplex.solution import Solution
 from neuroplex.solver import Solver
@@ -80,7 +90,7 @@ def _run_sharded(prog: SBMLProgram, t_span: tuple[float, float], execution: Exec
     # outputs): nothing large is pickled back or joined
     block = shared_empty((len(prog.output_names), p_all.shape[0], n_t))
 
-    if execution.fused:
+    if execution.fused_steps:
         _warm_up(prog, t_span, p_all, y_all if y0 is not None else None, {**options, "execution": one})
 
     def task(i: int) -> Solution:
@@ -119,7 +129,7 @@ def _concat(parts: list[Solution], ys: torch.Tensor) -> Solution:
 
 def default_integrator(execution: Execution = _ONE_PROCESS) -> Integrator:
     """The registered ``torch`` solver's integrator (looked up by name, not imported)."""
-    return get_host().get("solvers", "torch").obj(fused=execution.fused).integrator()
+    return get_host().get("solvers", "torch").obj(fused=execution.fused_steps).integrator()
 
 
 def default_auto_policy() -> AutoPolicy:
@@ -299,7 +309,7 @@ def _one_cpu_sample(solver: Solver, *values: Any) -> bool:
     """Whether a run is one float64 CPU trajectory without gradients and without a method,
     fused steps or a device asked of the torch solver."""
     ex = solver.execution
-    if solver.requested_method is not None or ex.fused or ex.dtype not in (None, torch.float64):
+    if solver.requested_method is not None or ex.fused_steps or ex.dtype not in (None, torch.float64):
         return False
     if ex.device is not None and torch.device(ex.device).type != "cpu":
         return False
@@ -328,17 +338,228 @@ def compiled_path(model: SBMLModel, solver: Solver, params: torch.Tensor | None 
     return cls(rtol=c.rtol, atol=c.atol, dt=c.dt0, dt_min=c.dt_min, dt_max=c.dt_max, max_steps=c.max_steps)
 
 
+# ---------------------------------------------------------------- fused="auto": a batch's path
+#: the native solver's method for the torch solver's method as requested (None: SBML's ``auto``)
+NATIVE_METHODS: dict[str | None, str] = {None: "auto", AUTO: "auto", "dopri5": "dopri5"}
+#: methods as requested whose runs take fused steps (``auto`` begins with dopri5)
+FUSED_METHODS = (None, AUTO, "dopri5", "dop853")
+#: seconds a model's fused steps take to compile on a cold cache (25-46 s measured for
+#: BIOMD0000000012/-020 on this project's 2-core machine, ~24 s median over the shared BioModels)
+FUSED_COMPILE_S = 30.0
+#: seconds to trace and load cached fused steps in a new process (importing inductor included)
+FUSED_LOAD_S = 4.0
+#: run time of the native ensemble over that of fused steps, once built (BIOMD0000000012/-020,
+#: 10 000 sets, 2 processes: benchmarks/sbml_bench.py)
+FUSED_GAIN = 2.0
+#: batches from this size on may leave eager steps (smaller ones run in milliseconds on either path)
+AUTO_MIN_BATCH = 256
+#: samples of the native pilot run that estimates a batch's native time
+PILOT = 32
+#: batches from this size on run the pilot (below it fused steps cannot repay even their loading)
+PILOT_MIN_BATCH = 512
+#: keys of fused steps built or loaded in this process (:func:`fused_key`)
+_FUSED_IN_PROCESS: set[str] = set()
+
+
+@dataclass(frozen=True)
+class AutoPath:
+    """What ``fused="auto"`` chose for a call: ``path`` ``"native"`` (the native ensemble,
+    ``native`` the solver that runs it), ``"fused"`` (``compile``: not in the cache yet) or
+    ``"eager"``, and why."""
+
+    path: str
+    reason: str
+    native: Solver | None = None
+    compile: bool = False
+
+
+def _cpu_float64(solver: Solver, *values: Any) -> str | None:
+    """Why a run is not float64 on the CPU without gradients (None: it is)."""
+    ex = solver.execution
+    if ex.dtype not in (None, torch.float64):
+        return f"dtype {ex.dtype}"
+    if ex.device is not None and torch.device(ex.device).type != "cpu":
+        return f"device {ex.device}"
+    for v in values:
+        if isinstance(v, torch.Tensor) and (v.requires_grad or v.device.type != "cpu"):
+            return "gradients" if v.requires_grad else f"tensors on {v.device}"
+    return None
+
+
+def _native_for(model: SBMLModel, solver: Solver, params: Any, y0: Any) -> tuple[Solver | None, str]:
+    """The native solver for this batch with the torch solver's step control and workers, or
+    None and why not."""
+    host = get_host()
+    if COMPILED_SOLVER not in host.names("solvers"):
+        return None, f"no {COMPILED_SOLVER!r} solver registered"
+    if solver.requested_method not in NATIVE_METHODS:
+        return None, f"method {solver.requested_method!r} runs on torch"
+    why = _cpu_float64(solver, params, y0)
+    if why is not None:
+        return None, why
+    cls = host.get("solvers", COMPILED_SOLVER).obj
+    why = cls.refusal(model)
+    if why is not None:
+        return None, why
+    c = solver.control
+    return cls(NATIVE_METHODS[solver.requested_method], rtol=c.rtol, atol=c.atol, dt=c.dt0, dt_min=c.dt_min,
+               dt_max=c.dt_max, max_steps=c.max_steps, workers=solver.execution.workers), ""
+
+
+def _inductor_cache() -> Path:
+    """Inductor's cache folder (``TORCHINDUCTOR_CACHE_DIR``, else its default), where fused
+    steps are cached, found without importing inductor (seconds)."""
+    folder = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
+    if folder:
+        return Path(folder).expanduser().resolve()
+    try:
+        user = getpass.getuser()
+    except (KeyError, ModuleNotFoundError, OSError):
+        user = f"uid_{os.getuid()}" if hasattr(os, "getuid") else "unknown_user"
+    return Path(tempfile.gettempdir()) / ("torchinductor_" + re.sub(r'[\\/:*?"<>|]', "_", user))
+
+
+def fused_key(prog: SBMLProgram, solver: Solver, p: torch.Tensor) -> str:
+    """What a model's fused steps are built for: its generated right-hand side, the method, the
+    step control, dtype, device, torch threads of the run (one per shard) and torch's version."""
+    fn = prog.rhs_bound(p[:1]).traceable[0]  # type: ignore[attr-defined]
+    ex = solver.execution
+    threads = 1 if ex.workers > 1 else torch.get_num_threads()
+    text = "\0".join([torch.__version__, getattr(fn, "__source__", fn.__qualname__), str(solver.requested_method),
+                      repr(solver.control), str(ex.dtype or torch.float64), torch.device(ex.device or "cpu").type,
+                      str(threads), str(prog.atol_scale(p[:1], prog.initial_state(0.0, p[:1])) is not None)])
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def _marker(key: str) -> Path:
+    return _inductor_cache() / "neuroplex-aot" / "ready" / key
+
+
+def fused_state(key: str) -> str:
+    """``"loaded"`` (built or loaded in this process), ``"cached"`` (in inductor's cache on
+    disk) or ``"cold"`` (a run compiles them)."""
+    if key in _FUSED_IN_PROCESS:
+        return "loaded"
+    return "cached" if _marker(key).exists() else "cold"
+
+
+def _mark_fused(key: str) -> None:
+    """Record fused steps built (or loaded) for ``key``, in this process and on disk."""
+    _FUSED_IN_PROCESS.add(key)
+    path = _marker(key)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch()
+
+
+def _say_compiling(model: SBMLModel) -> None:
+    """The progress line of a compile (unless ``NEUROPLEX_PROGRESS=0``)."""
+    if os.environ.get(PROGRESS_ENV, "").strip().lower() in ("0", "false", "no", "off"):
+        return
+    print(f"neuroplex: {model.name}: compiling fused steps (cached for next time; about "
+          f"{FUSED_COMPILE_S:.0f} s)", file=sys.stderr, flush=True)
+
+
+def auto_path(model: SBMLModel, solver: Solver, t_span: tuple[float, float], params: torch.Tensor | None,
+              y0: torch.Tensor | None, t_eval: torch.Tensor | None) -> AutoPath:
+    """The path of a batch under ``fused="auto"``: the native ensemble (compiled C, a second to
+    build) where the model and run allow it, unless fused torch steps are expected to finish
+    sooner, their building or loading included: a pilot of :data:`PILOT` samples times the
+    native run, fused steps are expected :data:`FUSED_GAIN` times faster after
+    :data:`FUSED_COMPILE_S` (cold cache), :data:`FUSED_LOAD_S` (cached on disk) or nothing
+    (built in this process) first. Eager steps where neither applies (events, float32, GPUs,
+    gradients, a method the native solver lacks) unless cached fused steps apply; eager steps
+    for batches under :data:`AUTO_MIN_BATCH`."""
+    prog = compiled(model)
+    p_all, y_all = _batch_inputs(prog, t_span, params, y0)
+    batch = p_all.shape[0]
+    if batch < AUTO_MIN_BATCH:
+        return AutoPath("eager", f"a batch under {AUTO_MIN_BATCH}")
+    fusable = not prog.events and prog.n > 0 and solver.requested_method in FUSED_METHODS and \
+        not any(isinstance(v, torch.Tensor) and v.requires_grad for v in (params, y0))
+    state = fused_state(fused_key(prog, solver, p_all)) if fusable else "cold"
+    native, why = _native_for(model, solver, params, y0)
+    if native is None:
+        if state != "cold" and batch >= PILOT_MIN_BATCH:
+            return AutoPath("fused", f"fused steps {state}; native: {why}")
+        return AutoPath("eager", f"native: {why}")
+    if not fusable or batch < PILOT_MIN_BATCH:
+        return AutoPath("native", "fused steps cannot repay their loading" if fusable else "no fused steps",
+                        native)
+    pilot = type(native)(native.requested_method, rtol=native.control.rtol, atol=native.control.atol,
+                         dt=native.control.dt0, dt_min=native.control.dt_min, dt_max=native.control.dt_max,
+                         max_steps=native.control.max_steps)
+    def run_pilot(n: int) -> None:
+        pilot.simulate(model, t_span, params=p_all[:n], y0=None if y0 is None else y_all[:n], t_eval=t_eval)
+
+    run_pilot(2)  # loads what a first run loads (the libraries), outside the timing
+    start = time.perf_counter()
+    run_pilot(PILOT)
+    per_sample = (time.perf_counter() - start) / PILOT
+    shards = max(1, min(solver.execution.workers, batch // MIN_SHARD))
+    native_s = per_sample * batch / shards
+    setup = {"loaded": 0.0, "cached": FUSED_LOAD_S, "cold": FUSED_COMPILE_S}[state]
+    fused_s = native_s / FUSED_GAIN + setup
+    estimate = f"native ~{native_s:.2g} s, fused ~{fused_s:.2g} s ({state})"
+    if fused_s < native_s:
+        return AutoPath("fused", estimate, compile=state == "cold")
+    return AutoPath("native", estimate, native)
+
+
+def _with_fused(solver: Solver, fused: bool) -> Solver:
+    """A copy of the torch solver whose execution has ``fused`` decided."""
+    out = copy.copy(solver)
+    out.execution = replace(solver.execution, fused=fused)  # type: ignore[attr-defined]
+    return out
+
+
+def _run_fused(model: SBMLModel, solver: Solver, t_span: tuple[float, float], method: str, *, y0: Any,
+               params: Any, t_eval: Any, progress: bool) -> Solution:
+    """:func:`_run` with fused steps, saying so when they compile and recording them as built."""
+    prog = compiled(model)
+    p_all, _ = _batch_inputs(prog, t_span, params, y0)
+    key = fused_key(prog, solver, p_all)
+    if fused_state(key) == "cold":
+        _say_compiling(model)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        sol = _run(model, solver, t_span, method, y0=y0, params=params, t_eval=t_eval, inputs=None,
+                   progress=progress)
+    gave_up = False
+    for w in caught:
+        gave_up |= issubclass(w.category, RuntimeWarning) and str(w.message).startswith("fused steps:")
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    if not gave_up:
+        _mark_fused(key)
+    return sol
+
+
 def run_on_torch(model: SBMLModel, solver: Solver, t_span: tuple[float, float], *, y0: torch.Tensor | None = None,
                  params: torch.Tensor | None = None, t_eval: torch.Tensor | None = None,
                  inputs: torch.Tensor | None = None, progress: bool = False) -> Solution:
     """An SBML model on the torch solver: its method as requested, else ``auto``; one CPU
-    trajectory runs compiled instead (:func:`compiled_path`)."""
+    trajectory runs compiled instead (:func:`compiled_path`); under ``fused="auto"`` a batch runs
+    where :func:`auto_path` says (``sol.meta["path"]``)."""
     native = compiled_path(model, solver, params, y0) if inputs is None else None
     if native is not None:
         return native.simulate(model, t_span, y0=y0, params=params, t_eval=t_eval)
     method = solver.requested_method or AUTO
-    return _run(model, solver, t_span, method, y0=y0, params=params, t_eval=t_eval, inputs=inputs,
-                progress=progress)
+    choice = None
+    if solver.execution.fused == FUSED_AUTO:
+        choice = auto_path(model, solver, t_span, params, y0, t_eval) if inputs is None else \
+            AutoPath("eager", "inputs")
+        if choice.native is not None:
+            sol = choice.native.simulate(model, t_span, y0=y0, params=params, t_eval=t_eval)
+        else:
+            solver = _with_fused(solver, choice.path == "fused")
+    if choice is None or choice.native is None:
+        if solver.execution.fused_steps and inputs is None:
+            sol = _run_fused(model, solver, t_span, method, y0=y0, params=params, t_eval=t_eval, progress=progress)
+        else:
+            sol = _run(model, solver, t_span, method, y0=y0, params=params, t_eval=t_eval, inputs=inputs,
+                       progress=progress)
+    if choice is not None:
+        sol.meta.update({"path": choice.path, "path_reason": choice.reason})
+    return sol
 
 
 def run_on_scipy(model: SBMLModel, solver: Solver, t_span: tuple[float, float], *, y0: torch.Tensor | None = None,

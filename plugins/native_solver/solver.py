@@ -29,6 +29,7 @@ from neuroplex.settings import StepControl
 from neuroplex.solution import Solution
 from neuroplex.solver import Solver
 
+from .ensemble import run_rows
 from .library import NativeLibrary, integrator, native_library
 from .segments import Bound, Segments
 
@@ -65,7 +66,8 @@ class NativeSolver(Solver):
     """Compiled C integration of SBML models (events included), one trajectory at a time: dopri5
     switching to RODAS4 when stiff (``auto``), or either alone; built once per model and
     compiler and cached on disk. ``rtol``/``atol``/``dt`` (first step)/``dt_min``/``dt_max``/
-    ``max_steps`` as the torch solver's."""
+    ``max_steps`` as the torch solver's; ``workers``: processes a batch is split over
+    (:mod:`.ensemble`)."""
 
     name = "native"
     accepts = frozenset({"sbml"})
@@ -75,11 +77,15 @@ class NativeSolver(Solver):
 
     def __init__(self, method: str | None = None, *, rtol: float = 1e-6, atol: float = 1e-9,
                  dt: float | None = None, dt_min: float = 0.0, dt_max: float | None = None,
-                 max_steps: int = 100_000):
+                 max_steps: int = 100_000, workers: int = 1):
         if method is not None and method not in METHODS:
             raise NeuroplexError(f"native solver: unknown method {method!r}; known: {', '.join(METHODS)}")
         self.requested_method = method
         self.method = method or "auto"
+        if int(workers) < 1:
+            raise NeuroplexError(f"native solver: workers must be >= 1, got {workers}")
+        #: processes a batch is split over (:mod:`.ensemble`)
+        self.workers = int(workers)
         try:
             self.control = StepControl(rtol=float(rtol), atol=float(atol), dt0=None if dt is None else float(dt),
                                        dt_min=float(dt_min), dt_max=None if dt_max is None else float(dt_max),
@@ -95,7 +101,8 @@ class NativeSolver(Solver):
     def simulate(self, model: Any, t_span: tuple[float, float], *, y0: torch.Tensor | None = None,
                  params: torch.Tensor | None = None, t_eval: torch.Tensor | None = None,
                  inputs: torch.Tensor | None = None, progress: bool = False) -> Solution:
-        """Integrate an SBML model (see the class docstring); a batch runs sample by sample."""
+        """Integrate an SBML model (see the class docstring); a batch runs sample by sample in C
+        (:mod:`.ensemble`)."""
         if inputs is not None:
             raise SolverError(f"SBML model {getattr(model, 'name', '?')!r} takes no inputs")
         return self.run_program(compiled(model), t_span, t_eval=t_eval, params=params, y0=y0)
@@ -145,6 +152,7 @@ class NativeSolver(Solver):
         stats = np.zeros((batch, 5), dtype=np.int64)
         status = np.zeros(batch, dtype=np.int64)
         extra: dict[str, Any] = {}
+        shards = 1
         if prog.events:
             n_events = np.zeros(batch, dtype=np.int64)
             for b in range(batch):
@@ -162,8 +170,11 @@ class NativeSolver(Solver):
                 n_events[b] = run_.n_events
             extra["n_events"] = torch.from_numpy(n_events)
         else:
+            if batch > 1 and not prog.constant_state:  # a batch: one C loop per shard (.ensemble)
+                rows, shards = run_rows(lib, p_np, y_np, atol, t_np, t0, t1, c, METHODS[self.method], self.workers)
+                out, stats, status = rows.out, rows.stats, rows.status
             solve = integrator()
-            for b in range(batch if not prog.constant_state else 0):
+            for b in range(batch if batch == 1 and not prog.constant_state else 0):
                 status[b] = solve(lib.bind, lib.rhs, lib.jac or None, lib.n_states, lib.n_bound, p_np[b].ctypes.data,
                                   y_np[b].ctypes.data, t0, t1, t_np.ctypes.data, n_t, c.rtol,
                                   atol[b].ctypes.data, c.dt0 or 0.0, c.dt_max or 0.0, c.dt_min, c.max_steps,
@@ -179,4 +190,4 @@ class NativeSolver(Solver):
             "n_steps": st[:, 0], "n_rejected": st[:, 1], "n_rhs": st[:, 2], "n_jacobians": st[:, 3],
             "stiff_from_step": st[:, 4], **extra}, solver=self.name, method=self.method,
             meta={"model": prog.model.name, "library": str(lib.path), "compile_s": lib.build_s,
-                  "library_cached": lib.cached})
+                  "library_cached": lib.cached, "shards": shards})

@@ -19,6 +19,7 @@ resolution, not to the last bit).
 """
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Any, Callable, NamedTuple
 
@@ -135,6 +136,22 @@ def applies(f: Any, stepper: Stepper, *, fused: bool, adaptive: bool, events: An
             and not fused_steps.needs_grad(y0, f0, *parts[1]))
 
 
+#: inductor settings while a step is built. On a cold cache (BIOMD0000000012, one core) most of
+#: a build is the C++ compiler's: precompiled headers built for the only two files they would
+#: serve (the kernel and its wrapper; a third of the build), and a compile-and-load probe per
+#: vector instruction set (a tenth) where the CPU's own flags say the same; -g1 line tables
+#: only serve profilers. See docs/torch-solver.md, *Compile time*.
+BUILD_OPTIONS: dict[str, object] = {"aot_inductor.precompile_headers": False, "cpp_cache_precompile_headers": False,
+                                    "cpp.vec_isa_ok": True, "aot_inductor.enable_line_tables": False}
+
+
+def build_options() -> contextlib.AbstractContextManager[None]:
+    """:data:`BUILD_OPTIONS` applied for the duration (inductor's configuration, patched)."""
+    import torch._inductor.config as inductor_config  # noqa: PLC0415 - seconds to import: only when building
+
+    return inductor_config.patch(BUILD_OPTIONS)
+
+
 def _step_for(stepper: FusableStepper, fn: Callable[..., Any], plan: LoopPlan, tree: tuple[Any, ...]
               ) -> aot_step.AOTStep | None:
     """The ahead-of-time compiled :func:`compiled_step` for ``fn``, the method and the run's
@@ -152,7 +169,8 @@ def _step_for(stepper: FusableStepper, fn: Callable[..., Any], plan: LoopPlan, t
 
     dynamic = [False] * len(pytree.tree_leaves(tree[:4])) + [True] * len(pytree.tree_leaves(tree[4:]))
     try:
-        return aot_step.step_for(fn, step, tree, tree[2].t.shape[0], dynamic, key=(stages, dense_at, plan))
+        with build_options():
+            return aot_step.step_for(fn, step, tree, tree[2].t.shape[0], dynamic, key=(stages, dense_at, plan))
     except Exception as exc:  # noqa: BLE001 - no compiler, an unsupported construct: run eager
         stepper.fused.give_up("compiling the loop step", exc)
         return None

@@ -16,7 +16,7 @@ from neuroplex.integration import AutoPolicy
 from neuroplex.ir import ModelIR
 from neuroplex.kinds import Model
 from neuroplex.runners import route
-from neuroplex.settings import Execution, StepControl, as_dtype
+from neuroplex.settings import FUSED_AUTO, Execution, StepControl, as_dtype
 from neuroplex.solution import Solution, SpikeTrain
 from neuroplex.solver import Solver
 
@@ -60,10 +60,12 @@ class TorchSolver(Solver):
     ``max_iter``, ``damping``, ``anderson_m``, ``ode_method``, ``check_every`` (iteration/damped:
     the residual is checked, one host sync, every that many iterations and at ``max_iter``).
     ``workers``: CPU processes a batch of SBML parameter sets is split over (one torch thread
-    each; see :mod:`neuroplex.shards`). ``fused``: dopri5 and dop853 run each step of an SBML model as one
+    each; see :mod:`neuroplex.shards`). ``fused=True``: dopri5 and dop853 run each step of an SBML model as one
     compiled kernel (:mod:`.fused`, :mod:`.fused_loop`): seconds to minutes to compile once per
     model (cached on disk), then about 1.5-5x the throughput on large ensembles (other models: an
-    error).
+    error); ``False``: eager steps; ``"auto"`` (default): SBML batches choose the native
+    ensemble, fused or eager steps per call (:func:`neuroplex.sbml.runner.auto_path`), other
+    models run eager steps.
     """
 
     name = "torch"
@@ -85,7 +87,7 @@ class TorchSolver(Solver):
                  max_steps: int = 100_000, device: str | torch.device | None = None,
                  dtype: str | torch.dtype | None = None, tol: float = 1e-6, max_iter: int = 1000,
                  damping: float = 0.5, anderson_m: int = 5, ode_method: str = "dopri5", check_every: int = 5,
-                 workers: int = 1, fused: bool = False):
+                 workers: int = 1, fused: bool | str = FUSED_AUTO):
         if method not in (None, AUTO) and not any(has_method(method, kind) for kind in ("simulate", "equilibrate", "clock")):
             raise NeuroplexError(f"torch solver: unknown method {method!r}; simulate: "
                                  f"{', '.join(method_names('simulate'))}; equilibrate: "
@@ -105,7 +107,8 @@ class TorchSolver(Solver):
                                        max_steps=int(max_steps))
             #: where runs execute
             self.execution = Execution(device=resolve_device(device) if device is not None else None,
-                                       dtype=as_dtype(dtype), workers=int(workers), fused=bool(fused))
+                                       dtype=as_dtype(dtype), workers=int(workers),
+                                       fused=fused if isinstance(fused, str) else bool(fused))
         except NeuroplexError as exc:
             raise NeuroplexError(f"torch solver: {exc}") from None
         c = self.control
@@ -116,7 +119,7 @@ class TorchSolver(Solver):
 
     def integrator(self) -> TorchIntegrator:
         """The functional integrator runners use (:class:`neuroplex.integration.Integrator`)."""
-        return TorchIntegrator(fused=self.execution.fused)
+        return TorchIntegrator(fused=self.execution.fused_steps)
 
     # ------------------------------------------------------------------ setup
     def _placement(self, model: Any, *tensors: Any) -> tuple[torch.dtype, torch.device]:
@@ -180,7 +183,7 @@ class TorchSolver(Solver):
         if self.execution.workers > 1:
             raise SolverError(f"torch solver: workers={self.execution.workers} splits batches of SBML models over "
                               f"processes; {type(model).__name__} models run in this process (use workers=1)")
-        if self.execution.fused:
+        if self.execution.fused_steps:
             raise SolverError(f"torch solver: fused=True compiles the steps of SBML models (their generated "
                               f"right-hand side); {type(model).__name__} models run eager steps (leave fused off, "
                               f"or call integrate(..., fused=True) with a right-hand side that sets f.traceable)")

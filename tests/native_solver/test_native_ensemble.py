@@ -1,0 +1,178 @@
+"""Native ensembles (:mod:`neuroplex.plugins.native_solver.ensemble`): a batch equals its samples
+run one by one, bit for bit, whatever the number of worker processes; it agrees with the torch
+path; ``fused="auto"`` (the SBML runner's :func:`~neuroplex.sbml.runner.auto_path`) sends large
+CPU batches to it and everything it cannot run to torch, and ``fused=True/False`` still force."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+pytest.importorskip("libsbml")
+
+import neuroplex  # noqa: E402
+from neuroplex import cbuild  # noqa: E402
+from neuroplex.errors import NeuroplexError, SolverError  # noqa: E402
+from neuroplex.plugins.native_solver import NativeSolver  # noqa: E402
+from neuroplex.plugins.native_solver.ensemble import MIN_SHARD, shard_count  # noqa: E402
+from neuroplex.sbml import runner  # noqa: E402
+from neuroplex.sbml.antimony_loader import read_antimony_string  # noqa: E402
+from neuroplex.settings import Execution  # noqa: E402
+
+pytestmark = pytest.mark.skipif(not cbuild.compiler_available(), reason="no working C compiler (gcc/clang/$CC)")
+
+MODELS = Path(__file__).resolve().parents[2] / "models"
+#: an event: the native solver refuses it, so an ensemble of it runs on torch
+WITH_EVENT = """
+    J1: A -> ; k * A
+    A = 1; k = 1
+    E1: at time > 1: A = 5
+"""
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    base = tmp_path_factory.getbasetemp()
+    monkeypatch.setenv("NEUROPLEX_NATIVE_CACHE", str(base / "native_cache"))
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(base / "inductor"))
+
+
+def _repressilator(n: int, seed: int = 0) -> tuple[object, torch.Tensor]:
+    model = neuroplex.load_model(MODELS / "repressilator.ant")
+    base = torch.tensor([p.value for p in model.parameters], dtype=torch.float64)
+    g = torch.Generator().manual_seed(seed)
+    return model, base * torch.exp(0.1 * torch.randn((n, base.numel()), generator=g, dtype=torch.float64))
+
+
+def test_a_batch_equals_its_samples_run_one_by_one_in_any_number_of_workers() -> None:
+    model, params = _repressilator(2 * MIN_SHARD + 3)
+    ts = torch.linspace(0.0, 20.0, 11, dtype=torch.float64)
+    one = NativeSolver(rtol=1e-7, atol=1e-10).simulate(model, (0.0, 20.0), params=params, t_eval=ts)
+    two = NativeSolver(rtol=1e-7, atol=1e-10, workers=2).simulate(model, (0.0, 20.0), params=params, t_eval=ts)
+    assert one.meta["shards"] == 1 and two.meta["shards"] == 2 and one.ok
+    assert torch.equal(one.ys, two.ys) and torch.equal(one.status, two.status)
+    assert torch.equal(one.stats["n_steps"], two.stats["n_steps"])
+    for b in (0, MIN_SHARD + 1, 2 * MIN_SHARD + 2):  # the first, a middle and the last sample
+        single = NativeSolver(rtol=1e-7, atol=1e-10).simulate(model, (0.0, 20.0), params=params[b], t_eval=ts)
+        assert torch.equal(single.ys[0], two.ys[b])
+
+
+def test_initial_states_batch_and_broadcast_against_parameters() -> None:
+    model, params = _repressilator(4)
+    prog = runner.compiled(model)
+    y0 = prog.initial_state(0.0, params[:1]).expand(4, -1) * torch.tensor([1.0, 1.5, 2.0, 0.5],
+                                                                             dtype=torch.float64)[:, None]
+    sol = NativeSolver().simulate(model, (0.0, 5.0), params=params[0], y0=y0)
+    for b in range(4):
+        single = NativeSolver().simulate(model, (0.0, 5.0), params=params[0], y0=y0[b])
+        assert torch.equal(single.ys[0], sol.ys[b])
+
+
+def test_the_native_ensemble_agrees_with_torch() -> None:
+    model, params = _repressilator(40, seed=1)
+    kw = dict(params=params, n_points=26, rtol=1e-8, atol=1e-10)
+    native = neuroplex.simulate(model, (0.0, 50.0), solver="native", **kw)
+    eager = neuroplex.simulate(model, (0.0, 50.0), solver="torch", fused=False, **kw)
+    assert native.solver == "native" and eager.solver == "torch" and native.ok and eager.ok
+    torch.testing.assert_close(native.ys, eager.ys, rtol=1e-5, atol=1e-6)
+
+
+def test_shards_need_enough_samples() -> None:
+    assert shard_count(10, 4) == 1 and shard_count(2 * MIN_SHARD, 4) == 2 and shard_count(10_000, 2) == 2
+
+
+def test_events_are_refused_with_a_reason_and_auto_runs_them_on_torch(monkeypatch) -> None:
+    model = read_antimony_string(WITH_EVENT)
+    monkeypatch.setattr(runner, "AUTO_MIN_BATCH", 4)  # models with events run sample by sample on torch
+    params = torch.tensor([[1.0, 1.0], [1.0, 2.0]], dtype=torch.float64).repeat(2, 1)
+    with pytest.raises(SolverError, match="has events"):
+        NativeSolver().simulate(model, (0.0, 2.0), params=params)
+    sol = neuroplex.simulate(model, (0.0, 2.0), params=params, n_points=3)
+    assert sol.solver == "torch" and sol.meta["path"] == "eager" and "has events" in sol.meta["path_reason"]
+    assert sol.ok
+
+
+def test_auto_runs_a_large_cpu_batch_natively_and_fused_false_forces_torch() -> None:
+    model, params = _repressilator(runner.AUTO_MIN_BATCH)
+    kw = dict(params=params, n_points=11, rtol=1e-8, atol=1e-10)
+    auto = neuroplex.simulate(model, (0.0, 20.0), **kw)
+    assert auto.solver == "native" and auto.meta["path"] == "native"
+    eager = neuroplex.simulate(model, (0.0, 20.0), fused=False, **kw)
+    assert eager.solver == "torch" and "path" not in eager.meta
+    torch.testing.assert_close(auto.ys, eager.ys, rtol=1e-5, atol=1e-6)
+    # small batches, float32 and gradients stay on torch
+    small = neuroplex.simulate(model, (0.0, 20.0), params=params[:10], n_points=11)
+    assert small.solver == "torch" and small.meta["path"] == "eager"
+    single = neuroplex.simulate(model, (0.0, 20.0), dtype="float32", **kw)
+    assert single.solver == "torch" and "float32" in single.meta["path_reason"]
+    grad = params.clone().requires_grad_(True)
+    sol = neuroplex.simulate(model, (0.0, 2.0), params=grad, n_points=3, method="dopri5")
+    assert sol.solver == "torch" and sol.meta["path_reason"] == "native: gradients"
+
+
+def test_auto_takes_fused_steps_only_when_they_are_built_or_the_work_repays_compiling(monkeypatch) -> None:
+    model, params = _repressilator(runner.PILOT_MIN_BATCH)
+    solver = neuroplex.host.get_host().get("solvers", "torch").obj()
+    span = (0.0, 20.0)
+    key = runner.fused_key(runner.compiled(model), solver, params)
+    cold = runner.auto_path(model, solver, span, params, None, None)
+    assert runner.fused_state(key) == "cold" and cold.path == "native" and "(cold)" in cold.reason
+    monkeypatch.setattr(runner, "FUSED_COMPILE_S", 0.0)  # a compile that costs nothing repays itself
+    cheap = runner.auto_path(model, solver, span, params, None, None)
+    assert cheap.path == "fused" and cheap.compile
+    monkeypatch.setattr(runner, "FUSED_COMPILE_S", 1e9)
+    monkeypatch.setattr(runner, "_FUSED_IN_PROCESS", {key})  # built in this process: nothing to pay
+    loaded = runner.auto_path(model, solver, span, params, None, None)
+    assert loaded.path == "fused" and not loaded.compile and "(loaded)" in loaded.reason
+
+
+def test_fused_steps_are_recorded_in_inductors_cache_folder(tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "fresh"))
+    monkeypatch.setattr(runner, "_FUSED_IN_PROCESS", set())
+    assert runner.fused_state("k1") == "cold"
+    runner._mark_fused("k1")
+    assert runner.fused_state("k1") == "loaded"
+    monkeypatch.setattr(runner, "_FUSED_IN_PROCESS", set())  # a new process finds it on disk
+    assert runner.fused_state("k1") == "cached"
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "other"))  # another cache: cold again
+    assert runner.fused_state("k1") == "cold"
+    model, _ = _repressilator(1)
+    runner._say_compiling(model)
+    assert "compiling fused steps (cached for next time" in capsys.readouterr().err
+
+
+def test_fused_takes_true_false_or_auto() -> None:
+    assert Execution().fused == "auto" and not Execution().fused_steps and Execution(fused=True).fused_steps
+    with pytest.raises(NeuroplexError, match="fused must be"):
+        Execution(fused="yes")
+    with pytest.raises(NeuroplexError, match="workers must be"):
+        NativeSolver(workers=0)
+
+
+def test_a_fused_run_says_it_compiles_when_cold_and_is_recorded_unless_it_gave_up(tmp_path, monkeypatch,
+                                                                                   capsys) -> None:
+    import warnings
+
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "inductor"))
+    monkeypatch.setattr(runner, "_FUSED_IN_PROCESS", set())
+    model, params = _repressilator(4)
+    solver = neuroplex.host.get_host().get("solvers", "torch").obj(fused=True)
+    key = runner.fused_key(runner.compiled(model), solver, params)
+    gave_up = [True]
+
+    def fake_run(*args, **kwargs):  # what a fused run that fails to compile does: warn, run eager
+        if gave_up[0]:
+            warnings.warn("fused steps: compiling the loop step failed (no compiler)", RuntimeWarning)
+        return "solution"
+    monkeypatch.setattr(runner, "_run", fake_run)
+    kw = dict(y0=None, params=params, t_eval=None, progress=False)
+    with pytest.warns(RuntimeWarning, match="fused steps"):
+        assert runner._run_fused(model, solver, (0.0, 1.0), "dopri5", **kw) == "solution"
+    assert "compiling fused steps (cached for next time" in capsys.readouterr().err
+    assert runner.fused_state(key) == "cold"  # it gave up: nothing recorded
+    gave_up[0] = False
+    runner._run_fused(model, solver, (0.0, 1.0), "dopri5", **kw)  # still cold: says so, then records
+    assert "compiling" in capsys.readouterr().err and runner.fused_state(key) == "loaded"
+    runner._run_fused(model, solver, (0.0, 1.0), "dopri5", **kw)
+    assert "compiling" not in capsys.readouterr().err
