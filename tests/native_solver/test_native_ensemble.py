@@ -13,7 +13,7 @@ pytest.importorskip("libsbml")
 
 import neuroplex  # noqa: E402
 from neuroplex import cbuild  # noqa: E402
-from neuroplex.errors import NeuroplexError, SolverError  # noqa: E402
+from neuroplex.errors import NeuroplexError  # noqa: E402
 from neuroplex.plugins.native_solver import NativeSolver  # noqa: E402
 from neuroplex.plugins.native_solver.ensemble import MIN_SHARD, shard_count  # noqa: E402
 from neuroplex.sbml import runner  # noqa: E402
@@ -82,15 +82,15 @@ def test_shards_need_enough_samples() -> None:
     assert shard_count(10, 4) == 1 and shard_count(2 * MIN_SHARD, 4) == 2 and shard_count(10_000, 2) == 2
 
 
-def test_events_are_refused_with_a_reason_and_auto_runs_them_on_torch(monkeypatch) -> None:
+def test_a_batch_with_events_runs_natively_under_auto_and_agrees_with_torch(monkeypatch) -> None:
     model = read_antimony_string(WITH_EVENT)
-    monkeypatch.setattr(runner, "AUTO_MIN_BATCH", 4)  # models with events run sample by sample on torch
+    monkeypatch.setattr(runner, "AUTO_MIN_BATCH", 4)
     params = torch.tensor([[1.0, 1.0], [1.0, 2.0]], dtype=torch.float64).repeat(2, 1)
-    with pytest.raises(SolverError, match="has events"):
-        NativeSolver().simulate(model, (0.0, 2.0), params=params)
     sol = neuroplex.simulate(model, (0.0, 2.0), params=params, n_points=3)
-    assert sol.solver == "torch" and sol.meta["path"] == "eager" and "has events" in sol.meta["path_reason"]
-    assert sol.ok
+    assert sol.solver == "native" and sol.meta["path"] == "native" and sol.ok
+    eager = neuroplex.simulate(model, (0.0, 2.0), params=params, n_points=3, solver="torch", fused=False)
+    assert eager.solver == "torch" and eager.ok
+    torch.testing.assert_close(sol.ys, eager.ys, rtol=1e-5, atol=1e-6)
 
 
 def test_auto_runs_a_large_cpu_batch_natively_and_fused_false_forces_torch() -> None:
