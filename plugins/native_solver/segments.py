@@ -64,16 +64,16 @@ class Segments:
 
     ``p`` the sample's parameters, ``atol`` its per-state absolute tolerances, ``method`` the
     native method code (``auto`` carries the stiffness it found into later segments: once a
-    segment switched to RODAS4 the rest run RODAS4). ``shift_of()`` gives the current column
-    shift (the run's ``zero_shift``). Totals over the segments: ``stats`` (steps, rejected,
-    right-hand sides, Jacobians) and ``stiff_from_step``."""
+    segment switched to RODAS4 the rest run RODAS4). ``run``: the ``SampleRun`` driving it
+    (set once made), whose ``zero_shift`` the columns subtract. Totals over the segments:
+    ``stats`` (steps, rejected, right-hand sides, Jacobians) and ``stiff_from_step``."""
 
-    def __init__(self, lib: NativeLibrary, p: np.ndarray, atol: np.ndarray, method: int, shift_of: Any):
+    def __init__(self, lib: NativeLibrary, p: np.ndarray, atol: np.ndarray, method: int):
         self.lib = lib
         self.p = np.ascontiguousarray(p, dtype=np.float64)
         self.atol = np.ascontiguousarray(atol, dtype=np.float64).reshape(-1)
         self.method = method
-        self.shift_of = shift_of
+        self.run: Any = None
         self.stats = np.zeros(4, dtype=np.int64)
         self.stiff_from_step = -1
         self.solve = event_integrator()
@@ -91,7 +91,7 @@ class Segments:
         na = lib.n_atoms if event_fn is not None else 0
         shift = np.zeros(max(2 * na, 1))
         if na:
-            shift[:] = torch.as_tensor(self.shift_of(), dtype=torch.float64).expand(2 * na).numpy()
+            shift[:] = torch.as_tensor(self.run.zero_shift, dtype=torch.float64).expand(2 * na).numpy()
         stats = np.zeros(5, dtype=np.int64)
         t_end = ctypes.c_double(t0)
         y_end = np.array(y, copy=True)

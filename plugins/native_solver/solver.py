@@ -156,12 +156,12 @@ class NativeSolver(Solver):
         if prog.events:
             n_events = np.zeros(batch, dtype=np.int64)
             for b in range(batch):
-                seg = Segments(lib, p_np[b], atol[b], METHODS[self.method], lambda: run_.zero_shift)
+                seg = Segments(lib, p_np[b], atol[b], METHODS[self.method])
                 bound = Bound(lib, p_np[b])
                 # constant states: the run scans time itself and reads atoms in torch, as on the torch path
-                run_ = SampleRun(prog, p[b:b + 1], seg, {"method": self.method, "control": c, "atol": None,
-                                                         "stiff_stop": False, "stiff_budget": None},
-                                 None if prog.constant_state else bound.atoms, bound.rhs)
+                run_ = seg.run = SampleRun(prog, p[b:b + 1], seg, {"method": self.method, "control": c, "atol": None,
+                                                                   "stiff_stop": False, "stiff_budget": None},
+                                           None if prog.constant_state else bound.atoms, bound.rhs)
                 with torch.no_grad():
                     ys_b, status[b] = run_.run(t0, t1, te, y_init[b])
                 out[b] = ys_b.numpy()
