@@ -4,6 +4,10 @@ FrozenLake-v0 of the paper no longer exists; v1 4x4 with an explicit slippery fl
 deterministic state -> action policy its success probability within the 100-step limit is exact by
 dynamic programming on ``env.unwrapped.P`` (:func:`frozenlake_success`), so selection noise and real
 progress can be told apart (optimum 0.744 slippery, 1.0 not slippery).
+
+:class:`CartPoleVec` and :class:`FrozenLakeVec` step many episodes at once on arrays, with
+gymnasium's own equations, transition table, seeding and time limits (equal to ``gym.make``
+episodes step for step), for the batched EPL agents.
 """
 from __future__ import annotations
 

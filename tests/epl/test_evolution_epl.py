@@ -91,7 +91,8 @@ def test_batched_agents_equal_per_individual_loop(tmp_path):
 
 def test_epl_evolution_resumes_exactly_and_cli_draws(tmp_path):
     spec = task_spec("cartpole")
-    full = EvolutionSettings(task="cartpole", pop=12, generations=3, seed=2, episodes=1, stop_when_solved=False)
+    full = EvolutionSettings(task="cartpole", pop=12, generations=3, seed=2, episodes=1, stop_when_solved=False,
+                             validation_episodes=6)
     a = Evolution(full, EPLPhenotype(spec, AgentSettings(lifetime=1)), tmp_path / "a", progress=False)
     rows_a = a.run()
     part = EvolutionSettings(**{**full.__dict__, "generations": 2})
@@ -135,7 +136,7 @@ def test_failed_sub_batch_is_retried_not_fatal():
 def test_ray_two_workers_match_in_process(tmp_path):
     ray = pytest.importorskip("ray", reason="Ray is not installed (pip install neuroplex[distributed])")
     spec = task_spec("cartpole")
-    s = EvolutionSettings(task="cartpole", pop=10, generations=2, seed=4, episodes=1, chunks=2,
+    s = EvolutionSettings(task="cartpole", pop=10, generations=2, seed=4, episodes=1, chunks=2, validation_episodes=6,
                           stop_when_solved=False)
     here = Evolution(s, EPLPhenotype(spec, AgentSettings(lifetime=1)), tmp_path / "here",
                      executor=InProcessExecutor(), progress=False).run()
