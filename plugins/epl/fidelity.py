@@ -19,6 +19,10 @@ from .sbml_import import ImportReport, from_sbml
 from .system import EnergySystem
 
 
+#: largest system (nodes + reactions) that ``solver="auto"`` runs on the native solver
+NATIVE_MAX_SIZE = 200
+
+
 def integrate_nodes(system: EnergySystem, t_eval: torch.Tensor, *, solver: str = "auto",
                     **options: object) -> torch.Tensor:
     """x(t) of every node at ``t_eval`` (from t = 0), ``(T, n)``, rtol 1e-8, atol 1e-14 x the
@@ -30,7 +34,10 @@ def integrate_nodes(system: EnergySystem, t_eval: torch.Tensor, *, solver: str =
       no Python in the step loop (BIOMD0000000035 over 0..100: 0.6 s against 144 s on torch);
     * ``solver="torch"``: as :class:`.dynamics.MassActionDynamics` (free nodes, exact Jacobian),
       rosenbrock, dopri5 as a second try;
-    * ``"auto"`` (default): native where a C compiler is found and the run succeeds, else torch.
+    * ``"auto"`` (default): native for systems of up to ``NATIVE_MAX_SIZE`` nodes + reactions
+      (where a C compiler is found and the run succeeds), else torch: writing, reading and
+      compiling the export costs more than the torch run for large ones (BIOMD0000000183, 419 + 352:
+      15 s warm / 79 s cold native against 11 s on torch; 035, 26 + 16: 0.9 s against 144 s).
 
     Other systems run as the full :class:`.dynamics.EPLDynamics` on torch. ``options`` go to
     ``neuroplex.simulate``."""
@@ -42,7 +49,8 @@ def integrate_nodes(system: EnergySystem, t_eval: torch.Tensor, *, solver: str =
         dyn: MassActionDynamics | EPLDynamics = MassActionDynamics(system)
     except ModelError:
         dyn = EPLDynamics(system)
-    if isinstance(dyn, MassActionDynamics) and solver in ("auto", "native"):
+    small = system.n + system.e <= NATIVE_MAX_SIZE
+    if isinstance(dyn, MassActionDynamics) and (solver == "native" or solver == "auto" and small):
         try:
             return _native_nodes(system, t, opts)
         except NeuroplexError:
