@@ -103,13 +103,16 @@ def species_values(system: EnergySystem, report: ImportReport, times: torch.Tens
 
 
 def compare_with_roadrunner(path: str | Path, system: EnergySystem, report: ImportReport, *, t1: float = 100.0,
-                            n_points: int = 101, rtol: float = 1e-3, solver: str = "auto") -> dict[str, Any]:
+                            n_points: int = 101, rtol: float = 1e-3, solver: str = "auto",
+                            reference_tolerances: tuple[float, float] | None = None) -> dict[str, Any]:
     """Max error of the DS against roadrunner on the original file over ``(0, t1)``: a species
     agrees when |ds - rr| <= rtol (|rr| + 1e-3 max|rr of that species|) at every output time.
     ``ds_s`` / ``roadrunner_s``: seconds of each run (roadrunner's includes loading the file);
-    ``solver``: as :func:`integrate_nodes`."""
+    ``solver``: as :func:`integrate_nodes`; ``reference_tolerances``: roadrunner's (rtol, atol)
+    instead of its defaults."""
     t0 = time.perf_counter()
-    ref = neuroplex.simulate(str(path), (0.0, t1), solver="roadrunner", n_points=n_points)
+    tight = {} if reference_tolerances is None else dict(zip(("rtol", "atol"), reference_tolerances))
+    ref = neuroplex.simulate(str(path), (0.0, t1), solver="roadrunner", n_points=n_points, **tight)
     t_rr = time.perf_counter() - t0
     names = list(ref.names)
     t0 = time.perf_counter()

@@ -117,6 +117,10 @@ def from_sbml(source: str | Path | Any, *, irreversible_drop: float = IRREVERSIB
     pvals = dyn.default_params()
     y0 = dyn.initial_state(pvals).reshape(-1)
     subs = {sympy.Symbol(nm): sympy.Float(float(v)) for nm, v in zip(model.parameter_names, pvals.tolist())}
+    # states that never change and are no species (a parameter set by an initial assignment): constants
+    species_states = {sp["amount_state"] for sp in sb["species"].values()}
+    subs.update({sympy.Symbol(nm): sympy.Float(float(y0[i])) for i, nm in enumerate(model.state_names)
+                 if nm not in species_states and model.derivatives.get(nm, 0) == 0})
     states = {nm: sympy.Symbol(nm) for nm in model.state_names}
     # assignments (species concentrations, assignment rules) expanded; any that vary in time
     # other than through species amounts cannot be expressed
