@@ -4,6 +4,10 @@ training, against predicting the mean training target, and the mean BP-likeness
 
     OMP_NUM_THREADS=1 python benchmarks/epl_learning.py [--epochs 5] [--seeds 5] [--feedback-gain 0.5]
         [--remove-input] [--tasks logic-and regression-1d]
+
+``--moieties``: instead, train seed 0 for ``--epochs`` and print how the learned state's conserved
+totals M^T z* moved (z* is a function of them): per step |cos| with M^T e_out (the feedback's
+direction) and the singular values of the stacked changes (how many directions were learned).
 """
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ import time
 
 import torch
 
+from neuroplex.plugins.epl.random import conservation_matrix
 from neuroplex.plugins.epl.rule import EPLConfig, EPLRule
 from neuroplex.plugins.epl.tasks import get_task
 
@@ -30,6 +35,28 @@ def run(task_name: str, seed: int, epochs: int, config: EPLConfig) -> dict[str, 
     return {"before": before, "after": after, "mean": mean, "bp": sum(likeness) / len(likeness)}
 
 
+def moieties(task_name: str, epochs: int, config: EPLConfig) -> str:
+    """Directions in which training moved the conserved totals M^T z* (seed 0)."""
+    rule = EPLRule(config)
+    rule.init(0, torch.device("cpu"))
+    n = rule.system.n
+    M = conservation_matrix(rule.system.Mperp)
+    M = M[:, M.abs().sum(0) > 0]
+    task = get_task(task_name)
+    totals = [M.T @ rule.z[:n]]
+    for _ in range(epochs):
+        for xi, yi in zip(task.x_train, task.y_train):
+            rule.train_batch(xi[None], yi[None])
+            totals.append(M.T @ rule.z[:n])
+    steps = torch.stack([b - a for a, b in zip(totals, totals[1:])])
+    e_out = torch.zeros(n, dtype=steps.dtype)
+    e_out[rule._out] = 1.0
+    cos = [abs(float(torch.nn.functional.cosine_similarity(d, M.T @ e_out, dim=0))) for d in steps]
+    sv = torch.linalg.svdvals(steps).tolist()
+    return (f"{task_name}, remove_input {config.remove_input}: {M.shape[1]} conserved totals; |cos(step, M^T e_out)| "
+            f"{' '.join(f'{c:.4f}' for c in cos)}; singular values of the steps {' '.join(f'{v:.3g}' for v in sv)}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--epochs", type=int, default=5)
@@ -37,8 +64,13 @@ def main() -> None:
     ap.add_argument("--feedback-gain", type=float, default=0.5)
     ap.add_argument("--remove-input", action="store_true")
     ap.add_argument("--tasks", nargs="*", default=["logic-and", "regression-1d"])
+    ap.add_argument("--moieties", action="store_true", help="which directions training moved z* (seed 0)")
     args = ap.parse_args()
     config = EPLConfig(feedback_gain=args.feedback_gain, remove_input=args.remove_input)
+    if args.moieties:
+        for name in args.tasks:
+            print(moieties(name, args.epochs, config), flush=True)
+        return
     print(f"feedback_gain {args.feedback_gain}, remove_input {args.remove_input}, {args.epochs} epochs, "
           f"seeds 0..{args.seeds - 1}")
     print("| task | loss before (median / worst) | loss after (median / worst) | predict-the-mean | "

@@ -19,6 +19,10 @@ from .sbml_import import ImportReport, from_sbml
 from .system import EnergySystem
 
 
+#: largest system (nodes + reactions) that ``solver="auto"`` runs on the native solver
+NATIVE_MAX_SIZE = 200
+
+
 def integrate_nodes(system: EnergySystem, t_eval: torch.Tensor, *, solver: str = "auto",
                     **options: object) -> torch.Tensor:
     """x(t) of every node at ``t_eval`` (from t = 0), ``(T, n)``, rtol 1e-8, atol 1e-14 x the
@@ -30,7 +34,10 @@ def integrate_nodes(system: EnergySystem, t_eval: torch.Tensor, *, solver: str =
       no Python in the step loop (BIOMD0000000035 over 0..100: 0.6 s against 144 s on torch);
     * ``solver="torch"``: as :class:`.dynamics.MassActionDynamics` (free nodes, exact Jacobian),
       rosenbrock, dopri5 as a second try;
-    * ``"auto"`` (default): native where a C compiler is found and the run succeeds, else torch.
+    * ``"auto"`` (default): native for systems of up to ``NATIVE_MAX_SIZE`` nodes + reactions
+      (where a C compiler is found and the run succeeds), else torch: writing, reading and
+      compiling the export costs more than the torch run for large ones (BIOMD0000000183, 419 + 352:
+      15 s warm / 79 s cold native against 11 s on torch; 035, 26 + 16: 0.9 s against 144 s).
 
     Other systems run as the full :class:`.dynamics.EPLDynamics` on torch. ``options`` go to
     ``neuroplex.simulate``."""
@@ -42,7 +49,8 @@ def integrate_nodes(system: EnergySystem, t_eval: torch.Tensor, *, solver: str =
         dyn: MassActionDynamics | EPLDynamics = MassActionDynamics(system)
     except ModelError:
         dyn = EPLDynamics(system)
-    if isinstance(dyn, MassActionDynamics) and solver in ("auto", "native"):
+    small = system.n + system.e <= NATIVE_MAX_SIZE
+    if isinstance(dyn, MassActionDynamics) and (solver == "native" or solver == "auto" and small):
         try:
             return _native_nodes(system, t, opts)
         except NeuroplexError:
@@ -95,13 +103,16 @@ def species_values(system: EnergySystem, report: ImportReport, times: torch.Tens
 
 
 def compare_with_roadrunner(path: str | Path, system: EnergySystem, report: ImportReport, *, t1: float = 100.0,
-                            n_points: int = 101, rtol: float = 1e-3, solver: str = "auto") -> dict[str, Any]:
+                            n_points: int = 101, rtol: float = 1e-3, solver: str = "auto",
+                            reference_tolerances: tuple[float, float] | None = None) -> dict[str, Any]:
     """Max error of the DS against roadrunner on the original file over ``(0, t1)``: a species
     agrees when |ds - rr| <= rtol (|rr| + 1e-3 max|rr of that species|) at every output time.
     ``ds_s`` / ``roadrunner_s``: seconds of each run (roadrunner's includes loading the file);
-    ``solver``: as :func:`integrate_nodes`."""
+    ``solver``: as :func:`integrate_nodes`; ``reference_tolerances``: roadrunner's (rtol, atol)
+    instead of its defaults."""
     t0 = time.perf_counter()
-    ref = neuroplex.simulate(str(path), (0.0, t1), solver="roadrunner", n_points=n_points)
+    tight = {} if reference_tolerances is None else dict(zip(("rtol", "atol"), reference_tolerances))
+    ref = neuroplex.simulate(str(path), (0.0, t1), solver="roadrunner", n_points=n_points, **tight)
     t_rr = time.perf_counter() - t0
     names = list(ref.names)
     t0 = time.perf_counter()

@@ -117,6 +117,10 @@ def from_sbml(source: str | Path | Any, *, irreversible_drop: float = IRREVERSIB
     pvals = dyn.default_params()
     y0 = dyn.initial_state(pvals).reshape(-1)
     subs = {sympy.Symbol(nm): sympy.Float(float(v)) for nm, v in zip(model.parameter_names, pvals.tolist())}
+    # states that never change and are no species (a parameter set by an initial assignment): constants
+    species_states = {sp["amount_state"] for sp in sb["species"].values()}
+    subs.update({sympy.Symbol(nm): sympy.Float(float(y0[i])) for i, nm in enumerate(model.state_names)
+                 if nm not in species_states and model.derivatives.get(nm, 0) == 0})
     states = {nm: sympy.Symbol(nm) for nm in model.state_names}
     # assignments (species concentrations, assignment rules) expanded; any that vary in time
     # other than through species amounts cannot be expressed
@@ -251,7 +255,7 @@ def from_sbml(source: str | Path | Any, *, irreversible_drop: float = IRREVERSIB
     x0 = torch.tensor([float(y0[model.state_names.index(s)]) for s in node_state] + [1.0] * len(irr),
                       dtype=torch.float64)
     drops = _drops(Mperp, K, x0, len(node_state), irreversible_drop)
-    g = _potentials(Mperp, kf, kb, drops, report, strict, where)
+    g = _potentials(Mperp, kf, kb, drops, report, strict, where, irreversible_drop)
     Rm = (-Mperp).clamp(min=0) + K
     k = kf * torch.exp(-(g.unsqueeze(-1) * Rm).sum(0))
     free = torch.tensor([0.0 if s in external else 1.0 for s in nodes], dtype=torch.float64)
@@ -383,7 +387,7 @@ def _drops(Mperp: torch.Tensor, K: torch.Tensor, x0: torch.Tensor, n_species: in
 
 
 def _potentials(Mperp: torch.Tensor, kf: torch.Tensor, kb: torch.Tensor, drop: torch.Tensor, report: ImportReport,
-                strict: bool, where: str) -> torch.Tensor:
+                strict: bool, where: str, base: float = IRREVERSIBLE_DROP) -> torch.Tensor:
     """g = 1 + a solving Mperp^T g = ln(kb/kf) (reversible, weighted 1e3) and = -drop (irreversible,
     per reaction: :func:`_drops`)."""
     rev = kb > 0
@@ -406,7 +410,8 @@ def _potentials(Mperp: torch.Tensor, kf: torch.Tensor, kb: torch.Tensor, drop: t
         elif not bool(rev[j]):
             d = -float(achieved[j])
             r["approximation"] = (f"irreversible: energy drop {d:.3g} (reverse flux e^-{d:.3g} = {math.exp(-d):.2g} "
-                                  "x prod(products)/prod(reactants) of the forward flux)")
+                                  f"x prod(products)/prod(reactants) of the forward flux, e^-{base:.3g} of it at the "
+                                  "typical amounts)")
     if strict and report.approximations:
         first = report.approximations[0]
         raise EPLImportError(f"{where}: reaction {first['id']!r} ({first['law']}) needs an approximation: "

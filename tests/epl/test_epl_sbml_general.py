@@ -136,7 +136,8 @@ SAMPLE = {
     "00998": r"reaction 'J0' has a Michaelis-Menten-type",
     "00269": r"reaction 'reaction1' has a non-polynomial",
     "01424": r"reaction 'J0'.*order 0 in 'A'",
-    "01184": r"reaction '_J0'.*depends on k1",
+    "01184": "match",        # a rate constant set by an initial assignment
+    "01296": r"reaction 'J1'.*depends on J0",
     "00782": r"compartment 'C' of species 'S1' varies in time",
     "01300": r"no species that vary",
     "01402": r"species 'S1' has conversion factor 'conversion' = 2",
