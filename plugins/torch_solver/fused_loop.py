@@ -137,10 +137,11 @@ def applies(f: Any, stepper: Stepper, *, fused: bool, adaptive: bool, events: An
 
 
 #: inductor settings while a step is built. On a cold cache (BIOMD0000000012, one core) most of
-#: a build is the C++ compiler's: precompiled headers built for the only two files they would
-#: serve (the kernel and its wrapper; a third of the build), and a compile-and-load probe per
+#: a build is the C++ compiler's: precompiled headers (a 150 MB image, built once per machine,
+#: loaded by each compile) for the only two files of a step, and a compile-and-load probe per
 #: vector instruction set (a tenth) where the CPU's own flags say the same; -g1 line tables
-#: only serve profilers. See docs/torch-solver.md, *Compile time*.
+#: only serve profilers. Without them a cold build took a third less (precompiled headers
+#: already built). See docs/torch-solver.md, *Compile time*.
 BUILD_OPTIONS: dict[str, object] = {"aot_inductor.precompile_headers": False, "cpp_cache_precompile_headers": False,
                                     "cpp.vec_isa_ok": True, "aot_inductor.enable_line_tables": False}
 
