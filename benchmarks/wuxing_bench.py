@@ -20,6 +20,12 @@ worst at each epoch and any NaN/Inf stop::
     python benchmarks/wuxing_bench.py --seeds 0-4 --method mixed --epochs 5
     python benchmarks/wuxing_bench.py --seeds 0-4 --config digits_match --epochs 5
     python benchmarks/wuxing_bench.py --seeds 0-4 --option readout=mean --option eta_c=0.5
+
+Tuning without the test split: ``--validation 360`` trains on the first 1077 training samples
+and reports accuracy on the last 360 of them; ``--validation-start 0`` takes the block
+from sample 0 instead (a second fold)::
+
+    python benchmarks/wuxing_bench.py --seeds 0-3 --validation 360 --validation-start 0
 """
 from __future__ import annotations
 
@@ -130,7 +136,7 @@ def _one(job: dict[str, Any]) -> dict[str, Any]:
     rule = WuxingRule(job["config"], method=job["method"], **job["options"])
     data = load_dataset(job["dataset"])
     if job["validation"]:
-        data = validation_split(data, job["validation"])
+        data = validation_split(data, job["validation"], job["validation_start"])
     accs: list[float] = []
 
     def record(trainer: Trainer, epoch: int, metrics: dict[str, float]) -> None:
@@ -146,11 +152,14 @@ def _one(job: dict[str, Any]) -> dict[str, Any]:
     return {"seed": job["seed"], "test_accuracy": accs, "error": error, "cpu_s": time.process_time() - cpu}
 
 
-def validation_split(data: Any, n: int) -> Any:
-    """The last ``n`` training samples as the test set, the rest as the training set (for tuning
-    without looking at the test split)."""
-    return dataclasses.replace(data, x_train=data.x_train[:-n], y_train=data.y_train[:-n],
-                               x_test=data.x_train[-n:], y_test=data.y_train[-n:])
+def validation_split(data: Any, n: int, start: int | None = None) -> Any:
+    """Training samples ``start .. start + n`` (default: the last ``n``) as the test set, the
+    rest as the training set (for tuning without looking at the test split)."""
+    total = data.x_train.shape[0]
+    start = total - n if start is None else start
+    keep = torch.cat([torch.arange(start), torch.arange(start + n, total)])
+    return dataclasses.replace(data, x_train=data.x_train[keep], y_train=data.y_train[keep],
+                               x_test=data.x_train[start:start + n], y_test=data.y_train[start:start + n])
 
 
 def _seeds(text: str) -> list[int]:
@@ -171,10 +180,14 @@ def seed_table(args: argparse.Namespace) -> list[dict[str, Any]]:
             options[key] = value
     load_config(args.config, **options)  # fail early on a bad option
     jobs = [{"seed": s, "config": args.config, "method": args.method, "options": options, "epochs": args.epochs,
-             "batch_size": args.batch_size, "dataset": args.dataset, "validation": args.validation} for s in _seeds(args.seeds)]
+             "batch_size": args.batch_size, "dataset": args.dataset, "validation": args.validation,
+             "validation_start": args.validation_start} for s in _seeds(args.seeds)]
     with multiprocessing.get_context("spawn").Pool(min(args.jobs, len(jobs))) as pool:
         rows = pool.map(_one, jobs)
-    where = f" validation: last {args.validation} training samples" if args.validation else ""
+    where = ""
+    if args.validation:
+        first = "the last" if args.validation_start is None else f"from {args.validation_start},"
+        where = f" validation: {first} {args.validation} training samples"
     print(f"wuxing-{args.method} config {args.config} {options or ''} dataset {args.dataset} batch "
           f"{args.batch_size}{where}")
     for row in rows:
@@ -200,6 +213,8 @@ def main() -> None:
     parser.add_argument("--dataset", default="digits")
     parser.add_argument("--validation", type=int, default=0,
                         help="tune: test on the last N training samples, train on the rest")
+    parser.add_argument("--validation-start", type=int, default=None,
+                        help="first training sample of the validation block [the last N]")
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--json", default=None)
     args = parser.parse_args()

@@ -26,7 +26,8 @@ class WuxingConfig:
     ``eta_c`` / ``eta_k3``: learning rates of method 2 / method 1 (``G2 = atan(kt G1) / kt``);
     ``mix_c`` / ``mix_k3``: weights of the two updates in the mixed method. ``lr_decay``: both
     rates are divided by ``1 + lr_decay n`` at update ``n`` (0: constant rates).
-    ``eta_c_layers``: one factor per layer pair multiplying ``eta_c`` (None: all 1).
+    ``eta_c_layers``: one factor per layer pair multiplying ``eta_c`` (None: all 1);
+    ``eta_k3_layers``: one factor per layer multiplying ``eta_k3`` (None: all 1).
     ``readout_norm``: ``none`` (argmax of Leb) or ``zscore`` (argmax of Leb standardised per
     class by running training statistics, momentum ``norm_momentum``).
     """
@@ -62,6 +63,7 @@ class WuxingConfig:
     mix_k3: float = 1.0
     k3_input_layer: bool = False
     eta_c_layers: list[float] | None = None
+    eta_k3_layers: list[float] | None = None
     readout_norm: str = "none"
     norm_momentum: float = 0.02
     dtype: str = "float32"
@@ -86,6 +88,9 @@ class WuxingConfig:
         if self.eta_c_layers is not None and len(self.eta_c_layers) != len(self.layers) - 1:
             raise NeuroplexError(f"{where}: eta_c_layers needs one factor per layer pair "
                                  f"({len(self.layers) - 1}), got {self.eta_c_layers}")
+        if self.eta_k3_layers is not None and len(self.eta_k3_layers) != len(self.layers):
+            raise NeuroplexError(f"{where}: eta_k3_layers needs one factor per layer "
+                                 f"({len(self.layers)}), got {self.eta_k3_layers}")
         if self.readout_norm not in ("none", "zscore"):
             raise NeuroplexError(f"{where}: readout_norm must be 'none' or 'zscore', not {self.readout_norm!r}")
         if not 0.0 < self.norm_momentum <= 1.0:

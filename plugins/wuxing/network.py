@@ -89,6 +89,8 @@ class WuxingNetwork:
         self.C_max = torch.cat(cmax).to(**opts)
         layer_eta = torch.tensor(config.eta_c_layers or [1.0] * len(sizes[:-1]), dtype=torch.float64)
         self.eta_link = (config.eta_c * layer_eta[self.link_layer]).to(**opts)
+        k3_eta = torch.tensor(config.eta_k3_layers or [1.0] * len(sizes), dtype=torch.float64)
+        self.eta_k3_neuron = k3_eta.repeat_interleave(torch.tensor(sizes)).reshape(-1, 1, 1).to(**opts)
         self.in_idx = (5 * torch.arange(sizes[0]) + config.in_elem).to(self.device)
         out = 5 * (self.offsets[-2] + torch.arange(sizes[-1]))
         elems = torch.arange(5) if config.readout == "mean" else torch.tensor([config.out_elem])
@@ -262,10 +264,11 @@ class WuxingNetwork:
         self.check_finite(self.C, "coupling coefficient C")
 
     def update_k3(self, g1: torch.Tensor, weight: float = 1.0) -> None:
-        """``K3 <- clamp(K3 exp(-eta_k3 G2))`` (framework paper eq 5.7), then new rest points."""
+        """``K3 <- clamp(K3 exp(-eta_k3 f_l G2))`` (framework paper eq 5.7; ``f_l`` the neuron's
+        layer factor from ``eta_k3_layers``, 1 by default), then new rest points."""
         cfg = self.config
         step = torch.where(self.k3_mask, self.bounded(g1), torch.zeros_like(g1))
-        k3 = self.K3 * torch.exp(-cfg.eta_k3 * weight * step)
+        k3 = self.K3 * torch.exp(-cfg.eta_k3 * weight * self.eta_k3_neuron * step)
         self.K3 = torch.minimum(torch.maximum(k3, cfg.k3_min * self.K3_init), cfg.k3_max * self.K3_init)
         self.check_finite(self.K3, "K3")
         self.refresh_rest()

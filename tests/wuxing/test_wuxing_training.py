@@ -126,3 +126,19 @@ def test_zscore_readout_tracks_training_outputs_and_resumes(small_digits, tmp_pa
     other.init(1, "cpu")
     other.load_state_dict(state)
     assert torch.equal(other.network.out_mean, net.out_mean) and other.network.out_seen
+
+
+def test_per_layer_k3_rates_scale_each_layers_step(small_digits):
+    x, y = small_digits.x_train[:16], small_digits.y_train[:16]
+    steps = []
+    for factors in ([1.0, 1.0, 1.0], [1.0, 3.0, 0.0]):
+        rule = make_rule("wuxing-k3", config="digits", layers=[64, 16, 10], eta_k3_layers=factors)
+        rule.init(0, "cpu")
+        k0 = rule.network.K3.clone()
+        rule.train_batch(x, y)
+        steps.append(torch.log(rule.network.K3 / k0))
+    assert float(steps[0][64:80].abs().max()) > 1e-6 and float(steps[0][80:].abs().max()) > 1e-6
+    assert torch.allclose(steps[1][64:80], 3 * steps[0][64:80], rtol=1e-3, atol=1e-7)
+    assert torch.all(steps[1][80:] == 0) and torch.all(steps[1][:64] == 0)
+    with pytest.raises(nx.NeuroplexError, match="eta_k3_layers"):
+        make_rule("wuxing-k3", config="digits", eta_k3_layers=[1.0, 1.0])
