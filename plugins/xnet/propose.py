@@ -5,8 +5,10 @@ The targets are regressed on sparse linear combinations of terms built from the 
 
 * monomials of the inputs (total degree up to 6 for one input, fewer for more inputs);
 * every unary library function ``u`` of an argument ``a``: an input ``x_i``, a product of two
-  inputs, or an input times a unary function of an input (``x_j * v(x_i)``);
-* products of two such function terms, and of an input with one;
+  inputs, or an input times a unary function of an input (``x_j * v(x_i)``); ``exp(-a)`` too;
+* unary functions and reciprocals of a monomial +- 1 and of the sum or difference of two
+  monomials (degree <= 2), alone and times an input;
+* products of two function terms, and of an input with one;
 * ``1 / x_i`` and ``x_i / x_j`` when ``/`` is in the library.
 
 A term enters only where the library builds it and where it is finite and inside every
@@ -90,6 +92,10 @@ def term_library(X: np.ndarray, spec: TreeSpec, symbols: Sequence[sympy.Symbol],
             out = _apply(u, av)
             if out is not None:
                 funcs.append((_SP[u](a), out, t))
+            if u == "exp" and ("-" in names or mul):  # decay: exp(-a)
+                out = _apply(u, -av)
+                if out is not None:
+                    funcs.append((sympy.exp(-a), out, t))
     for e, v, t in funcs:
         add((e,), v, t)
     if ("+" in names or "-" in names) and k <= 4:  # single terms: functions of a monomial +- 1 or of two monomials
@@ -99,9 +105,20 @@ def term_library(X: np.ndarray, spec: TreeSpec, symbols: Sequence[sympy.Symbol],
         sums = [(a + sg, av + sg) for a, av in mono for sg in (1, -1)]
         sums += [(a + sg * c, av + sg * cv) for p_, (a, av) in enumerate(mono) for c, cv in mono[p_ + 1:]
                  for sg in (1, -1)]
-        for u in unary:
-            for a, av in sums:
-                add((_SP[u](a),), _apply(u, av), 2)
+        shifted: list[tuple[sympy.Expr, np.ndarray]] = []
+        for a, av in sums:
+            for u in unary:
+                out = _apply(u, av)
+                if out is not None:
+                    shifted.append((_SP[u](a), out))
+            if "/" in names and np.all(np.abs(av) > 1e-6):
+                shifted.append((1 / a, 1 / av))
+        for e, v in shifted:
+            add((e,), v, 2)
+        if mul and k * len(shifted) <= max_terms // 4:
+            for i in range(k):
+                for e, v in shifted:
+                    add((symbols[i], e), X[:, i] * v, 3)
     if mul and k * len(funcs) <= max_terms // 4:
         for i in range(k):
             for e, v, t in funcs:
