@@ -359,6 +359,8 @@ PILOT = 32
 PILOT_MIN_BATCH = 512
 #: keys of fused steps built or loaded in this process (:func:`fused_key`)
 _FUSED_IN_PROCESS: set[str] = set()
+#: per key, seconds the native ensemble is estimated to have lost to fused steps in this process
+_NATIVE_LOST: dict[str, float] = {}
 
 
 @dataclass(frozen=True)
@@ -466,7 +468,9 @@ def auto_path(model: SBMLModel, solver: Solver, t_span: tuple[float, float], par
     sooner, their building or loading included: a pilot of :data:`PILOT` samples times the
     native run, fused steps are expected :data:`FUSED_GAIN` times faster after
     :data:`FUSED_COMPILE_S` (cold cache), :data:`FUSED_LOAD_S` (cached on disk) or nothing
-    (built in this process) first. Eager steps where neither applies (events, float32, GPUs,
+    (built in this process) first; calls of this process on the same steps add up (fused steps
+    are built once what the native runs lost reaches that cost: repeated ensembles, e.g. a
+    fitting loop, move to fused steps after a while). Eager steps where neither applies (events, float32, GPUs,
     gradients, a method the native solver lacks) unless cached fused steps apply; eager steps
     for batches under :data:`AUTO_MIN_BATCH`."""
     prog = compiled(model)
@@ -476,7 +480,8 @@ def auto_path(model: SBMLModel, solver: Solver, t_span: tuple[float, float], par
         return AutoPath("eager", f"a batch under {AUTO_MIN_BATCH}")
     fusable = not prog.events and prog.n > 0 and solver.requested_method in FUSED_METHODS and \
         not any(isinstance(v, torch.Tensor) and v.requires_grad for v in (params, y0))
-    state = fused_state(fused_key(prog, solver, p_all)) if fusable else "cold"
+    key = fused_key(prog, solver, p_all) if fusable else ""
+    state = fused_state(key) if fusable else "cold"
     native, why = _native_for(model, solver, params, y0)
     if native is None:
         if state != "cold" and batch >= PILOT_MIN_BATCH:
@@ -499,9 +504,14 @@ def auto_path(model: SBMLModel, solver: Solver, t_span: tuple[float, float], par
     native_s = per_sample * batch / shards
     setup = {"loaded": 0.0, "cached": FUSED_LOAD_S, "cold": FUSED_COMPILE_S}[state]
     fused_s = native_s / FUSED_GAIN + setup
-    estimate = f"native ~{native_s:.2g} s, fused ~{fused_s:.2g} s ({state})"
-    if fused_s < native_s:
+    # what this call would lose by staying native, added to what earlier native calls of the same
+    # steps lost: building pays once the losses reach its cost (the ski-rental rule)
+    lost = _NATIVE_LOST.get(key, 0.0) + native_s - native_s / FUSED_GAIN
+    estimate = f"native ~{native_s:.2g} s, fused ~{fused_s:.2g} s ({state}; native lost ~{lost:.2g} s so far)"
+    if lost >= setup:
+        _NATIVE_LOST.pop(key, None)
         return AutoPath("fused", estimate, compile=state == "cold")
+    _NATIVE_LOST[key] = lost
     return AutoPath("native", estimate, native)
 
 

@@ -116,15 +116,24 @@ def test_auto_takes_fused_steps_only_when_they_are_built_or_the_work_repays_comp
     solver = neuroplex.host.get_host().get("solvers", "torch").obj()
     span = (0.0, 20.0)
     key = runner.fused_key(runner.compiled(model), solver, params)
+    monkeypatch.setattr(runner, "_NATIVE_LOST", {})
     cold = runner.auto_path(model, solver, span, params, None, None)
-    assert runner.fused_state(key) == "cold" and cold.path == "native" and "(cold)" in cold.reason
+    assert runner.fused_state(key) == "cold" and cold.path == "native" and "(cold;" in cold.reason
     monkeypatch.setattr(runner, "FUSED_COMPILE_S", 0.0)  # a compile that costs nothing repays itself
     cheap = runner.auto_path(model, solver, span, params, None, None)
     assert cheap.path == "fused" and cheap.compile
+    # repeated calls add up what staying native lost, until building pays (the ski-rental rule)
+    monkeypatch.setattr(runner, "_NATIVE_LOST", {})
+    monkeypatch.setattr(runner, "FUSED_COMPILE_S", 1e9)
+    first = runner.auto_path(model, solver, span, params, None, None)
+    lost = runner._NATIVE_LOST[key]
+    monkeypatch.setattr(runner, "FUSED_COMPILE_S", 2.5 * lost)
+    paths = [runner.auto_path(model, solver, span, params, None, None).path for _ in range(6)]
+    assert first.path == "native" and "fused" in paths
     monkeypatch.setattr(runner, "FUSED_COMPILE_S", 1e9)
     monkeypatch.setattr(runner, "_FUSED_IN_PROCESS", {key})  # built in this process: nothing to pay
     loaded = runner.auto_path(model, solver, span, params, None, None)
-    assert loaded.path == "fused" and not loaded.compile and "(loaded)" in loaded.reason
+    assert loaded.path == "fused" and not loaded.compile and "(loaded;" in loaded.reason
 
 
 def test_fused_steps_are_recorded_in_inductors_cache_folder(tmp_path, monkeypatch, capsys) -> None:
