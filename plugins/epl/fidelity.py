@@ -25,25 +25,27 @@ NATIVE_MAX_SIZE = 200
 
 def integrate_nodes(system: EnergySystem, t_eval: torch.Tensor, *, solver: str = "auto",
                     **options: object) -> torch.Tensor:
-    """x(t) of every node at ``t_eval`` (from t = 0), ``(T, n)``, rtol 1e-8, atol 1e-14 x the
+    """x(t) of every node at ``t_eval`` (from t = 0), ``(T, n)``, atol 1e-14 x the
     largest free initial amount (amounts may be tiny: a 4e-12 l compartment; a fuel node held at 1
     must not set the scale). A system with a chemical potential alone (every import) runs
 
     * ``solver="native"``: as its SBML export (:func:`.sbml_export.to_sbml`, the same mass-action
       kinetics) on the compiled C solver through ``neuroplex.simulate(..., solver="native")``:
-      no Python in the step loop (BIOMD0000000035 over 0..100: 0.6 s against 144 s on torch);
+      no Python in the step loop, rtol 1e-10 (cheap there: BIOMD0000000040 over 0..100 in 0.07 s,
+      3.5e-7 from a tight roadrunner run; at rtol 1e-8 its error was 9.2e-5; 035: 0.5 s against 50 s
+      on torch);
     * ``solver="torch"``: as :class:`.dynamics.MassActionDynamics` (free nodes, exact Jacobian),
-      rosenbrock, dopri5 as a second try;
+      rosenbrock at rtol 1e-8, dopri5 as a second try;
     * ``"auto"`` (default): native for systems of up to ``NATIVE_MAX_SIZE`` nodes + reactions
       (where a C compiler is found and the run succeeds), else torch: writing, reading and
       compiling the export costs more than the torch run for large ones (BIOMD0000000183, 419 + 352:
-      15 s warm / 79 s cold native against 11 s on torch; 035, 26 + 16: 0.9 s against 144 s).
+      15 s warm / 79 s cold native against 11 s on torch; 035, 26 + 16: 0.5 s against 50 s).
 
     Other systems run as the full :class:`.dynamics.EPLDynamics` on torch. ``options`` go to
     ``neuroplex.simulate``."""
     moving = system.free > 0
     scale = float(system.x0[moving].abs().max()) if bool(moving.any()) else float(system.x0.abs().max())
-    opts = {"rtol": 1e-8, "atol": 1e-14 * max(scale, 1e-300), "max_steps": 1_000_000, **options}
+    opts = {"atol": 1e-14 * max(scale, 1e-300), "max_steps": 1_000_000, **options}
     t = torch.as_tensor(t_eval, dtype=torch.float64)
     try:
         dyn: MassActionDynamics | EPLDynamics = MassActionDynamics(system)
@@ -52,14 +54,14 @@ def integrate_nodes(system: EnergySystem, t_eval: torch.Tensor, *, solver: str =
     small = system.n + system.e <= NATIVE_MAX_SIZE
     if isinstance(dyn, MassActionDynamics) and (solver == "native" or solver == "auto" and small):
         try:
-            return _native_nodes(system, t, opts)
+            return _native_nodes(system, t, {"rtol": 1e-10, **opts})
         except NeuroplexError:
             if solver == "native":
                 raise
     status: list[int] = []
     for method in ("rosenbrock", "dopri5"):
         sol = neuroplex.simulate(dyn, (0.0, float(t[-1])), y0=dyn.initial_state(), params=dyn.default_params(),
-                                 t_eval=t, **{"method": method, **opts})
+                                 t_eval=t, **{"method": method, "rtol": 1e-8, **opts})
         status = sol.status.tolist()
         if all(s == 0 for s in status):
             y = sol.ys[0]
