@@ -84,9 +84,10 @@ def run_search(spec: TreeSpec, x: torch.Tensor, loss_fn: Callable, cfg: ABPConfi
                ) -> SearchResult:
     """Search until a near-exact fit (loss <= ``exact_loss``), ``max_rounds`` rounds or
     ``time_budget`` CPU seconds; returns the best candidate by :func:`score`. ``proposals``
-    (trees ``(ops, w, b)`` from ``propose.py``) are refitted and kept like the search's own
-    structures before the first round, so they enter its populations as elites; an exact,
-    sane proposal ends the search at once."""
+    (trees ``(ops, w, b)`` from ``propose.py``, best first) are refitted and kept like the
+    search's own structures before the first round, so they enter its populations as elites;
+    the first alone, then the rest unless the first was an exact, sane fit (which ends the
+    search at once) or the budget is spent."""
     t0 = time.process_time()
     abp = ABPSearch(spec, x, loss_fn, cfg, rng, group=group)
     refined: dict[bytes, Candidate] = {}
@@ -106,9 +107,12 @@ def run_search(spec: TreeSpec, x: torch.Tensor, loss_fn: Callable, cfg: ABPConfi
         return (lm_refit(spec, x, residual_fn, loss_fn, cands, iters=15) if residual_fn is not None
                 else lbfgs_refit(spec, x, loss_fn, cands, group=group))
 
+    def out_of_time() -> bool:
+        return time_budget is not None and time.process_time() - t0 >= time_budget
+
     def keep(fresh: list[Candidate], fitted: list[Candidate]) -> None:
         for c, f in zip(fresh, fitted):
-            if snap_constants and cfg.constants and f.loss < clean_below:
+            if snap_constants and cfg.constants and f.loss < clean_below and not out_of_time():
                 f = _clean(spec, x, loss_fn, residual_fn, f, group)
             refined[c.key] = f
             if f.key != c.key:
@@ -120,11 +124,13 @@ def run_search(spec: TreeSpec, x: torch.Tensor, loss_fn: Callable, cfg: ABPConfi
         lo = losses(spec, x, loss_fn, 1, ops, w, b).numpy()
         seeds = [Candidate(ops[i:i + 1], w[i:i + 1], b[i:i + 1], float(lo[i])) for i in range(len(ops))]
         seeds = [c for c in seeds if c.key not in refined and np.isfinite(c.loss)]
-        if seeds:
-            keep(seeds, refit(seeds))
-            best = min(refined.values(), key=rank)
+        for part in (seeds[:1], seeds[1:]):  # the first (an exact fit when there is one) alone
+            if part and not (best is not None and best.loss <= exact_loss and rank(best) < 1.0) \
+                    and (best is None or not out_of_time()):
+                keep(part, refit(part))
+                best = min(refined.values(), key=rank)
     r = 0
-    if best is not None and best.loss <= exact_loss and rank(best) < 1.0:
+    if best is not None and ((best.loss <= exact_loss and rank(best) < 1.0) or out_of_time()):
         max_rounds = 0
     for r in range(1, max_rounds + 1):
         ops, w, b = abp.init_population()
