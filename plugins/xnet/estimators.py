@@ -163,12 +163,9 @@ class XNetRegressor(RegressorMixin, _XNetBase):
 
         self.spec_ = TreeSpec(X.shape[1], self.library, self.depth)
         t0 = time.process_time()
-        seeds = (propose(X, y, self.spec_, sympy.symbols(f"x1:{X.shape[1] + 1}"), self.max_nodes)
+        seeds = (propose(X, y, self.spec_, sympy.symbols(f"x1:{X.shape[1] + 1}"), self.max_nodes,
+                         plain=not self.constants)
                  if self.propose and X.shape[0] >= 3 else [])
-        if not self.constants:  # only proposals that need no constant: every w = 1, b = 0
-            seeds = [t for t in seeds if np.allclose(t[1][t[0] >= 0], 1, atol=1e-9)
-                     and np.allclose(t[2][t[0] >= 0], 0, atol=1e-9)]
-            seeds = [(o, np.ones_like(w), np.zeros_like(b)) for o, w, b in seeds]
         budget = None if self.time_budget is None else max(self.time_budget - (time.process_time() - t0), 0.0)
         res: SearchResult = run_search(self.spec_, x, loss_fn, self._config(), self._rng(),
                                        max_rounds=self.max_rounds, time_budget=budget,

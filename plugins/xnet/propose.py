@@ -230,12 +230,14 @@ def sparse_fits(T: np.ndarray, y: np.ndarray, max_terms: int = 6, beam: int = 16
 
 
 def propose(X: np.ndarray, y: np.ndarray, spec: TreeSpec, symbols: Sequence[sympy.Symbol],
-            max_nodes: int, per_size: int = 2, max_terms: int = 6, beam: int = 16, exact: float = 1e-22
-            ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+            max_nodes: int, per_size: int = 2, max_terms: int = 6, beam: int = 16, exact: float = 1e-22,
+            plain: bool = False) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Trees ``(ops, w, b)`` of the best sparse fits (``per_size`` per number of terms and
     tier), each within the depth and ``max_nodes``. The tiers are searched in order, each with
     the terms of the tiers below (simple terms first); the tier after the first exact fit
-    (residual below ``exact`` of the variance) is the last, and exact fits come first."""
+    (residual below ``exact`` of the variance) is the last, and exact fits come first.
+    ``plain``: only trees without constants (every ``w = 1``, ``b = 0``, within 1e-9), built
+    from the expanded form (for ``constants=False``)."""
     exprs, T, tier = term_library(X, spec, symbols)
     if T.shape[1] == 0:
         return []
@@ -263,9 +265,14 @@ def propose(X: np.ndarray, y: np.ndarray, spec: TreeSpec, symbols: Sequence[symp
         coef = np.linalg.lstsq(A, y, rcond=None)[0]
         expr = sum((float(c) * sympy.Mul(*exprs[j]) for c, j in zip(coef[:-1], sel)), sympy.Float(coef[-1]))
         forms = [expr]
-        if expr.is_polynomial(*symbols):
+        if expr.is_polynomial(*symbols) and not plain:
             forms.append(sympy.horner(expr, *[s for s in symbols if s in expr.free_symbols]))
         t = smallest_tree(spec, forms, symbols, max_nodes)
+        if t is not None and plain:
+            act = t[0] >= 0
+            if not (np.allclose(t[1][act], 1, atol=1e-9) and np.allclose(t[2][act], 0, atol=1e-9)):
+                continue
+            t = (t[0], np.ones_like(t[1]), np.zeros_like(t[2]))
         if t is not None:
             trees.append(t)
     return trees

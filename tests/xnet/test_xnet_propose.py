@@ -69,3 +69,15 @@ def test_regressor_with_proposals_recovers_an_unseen_formula_fast():
     m = XNetRegressor(random_state=0, time_budget=None, max_rounds=2, population=8, steps_per_round=10).fit(X, y)
     assert recovered(m.sympy(), sympy.cos(X1 * X2) + X2**3), m.sympy()
     assert m.n_rounds_ == 0  # the exact proposal ended the search before the first round
+
+
+def test_plain_proposals_need_no_constant():
+    X = np.random.default_rng(3).uniform(-1, 1, (20, 1))
+    y = X[:, 0] ** 3 + X[:, 0] ** 2 + X[:, 0]
+    spec = T.TreeSpec(1, DEFAULT_LIBRARY, depth=6)
+    ops, w, b = propose(X, y, spec, [X1], max_nodes=15, plain=True)[0]
+    act = ops >= 0
+    assert np.all(w[act] == 1.0) and np.all(b[act] == 0.0)
+    out = T.root_output(spec, torch.as_tensor(ops[None]), torch.as_tensor(w[None]), torch.as_tensor(b[None]),
+                        torch.as_tensor(X))[0].numpy()
+    np.testing.assert_allclose(out, y, rtol=1e-12, atol=1e-12)
