@@ -161,6 +161,11 @@ class CompiledProgram:
         """The same right-hand side over numpy scalars, for batches of one on the CPU."""
         return scalar_runtime.scalar_function(self._rhs, {"_stack": scalar_runtime.stack})
 
+    def build_rhs(self) -> None:
+        """Print and build the right-hand side now (it is otherwise built on first use), so an
+        expression the torch target cannot take raises here."""
+        self._rhs_pair
+
     # -------------------------------------------------------------- generation
     def _needed(self, exprs: Sequence[Any]) -> list[str]:
         """Assignments (in order) that ``exprs`` depend on, directly or not."""

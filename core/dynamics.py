@@ -139,6 +139,7 @@ class CompiledDynamics(Dynamics):
         self.program = CompiledProgram(model.name, model.time, self.state_names,
                                        [*self.param_names, *self.input_names],
                                        {s: model.derivatives[s] for s in self.state_names}, model.assignments)
+        self.program.build_rhs()  # an expression torch cannot take fails here, at compile time
         prelude = ["t = _rt_time(t, y)", *bind, *pbind, *ubind, *abind]
         ns = {"_default_u": self._default_u, "_rt_time": _as_time, "_stack": _stack}
         args = ["t", "y", "p", "u=None"]
