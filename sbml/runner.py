@@ -490,11 +490,8 @@ def auto_path(model: SBMLModel, solver: Solver, t_span: tuple[float, float], par
     if not fusable or batch < PILOT_MIN_BATCH:
         return AutoPath("native", "fused steps cannot repay their loading" if fusable else "no fused steps",
                         native)
-    pilot = type(native)(native.requested_method, rtol=native.control.rtol, atol=native.control.atol,
-                         dt=native.control.dt0, dt_min=native.control.dt_min, dt_max=native.control.dt_max,
-                         max_steps=native.control.max_steps)
-    def run_pilot(n: int) -> None:
-        pilot.simulate(model, t_span, params=p_all[:n], y0=None if y0 is None else y_all[:n], t_eval=t_eval)
+    def run_pilot(n: int) -> None:  # a pilot of n < 2 shards' samples runs in this process
+        native.simulate(model, t_span, params=p_all[:n], y0=None if y0 is None else y_all[:n], t_eval=t_eval)
 
     run_pilot(2)  # loads what a first run loads (the libraries), outside the timing
     start = time.perf_counter()
