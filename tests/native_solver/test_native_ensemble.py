@@ -111,7 +111,10 @@ def test_auto_runs_a_large_cpu_batch_natively_and_fused_false_forces_torch() -> 
     assert sol.solver == "torch" and sol.meta["path_reason"] == "native: gradients"
 
 
-def test_auto_takes_fused_steps_only_when_they_are_built_or_the_work_repays_compiling(monkeypatch) -> None:
+def test_auto_takes_fused_steps_only_when_they_are_built_or_the_work_repays_compiling(tmp_path, monkeypatch) -> None:
+    # nothing built before: an empty inductor cache and none built in this process (earlier tests may have)
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "inductor"))
+    monkeypatch.setattr(runner, "_FUSED_IN_PROCESS", set())
     model, params = _repressilator(runner.PILOT_MIN_BATCH)
     solver = neuroplex.host.get_host().get("solvers", "torch").obj()
     span = (0.0, 20.0)
@@ -128,7 +131,7 @@ def test_auto_takes_fused_steps_only_when_they_are_built_or_the_work_repays_comp
     first = runner.auto_path(model, solver, span, params, None, None)
     lost = runner._NATIVE_LOST[key]
     monkeypatch.setattr(runner, "FUSED_COMPILE_S", 2.5 * lost)
-    paths = [runner.auto_path(model, solver, span, params, None, None).path for _ in range(6)]
+    paths = [runner.auto_path(model, solver, span, params, None, None).path for _ in range(20)]
     assert first.path == "native" and "fused" in paths
     monkeypatch.setattr(runner, "FUSED_COMPILE_S", 1e9)
     monkeypatch.setattr(runner, "_FUSED_IN_PROCESS", {key})  # built in this process: nothing to pay
