@@ -24,6 +24,7 @@ search cheap to repeat.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 from typing import Callable
 
@@ -123,8 +124,9 @@ class ABPSearch:
             ops[i], w[i], b[i] = T.random_tree(self.spec, int(self.rng.integers(1, top + 1)), self.rng)
         return ops, w, b
 
-    def run_round(self, state=None) -> None:
-        """``steps_per_round`` iterations of Alternating Backpropagation from ``state`` (or fresh trees)."""
+    def run_round(self, state=None, deadline: float | None = None) -> None:
+        """``steps_per_round`` iterations of Alternating Backpropagation from ``state`` (or fresh
+        trees); fewer once ``time.process_time()`` passes ``deadline`` (at least one)."""
         cfg, g = self.cfg, self.group
         ops, w, b = state if state is not None else self.init_population()
         m = ops.shape[0] // g
@@ -138,6 +140,8 @@ class ABPSearch:
         stall = np.zeros(m, dtype=np.int64)
         n = self.x.shape[0]
         for t in range(cfg.steps_per_round):
+            if t and deadline is not None and time.process_time() >= deadline:
+                break
             opt = torch.as_tensor(ops)
             wt.requires_grad_(True)
             bt.requires_grad_(True)
@@ -174,7 +178,7 @@ class ABPSearch:
                 stall[perturb] = 0
                 w_np, b_np = wt.numpy().copy(), bt.numpy().copy()
                 self._select_types(ops, w_np, b_np, [lv.detach() for lv in levels], deltas,
-                                   step.repeat_interleave(g) * cfg.lr_output * n, np.repeat(perturb, g))
+                                   step.repeat_interleave(g) * cfg.lr_output * n, np.repeat(perturb, g), deadline)
                 wt = torch.as_tensor(w_np)
                 bt = torch.as_tensor(b_np)
             improved = (lv < best * (1 - 1e-4)).numpy()
@@ -214,7 +218,9 @@ class ABPSearch:
 
     # ------------------------------------------------------------ type selection (4.3, 4.4)
     def _select_types(self, ops: np.ndarray, w: np.ndarray, b: np.ndarray, levels, deltas,
-                      step: torch.Tensor, perturb: np.ndarray) -> None:
+                      step: torch.Tensor, perturb: np.ndarray, deadline: float | None = None) -> None:
+        """Type changes (4.3-4.6) from the best changes over all levels, or over the levels
+        seen before ``deadline`` passed (the root level always)."""
         spec, cfg = self.spec, self.cfg
         p = ops.shape[0]
         size = torch.as_tensor(T.n_nodes(ops))
@@ -232,6 +238,8 @@ class ABPSearch:
         st = step[:, None, None]
         opt = torch.as_tensor(ops)
         for d in range(spec.depth):
+            if d and deadline is not None and time.process_time() >= deadline:
+                break
             sl = T.level_slice(d)
             nl = 2**d
             op_full = opt[:, sl].reshape(-1)

@@ -124,7 +124,9 @@ class XNetRegressor(RegressorMixin, _XNetBase):
     """Symbolic regression with one X-Net tree trained by Alternating Backpropagation.
 
     ``time_budget`` is in CPU seconds (``None``: only ``max_rounds`` bounds the run; a run is
-    reproducible for a ``random_state`` when it stops on rounds or on an exact fit, not on time).
+    reproducible for a ``random_state`` when it stops on rounds or on an exact fit, not on time);
+    it is checked inside rounds too (each ABP step and level, refit iteration, proposal tier), so
+    a fit ends within about one such step of it, keeping the best candidate found so far.
     ``propose`` (ours, default on): before the first round a sparse regression over a term
     library proposes structures that enter the ABP populations (``propose.py``, docs/xnet.md).
     ``constants=False``: every neuron keeps ``w = 1, b = 0`` (the paper's fits "without
@@ -164,7 +166,8 @@ class XNetRegressor(RegressorMixin, _XNetBase):
         self.spec_ = TreeSpec(X.shape[1], self.library, self.depth)
         t0 = time.process_time()
         seeds = (propose(X, y, self.spec_, sympy.symbols(f"x1:{X.shape[1] + 1}"), self.max_nodes,
-                         plain=not self.constants)
+                         plain=not self.constants,
+                         deadline=None if self.time_budget is None else t0 + self.time_budget)
                  if self.propose and X.shape[0] >= 3 else [])
         budget = None if self.time_budget is None else max(self.time_budget - (time.process_time() - t0), 0.0)
         res: SearchResult = run_search(self.spec_, x, loss_fn, self._config(), self._rng(),

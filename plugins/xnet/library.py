@@ -31,11 +31,18 @@ class Activation:
     torch_fn: Callable[..., torch.Tensor]
     sympy_fn: Callable[..., sympy.Expr]
     domain: Callable[..., torch.Tensor] | None = None
+    #: binary only: the right operand the protection uses in place of a constant one outside
+    #: the domain (the export's protected form, ``tree.to_sympy``)
+    guard_const: Callable[[float], float] | None = None
 
 
 def _div(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     safe = torch.where(b.abs() < 1e-6, torch.where(b < 0, -1e-6, 1e-6) + 0 * b, b)
     return a / safe
+
+
+def _div_guard(b: float) -> float:
+    return -1e-6 if b < 0 else 1e-6
 
 
 def _log(a: torch.Tensor) -> torch.Tensor:
@@ -64,7 +71,7 @@ for _a in (
     Activation("+", 2, lambda a, b: a + b, lambda a, b: a + b),
     Activation("-", 2, lambda a, b: a - b, lambda a, b: a - b),
     Activation("*", 2, lambda a, b: a * b, lambda a, b: a * b),
-    Activation("/", 2, _div, lambda a, b: a / b, lambda a, b: b.abs() >= 1e-6),
+    Activation("/", 2, _div, lambda a, b: a / b, lambda a, b: b.abs() >= 1e-6, _div_guard),
     Activation("sin", 1, torch.sin, sympy.sin),
     Activation("cos", 1, torch.cos, sympy.cos),
     Activation("log", 1, _log, sympy.log, lambda a: a > _TINY),

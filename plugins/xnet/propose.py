@@ -20,6 +20,7 @@ simplifies and puts into the populations Alternating Backpropagation trains.
 """
 from __future__ import annotations
 
+import time
 from itertools import combinations_with_replacement
 from typing import Sequence
 
@@ -229,15 +230,20 @@ def sparse_fits(T: np.ndarray, y: np.ndarray, max_terms: int = 6, beam: int = 16
     return out
 
 
+def _past(deadline: float | None) -> bool:
+    return deadline is not None and time.process_time() >= deadline
+
+
 def propose(X: np.ndarray, y: np.ndarray, spec: TreeSpec, symbols: Sequence[sympy.Symbol],
             max_nodes: int, per_size: int = 2, max_terms: int = 6, beam: int = 16, exact: float = 1e-22,
-            plain: bool = False) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+            plain: bool = False, deadline: float | None = None) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Trees ``(ops, w, b)`` of the best sparse fits (``per_size`` per number of terms and
     tier), each within the depth and ``max_nodes``. The tiers are searched in order, each with
     the terms of the tiers below (simple terms first); the tier after the first exact fit
     (residual below ``exact`` of the variance) is the last, and exact fits come first.
     ``plain``: only trees without constants (every ``w = 1``, ``b = 0``, within 1e-9), built
-    from the expanded form (for ``constants=False``)."""
+    from the expanded form (for ``constants=False``). No tier or conversion starts past
+    ``deadline`` (``time.process_time()``; the fit's CPU budget)."""
     exprs, T, tier = term_library(X, spec, symbols)
     if T.shape[1] == 0:
         return []
@@ -246,7 +252,7 @@ def propose(X: np.ndarray, y: np.ndarray, spec: TreeSpec, symbols: Sequence[symp
     picked: list[tuple[tuple[int, ...], float]] = []
     exact_at = None
     for t in range(int(tier.max()) + 1):
-        if exact_at is not None and t > exact_at + 1:
+        if (exact_at is not None and t > exact_at + 1) or _past(deadline):
             break
         cols = np.nonzero(tier <= t)[0]
         if t > 0 and not (tier == t).any():
@@ -261,6 +267,8 @@ def propose(X: np.ndarray, y: np.ndarray, spec: TreeSpec, symbols: Sequence[symp
     exact_first = sorted(picked, key=lambda f: (f[1] >= exact, len(f[0]) if f[1] < exact else f[1]))
     trees = []
     for sel, _ in exact_first:
+        if _past(deadline):
+            break
         A = np.concatenate([T[:, list(sel)], np.ones((T.shape[0], 1))], axis=1)
         coef = np.linalg.lstsq(A, y, rcond=None)[0]
         expr = sum((float(c) * sympy.Mul(*exprs[j]) for c, j in zip(coef[:-1], sel)), sympy.Float(coef[-1]))

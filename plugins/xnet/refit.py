@@ -3,6 +3,7 @@ pruning of constant subtrees (our additions to the paper's method; see docs/xnet
 """
 from __future__ import annotations
 
+import time
 from fractions import Fraction
 from typing import Callable
 
@@ -23,12 +24,21 @@ def losses(spec: TreeSpec, x: torch.Tensor, loss_fn: LossFn, group: int, ops, w,
     return torch.nan_to_num(loss_fn(roots.reshape(-1, group, x.shape[0])), nan=float("inf"))
 
 
+class _OutOfTime(Exception):
+    """Raised inside an optimiser's closure past the deadline (the refit stops there)."""
+
+
+def _past(deadline: float | None) -> bool:
+    return deadline is not None and time.process_time() >= deadline
+
+
 def lbfgs_refit(spec: TreeSpec, x: torch.Tensor, loss_fn: LossFn, cands: list[Candidate], group: int = 1,
-                max_iter: int = 60) -> list[Candidate]:
+                max_iter: int = 60, deadline: float | None = None) -> list[Candidate]:
     """Refit all constants of every candidate at once by L-BFGS on the summed losses; a candidate
-    keeps its old constants when the refit made it worse."""
-    if not cands:
-        return []
+    keeps its old constants when the refit made it worse. The refit stops where it is once
+    ``time.process_time()`` passes ``deadline``."""
+    if not cands or _past(deadline):
+        return list(cands)
     ops = np.concatenate([c.ops for c in cands])
     w0 = torch.as_tensor(np.concatenate([c.w for c in cands]))
     b0 = torch.as_tensor(np.concatenate([c.b for c in cands]))
@@ -40,6 +50,8 @@ def lbfgs_refit(spec: TreeSpec, x: torch.Tensor, loss_fn: LossFn, cands: list[Ca
                               tolerance_grad=1e-14, tolerance_change=1e-16, history_size=20)
 
     def closure():
+        if _past(deadline):
+            raise _OutOfTime
         optim.zero_grad()
         roots = T.root_output(spec, opt_t, w * mask + (1 - mask), b * mask, x)
         lo = loss_fn(roots.reshape(-1, group, x.shape[0]))
@@ -52,7 +64,7 @@ def lbfgs_refit(spec: TreeSpec, x: torch.Tensor, loss_fn: LossFn, cands: list[Ca
 
     try:
         optim.step(closure)
-    except RuntimeError:
+    except (RuntimeError, _OutOfTime):
         pass
     w1, b1 = w.detach().numpy(), b.detach().numpy()
     new = losses(spec, x, loss_fn, group, ops, w1, b1).numpy()
@@ -88,12 +100,12 @@ def prune_constants(spec: TreeSpec, c: Candidate) -> Candidate:
 
 def snap(spec: TreeSpec, x: torch.Tensor, loss_fn: LossFn, c: Candidate, group: int = 1,
          residual_fn: Callable | None = None, rel_tol: float = 1e-6, abs_tol: float = 1e-24,
-         max_den: int = 12, one_by_one_below: float = 1e-16) -> Candidate:
+         max_den: int = 12, one_by_one_below: float = 1e-16, deadline: float | None = None) -> Candidate:
     """Snap constants to simple rationals while the loss stays within ``c.loss * (1 + rel_tol) +
     abs_tol``: all at once if that holds, else (only for a fit with loss below
     ``one_by_one_below``, where exact constants are to be found) one at a time, closest to a
     rational first, the others refitted (Levenberg-Marquardt, squared losses) after each; then
-    prune constant subtrees."""
+    prune constant subtrees. The one-at-a-time pass stops past ``deadline``."""
     lim = c.loss * (1 + rel_tol) + abs_tol
     ops, s = c.ops.reshape(-1, spec.slots), spec.slots
     active = np.concatenate([ops >= 0, ops >= 0], axis=1)[0] if group == 1 else None
@@ -120,7 +132,7 @@ def snap(spec: TreeSpec, x: torch.Tensor, loss_fn: LossFn, c: Candidate, group: 
     frozen = ~active
     cur, cur_loss = theta.copy(), c.loss
     todo = [int(i) for i in np.nonzero(active)[0]]
-    while todo:
+    while todo and not _past(deadline):
         sv = snapped(cur[todo])
         dist = np.abs(sv - cur[todo]) / np.maximum(1.0, np.abs(cur[todo]))
         j = int(np.argmin(dist))
@@ -134,7 +146,8 @@ def snap(spec: TreeSpec, x: torch.Tensor, loss_fn: LossFn, c: Candidate, group: 
         fz[p] = True
         cand = Candidate(c.ops.copy(), tr[None, :s], tr[None, s:], loss_of(tr))
         cand.loss = min(cand.loss, float("inf"))
-        got = lm_refit(spec, x, residual_fn, loss_fn, [cand], iters=12, frozen=torch.as_tensor(fz[None]))[0]
+        got = lm_refit(spec, x, residual_fn, loss_fn, [cand], iters=12, frozen=torch.as_tensor(fz[None]),
+                       deadline=deadline)[0]
         if got.loss <= lim:
             cur, cur_loss, frozen = np.concatenate([got.w[0], got.b[0]]), got.loss, fz
             trial = np.where(active & ~frozen, snapped(cur), cur)
@@ -147,10 +160,11 @@ def snap(spec: TreeSpec, x: torch.Tensor, loss_fn: LossFn, c: Candidate, group: 
 
 def lm_refit(spec: TreeSpec, x: torch.Tensor, residual_fn: Callable[[torch.Tensor], torch.Tensor],
              loss_fn: LossFn, cands: list[Candidate], iters: int = 40,
-             frozen: torch.Tensor | None = None) -> list[Candidate]:
+             frozen: torch.Tensor | None = None, deadline: float | None = None) -> list[Candidate]:
     """Levenberg-Marquardt refit of every candidate's constants for a squared loss, batched over
     candidates (each with its own damping); ``residual_fn`` maps roots [M, N] to residuals [M, N]
-    whose mean square is the loss; ``frozen`` [M, 2S] marks constants kept as they are."""
+    whose mean square is the loss; ``frozen`` [M, 2S] marks constants kept as they are; no
+    iteration starts past ``deadline`` (``time.process_time()``)."""
     if not cands:
         return []
     ops = torch.as_tensor(np.concatenate([c.ops for c in cands]))
@@ -172,6 +186,8 @@ def lm_refit(spec: TreeSpec, x: torch.Tensor, residual_fn: Callable[[torch.Tenso
 
     cur = sse(resid(theta))
     for _ in range(iters):
+        if _past(deadline):
+            break
         th = theta.clone().requires_grad_(True)
         r = resid(th)
         probe = torch.eye(n, dtype=r.dtype)[:, None, :].expand(n, m, n)

@@ -46,7 +46,7 @@ def score(c: Candidate, parsimony: float) -> float:
 
 
 def _clean(spec: TreeSpec, x: torch.Tensor, loss_fn: Callable, residual_fn: Callable | None, c: Candidate,
-           group: int) -> Candidate:
+           group: int, deadline: float | None = None) -> Candidate:
     """Near-exact candidate: exact rewrites (simplify.py), refit, snap constants to rationals."""
     can = canonical_candidate(spec, c, x)
     can.loss = float(losses(spec, x, loss_fn, group, can.ops.reshape(-1, spec.slots),
@@ -54,8 +54,8 @@ def _clean(spec: TreeSpec, x: torch.Tensor, loss_fn: Callable, residual_fn: Call
     if not can.loss <= c.loss * 10 + 1e-12:
         can = c
     if residual_fn is not None:
-        can = lm_refit(spec, x, residual_fn, loss_fn, [can], iters=20)[0]
-    out = snap(spec, x, loss_fn, can, group=group, residual_fn=residual_fn)
+        can = lm_refit(spec, x, residual_fn, loss_fn, [can], iters=20, deadline=deadline)[0]
+    out = snap(spec, x, loss_fn, can, group=group, residual_fn=residual_fn, deadline=deadline)
     final = canonical_candidate(spec, out, x)
     final.loss = float(losses(spec, x, loss_fn, group, final.ops.reshape(-1, spec.slots),
                               final.w.reshape(-1, spec.slots), final.b.reshape(-1, spec.slots))[0])
@@ -87,8 +87,11 @@ def run_search(spec: TreeSpec, x: torch.Tensor, loss_fn: Callable, cfg: ABPConfi
     (trees ``(ops, w, b)`` from ``propose.py``, best first) are refitted and kept like the
     search's own structures before the first round, so they enter its populations as elites;
     the first alone, then the rest unless the first was an exact, sane fit (which ends the
-    search at once) or the budget is spent."""
+    search at once) or the budget is spent. The budget is checked inside rounds too (every ABP
+    step, refit iteration and snapping step), so a fit ends within about one step of it with the
+    best candidate so far."""
     t0 = time.process_time()
+    deadline = None if time_budget is None else t0 + time_budget
     abp = ABPSearch(spec, x, loss_fn, cfg, rng, group=group)
     refined: dict[bytes, Candidate] = {}
     penalty: dict[int, float] = {}
@@ -104,8 +107,8 @@ def run_search(spec: TreeSpec, x: torch.Tensor, loss_fn: Callable, cfg: ABPConfi
     def refit(cands: list[Candidate]) -> list[Candidate]:
         if not cfg.constants:  # nothing to fit
             return cands
-        return (lm_refit(spec, x, residual_fn, loss_fn, cands, iters=15) if residual_fn is not None
-                else lbfgs_refit(spec, x, loss_fn, cands, group=group))
+        return (lm_refit(spec, x, residual_fn, loss_fn, cands, iters=15, deadline=deadline)
+                if residual_fn is not None else lbfgs_refit(spec, x, loss_fn, cands, group=group, deadline=deadline))
 
     def out_of_time() -> bool:
         return time_budget is not None and time.process_time() - t0 >= time_budget
@@ -113,7 +116,7 @@ def run_search(spec: TreeSpec, x: torch.Tensor, loss_fn: Callable, cfg: ABPConfi
     def keep(fresh: list[Candidate], fitted: list[Candidate]) -> None:
         for c, f in zip(fresh, fitted):
             if snap_constants and cfg.constants and f.loss < clean_below and not out_of_time():
-                f = _clean(spec, x, loss_fn, residual_fn, f, group)
+                f = _clean(spec, x, loss_fn, residual_fn, f, group, deadline)
             refined[c.key] = f
             if f.key != c.key:
                 refined.setdefault(f.key, f)
@@ -139,7 +142,7 @@ def run_search(spec: TreeSpec, x: torch.Tensor, loss_fn: Callable, cfg: ABPConfi
         for e in range(n_elite):
             s = slice(e * group, (e + 1) * group)
             ops[s], w[s], b[s] = ranked[e].ops, ranked[e].w, ranked[e].b
-        abp.run_round((ops, w, b))
+        abp.run_round((ops, w, b), deadline)
         fresh = abp.best_candidates(refit_per_round, exclude=set(refined), per_size=per_size)
         fitted = refit(fresh)
         keep(fresh, fitted)

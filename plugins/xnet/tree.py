@@ -231,19 +231,37 @@ def to_sympy(spec: TreeSpec, ops: Sequence[int], w: Sequence[float], b: Sequence
         v = float(v)
         return sympy.nsimplify(v, rational=True) if rational else sympy.Float(v) if v != int(v) else sympy.Integer(int(v))
 
+    def protected(act, args: list[sympy.Expr]) -> sympy.Expr:
+        """``act`` on its children's formulas; where an argument is a constant (after sympy's
+        automatic simplification, e.g. ``x - x``) the protected torch function decides, as in the
+        forward pass: all-constant arguments are evaluated by it, and a constant right operand
+        outside the domain (``a / 0``) is replaced by the one the protection uses."""
+        const = [not e.free_symbols for e in args]
+        if all(const):
+            vals = [torch.tensor(float(e), dtype=torch.float64) for e in args]
+            return sympy.Float(float(act.torch_fn(*vals)))
+        if act.arity == 2 and const[1] and act.guard_const is not None:
+            c = float(args[1])
+            ok = act.domain is None or bool(act.domain(torch.zeros(1, dtype=torch.float64),
+                                                      torch.tensor([c], dtype=torch.float64))[0])
+            if not ok:
+                args = [args[0], sympy.Float(act.guard_const(c))]
+        return act.sympy_fn(*args)
+
     def rec(i: int) -> sympy.Expr:
         c = int(ops[i])
         a = spec.arity(c)
         if a == 0:
             f = symbols[c]
-        elif a == 1:
-            f = spec.activation(c).sympy_fn(rec(2 * i + 1))
         else:
-            f = spec.activation(c).sympy_fn(rec(2 * i + 1), rec(2 * i + 2))
+            f = protected(spec.activation(c), [rec(2 * i + 1 + k) for k in range(a)])
         wi, bi = float(w[i]), float(b[i])
         if wi == 0.0:
             return num(bi)
-        return (f if wi == 1.0 else num(wi) * f) + (num(bi) if bi != 0.0 else 0)
+        out = (f if wi == 1.0 else num(wi) * f) + (num(bi) if bi != 0.0 else 0)
+        if not out.free_symbols and abs(float(out)) > OUTPUT_LIMIT:  # the forward pass's clamp
+            return sympy.Float(float(np.clip(float(out), -OUTPUT_LIMIT, OUTPUT_LIMIT)))
+        return out
 
     if int(ops[0]) < 0:
         raise NeuroplexError("empty tree")

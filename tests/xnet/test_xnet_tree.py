@@ -103,3 +103,38 @@ def test_describe_and_node_count():
     ops[0], ops[1], ops[2] = SPEC.first_binary + 2, 0, 1  # x1 * x2
     assert T.describe(SPEC, ops) == "* x1 x2"
     assert T.n_nodes(ops) == 3 and T.is_valid(SPEC, ops)
+
+
+def _code(name: str) -> int:
+    return next(c for c in range(SPEC.n_vars, SPEC.n_ops) if SPEC.activation(c).name == name)
+
+
+def _plain(nodes: dict[int, str]):
+    """A plain tree (w = 1, b = 0) from {slot: name}, leaves ``x1``/``x2``."""
+    ops = np.full(SPEC.slots, T.EMPTY, dtype=np.int64)
+    for i, n in nodes.items():
+        ops[i] = int(n[1:]) - 1 if n in ("x1", "x2") else _code(n)
+    return ops, np.ones(SPEC.slots), np.zeros(SPEC.slots)
+
+
+@pytest.mark.parametrize("nodes", [
+    {0: "+", 1: "log", 3: "-", 7: "x1", 8: "x1", 2: "x2"},          # log(x1 - x1) + x2
+    {0: "*", 1: "sqrt", 3: "-", 7: "x2", 8: "x2", 2: "x1"},         # sqrt(x2 - x2) * x1
+    {0: "/", 1: "x1", 2: "-", 5: "x2", 6: "x2"},                    # x1 / (x2 - x2)
+    {0: "-", 1: "x1", 2: "/", 5: "sin", 6: "-", 11: "x2", 13: "x1", 14: "x1"},  # x1 - sin(x2)/(x1 - x1)
+    {0: "+", 1: "exp", 3: "log", 7: "-", 15: "x1", 16: "x1", 2: "x1"},  # exp(log(x1 - x1)) + x1
+])
+def test_export_of_a_protected_op_at_its_guard_equals_forward(nodes):
+    """A constant argument at an operation's guard (``log(x - x)``, ``a / (x - x)``): the export
+    takes the protected value, as the forward pass does, so it is finite and equal to it
+    (1e-6 relative) on random inputs (was ``nan``/``zoo`` for ``constants=False`` fits)."""
+    ops, w, b = _plain(nodes)
+    assert T.is_valid(SPEC, ops)
+    syms = sympy.symbols("x1 x2")
+    expr = T.to_sympy(SPEC, ops, w, b, syms)
+    assert not expr.has(sympy.nan, sympy.zoo, sympy.oo, -sympy.oo, sympy.I)
+    x = np.random.default_rng(3).uniform(-3, 3, (64, 2))
+    out = T.root_output(SPEC, torch.as_tensor(ops[None]), torch.as_tensor(w[None]), torch.as_tensor(b[None]),
+                        torch.as_tensor(x))[0].numpy()
+    ref = np.broadcast_to(np.asarray(sympy.lambdify(syms, expr, "numpy")(x[:, 0], x[:, 1]), dtype=float), out.shape)
+    np.testing.assert_allclose(ref, out, rtol=1e-6)
