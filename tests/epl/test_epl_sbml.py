@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from neuroplex.errors import ModelError
+from neuroplex.sbml import antimony_to_sbml
 from neuroplex.plugins.epl import build, from_sbml
 from neuroplex.plugins.epl.model import EXAMPLE
 from neuroplex.plugins.epl.sbml_export import to_reaction_ir
@@ -16,11 +17,9 @@ from neuroplex.plugins.epl.sbml_import import EPLImportError
 
 
 def sbml_file(tmp_path, text: str, name: str = "m.xml"):
-    antimony = pytest.importorskip("antimony")
-    antimony.clearPreviousLoads()
-    assert antimony.loadAntimonyString(text) >= 0, antimony.getLastError()
+    pytest.importorskip("antimony")
     path = tmp_path / name
-    path.write_text(antimony.getSBMLString(antimony.getMainModuleName()))
+    path.write_text(antimony_to_sbml(text))
     return path
 
 

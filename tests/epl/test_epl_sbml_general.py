@@ -12,6 +12,7 @@ import pytest
 import torch
 
 import neuroplex
+from neuroplex.sbml import antimony_to_sbml
 from neuroplex.plugins.epl import EPLImportError, from_sbml
 from neuroplex.plugins.epl.dynamics import EPLDynamics, MassActionDynamics
 from neuroplex.plugins.epl.fidelity import integrate_nodes, species_values
@@ -21,11 +22,9 @@ pytest.importorskip("libsbml")
 
 
 def sbml_file(tmp_path, text: str, name: str = "m.xml"):
-    antimony = pytest.importorskip("antimony")
-    antimony.clearPreviousLoads()
-    assert antimony.loadAntimonyString(text) >= 0, antimony.getLastError()
+    pytest.importorskip("antimony")
     path = tmp_path / name
-    path.write_text(antimony.getSBMLString(antimony.getMainModuleName()))
+    path.write_text(antimony_to_sbml(text))
     return path
 
 
