@@ -35,8 +35,21 @@ static double np_norm(const double *e, const double *y, const double *y1, double
     return NX ? sqrt(s / NX) : 0.0;
 }
 
-/* LU with partial pivoting of the n x n row-major matrix a; 0 when singular */
-static int np_lu(double *a, int *piv, int NX) {
+/* LU with partial pivoting of the n x n row-major matrix a, in place (L below the diagonal, unit
+ * diagonal implied; U on and above it; whole rows swapped, piv[k] the row swapped into k); 0 when
+ * singular. Model Jacobians are sparse: each elimination step updates only the pivot row's non-zero
+ * columns (nzc) in the rows with a non-zero multiplier, which gives the dense algorithm's factors
+ * (skipped terms are l * 0). The non-zero pattern of the factors is kept for np_solve:
+ * lp/li the rows below the diagonal of each column of L, up/ui the columns right of the diagonal
+ * of each row of U (CSR-like; li and ui hold up to n(n-1)/2 entries each). */
+typedef struct {
+    int *piv, *lp, *li, *up, *ui, *nzc;
+    double flops; /* multiply-adds of the last factorisation */
+} np_lu_t;
+
+static int np_lu(double *a, np_lu_t *f, int NX) {
+    int *piv = f->piv, *nzc = f->nzc;
+    double flops = 0.0;
     for (int k = 0; k < NX; ++k) {
         int p = k;
         double m = fabs(a[k * NX + k]);
@@ -48,28 +61,49 @@ static int np_lu(double *a, int *piv, int NX) {
         piv[k] = p;
         if (p != k)
             for (int j = 0; j < NX; ++j) { double tmp = a[k * NX + j]; a[k * NX + j] = a[p * NX + j]; a[p * NX + j] = tmp; }
-        double inv = 1.0 / a[k * NX + k];
+        int nn = 0;
+        const double *rk = a + (size_t)k * NX;
+        for (int j = k + 1; j < NX; ++j)
+            if (rk[j] != 0.0) nzc[nn++] = j;
+        double inv = 1.0 / rk[k];
         for (int i = k + 1; i < NX; ++i) {
-            double l = a[i * NX + k] * inv;
-            a[i * NX + k] = l;
-            if (l != 0.0)
-                for (int j = k + 1; j < NX; ++j) a[i * NX + j] -= l * a[k * NX + j];
+            double *ri = a + (size_t)i * NX;
+            if (ri[k] == 0.0) continue;
+            double l = ri[k] * inv;
+            ri[k] = l;
+            for (int q = 0; q < nn; ++q) ri[nzc[q]] -= l * rk[nzc[q]];
+            flops += nn;
         }
+    }
+    f->flops = flops;
+    int nl = 0, nu = 0;
+    f->lp[0] = f->up[0] = 0;
+    for (int k = 0; k < NX; ++k) {
+        for (int i = k + 1; i < NX; ++i)
+            if (a[i * NX + k] != 0.0) f->li[nl++] = i;
+        for (int j = k + 1; j < NX; ++j)
+            if (a[k * NX + j] != 0.0) f->ui[nu++] = j;
+        f->lp[k + 1] = nl;
+        f->up[k + 1] = nu;
     }
     return 1;
 }
 
-/* solve with the factors of np_lu (whole rows were swapped: permute b first, then substitute) */
-static void np_solve(const double *a, const int *piv, double *b, int NX) {
+/* solve with the factors of np_lu (whole rows were swapped: permute b first, then substitute
+ * over the factors' non-zeros) */
+static void np_solve(const double *a, const np_lu_t *f, double *b, int NX) {
     for (int k = 0; k < NX; ++k) {
-        int p = piv[k];
+        int p = f->piv[k];
         if (p != k) { double tmp = b[k]; b[k] = b[p]; b[p] = tmp; }
     }
-    for (int k = 0; k < NX; ++k)
-        for (int i = k + 1; i < NX; ++i) b[i] -= a[i * NX + k] * b[k];
+    for (int k = 0; k < NX; ++k) {
+        double bk = b[k];
+        if (bk == 0.0) continue;
+        for (int q = f->lp[k]; q < f->lp[k + 1]; ++q) b[f->li[q]] -= a[f->li[q] * NX + k] * bk;
+    }
     for (int k = NX - 1; k >= 0; --k) {
         double s = b[k];
-        for (int j = k + 1; j < NX; ++j) s -= a[k * NX + j] * b[j];
+        for (int q = f->up[k]; q < f->up[k + 1]; ++q) s -= a[k * NX + f->ui[q]] * b[f->ui[q]];
         b[k] = s / a[k * NX + k];
     }
 }
@@ -243,6 +277,29 @@ static double np_masked_max(const double *g, const unsigned char *crossed, int m
     return v;
 }
 
+/* auto's switch, besides Hairer's test: a problem can be stiff while dopri5's steps stay
+ * accuracy-limited below its stability bound (BIOMD0000000019 at rtol 1e-8: 650 000 steps of
+ * h*lambda < 3.25, where RODAS4 takes 8 000), so the test never fires. LSODA (Petzold 1983)
+ * switches when the other method's step, weighted by its cost, is longer; here the other step is
+ * found by trying it: after PROBE_FIRST dopri5 steps (then 2x, 4x, ... as many again) the run
+ * takes PROBE_STEPS RODAS4 steps and keeps RODAS4 when its cost per unit of time is lower than
+ * dopri5's: cost(RODAS4) / h_rodas < 6 rhs / h_dopri5, with a step of RODAS4 costing 7 right-hand
+ * sides, a Jacobian (a right-hand side per state where it is differenced), its factorisation's
+ * multiply-adds and six solves over the factors, and a right-hand side costing RHS_FLOPS per
+ * state and Jacobian non-zero (the model's size; the choice stays deterministic). */
+#define PROBE_FIRST 200
+#define PROBE_STEPS 8
+#define RHS_FLOPS 4.0
+
+static int np_rodas_pays(const np_lu_t *lu, int NX, double nnz_jac, int jac_generated, double h_rodas, double h_dopri) {
+    double rhs = RHS_FLOPS * (NX + nnz_jac);
+    double jac = jac_generated ? 2.0 * nnz_jac : (NX + 1) * rhs;
+    double factors = lu->lp[NX] + lu->up[NX] + NX;
+    double la = lu->flops + 6.0 * factors + 3.0 * (double)NX * NX; /* factorise, 6 solves, copies and scans */
+    double rodas = 7.0 * rhs + jac + 2.0 * la;
+    return rodas / h_rodas < 6.0 * rhs / h_dopri;
+}
+
 /* Integrate from t0 to t1 (> t0), writing the state at t_eval[0..n_t) (ascending, within [t0, t1])
  * into out (n_t x NX). stats: accepted steps, rejected steps, rhs evaluations, Jacobians, the
  * step at which the run switched to RODAS4 (-1: never). With events (ev not NULL) the run stops
@@ -265,8 +322,11 @@ static int64_t np_integrate(np_bind_t bind, np_rhs_t rhs_fn, np_jac_t jac_fn, in
     size_t n = NX;
     double *kbuf = (double *)malloc(sizeof(double) * (nk > 0 ? nk : 1));
     double *work = (double *)malloc(sizeof(double) * (n * 20 + 2 * n * n));
-    int *piv = (int *)malloc(sizeof(int) * n);
+    size_t tri = n * (n - 1) / 2 + 1;
+    int *piv = (int *)malloc(sizeof(int) * (4 * n + 2 + 2 * tri));
     if (!work || !piv || !kbuf) { free(work); free(piv); free(kbuf); return ST_NONFINITE; }
+    /* piv n, lp n + 1, up n + 1, nzc n, li and ui tri each */
+    np_lu_t lu = {piv, piv + n, piv + 4 * n + 2, piv + 2 * n + 1, piv + 4 * n + 2 + tri, piv + 3 * n + 2, 0.0};
     bind(p, kbuf);
     np_ctx c = {rhs_fn, jac_fn, NX, p, kbuf, atol, rtol, 0, 0};
     double *y = work, *y1 = y + n, *f0 = y1 + n, *f1 = f0 + n, *ytmp = f1 + n, *ftmp = ytmp + n, *err = ftmp + n;
@@ -299,6 +359,10 @@ static int64_t np_integrate(np_bind_t bind, np_rhs_t rhs_fn, np_jac_t jac_fn, in
     int64_t steps = 0, rejected = 0;
     int last_rejected = 0, jac_fresh = 0;
     int iasti = 0, nonsti = 0;
+    /* auto's trial of RODAS4 (see np_rodas_pays) */
+    int probing = 0, probe_len = 0;
+    int64_t probe_at = PROBE_FIRST, probe_gap = PROBE_FIRST, probe_from = -1;
+    double h_ref = 0.0, nnz_jac = 0.0;
     /* PI controller (Hairer's DOPRI5: beta 0.04; RODAS4: integral only), as the torch solver's */
     double beta = stiff ? 0.0 : 0.04, err_prev = 1e-4;
     while (t < t1) {
@@ -330,10 +394,17 @@ static int64_t np_integrate(np_bind_t bind, np_rhs_t rhs_fn, np_jac_t jac_fn, in
             }
             e = np_norm(err, y, y1, rtol, atol, NX);
         } else {
-            if (!jac_fresh) { np_jacobian(&c, t, h, y, f0, jac, ft, ytmp, ftmp); jac_fresh = 1; }
+            if (!jac_fresh) {
+                np_jacobian(&c, t, h, y, f0, jac, ft, ytmp, ftmp);
+                jac_fresh = 1;
+                if (probing) {
+                    nnz_jac = 0.0;
+                    for (size_t i = 0; i < n * n; ++i) nnz_jac += jac[i] != 0.0;
+                }
+            }
             for (size_t i = 0; i < n * n; ++i) g[i] = -jac[i];
             for (size_t i = 0; i < n; ++i) g[i * n + i] += 1.0 / (h * RO_GAMMA);
-            if (!np_lu(g, piv, NX)) {
+            if (!np_lu(g, &lu, NX)) {
                 e = INFINITY;
             } else {
                 double inv_h = 1.0 / h;
@@ -354,7 +425,7 @@ static int64_t np_integrate(np_bind_t bind, np_rhs_t rhs_fn, np_jac_t jac_fn, in
                         for (int j = 0; j < s; ++j) acc += RO_C[s][j] * ks[j * n + i];
                         rhs[i] = fi[i] + inv_h * acc + RO_GAMMAS[s] * h * ft[i];
                     }
-                    np_solve(g, piv, rhs, NX);
+                    np_solve(g, &lu, rhs, NX);
                     memcpy(ks + s * n, rhs, sizeof(double) * n);
                 }
                 for (size_t i = 0; i < n; ++i) {
@@ -477,6 +548,25 @@ static int64_t np_integrate(np_bind_t bind, np_rhs_t rhs_fn, np_jac_t jac_fn, in
             h *= fac;
             err_prev = es > 1e-4 ? es : 1e-4;
             last_rejected = 0;
+            if (method == 0 && !stiff && steps >= probe_at) {
+                /* many dopri5 steps: try RODAS4 from here for PROBE_STEPS accepted steps */
+                probing = 1;
+                probe_len = 0;
+                probe_from = steps;
+                h_ref = h;
+                stiff = 1; order = 4; beta = 0.0;
+            } else if (probing && ++probe_len == PROBE_STEPS) {
+                probing = 0;
+                if (np_rodas_pays(&lu, NX, nnz_jac, c.jac != NULL, h, h_ref)) {
+                    stats[4] = probe_from;
+                } else { /* back to dopri5 at its own step; the next trial twice as far away */
+                    stiff = 0; order = 5; beta = 0.04; err_prev = 1e-4;
+                    h = h_ref;
+                    iasti = nonsti = 0;
+                    probe_gap *= 2;
+                    probe_at = steps + probe_gap;
+                }
+            }
         } else {
             ++rejected;
             double fac = isfinite(e) ? 0.9 * pow(e, -(1.0 / order - 0.75 * beta)) * pow(err_prev, beta) : 0.2;
