@@ -35,6 +35,100 @@ static double np_norm(const double *e, const double *y, const double *y1, double
     return NX ? sqrt(s / NX) : 0.0;
 }
 
+/* threshold partial pivoting (as sparse LU codes do, e.g. UMFPACK's 0.1): the diagonal entry is
+ * the pivot while it is at least this fraction of its column's largest, else that largest */
+#define PIVOT_THRESHOLD 0.1
+
+/* The ordering and symbolic structure of the RODAS4 matrices G = I/(h gamma) - J, kept over a
+ * run: pattern, the union of the Jacobians' off-diagonal non-zeros seen (made symmetric); perm /
+ * pinv, a fill-reducing symmetric order of it (np_min_degree); sp/si, the rows (= columns, the
+ * pattern being symmetric) that elimination with diagonal pivots can make non-zero below (right
+ * of) each diagonal position k, in ordered positions, ascending (CSR); jsrc/jpos the current
+ * Jacobian's non-zeros (index in J, position in the ordered G). */
+typedef struct {
+    unsigned char *pattern, *adj, *done;
+    int *perm, *pinv, *deg, *nbr, *sp, *si, *jsrc, *jpos;
+    int nj, grew;
+} np_order_t;
+
+/* Greedy minimum degree (Tinney-Walker scheme 2; George & Liu 1989) on o->pattern: perm[k] is
+ * the k-th row/column to eliminate, the one with fewest remaining neighbours, whose neighbours
+ * then become a clique (the fill it creates); those neighbours are S_k. Ties go to the lowest
+ * index. O(sum of degree^2 + n^2), once per growth of the pattern. */
+static void np_min_degree(np_order_t *o, int NX) {
+    unsigned char *adj = o->adj, *done = o->done;
+    int *deg = o->deg, *nbr = o->nbr, *perm = o->perm;
+    memcpy(adj, o->pattern, (size_t)NX * NX);
+    for (int i = 0; i < NX; ++i) {
+        done[i] = 0;
+        deg[i] = 0;
+        for (int j = 0; j < NX; ++j) deg[i] += j != i && adj[i * NX + j];
+    }
+    int ns = 0;
+    o->sp[0] = 0;
+    for (int k = 0; k < NX; ++k) {
+        int v = -1;
+        for (int i = 0; i < NX; ++i)
+            if (!done[i] && (v < 0 || deg[i] < deg[v])) v = i;
+        perm[k] = v;
+        done[v] = 1;
+        int nn = 0;
+        for (int u = 0; u < NX; ++u)
+            if (!done[u] && adj[v * NX + u]) nbr[nn++] = u;
+        for (int a = 0; a < nn; ++a) {
+            int u = nbr[a];
+            o->si[ns++] = u; /* a node for now; a position below */
+            deg[u]--;        /* v leaves the graph */
+            for (int b = 0; b < nn; ++b) {
+                int w = nbr[b];
+                if (w != u && !adj[u * NX + w]) { adj[u * NX + w] = 1; deg[u]++; }
+            }
+        }
+        o->sp[k + 1] = ns;
+    }
+    for (int k = 0; k < NX; ++k) o->pinv[perm[k]] = k;
+    for (int k = 0; k < NX; ++k) { /* positions, ascending (insertion sort: short lists) */
+        int *l = o->si + o->sp[k], m = o->sp[k + 1] - o->sp[k];
+        for (int q = 0; q < m; ++q) l[q] = o->pinv[l[q]];
+        for (int q = 1; q < m; ++q) {
+            int x = l[q], r = q - 1;
+            while (r >= 0 && l[r] > x) { l[r + 1] = l[r]; --r; }
+            l[r + 1] = x;
+        }
+    }
+}
+
+/* the Jacobian jac's non-zeros into o (jsrc/jpos), growing the pattern (and reordering) where a
+ * new one appears: one pass over jac */
+static void np_scan_jacobian(np_order_t *o, const double *jac, int NX) {
+    int nj = 0;
+    for (int i = 0; i < NX; ++i)
+        for (int j = 0; j < NX; ++j)
+            if (jac[i * NX + j] != 0.0) {
+                o->jsrc[nj++] = i * NX + j;
+                if (i != j && !o->pattern[i * NX + j]) {
+                    o->pattern[i * NX + j] = o->pattern[j * NX + i] = 1;
+                    o->grew = 1;
+                }
+            }
+    o->nj = nj;
+    if (o->grew) {
+        np_min_degree(o, NX);
+        o->grew = 0;
+    }
+    for (int q = 0; q < nj; ++q) {
+        int i = o->jsrc[q] / NX, j = o->jsrc[q] % NX;
+        o->jpos[q] = o->pinv[i] * NX + o->pinv[j];
+    }
+}
+
+/* G = I/(h gamma) - J in the order of o, from the scanned Jacobian */
+static void np_build_g(const np_order_t *o, const double *jac, double diag, double *g, int NX) {
+    memset(g, 0, sizeof(double) * (size_t)NX * NX);
+    for (int q = 0; q < o->nj; ++q) g[o->jpos[q]] = -jac[o->jsrc[q]];
+    for (int i = 0; i < NX; ++i) g[i * NX + i] += diag;
+}
+
 /* LU with partial pivoting of the n x n row-major matrix a, in place (L below the diagonal, unit
  * diagonal implied; U on and above it; whole rows swapped, piv[k] the row swapped into k); 0 when
  * singular. Model Jacobians are sparse: each elimination step updates only the pivot row's non-zero
@@ -45,6 +139,8 @@ static double np_norm(const double *e, const double *y, const double *y1, double
 typedef struct {
     int *piv, *lp, *li, *up, *ui, *nzc;
     double flops; /* multiply-adds of the last factorisation */
+    int *perm;    /* the symmetric ordering (np_min_degree): row/column i of a is perm[i] of the matrix */
+    double *tmp;  /* n values for np_solve */
 } np_lu_t;
 
 static int np_lu(double *a, np_lu_t *f, int NX) {
@@ -52,12 +148,13 @@ static int np_lu(double *a, np_lu_t *f, int NX) {
     double flops = 0.0;
     for (int k = 0; k < NX; ++k) {
         int p = k;
-        double m = fabs(a[k * NX + k]);
+        double m = fabs(a[k * NX + k]), diag = m;
         for (int i = k + 1; i < NX; ++i) {
             double v = fabs(a[i * NX + k]);
             if (v > m) { m = v; p = i; }
         }
         if (!(m > 0.0) || !isfinite(m)) return 0;
+        if (diag >= PIVOT_THRESHOLD * m) p = k; /* the diagonal keeps the ordering's sparsity */
         piv[k] = p;
         if (p != k)
             for (int j = 0; j < NX; ++j) { double tmp = a[k * NX + j]; a[k * NX + j] = a[p * NX + j]; a[p * NX + j] = tmp; }
@@ -89,9 +186,42 @@ static int np_lu(double *a, np_lu_t *f, int NX) {
     return 1;
 }
 
-/* solve with the factors of np_lu (whole rows were swapped: permute b first, then substitute
- * over the factors' non-zeros) */
-static void np_solve(const double *a, const np_lu_t *f, double *b, int NX) {
+/* LU of the ordered G with diagonal pivots over the symbolic structure of o (no search: the work
+ * is the factors' own multiply-adds); 0 when a pivot is below PIVOT_THRESHOLD of its column's
+ * largest entry (or zero, or not finite), where np_lu's pivoting takes over. On success f holds
+ * the factors' pattern as np_lu leaves it, with no row swapped. */
+static int np_lu_static(double *a, np_lu_t *f, const np_order_t *o, int NX) {
+    const int *sp = o->sp, *si = o->si;
+    double flops = 0.0;
+    for (int k = 0; k < NX; ++k) {
+        double d = a[k * NX + k], ad = fabs(d);
+        if (!(ad > 0.0) || !isfinite(ad)) return 0;
+        for (int q = sp[k]; q < sp[k + 1]; ++q)
+            if (PIVOT_THRESHOLD * fabs(a[si[q] * NX + k]) > ad) return 0;
+        const double *rk = a + (size_t)k * NX;
+        double inv = 1.0 / d;
+        for (int q = sp[k]; q < sp[k + 1]; ++q) {
+            double *ri = a + (size_t)si[q] * NX;
+            if (ri[k] == 0.0) continue;
+            double l = ri[k] * inv;
+            ri[k] = l;
+            for (int r = sp[k]; r < sp[k + 1]; ++r) ri[si[r]] -= l * rk[si[r]];
+            flops += sp[k + 1] - sp[k];
+        }
+    }
+    for (int k = 0; k <= NX; ++k) f->lp[k] = f->up[k] = sp[k];
+    memcpy(f->li, si, sizeof(int) * (size_t)sp[NX]);
+    memcpy(f->ui, si, sizeof(int) * (size_t)sp[NX]);
+    for (int k = 0; k < NX; ++k) f->piv[k] = k;
+    f->flops = flops;
+    return 1;
+}
+
+/* solve a x = b_out in place with the factors of np_lu of the ordered matrix (whole rows were
+ * swapped: order and permute b first, then substitute over the factors' non-zeros) */
+static void np_solve(const double *a, const np_lu_t *f, double *b_out, int NX) {
+    double *b = f->tmp;
+    for (int i = 0; i < NX; ++i) b[i] = b_out[f->perm[i]];
     for (int k = 0; k < NX; ++k) {
         int p = f->piv[k];
         if (p != k) { double tmp = b[k]; b[k] = b[p]; b[p] = tmp; }
@@ -106,6 +236,7 @@ static void np_solve(const double *a, const np_lu_t *f, double *b, int NX) {
         for (int q = f->up[k]; q < f->up[k + 1]; ++q) s -= a[k * NX + f->ui[q]] * b[f->ui[q]];
         b[k] = s / a[k * NX + k];
     }
+    for (int i = 0; i < NX; ++i) b_out[f->perm[i]] = b[i];
 }
 
 static const double DP_C[7] = {0.0, 1.0 / 5, 3.0 / 10, 4.0 / 5, 8.0 / 9, 1.0, 1.0};
@@ -323,10 +454,23 @@ static int64_t np_integrate(np_bind_t bind, np_rhs_t rhs_fn, np_jac_t jac_fn, in
     double *kbuf = (double *)malloc(sizeof(double) * (nk > 0 ? nk : 1));
     double *work = (double *)malloc(sizeof(double) * (n * 20 + 2 * n * n));
     size_t tri = n * (n - 1) / 2 + 1;
-    int *piv = (int *)malloc(sizeof(int) * (4 * n + 2 + 2 * tri));
-    if (!work || !piv || !kbuf) { free(work); free(piv); free(kbuf); return ST_NONFINITE; }
-    /* piv n, lp n + 1, up n + 1, nzc n, li and ui tri each */
-    np_lu_t lu = {piv, piv + n, piv + 4 * n + 2, piv + 2 * n + 1, piv + 4 * n + 2 + tri, piv + 3 * n + 2, 0.0};
+    /* ints: piv n, lp n + 1, up n + 1, nzc n, li and ui tri each; then o's perm, pinv, deg, nbr n
+     * each, sp n + 1, si tri, jsrc and jpos n^2 each; bytes: o's pattern and adj n^2 each, done n */
+    int *piv = (int *)malloc(sizeof(int) * (9 * n + 4 + 3 * tri + 2 * n * n));
+    unsigned char *bytes = (unsigned char *)calloc(2 * n * n + n, 1);
+    double *lu_tmp = (double *)malloc(sizeof(double) * n);
+    if (!work || !piv || !kbuf || !bytes || !lu_tmp) {
+        free(work); free(piv); free(kbuf); free(bytes); free(lu_tmp);
+        return ST_NONFINITE;
+    }
+    np_order_t o;
+    o.perm = piv + 4 * n + 2 + 2 * tri;
+    o.pinv = o.perm + n; o.deg = o.pinv + n; o.nbr = o.deg + n; o.sp = o.nbr + n; o.si = o.sp + n + 1;
+    o.jsrc = o.si + tri; o.jpos = o.jsrc + n * n;
+    o.pattern = bytes; o.adj = bytes + n * n; o.done = o.adj + n * n;
+    o.nj = 0; o.grew = 1;
+    np_lu_t lu = {piv, piv + n, piv + 4 * n + 2, piv + 2 * n + 1, piv + 4 * n + 2 + tri, piv + 3 * n + 2, 0.0,
+                  o.perm, lu_tmp};
     bind(p, kbuf);
     np_ctx c = {rhs_fn, jac_fn, NX, p, kbuf, atol, rtol, 0, 0};
     double *y = work, *y1 = y + n, *f0 = y1 + n, *f1 = f0 + n, *ytmp = f1 + n, *ftmp = ytmp + n, *err = ftmp + n;
@@ -348,7 +492,7 @@ static int64_t np_integrate(np_bind_t bind, np_rhs_t rhs_fn, np_jac_t jac_fn, in
     if (m_cols) {
         crossed = (unsigned char *)malloc((size_t)m_cols);
         yev = (double *)malloc(sizeof(double) * n);
-        if (!crossed || !yev) { free(work); free(piv); free(kbuf); free(crossed); free(yev); return ST_NONFINITE; }
+        if (!crossed || !yev) { free(work); free(piv); free(kbuf); free(bytes); free(lu_tmp); free(crossed); free(yev); return ST_NONFINITE; }
         np_columns(&c, ev, t, y, ev->g0);
     }
     int stopped = 0;
@@ -397,14 +541,17 @@ static int64_t np_integrate(np_bind_t bind, np_rhs_t rhs_fn, np_jac_t jac_fn, in
             if (!jac_fresh) {
                 np_jacobian(&c, t, h, y, f0, jac, ft, ytmp, ftmp);
                 jac_fresh = 1;
-                if (probing) {
-                    nnz_jac = 0.0;
-                    for (size_t i = 0; i < n * n; ++i) nnz_jac += jac[i] != 0.0;
-                }
+                np_scan_jacobian(&o, jac, NX);
+                nnz_jac = o.nj;
             }
-            for (size_t i = 0; i < n * n; ++i) g[i] = -jac[i];
-            for (size_t i = 0; i < n; ++i) g[i * n + i] += 1.0 / (h * RO_GAMMA);
-            if (!np_lu(g, &lu, NX)) {
+            double diag = 1.0 / (h * RO_GAMMA);
+            np_build_g(&o, jac, diag, g, NX);
+            int factored = np_lu_static(g, &lu, &o, NX);
+            if (!factored) { /* a weak diagonal: partial pivoting (threshold) on the same matrix */
+                np_build_g(&o, jac, diag, g, NX);
+                factored = np_lu(g, &lu, NX);
+            }
+            if (!factored) {
                 e = INFINITY;
             } else {
                 double inv_h = 1.0 / h;
@@ -590,6 +737,8 @@ static int64_t np_integrate(np_bind_t bind, np_rhs_t rhs_fn, np_jac_t jac_fn, in
     free(work);
     free(piv);
     free(kbuf);
+    free(bytes);
+    free(lu_tmp);
     free(crossed);
     free(yev);
     return status;
