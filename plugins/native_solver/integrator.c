@@ -1,15 +1,18 @@
 /* neuroplex native SBML integrator: one library per machine, called with a model library's
  * model_bind / model_rhs (csource.py) as function pointers.
  *
- * method 0 (auto): Dormand-Prince 5(4) with Hairer's stiffness test (Solving ODEs I, sec. IV.2,
- *   DOPRI5's h*lambda estimate > 3.25 on 15 accepted steps), switching to RODAS4 for the rest of
- *   the run once it finds the problem stiff; 1: dopri5 only; 2: RODAS4 only.
+ * method 0 (auto): Dormand-Prince 5(4), trying RODAS4 when Hairer's stiffness test fires (Solving
+ *   ODEs I, sec. IV.2: DOPRI5's h*lambda estimate > 3.25 on 15 accepted steps) and after 200,
+ *   400, 800, ... dopri5 steps, and keeping RODAS4 for the rest of the run where it costs less
+ *   per unit of time (np_rodas_pays); 1: dopri5 only; 2: RODAS4 only.
  * Dopri5: Dormand & Prince (1980), dense output by Hairer's continuous extension (DOPRI5's d
  *   coefficients). RODAS4: Hairer & Wanner, Solving ODEs II, sec. VI.4, in the transformed form
  *   of Sandu et al. (1997): G = I/(h gamma) - J, G K_i = f(t + alpha_i h, y + sum a_ij K_j)
  *   + sum (c_ij/h) K_j + gamma_i h f_t, y1 = y + sum m_i K_i, error K_6; J and f_t from the
  *   model's generated derivatives (forward differences where it has none); dense output cubic
- *   Hermite on the end-point derivatives.
+ *   Hermite on the end-point derivatives. Its linear algebra is sparse: a minimum-degree order
+ *   of the Jacobians' pattern, LU with diagonal pivots over the symbolic fill (threshold partial
+ *   pivoting where a pivot is weak), solves over the factors' non-zeros.
  * Error norm: RMS of err / (atol_i + rtol max(|y|, |y1|)) (Solving ODEs I, eq. II.4.11);
  * controller: h * 0.9 * e^-(1/q - 0.75 beta) * e_prev^beta (Solving ODEs I, sec. IV.2; beta 0.04 for
  * dopri5, 0 for RODAS4), within [0.2, fac_max], never growing after a rejection.
@@ -40,11 +43,11 @@ static double np_norm(const double *e, const double *y, const double *y1, double
 #define PIVOT_THRESHOLD 0.1
 
 /* The ordering and symbolic structure of the RODAS4 matrices G = I/(h gamma) - J, kept over a
- * run: pattern, the union of the Jacobians' off-diagonal non-zeros seen (made symmetric); perm /
+ * run: pattern, the diagonal and the union of the Jacobians' non-zeros seen (made symmetric); perm /
  * pinv, a fill-reducing symmetric order of it (np_min_degree); sp/si, the rows (= columns, the
  * pattern being symmetric) that elimination with diagonal pivots can make non-zero below (right
- * of) each diagonal position k, in ordered positions, ascending (CSR); jsrc/jpos the current
- * Jacobian's non-zeros (index in J, position in the ordered G). */
+ * of) each diagonal position k, in ordered positions, ascending (CSR); jsrc/jpos the pattern's
+ * entries (index in J, position in the ordered G). */
 typedef struct {
     unsigned char *pattern, *adj, *done;
     int *perm, *pinv, *deg, *nbr, *sp, *si, *jsrc, *jpos;
@@ -98,28 +101,30 @@ static void np_min_degree(np_order_t *o, int NX) {
     }
 }
 
-/* the Jacobian jac's non-zeros into o (jsrc/jpos), growing the pattern (and reordering) where a
- * new one appears: one pass over jac */
+/* check the Jacobian jac against o's pattern (one branch-free pass over jac); where a non-zero
+ * falls outside it, grow the pattern, reorder, and list the pattern's positions (jsrc/jpos: the
+ * entries np_build_g copies, a superset of jac's non-zeros) */
 static void np_scan_jacobian(np_order_t *o, const double *jac, int NX) {
+    size_t nn = (size_t)NX * NX;
+    int fresh = 0;
+    for (size_t q = 0; q < nn; ++q) fresh |= (jac[q] != 0.0) & (o->pattern[q] == 0);
+    if (fresh) {
+        for (int i = 0; i < NX; ++i)
+            for (int j = 0; j < NX; ++j)
+                if (jac[i * NX + j] != 0.0) o->pattern[i * NX + j] = o->pattern[j * NX + i] = 1;
+        o->grew = 1;
+    }
+    if (!o->grew) return;
+    np_min_degree(o, NX);
+    o->grew = 0;
     int nj = 0;
     for (int i = 0; i < NX; ++i)
         for (int j = 0; j < NX; ++j)
-            if (jac[i * NX + j] != 0.0) {
-                o->jsrc[nj++] = i * NX + j;
-                if (i != j && !o->pattern[i * NX + j]) {
-                    o->pattern[i * NX + j] = o->pattern[j * NX + i] = 1;
-                    o->grew = 1;
-                }
+            if (o->pattern[i * NX + j]) {
+                o->jsrc[nj] = i * NX + j;
+                o->jpos[nj++] = o->pinv[i] * NX + o->pinv[j];
             }
     o->nj = nj;
-    if (o->grew) {
-        np_min_degree(o, NX);
-        o->grew = 0;
-    }
-    for (int q = 0; q < nj; ++q) {
-        int i = o->jsrc[q] / NX, j = o->jsrc[q] % NX;
-        o->jpos[q] = o->pinv[i] * NX + o->pinv[j];
-    }
 }
 
 /* G = I/(h gamma) - J in the order of o, from the scanned Jacobian */
@@ -141,6 +146,7 @@ typedef struct {
     double flops; /* multiply-adds of the last factorisation */
     int *perm;    /* the symmetric ordering (np_min_degree): row/column i of a is perm[i] of the matrix */
     double *tmp;  /* n values for np_solve */
+    double *dinv; /* 1 / U's diagonal */
 } np_lu_t;
 
 static int np_lu(double *a, np_lu_t *f, int NX) {
@@ -173,6 +179,7 @@ static int np_lu(double *a, np_lu_t *f, int NX) {
         }
     }
     f->flops = flops;
+    for (int k = 0; k < NX; ++k) f->dinv[k] = 1.0 / a[k * NX + k];
     int nl = 0, nu = 0;
     f->lp[0] = f->up[0] = 0;
     for (int k = 0; k < NX; ++k) {
@@ -214,6 +221,7 @@ static int np_lu_static(double *a, np_lu_t *f, const np_order_t *o, int NX) {
     memcpy(f->ui, si, sizeof(int) * (size_t)sp[NX]);
     for (int k = 0; k < NX; ++k) f->piv[k] = k;
     f->flops = flops;
+    for (int k = 0; k < NX; ++k) f->dinv[k] = 1.0 / a[k * NX + k];
     return 1;
 }
 
@@ -234,7 +242,7 @@ static void np_solve(const double *a, const np_lu_t *f, double *b_out, int NX) {
     for (int k = NX - 1; k >= 0; --k) {
         double s = b[k];
         for (int q = f->up[k]; q < f->up[k + 1]; ++q) s -= a[k * NX + f->ui[q]] * b[f->ui[q]];
-        b[k] = s / a[k * NX + k];
+        b[k] = s * f->dinv[k];
     }
     for (int i = 0; i < NX; ++i) b_out[f->perm[i]] = b[i];
 }
@@ -412,9 +420,11 @@ static double np_masked_max(const double *g, const unsigned char *crossed, int m
  * accuracy-limited below its stability bound (BIOMD0000000019 at rtol 1e-8: 650 000 steps of
  * h*lambda < 3.25, where RODAS4 takes 8 000), so the test never fires. LSODA (Petzold 1983)
  * switches when the other method's step, weighted by its cost, is longer; here the other step is
- * found by trying it: after PROBE_FIRST dopri5 steps (then 2x, 4x, ... as many again) the run
- * takes PROBE_STEPS RODAS4 steps and keeps RODAS4 when its cost per unit of time is lower than
- * dopri5's: cost(RODAS4) / h_rodas < 6 rhs / h_dopri5, with a step of RODAS4 costing 7 right-hand
+ * found by trying it: when Hairer's test fires, and after PROBE_FIRST dopri5 steps (then 2x, 4x,
+ * ... as many again), the run takes PROBE_STEPS RODAS4 steps and keeps RODAS4 when its cost per
+ * unit of time is lower than dopri5's (after a failed trial Hairer's test waits for the next one:
+ * a problem at dopri5's stability bound where dopri5 is still cheaper, BIOMD0000000035, stays on
+ * dopri5): cost(RODAS4) / h_rodas < 6 rhs / h_dopri5, with a step of RODAS4 costing 7 right-hand
  * sides, a Jacobian (a right-hand side per state where it is differenced), its factorisation's
  * multiply-adds and six solves over the factors, and a right-hand side costing RHS_FLOPS per
  * state and Jacobian non-zero (the model's size; the choice stays deterministic). */
@@ -427,7 +437,7 @@ static int np_rodas_pays(const np_lu_t *lu, int NX, double nnz_jac, int jac_gene
     double jac = jac_generated ? 2.0 * nnz_jac : (NX + 1) * rhs;
     double factors = lu->lp[NX] + lu->up[NX] + NX;
     double la = lu->flops + 6.0 * factors + 3.0 * (double)NX * NX; /* factorise, 6 solves, copies and scans */
-    double rodas = 7.0 * rhs + jac + 2.0 * la;
+    double rodas = 7.0 * rhs + jac + 3.0 * la;
     return rodas / h_rodas < 6.0 * rhs / h_dopri;
 }
 
@@ -458,7 +468,7 @@ static int64_t np_integrate(np_bind_t bind, np_rhs_t rhs_fn, np_jac_t jac_fn, in
      * each, sp n + 1, si tri, jsrc and jpos n^2 each; bytes: o's pattern and adj n^2 each, done n */
     int *piv = (int *)malloc(sizeof(int) * (9 * n + 4 + 3 * tri + 2 * n * n));
     unsigned char *bytes = (unsigned char *)calloc(2 * n * n + n, 1);
-    double *lu_tmp = (double *)malloc(sizeof(double) * n);
+    double *lu_tmp = (double *)malloc(sizeof(double) * 2 * n);
     if (!work || !piv || !kbuf || !bytes || !lu_tmp) {
         free(work); free(piv); free(kbuf); free(bytes); free(lu_tmp);
         return ST_NONFINITE;
@@ -469,8 +479,9 @@ static int64_t np_integrate(np_bind_t bind, np_rhs_t rhs_fn, np_jac_t jac_fn, in
     o.jsrc = o.si + tri; o.jpos = o.jsrc + n * n;
     o.pattern = bytes; o.adj = bytes + n * n; o.done = o.adj + n * n;
     o.nj = 0; o.grew = 1;
+    for (size_t i = 0; i < n; ++i) o.pattern[i * n + i] = 1; /* the diagonal: G's own */
     np_lu_t lu = {piv, piv + n, piv + 4 * n + 2, piv + 2 * n + 1, piv + 4 * n + 2 + tri, piv + 3 * n + 2, 0.0,
-                  o.perm, lu_tmp};
+                  o.perm, lu_tmp, lu_tmp + n};
     bind(p, kbuf);
     np_ctx c = {rhs_fn, jac_fn, NX, p, kbuf, atol, rtol, 0, 0};
     double *y = work, *y1 = y + n, *f0 = y1 + n, *f1 = f0 + n, *ytmp = f1 + n, *ftmp = ytmp + n, *err = ftmp + n;
@@ -504,8 +515,8 @@ static int64_t np_integrate(np_bind_t bind, np_rhs_t rhs_fn, np_jac_t jac_fn, in
     int last_rejected = 0, jac_fresh = 0;
     int iasti = 0, nonsti = 0;
     /* auto's trial of RODAS4 (see np_rodas_pays) */
-    int probing = 0, probe_len = 0;
-    int64_t probe_at = PROBE_FIRST, probe_gap = PROBE_FIRST, probe_from = -1;
+    int probing = 0, probe_len = 0, hairer_fired = 0;
+    int64_t probe_at = PROBE_FIRST, probe_gap = PROBE_FIRST, probe_from = -1, hairer_from = 0;
     double h_ref = 0.0, nnz_jac = 0.0;
     /* PI controller (Hairer's DOPRI5: beta 0.04; RODAS4: integral only), as the torch solver's */
     double beta = stiff ? 0.0 : 0.04, err_prev = 1e-4;
@@ -675,7 +686,7 @@ static int64_t np_integrate(np_bind_t bind, np_rhs_t rhs_fn, np_jac_t jac_fn, in
                 }
                 if (stden > 0 && h * sqrt(stnum / stden) > 3.25) {
                     nonsti = 0;
-                    if (++iasti == 15) { stiff = 1; order = 4; beta = 0.0; stats[4] = steps; }
+                    if (++iasti >= 15 && steps >= hairer_from) hairer_fired = 1;
                 } else if (++nonsti == 6) {
                     iasti = 0;
                 }
@@ -695,9 +706,11 @@ static int64_t np_integrate(np_bind_t bind, np_rhs_t rhs_fn, np_jac_t jac_fn, in
             h *= fac;
             err_prev = es > 1e-4 ? es : 1e-4;
             last_rejected = 0;
-            if (method == 0 && !stiff && steps >= probe_at) {
-                /* many dopri5 steps: try RODAS4 from here for PROBE_STEPS accepted steps */
+            if (method == 0 && !stiff && (steps >= probe_at || hairer_fired)) {
+                /* many dopri5 steps, or Hairer's test: try RODAS4 from here for PROBE_STEPS steps */
                 probing = 1;
+                hairer_fired = 0;
+                iasti = nonsti = 0;
                 probe_len = 0;
                 probe_from = steps;
                 h_ref = h;
@@ -712,6 +725,7 @@ static int64_t np_integrate(np_bind_t bind, np_rhs_t rhs_fn, np_jac_t jac_fn, in
                     iasti = nonsti = 0;
                     probe_gap *= 2;
                     probe_at = steps + probe_gap;
+                    hairer_from = probe_at; /* Hairer's test brings a trial forward once per gap */
                 }
             }
         } else {
