@@ -3,8 +3,9 @@
  *
  * method 0 (auto): Dormand-Prince 5(4), trying RODAS4 when Hairer's stiffness test fires (Solving
  *   ODEs I, sec. IV.2: DOPRI5's h*lambda estimate > 3.25 on 15 accepted steps) and after 200,
- *   400, 800, ... dopri5 steps, and keeping RODAS4 for the rest of the run where it costs less
- *   per unit of time (np_rodas_pays); 1: dopri5 only; 2: RODAS4 only.
+ *   400, 800, ... dopri5 steps, keeping RODAS4 where it costs less per unit of time
+ *   (np_rodas_pays), and trying dopri5 again after 200, 400, ... RODAS4 steps the same way;
+ *   1: dopri5 only; 2: RODAS4 only.
  * Dopri5: Dormand & Prince (1980), dense output by Hairer's continuous extension (DOPRI5's d
  *   coefficients). RODAS4: Hairer & Wanner, Solving ODEs II, sec. VI.4, in the transformed form
  *   of Sandu et al. (1997): G = I/(h gamma) - J, G K_i = f(t + alpha_i h, y + sum a_ij K_j)
@@ -423,8 +424,11 @@ static double np_masked_max(const double *g, const unsigned char *crossed, int m
  * found by trying it: when Hairer's test fires, and after PROBE_FIRST dopri5 steps (then 2x, 4x,
  * ... as many again), the run takes PROBE_STEPS RODAS4 steps and keeps RODAS4 when its cost per
  * unit of time is lower than dopri5's (after a failed trial Hairer's test waits for the next one:
- * a problem at dopri5's stability bound where dopri5 is still cheaper, BIOMD0000000035, stays on
- * dopri5): cost(RODAS4) / h_rodas < 6 rhs / h_dopri5, with a step of RODAS4 costing 7 right-hand
+ * a problem at dopri5's stability bound where dopri5 is still cheaper stays on dopri5); once
+ * RODAS4 is kept, PROBE_FIRST RODAS4 steps later (then 2x, 4x, ... as many again) the run tries
+ * PROBE_STEPS dopri5 steps the same way and stays on the cheaper (the problem may leave its stiff
+ * phase; BIOMD0000000035 sits where dopri5's stable step costs less over most of its run).
+ * RODAS4 pays when cost(RODAS4) / h_rodas < 6 rhs / h_dopri5, with a step of RODAS4 costing 7 right-hand
  * sides, a Jacobian (a right-hand side per state where it is differenced), its factorisation's
  * multiply-adds and six solves over the factors, and a right-hand side costing RHS_FLOPS per
  * state and Jacobian non-zero (the model's size; the choice stays deterministic). */
@@ -515,8 +519,9 @@ static int64_t np_integrate(np_bind_t bind, np_rhs_t rhs_fn, np_jac_t jac_fn, in
     int last_rejected = 0, jac_fresh = 0;
     int iasti = 0, nonsti = 0;
     /* auto's trial of RODAS4 (see np_rodas_pays) */
-    int probing = 0, probe_len = 0, hairer_fired = 0;
+    int probing = 0, back_probing = 0, probe_len = 0, hairer_fired = 0;
     int64_t probe_at = PROBE_FIRST, probe_gap = PROBE_FIRST, probe_from = -1, hairer_from = 0;
+    int64_t back_at = 0, back_gap = PROBE_FIRST; /* trials of dopri5 once RODAS4 is kept */
     double h_ref = 0.0, nnz_jac = 0.0;
     /* PI controller (Hairer's DOPRI5: beta 0.04; RODAS4: integral only), as the torch solver's */
     double beta = stiff ? 0.0 : 0.04, err_prev = 1e-4;
@@ -706,7 +711,7 @@ static int64_t np_integrate(np_bind_t bind, np_rhs_t rhs_fn, np_jac_t jac_fn, in
             h *= fac;
             err_prev = es > 1e-4 ? es : 1e-4;
             last_rejected = 0;
-            if (method == 0 && !stiff && (steps >= probe_at || hairer_fired)) {
+            if (method == 0 && !stiff && !back_probing && (steps >= probe_at || hairer_fired)) {
                 /* many dopri5 steps, or Hairer's test: try RODAS4 from here for PROBE_STEPS steps */
                 probing = 1;
                 hairer_fired = 0;
@@ -718,7 +723,8 @@ static int64_t np_integrate(np_bind_t bind, np_rhs_t rhs_fn, np_jac_t jac_fn, in
             } else if (probing && ++probe_len == PROBE_STEPS) {
                 probing = 0;
                 if (np_rodas_pays(&lu, NX, nnz_jac, c.jac != NULL, h, h_ref)) {
-                    stats[4] = probe_from;
+                    if (stats[4] < 0) stats[4] = probe_from;
+                    back_at = steps + back_gap;
                 } else { /* back to dopri5 at its own step; the next trial twice as far away */
                     stiff = 0; order = 5; beta = 0.04; err_prev = 1e-4;
                     h = h_ref;
@@ -726,6 +732,26 @@ static int64_t np_integrate(np_bind_t bind, np_rhs_t rhs_fn, np_jac_t jac_fn, in
                     probe_gap *= 2;
                     probe_at = steps + probe_gap;
                     hairer_from = probe_at; /* Hairer's test brings a trial forward once per gap */
+                }
+            } else if (method == 0 && stiff && !probing && !back_probing && steps >= back_at) {
+                /* RODAS4 kept for a while: try dopri5 again (the problem may have left its stiff
+                 * phase, or sits where dopri5's stable step costs less) */
+                back_probing = 1;
+                probe_len = 0;
+                h_ref = h;
+                stiff = 0; order = 5; beta = 0.04; err_prev = 1e-4;
+            } else if (back_probing && ++probe_len == PROBE_STEPS) {
+                back_probing = 0;
+                hairer_fired = 0;
+                iasti = nonsti = 0;
+                if (np_rodas_pays(&lu, NX, nnz_jac, c.jac != NULL, h_ref, h)) { /* RODAS4 again */
+                    stiff = 1; order = 4; beta = 0.0;
+                    h = h_ref;
+                    back_gap *= 2;
+                    back_at = steps + back_gap;
+                } else { /* dopri5 from here; RODAS4 is tried again on the forward schedule */
+                    probe_at = steps + probe_gap;
+                    hairer_from = probe_at;
                 }
             }
         } else {

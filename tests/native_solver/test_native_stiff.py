@@ -98,3 +98,30 @@ def test_non_stiff_model_tries_rodas_and_stays_on_dopri5() -> None:
     assert 2 <= trials <= 4
     assert steps <= 1.05 * int(alone.stats["n_steps"][0])
     assert torch.allclose(auto.ys, alone.ys, rtol=1e-7, atol=1e-10)
+
+
+#: stiff while k exp(-t) is large (X relaxes at rate 1e5 at t = 0), then a non-stiff oscillator
+STIFF_THEN_NOT = """
+    X' = -k * exp(-time) * (X - 1)
+    J1: -> x; a * x
+    J2: x -> ; b * x * y
+    J3: -> y; d * x * y
+    J4: y -> ; c * y
+    X = 0; k = 1e5; x = 10; y = 5; a = 1.1; b = 0.4; c = 0.4; d = 0.1
+"""
+
+
+def test_auto_returns_to_dopri5_when_the_stiff_phase_ends() -> None:
+    model = read_antimony_string(STIFF_THEN_NOT)
+    t = torch.linspace(0.0, 60.0, 7, dtype=torch.float64)
+    kw = dict(t_eval=t, rtol=1e-9, atol=1e-12, max_steps=10**6)
+    auto = neuroplex.simulate(model, (0.0, 60.0), solver="native", **kw)
+    alone = neuroplex.simulate(model, (0.0, 60.0), solver="native", method="dopri5", **kw)
+    rodas = neuroplex.simulate(model, (0.0, 60.0), solver="native", method="rodas4", **kw)
+    steps, jacobians = int(auto.stats["n_steps"][0]), int(auto.stats["n_jacobians"][0])
+    assert auto.ok and 0 <= int(auto.stats["stiff_from_step"][0]) < PROBE_FIRST
+    # RODAS4 through the stiff start, dopri5 (no Jacobians) for most of the run after it
+    assert jacobians < 0.5 * steps
+    assert 10 * steps < int(alone.stats["n_steps"][0]) and steps < int(rodas.stats["n_steps"][0])
+    for other in (alone, rodas):
+        assert torch.allclose(auto.ys, other.ys, rtol=1e-6, atol=1e-9)
