@@ -6,7 +6,9 @@ with the integrator and cached on disk (:mod:`.library`); a run calls the librar
 sample, so no Python runs inside the step loop. SBML values are the SBML program's
 (:class:`neuroplex.sbml.program.SBMLProgram`): initial state, per-state tolerance scaling and
 output expressions, evaluated in torch around the compiled run. Methods: ``auto`` (dopri5,
-switching to RODAS4 where Hairer's stiffness test fires), ``dopri5``, ``rodas4``.
+trying RODAS4 where Hairer's stiffness test fires and every so many steps, on whichever costs
+less per unit of time), ``dopri5``, ``rodas4``. For results within rtol 1e-4 / atol 1e-8 of a
+converged reference on every output, run at ``rtol=1e-9, atol=1e-13`` (docs/native_solver.md).
 
 SBML events run with the torch path's semantics (:class:`neuroplex.sbml.events.SampleRun`) on
 compiled segments between them (:mod:`.segments`): the C integrator stops at each crossing of a
@@ -64,7 +66,7 @@ def refusal(model: Any) -> str | None:
 
 class NativeSolver(Solver):
     """Compiled C integration of SBML models (events included), one trajectory at a time: dopri5
-    switching to RODAS4 when stiff (``auto``), or either alone; built once per model and
+    and RODAS4, whichever costs less (``auto``), or either alone; built once per model and
     compiler and cached on disk. ``rtol``/``atol``/``dt`` (first step)/``dt_min``/``dt_max``/
     ``max_steps`` as the torch solver's; ``workers``: processes a batch is split over
     (:mod:`.ensemble`)."""
