@@ -10,8 +10,8 @@
  *   coefficients). RODAS4: Hairer & Wanner, Solving ODEs II, sec. VI.4, in the transformed form
  *   of Sandu et al. (1997): G = I/(h gamma) - J, G K_i = f(t + alpha_i h, y + sum a_ij K_j)
  *   + sum (c_ij/h) K_j + gamma_i h f_t, y1 = y + sum m_i K_i, error K_6; J and f_t from the
- *   model's generated derivatives (forward differences where it has none); dense output cubic
- *   Hermite on the end-point derivatives. Its linear algebra is sparse: a minimum-degree order
+ *   model's generated derivatives (forward differences where it has none); dense output RODAS's
+ *   own third-order interpolant from the stages (rodas.f's d coefficients). Its linear algebra is sparse: a minimum-degree order
  *   of the Jacobians' pattern, LU with diagonal pivots over the symbolic fill (threshold partial
  *   pivoting where a pivot is weak), solves over the factors' non-zeros.
  * Error norm: RMS of err / (atol_i + rtol max(|y|, |y1|)) (Solving ODEs I, eq. II.4.11);
@@ -391,22 +391,51 @@ static void np_columns(np_ctx *c, np_events *ev, double t, const double *y, doub
     }
 }
 
-/* the dense output at theta in [0, 1] of the accepted step y -> y1 (dopri5: Hairer's continuous
- * extension, r5 its fifth coefficient; RODAS4: cubic Hermite on the end-point derivatives) */
-static void np_dense(int stiff, double th, double h, const double *y, const double *y1, const double *f0,
-                     const double *f1, const double *r5, double *o, size_t n) {
+/* RODAS4's dense output coefficients (rodas.f: D21..D25, D31..D35; K_6 has none) */
+static const double RO_D2[5] = {10.12623508344586, -7.487995877610167, -34.80091861555747, -7.992771707568823,
+                                1.025137723295662};
+static const double RO_D3[5] = {-0.6762803392801253, 6.087714651680015, 16.43084320892478, 24.76722511418386,
+                                -6.594389125716872};
+
+/* the accepted step's dense output coefficients from its stages ks: dopri5, r5 = h sum d_j k_j
+ * (n values); RODAS4, q2 = sum d2i K_i and q3 = sum d3i K_i (2 n values) */
+static void np_dense_coefficients(int stiff, double h, const double *ks, double *dc, size_t n) {
     if (!stiff) {
-        double th1 = 1.0 - th;
+        for (size_t i = 0; i < n; ++i) {
+            double acc = 0.0;
+            for (int j = 0; j < 7; ++j) acc += DP_D[j] * ks[j * n + i];
+            dc[i] = h * acc;
+        }
+    } else {
+        for (size_t i = 0; i < n; ++i) {
+            double a2 = 0.0, a3 = 0.0;
+            for (int j = 0; j < 5; ++j) {
+                a2 += RO_D2[j] * ks[j * n + i];
+                a3 += RO_D3[j] * ks[j * n + i];
+            }
+            dc[i] = a2;
+            dc[n + i] = a3;
+        }
+    }
+}
+
+/* the dense output at theta in [0, 1] of the accepted step y -> y1, dc from np_dense_coefficients
+ * (dopri5: Hairer's continuous extension; RODAS4: its own third-order interpolant from the stages,
+ * Hairer & Wanner II sec. VI.4, (1 - theta) y + theta (y1 + (1 - theta) (q2 + theta q3)), which
+ * stays accurate across a stiff transient inside the step, where a cubic Hermite curve on the
+ * end-point derivatives does not: a step starting off a slow manifold has a large f there) */
+static void np_dense(int stiff, double th, double h, const double *y, const double *y1, const double *f0,
+                     const double *f1, const double *dc, double *o, size_t n) {
+    double th1 = 1.0 - th;
+    if (!stiff) {
         for (size_t i = 0; i < n; ++i) {
             double yd = y1[i] - y[i];
             double bspl = h * f0[i] - yd;
             double r4 = yd - h * f1[i] - bspl;
-            o[i] = y[i] + th * (yd + th1 * (bspl + th * (r4 + th1 * r5[i])));
+            o[i] = y[i] + th * (yd + th1 * (bspl + th * (r4 + th1 * dc[i])));
         }
     } else {
-        double th2 = th * th, th3 = th2 * th;
-        double h00 = 2 * th3 - 3 * th2 + 1, h10 = th3 - 2 * th2 + th, h01 = -2 * th3 + 3 * th2, h11 = th3 - th2;
-        for (size_t i = 0; i < n; ++i) o[i] = h00 * y[i] + h01 * y1[i] + h * (h10 * f0[i] + h11 * f1[i]);
+        for (size_t i = 0; i < n; ++i) o[i] = th1 * y[i] + th * (y1[i] + th1 * (dc[i] + th * dc[n + i]));
     }
 }
 
@@ -490,8 +519,8 @@ static int64_t np_integrate(np_bind_t bind, np_rhs_t rhs_fn, np_jac_t jac_fn, in
     np_ctx c = {rhs_fn, jac_fn, NX, p, kbuf, atol, rtol, 0, 0};
     double *y = work, *y1 = y + n, *f0 = y1 + n, *f1 = f0 + n, *ytmp = f1 + n, *ftmp = ytmp + n, *err = ftmp + n;
     double *ks = err + n;           /* 7 x n stage values */
-    double *ft = ks + 7 * n, *rhs = ft + n, *r5 = rhs + n;
-    double *jac = r5 + n, *g = jac + n * n;
+    double *ft = ks + 7 * n, *rhs = ft + n;
+    double *jac = rhs + n, *g = jac + n * n, *dc = g + n * n; /* dc: 2 n dense output coefficients */
     int64_t status = ST_OK;
     int64_t io = 0;
     memcpy(y, y0, sizeof(double) * n);
@@ -604,7 +633,7 @@ static int64_t np_integrate(np_bind_t bind, np_rhs_t rhs_fn, np_jac_t jac_fn, in
             /* accepted: f at the new point (dopri5: FSAL), dense output at the t_eval inside */
             if (!stiff) memcpy(f1, ks + 6 * n, sizeof(double) * n);
             else np_f(&c, t_new, y1, f1);
-            int r5_ready = 0;
+            int dc_ready = 0;
             double t_stop = t_new;
             const double *y_stop = y1;
             if (m_cols) {
@@ -617,14 +646,8 @@ static int64_t np_integrate(np_bind_t bind, np_rhs_t rhs_fn, np_jac_t jac_fn, in
                     any |= crossed[col];
                 }
                 if (any) {
-                    if (!stiff) {
-                        for (size_t i = 0; i < n; ++i) {
-                            double acc = 0.0;
-                            for (int j = 0; j < 7; ++j) acc += DP_D[j] * ks[j * n + i];
-                            r5[i] = h * acc;
-                        }
-                        r5_ready = 1;
-                    }
+                    np_dense_coefficients(stiff, h, ks, dc, n);
+                    dc_ready = 1;
                     double lo = 0.0, hi = 1.0;
                     double f_lo = np_masked_max(ev->g0, crossed, m_cols), f_hi = np_masked_max(ev->g1, crossed, m_cols);
                     double width = 100 * 2.220446049250313e-16 * (fabs(t) + fabs(h)) / fabs(h);
@@ -634,7 +657,7 @@ static int64_t np_integrate(np_bind_t bind, np_rhs_t rhs_fn, np_jac_t jac_fn, in
                         double denom = f_hi - f_lo;
                         double rf = (lo * f_hi - hi * f_lo) / (denom == 0 ? 1.0 : denom);
                         double x = (isfinite(rf) && rf > lo && rf < hi && denom != 0) ? rf : 0.5 * (lo + hi);
-                        np_dense(stiff, x, h, y, y1, f0, f1, r5, ytmp, n);
+                        np_dense(stiff, x, h, y, y1, f0, f1, dc, ytmp, n);
                         np_columns(&c, ev, t + x * h, ytmp, ev->gx);
                         double fx = np_masked_max(ev->gx, crossed, m_cols);
                         if (fx >= 0) {
@@ -652,7 +675,7 @@ static int64_t np_integrate(np_bind_t bind, np_rhs_t rhs_fn, np_jac_t jac_fn, in
                         if (crossed[col] && g_hi[col] >= 0) first = col;
                     if (hi < 1.0) {
                         t_stop = t + hi * h;
-                        np_dense(stiff, hi, h, y, y1, f0, f1, r5, yev, n);
+                        np_dense(stiff, hi, h, y, y1, f0, f1, dc, yev, n);
                         y_stop = yev;
                     }
                     *event_index = first;
@@ -660,17 +683,11 @@ static int64_t np_integrate(np_bind_t bind, np_rhs_t rhs_fn, np_jac_t jac_fn, in
                 }
             }
             if (io < n_t && t_eval[io] <= t_stop) {
-                if (!stiff && !r5_ready) {
-                    for (size_t i = 0; i < n; ++i) {
-                        double acc = 0.0;
-                        for (int j = 0; j < 7; ++j) acc += DP_D[j] * ks[j * n + i];
-                        r5[i] = h * acc;
-                    }
-                }
+                if (!dc_ready) np_dense_coefficients(stiff, h, ks, dc, n);
                 while (io < n_t && t_eval[io] <= t_stop) {
                     double *o = out + io * n;
                     if (t_eval[io] == t_stop) memcpy(o, y_stop, sizeof(double) * n);
-                    else np_dense(stiff, (t_eval[io] - t) / h, h, y, y1, f0, f1, r5, o, n);
+                    else np_dense(stiff, (t_eval[io] - t) / h, h, y, y1, f0, f1, dc, o, n);
                     ++io;
                 }
             }

@@ -142,3 +142,20 @@ def test_return_to_rodas_after_a_dopri5_trial_keeps_the_dense_output() -> None:
     assert auto.ok and int(auto.stats["stiff_from_step"][0]) >= 0
     assert int(auto.stats["n_jacobians"][0]) < int(auto.stats["n_steps"][0])  # a dopri5 trial ran
     assert float(((auto.ys - rodas.ys).abs() / (1e-8 + 1e-4 * rodas.ys.abs())).max()) <= 0.5
+
+
+def test_rodas_dense_output_inside_a_long_step_from_off_its_slow_manifold() -> None:
+    # X relaxes to 1 at rate 1e6 from 1e-7 off it: the error estimate accepts a first step of 1.0,
+    # where f = -0.1 at the start. RODAS4's own interpolant from its stages stays within the
+    # initial 1e-7 of the solution between the step ends; a cubic Hermite curve on the end-point
+    # derivatives bows by h f / 7 ~ 1.5e-2.
+    model = read_antimony_string("""
+        X' = -k * (X - 1)
+        X = 1.0000001; k = 1e6
+    """)
+    t = torch.linspace(0.0, 1.0, 11, dtype=torch.float64)
+    sol = neuroplex.simulate(model, (0.0, 1.0), solver="native", method="rodas4", t_eval=t, rtol=1e-6, atol=1e-9,
+                             dt=1.0)
+    exact = 1.0 + 1e-7 * torch.exp(-1e6 * t)
+    assert sol.ok and int(sol.stats["n_steps"][0]) == 1
+    assert float((sol["X"][0] - exact).abs().max()) < 1e-6
