@@ -1,6 +1,7 @@
 """The scripting front doors: :func:`load_model`, :func:`simulate`, :func:`equilibrate`."""
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from importlib import resources
@@ -12,7 +13,7 @@ import torch
 from .cli_solver import check_declared
 from .dynamics import Dynamics
 from .ensembles import run_sharded
-from .errors import ModelError, NeuroplexError, UnknownNameError
+from .errors import ModelError, NeuroplexError, SolverError, UnknownNameError
 from .executors import Executor, get_executor
 from .features import check_placement
 from .host import get_host
@@ -133,6 +134,30 @@ def by_name(model: Any, params: Any, initial: Mapping[str, Any] | None) -> tuple
     return resolve(params, initial)
 
 
+def check_times(t0: float, t1: float, t_eval: torch.Tensor | None) -> None:
+    """Refuse a span or output times no solver can honour: a span that is not finite or runs
+    backward, output times that are not finite, not in ascending order or outside the span
+    (solvers would otherwise report NaN there with a successful status)."""
+    if not (math.isfinite(t0) and math.isfinite(t1)):
+        raise NeuroplexError(f"t_span ({t0}, {t1}) must be finite")
+    if t1 < t0:
+        raise NeuroplexError(f"t_span ({t0}, {t1}) runs backward: give (t0, t1) with t1 >= t0")
+    if t_eval is None:
+        return
+    te = t_eval.detach().flatten().double().cpu()
+    if not bool(torch.isfinite(te).all()):
+        raise NeuroplexError(f"t_eval has {int((~torch.isfinite(te)).sum())} value(s) that are not finite numbers")
+    if bool((te[1:] < te[:-1]).any()):
+        i = int(torch.nonzero(te[1:] < te[:-1])[0])
+        raise SolverError(f"t_eval must be increasing (ascending order): t_eval[{i}] = {float(te[i])} comes before "
+                             f"t_eval[{i + 1}] = {float(te[i + 1])}")
+    outside = (te < t0) | (te > t1)
+    if bool(outside.any()):
+        i = int(torch.nonzero(outside)[0])
+        raise NeuroplexError(f"t_eval[{i}] = {float(te[i])} lies outside t_span ({t0}, {t1}) "
+                             f"({int(outside.sum())} output time(s) outside): widen t_span or drop those times")
+
+
 def simulate(
     model: Any,
     t_span: tuple[float, float] | float,
@@ -180,6 +205,7 @@ def simulate(
         t_eval = torch.as_tensor(list(t_eval), dtype=torch.float64)
     if t_eval is not None and t_eval.numel() == 0:
         raise NeuroplexError("t_eval is empty: ask for at least one output time")
+    check_times(t0, t1, t_eval)
     distributed = executor != "local" or address is not None
     workers = solver_options.pop("workers", None) if distributed else None
     instance = make_solver(solver, "simulate", model, **solver_options)

@@ -9,6 +9,7 @@ and for events the *atoms* of their triggers (see :mod:`.events` for how they ru
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
@@ -28,6 +29,9 @@ if TYPE_CHECKING:
 __all__ = ["COLUMN_MAJOR_MIN", "SBMLProgram", "column_major"]
 
 _REL_OPS = (">", ">=", "<", "<=", "==", "!=")
+#: species starting below this size (in the file's units) get tolerances that follow their size
+#: (:meth:`SBMLProgram.atol_scale`)
+SMALL_SPECIES = 1e-3
 
 
 # ===================================================================== compilation
@@ -128,32 +132,52 @@ class SBMLProgram(CompiledProgram):
         else:
             self.atom_g = None
 
-    def atol_scale(self, p: torch.Tensor, y_init: torch.Tensor) -> torch.Tensor | None:
-        """``(B, n)`` factors that turn an absolute tolerance meant for concentrations into one
-        for the states: ``min(1, |V|)`` (``V`` the compartment's initial size) for species the
-        reader integrates as amounts, 1 elsewhere; None when no state needs one.
+    def atol_scale(self, p: torch.Tensor, y_init: torch.Tensor, by_magnitude: bool = True) -> torch.Tensor | None:
+        """``(B, n)`` factors that turn an absolute tolerance meant for concentrations of order 1
+        into one for the states; None when no state needs one. For each species state:
 
-        Species in a compartment of size 1e-16 have amounts near 1e-23, where a concentration
-        tolerance would accept any value (BIOMD0000000001 does this); like roadrunner, the
-        tolerance follows the compartment size down, never up."""
+        * ``min(1, |V|)`` (``V`` the compartment's initial size) for species the reader
+          integrates as amounts: species in a compartment of size 1e-16 have amounts near 1e-23,
+          where a concentration tolerance would accept any value (BIOMD0000000001 does this);
+        * with ``by_magnitude``, times ``min(1, m / SMALL_SPECIES)``, ``m`` the species' own
+          starting value (its concentration, or its amount where the file declares amounts), or,
+          for a species that starts at 0, the smallest non-zero starting value of the model's
+          species (species of 1e-3 and more keep the tolerance as given): a model whose
+          concentrations are all far below the tolerance (BIOMD0000000183: 1e-16..1e-7 M) would
+          otherwise get noise of the tolerance's size, and ratios of its species (assignment
+          rules) would be wrong by orders of magnitude.
+
+        Like roadrunner, whose absolute tolerance follows each species' own size, the tolerance
+        only ever shrinks, never grows; other states (rate rules) keep it as given."""
         species = (self.model.metadata.get("sbml") or {}).get("species") or {}
-        comp_of = {v["amount_state"]: v["compartment"] for v in species.values()
-                   if v.get("amount_state") and not v.get("has_only_substance_units")}
-        scale = torch.ones_like(y_init)
-        found = False
+        held = {v["amount_state"]: v for v in species.values() if v.get("amount_state")}
+        rows = torch.ones_like(y_init)
+        size_of = torch.ones_like(y_init)  # compartment sizes (1 where the value is the amount)
+        moving: list[int] = []
         for i, name in enumerate(self.state_names):
-            c = comp_of.get(name)
+            if name not in held:
+                continue
+            moving.append(i)
+            c = None if held[name].get("has_only_substance_units") else held[name].get("compartment")
             if c in self.param_names:
                 size = p[:, self.param_names.index(c)]
             elif c in self.state_names:
                 size = y_init[:, self.state_names.index(c)]
             else:
                 continue
-            size = size.detach().abs().expand(scale.shape[0])
+            size = size.detach().abs().expand(rows.shape[0])
             usable = torch.isfinite(size) & (size > 0)
-            scale[:, i] = torch.where(usable, size.clamp(max=1.0), torch.ones_like(size))
-            found = True
-        return scale if found and bool((scale != 1.0).any()) else None
+            size_of[:, i] = torch.where(usable, size, torch.ones_like(size))
+            rows[:, i] = torch.where(usable, size.clamp(max=1.0), torch.ones_like(size))
+        if by_magnitude and moving:
+            cols = torch.tensor(moving)
+            value = (y_init.detach()[:, cols] / size_of[:, cols]).abs()
+            value = torch.where(torch.isfinite(value), value, torch.zeros_like(value))
+            smallest = torch.where(value > 0, value, torch.full_like(value, math.inf)).amin(-1, keepdim=True)
+            fallback = torch.where(torch.isfinite(smallest), smallest, torch.ones_like(smallest))
+            m = torch.where(value > 0, value, fallback.expand_as(value))
+            rows[:, cols] = rows[:, cols] * (m / SMALL_SPECIES).clamp(max=1.0)
+        return rows if bool((rows != 1.0).any()) else None
 
     def default_params(self, dtype: torch.dtype = torch.float64, device: Any = None) -> torch.Tensor:
         return torch.tensor([p.value for p in self.model.parameters], dtype=dtype, device=device)
