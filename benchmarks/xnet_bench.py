@@ -3,6 +3,8 @@
     python benchmarks/xnet_bench.py --protocol recovery --seeds 0,1,2 --problems 1-12 --time-budget 60 --with-gplearn
     python benchmarks/xnet_bench.py --protocol paper --seeds 0,1,2
     python benchmarks/xnet_bench.py --classify iris --seeds 0,1,2 --time-budget 30
+    python benchmarks/xnet_bench.py --classify iris --cv 5 --seeds 0,1,2 --time-budget 10
+    python benchmarks/xnet_bench.py --classify digits --pca 6 --seeds 0,1,2 --time-budget 60
 
 * ``recovery``: the DSR/DSO spec (20 points U[a, b] per variable, docs/xnet.md), exact symbolic
   recovery by sympy, R^2 on 1000 fresh in-range points and on the extrapolation box;
@@ -35,10 +37,17 @@ def main() -> None:
     ap.add_argument("--json", default=None)
     ap.add_argument("--classify", choices=("iris", "digits"), default=None,
                     help="classification instead: test accuracy and size over the seeds")
+    ap.add_argument("--cv", type=int, default=0,
+                    help="classification: stratified K-fold cross-validation per seed (0: the data set's split)")
+    ap.add_argument("--pca", type=int, default=None, help="classification: X-Net on this many principal components")
     a = ap.parse_args()
     set_threads(1)
     if a.classify:
-        classify(a.classify, [int(s) for s in a.seeds.split(",")], a.time_budget)
+        seeds = [int(s) for s in a.seeds.split(",")]
+        if a.cv:
+            classify_cv(a.classify, seeds, a.time_budget, a.cv, a.pca)
+        else:
+            classify(a.classify, seeds, a.time_budget, a.pca)
         return
     rows = run_bench(parse_ids(a.problems), [int(s) for s in a.seeds.split(",")], a.protocol, a.time_budget,
                      a.with_gplearn, a.json)
@@ -47,7 +56,7 @@ def main() -> None:
     print(table2(rows))
 
 
-def classify(name: str, seeds: list[int], time_budget: float) -> None:
+def classify(name: str, seeds: list[int], time_budget: float, n_components: int | None = None) -> None:
     """XNetClassifier (one tree per class, cross-entropy) on the core's data sets (the split
     depends on the seed), next to a logistic regression on the same split."""
     import time
@@ -63,7 +72,7 @@ def classify(name: str, seeds: list[int], time_budget: float) -> None:
     accs, nodes = [], []
     for seed in seeds:
         d = load_dataset(name, seed=seed)
-        clf = XNetClassifier(random_state=seed, time_budget=time_budget)
+        clf = XNetClassifier(random_state=seed, time_budget=time_budget, n_components=n_components)
         t0 = time.process_time()
         clf.fit(d.x_train.numpy(), d.y_train.numpy())
         acc = clf.score(d.x_test.numpy(), d.y_test.numpy())
@@ -75,6 +84,51 @@ def classify(name: str, seeds: list[int], time_budget: float) -> None:
               f"CPU {cpu:.1f} s; logistic regression on the same split {peer.score(d.x_test.numpy(), d.y_test.numpy()):.4f}",
               flush=True)
     print(f"{name}: accuracy median {median(accs):.4f} worst {min(accs):.4f}; nodes median {median(nodes)}")
+
+
+
+def classify_cv(name: str, seeds: list[int], time_budget: float, folds: int, n_components: int | None) -> None:
+    """Stratified ``folds``-fold cross-validation of XNetClassifier on the whole data set, the
+    shuffle seeded by each seed; logistic regression (C = 1 and C = 100) and an RBF SVC on the
+    same folds. Per seed the mean test accuracy over the folds; median and worst over seeds."""
+    import time
+    from statistics import median
+
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import SVC
+
+    from neuroplex.datasets import load_dataset
+    from neuroplex.plugins.xnet import XNetClassifier
+
+    d = load_dataset(name, seed=0)
+    X = np.concatenate([d.x_train.numpy(), d.x_test.numpy()]).astype(np.float64)
+    y = np.concatenate([d.y_train.numpy(), d.y_test.numpy()])
+    peers = {"logreg C=1": lambda: make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000)),
+             "logreg C=100": lambda: make_pipeline(StandardScaler(), LogisticRegression(C=100, max_iter=5000)),
+             "svc rbf": lambda: make_pipeline(StandardScaler(), SVC())}
+    per_seed: dict[str, list[float]] = {k: [] for k in ["xnet", *peers]}
+    for seed in seeds:
+        accs: dict[str, list[float]] = {k: [] for k in per_seed}
+        nodes, cpu = [], []
+        for tr, te in StratifiedKFold(folds, shuffle=True, random_state=seed).split(X, y):
+            t0 = time.process_time()
+            clf = XNetClassifier(random_state=seed, time_budget=time_budget, n_components=n_components).fit(X[tr], y[tr])
+            cpu.append(time.process_time() - t0)
+            accs["xnet"].append(clf.score(X[te], y[te]))
+            nodes.append(clf.n_nodes_)
+            for k, make in peers.items():
+                accs[k].append(make().fit(X[tr], y[tr]).score(X[te], y[te]))
+        for k in per_seed:
+            per_seed[k].append(float(np.mean(accs[k])))
+        print(f"{name} seed {seed} ({folds}-fold): X-Net {per_seed['xnet'][-1]:.4f} (folds "
+              + " ".join(f"{a:.3f}" for a in accs["xnet"]) + f"), nodes median {median(nodes)}, "
+              f"CPU {sum(cpu):.1f} s; " + ", ".join(f"{k} {per_seed[k][-1]:.4f}" for k in peers), flush=True)
+    for k, v in per_seed.items():
+        print(f"{name} {folds}-fold CV, {k}: mean accuracy per seed median {median(v):.4f} worst {min(v):.4f}")
 
 
 if __name__ == "__main__":

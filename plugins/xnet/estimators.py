@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 import time
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import sympy
@@ -15,8 +15,10 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import tree as T
 from .abp import ABPConfig, Candidate
+from .classify import linear_proposals, pca, pick_on_validation
 from .library import DEFAULT_LIBRARY
 from .propose import propose
+from .refit import lbfgs_refit, losses
 from .search import SearchResult, run_search
 from .tree import TreeSpec
 
@@ -29,6 +31,20 @@ def _symbols(names: Sequence[str]) -> list[sympy.Symbol]:
         s = re.sub(r"\W", "_", str(n))
         out.append(sympy.Symbol(s if s and not s[0].isdigit() else f"x_{s}"))
     return out
+
+
+def _holdout(y: np.ndarray, share: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (fit, validation): ``share`` of each class held out at random (at least one
+    sample, and at least one kept); no hold-out when a class has fewer than 4 samples."""
+    counts = np.bincount(y)
+    if share <= 0 or counts.min() < 4:
+        return np.arange(len(y)), np.zeros(0, dtype=np.int64)
+    val = []
+    for c in range(len(counts)):
+        idx = rng.permutation(np.nonzero(y == c)[0])
+        val.append(idx[:min(max(1, int(round(share * len(idx)))), len(idx) - 1)])
+    v = np.sort(np.concatenate(val))
+    return np.setdiff1d(np.arange(len(y)), v), v
 
 
 class _XNetBase(BaseEstimator):
@@ -198,25 +214,44 @@ class XNetRegressor(RegressorMixin, _XNetBase):
 class XNetClassifier(ClassifierMixin, _XNetBase):
     """Classification with one X-Net tree per class and cross-entropy (paper section 2.2).
 
-    Inputs are standardised before the trees see them (``standardize``); :meth:`sympy` maps the
-    formulas back to the raw inputs.
+    Inputs are standardised before the trees see them (``standardize``) and optionally projected
+    on their ``n_components`` leading principal axes (the paper's PCA option for MNIST);
+    :meth:`sympy` maps the formulas back to the raw inputs. Ours (docs/xnet.md,
+    "Classification"): ``propose`` starts the populations from linear class trees of a logistic
+    regression (``classify.linear_proposals``), and with ``validation > 0`` that share of the
+    training data (stratified) is held out to choose among the search's best candidates
+    (accuracy, then cross-entropy), whose constants are then refitted on all the training data.
     """
 
     def __init__(self, library: Sequence[str] = ("+", "-", "*", "/", "sin", "cos", "exp", "square", "x"),
                  max_nodes: int = 9, depth: int = 5, population: int = 16, steps_per_round: int = 40,
                  max_rounds: int = 30, time_budget: float | None = 60.0, refit_per_round: int = 8,
-                 parsimony: float = 0.01, snap: bool = False, accept: float = 0.01, stall_limit: int = 20,
-                 k_alternate: int = 2, standardize: bool = True, random_state: int | None = None) -> None:
+                 parsimony: float = 0.001, snap: bool = False, accept: float = 0.01, stall_limit: int = 20,
+                 k_alternate: int = 2, standardize: bool = True, n_components: int | None = None,
+                 propose: bool = True, validation: float = 0.0, random_state: int | None = None) -> None:
         super().__init__(library=library, max_nodes=max_nodes, depth=depth, population=population,
                          steps_per_round=steps_per_round, max_rounds=max_rounds, time_budget=time_budget,
                          refit_per_round=refit_per_round, parsimony=parsimony, snap=snap, accept=accept,
                          stall_limit=stall_limit, k_alternate=k_alternate, random_state=random_state)
         self.standardize = standardize
+        self.n_components = n_components
+        self.propose = propose
+        self.validation = validation
 
     def _scaled(self, X: np.ndarray) -> np.ndarray:
-        return (X - self.mean_) / self.std_
+        Z = (X - self.mean_) / self.std_
+        return Z @ self.components_.T if self.components_ is not None else Z
+
+    def _tree_inputs(self) -> int:
+        return self.components_.shape[0] if getattr(self, "components_", None) is not None else self.n_features_in_
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        if "n_features_in_" in state:
+            self.spec_ = TreeSpec(self._tree_inputs(), self.library, self.depth)
 
     def fit(self, X: Any, y: Any) -> "XNetClassifier":
+        t0 = time.process_time()
         X, y = validate_data(self, X, y, dtype=np.float64)
         check_classification_targets(y)
         self.classes_, yi = np.unique(y, return_inverse=True)
@@ -225,21 +260,42 @@ class XNetClassifier(ClassifierMixin, _XNetBase):
             self.std_ = np.where(std > 1e-12, std, 1.0)
         else:
             self.mean_, self.std_ = np.zeros(X.shape[1]), np.ones(X.shape[1])
-        x = torch.as_tensor(self._scaled(X))
-        labels = torch.as_tensor(yi, dtype=torch.long)
+        self.components_ = None
+        if self.n_components is not None and self.n_components < X.shape[1]:
+            self.components_ = pca((X - self.mean_) / self.std_, self.n_components)
+        Z = self._scaled(X)
         k = len(self.classes_)
+        rng = self._rng()
+        fit_idx, val_idx = _holdout(yi, self.validation, rng)
 
-        def loss_fn(roots: torch.Tensor) -> torch.Tensor:  # cross-entropy of the trees' softmax
-            logits = roots.permute(0, 2, 1)  # [M, N, C]
-            return torch.nn.functional.cross_entropy(
-                logits.reshape(-1, k), labels.repeat(roots.shape[0]), reduction="none").reshape(roots.shape[0], -1).mean(1)
+        def ce(labels: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+            def loss_fn(roots: torch.Tensor) -> torch.Tensor:  # cross-entropy of the trees' softmax
+                logits = roots.permute(0, 2, 1)  # [M, N, C]
+                return torch.nn.functional.cross_entropy(
+                    logits.reshape(-1, k), labels.repeat(roots.shape[0]),
+                    reduction="none").reshape(roots.shape[0], -1).mean(1)
+            return loss_fn
 
-        self.spec_ = TreeSpec(X.shape[1], self.library, self.depth)
-        res = run_search(self.spec_, x, loss_fn, self._config(), self._rng(), group=k,
-                         max_rounds=self.max_rounds, time_budget=self.time_budget,
+        self.spec_ = TreeSpec(Z.shape[1], self.library, self.depth)
+        x_fit, y_fit = torch.as_tensor(Z[fit_idx]), yi[fit_idx]
+        loss_fit = ce(torch.as_tensor(y_fit, dtype=torch.long))
+        seeds = (linear_proposals(Z[fit_idx], y_fit, k, self.spec_, self.max_nodes)
+                 if self.propose and k >= 2 and len(np.unique(y_fit)) == k else [])
+        budget = None if self.time_budget is None else 0.9 * max(self.time_budget - (time.process_time() - t0), 0.0)
+        res = run_search(self.spec_, x_fit, loss_fit, self._config(), rng, group=k,
+                         max_rounds=self.max_rounds, time_budget=budget,
                          refit_per_round=self.refit_per_round, parsimony=self.parsimony,
-                         snap_constants=self.snap, exact_loss=0.0)
-        self.candidate_ = res.best
+                         snap_constants=self.snap, exact_loss=0.0, proposals=seeds)
+        best = res.best
+        if len(val_idx):
+            best = pick_on_validation(self.spec_, res.front, torch.as_tensor(Z[val_idx]), yi[val_idx],
+                                      ce(torch.as_tensor(yi[val_idx], dtype=torch.long)), k)
+            x_all, loss_all = torch.as_tensor(Z), ce(torch.as_tensor(yi, dtype=torch.long))
+            best = Candidate(best.ops, best.w, best.b,
+                             float(losses(self.spec_, x_all, loss_all, k, best.ops, best.w, best.b)[0]))
+            best = lbfgs_refit(self.spec_, x_all, loss_all, [best], group=k,
+                               deadline=None if self.time_budget is None else t0 + self.time_budget)[0]
+        self.candidate_ = best
         self.n_rounds_, self.fit_seconds_ = res.rounds, res.seconds
         return self
 
@@ -260,16 +316,25 @@ class XNetClassifier(ClassifierMixin, _XNetBase):
 
     def sympy(self) -> list[sympy.Expr]:
         """One formula (logit) per class, in the raw input names."""
-        syms = _symbols(self._names(self.n_features_in_))
-        sub = {s: (s - float(m)) / float(d) for s, m, d in zip(syms, self.mean_, self.std_)} if self.standardize else {}
-        return [e.xreplace(sub) if sub else e for e in self._tree_exprs()]
+        check_is_fitted(self, "candidate_")
+        raw = _symbols(self._names(self.n_features_in_))
+        z = [(s - float(m)) / float(d) for s, m, d in zip(raw, self.mean_, self.std_)]
+        if self.components_ is not None:
+            z = [sum(float(c) * zi for c, zi in zip(row, z)) for row in self.components_]
+        syms = sympy.symbols(f"_z1:{len(z) + 1}")
+        c = self.candidate_
+        return [T.to_sympy(self.spec_, c.ops[g], c.w[g], c.b[g], syms).xreplace(dict(zip(syms, z)))
+                for g in range(c.ops.shape[0])]
 
     def _save_state(self) -> dict[str, Any]:
         st = super()._save_state()
-        st.update(classes=self.classes_.tolist(), mean=self.mean_.tolist(), std=self.std_.tolist())
+        st.update(classes=self.classes_.tolist(), mean=self.mean_.tolist(), std=self.std_.tolist(),
+                  components=None if self.components_ is None else self.components_.tolist())
         return st
 
     def _load_state(self, st: dict[str, Any]) -> None:
         super()._load_state(st)
         self.classes_ = np.asarray(st["classes"])
         self.mean_, self.std_ = np.asarray(st["mean"]), np.asarray(st["std"])
+        self.components_ = None if st.get("components") is None else np.asarray(st["components"])
+        self.spec_ = TreeSpec(self._tree_inputs(), self.library, self.depth)

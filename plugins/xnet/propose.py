@@ -21,14 +21,19 @@ simplifies and puts into the populations Alternating Backpropagation trains.
 from __future__ import annotations
 
 import time
+from fractions import Fraction
 from itertools import combinations_with_replacement
 from typing import Sequence
 
 import numpy as np
 import sympy
+import torch
 
 from .convert import smallest_tree
-from .tree import TreeSpec
+from .tree import TreeSpec, root_output
+
+#: ``constants=False``: coefficients are rounded to fractions with at most this denominator
+_PLAIN_DEN = 2
 
 _NP = {"sin": np.sin, "cos": np.cos, "exp": np.exp, "log": np.log, "sqrt": np.sqrt}
 _SP = {"sin": sympy.sin, "cos": sympy.cos, "exp": sympy.exp, "log": sympy.log, "sqrt": sympy.sqrt}
@@ -241,8 +246,9 @@ def propose(X: np.ndarray, y: np.ndarray, spec: TreeSpec, symbols: Sequence[symp
     tier), each within the depth and ``max_nodes``. The tiers are searched in order, each with
     the terms of the tiers below (simple terms first); the tier after the first exact fit
     (residual below ``exact`` of the variance) is the last, and exact fits come first.
-    ``plain``: only trees without constants (every ``w = 1``, ``b = 0``, within 1e-9), built
-    from the expanded form (for ``constants=False``). No tier or conversion starts past
+    ``plain`` (for ``constants=False``): only trees without constants (every ``w = 1``,
+    ``b = 0``): each fit's coefficients are rounded to simple fractions and built from the
+    inputs (:func:`_plain_trees`), best first by their loss. No tier or conversion starts past
     ``deadline`` (``time.process_time()``; the fit's CPU budget)."""
     exprs, T, tier = term_library(X, spec, symbols)
     if T.shape[1] == 0:
@@ -269,18 +275,67 @@ def propose(X: np.ndarray, y: np.ndarray, spec: TreeSpec, symbols: Sequence[symp
     for sel, _ in exact_first:
         if _past(deadline):
             break
+        if plain:
+            trees += _plain_trees(T[:, list(sel)], y, [sympy.Mul(*exprs[j]) for j in sel], spec, symbols, max_nodes)
+            continue
         A = np.concatenate([T[:, list(sel)], np.ones((T.shape[0], 1))], axis=1)
         coef = np.linalg.lstsq(A, y, rcond=None)[0]
         expr = sum((float(c) * sympy.Mul(*exprs[j]) for c, j in zip(coef[:-1], sel)), sympy.Float(coef[-1]))
         forms = [expr]
-        if expr.is_polynomial(*symbols) and not plain:
+        if expr.is_polynomial(*symbols):
             forms.append(sympy.horner(expr, *[s for s in symbols if s in expr.free_symbols]))
         t = smallest_tree(spec, forms, symbols, max_nodes)
-        if t is not None and plain:
-            act = t[0] >= 0
-            if not (np.allclose(t[1][act], 1, atol=1e-9) and np.allclose(t[2][act], 0, atol=1e-9)):
-                continue
-            t = (t[0], np.ones_like(t[1]), np.zeros_like(t[2]))
         if t is not None:
             trees.append(t)
+    if plain:  # rounding changed the fits: best first by their loss on the training points
+        trees = [t for _, _, t in sorted(((_mse(spec, t, X, y), i, t) for i, t in enumerate(trees)),
+                                         key=lambda f: f[:2])]
     return trees
+
+
+def _mse(spec: TreeSpec, t: tuple[np.ndarray, np.ndarray, np.ndarray], X: np.ndarray, y: np.ndarray) -> float:
+    out = root_output(spec, *(torch.as_tensor(a[None]) for a in t), torch.as_tensor(X))[0].numpy()
+    err = float(np.mean((out - y) ** 2))
+    return err if np.isfinite(err) else np.inf
+
+
+def _round_sequentially(Tsel: np.ndarray, y: np.ndarray, den: int, intercept: bool = True) -> list[Fraction]:
+    """Coefficients of ``Tsel`` and an intercept (the last entry; 0 unless ``intercept``) that
+    are fractions with denominator <= ``den``: the largest contribution is rounded first, the
+    others refitted by least squares, and so on."""
+    A = np.concatenate([Tsel, np.ones((Tsel.shape[0], 1))], axis=1)
+    fixed: dict[int, Fraction] = {} if intercept else {Tsel.shape[1]: Fraction(0)}
+    while len(fixed) < A.shape[1]:
+        free = [j for j in range(A.shape[1]) if j not in fixed]
+        rest = y - sum((float(c) * A[:, j] for j, c in fixed.items()), np.zeros_like(y))
+        coef = np.linalg.lstsq(A[:, free], rest, rcond=None)[0]
+        size = np.abs(coef) * np.abs(A[:, free]).mean(0)
+        k = int(np.argmax(size))
+        fixed[free[k]] = Fraction(float(coef[k])).limit_denominator(den)
+    return [fixed[j] for j in range(A.shape[1])]
+
+
+def _plain_trees(Tsel: np.ndarray, y: np.ndarray, terms: list[sympy.Expr], spec: TreeSpec,
+                 symbols: Sequence[sympy.Symbol], max_nodes: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """A fit's trees without constants (``constants=False``): the coefficients rounded to
+    integers, and to fractions with denominator <= ``_PLAIN_DEN``, one at a time with the others
+    refitted (:func:`_round_sequentially`), with and without an intercept (a constant costs
+    neurons here); for each the smallest tree of the expanded, factored
+    and Horner forms in which every neuron is plain (``convert.py``: ``2t = t + t``,
+    ``1 = x/x``, ...)."""
+    out, seen = [], set()
+    for den, intercept in [(d, i) for d in sorted({1, _PLAIN_DEN}) for i in (True, False)]:
+        rc = _round_sequentially(Tsel, y, den, intercept)
+        expr = sum((sympy.Rational(c.numerator, c.denominator) * e for c, e in zip(rc, terms) if c != 0),
+                   sympy.Rational(rc[-1].numerator, rc[-1].denominator))
+        if expr in seen or not expr.free_symbols:
+            continue
+        seen.add(expr)
+        forms = [expr]
+        if expr.is_polynomial(*symbols):
+            used = [s for s in symbols if s in expr.free_symbols]
+            forms += [sympy.factor(expr), sympy.horner(expr, *used)]
+        t = smallest_tree(spec, forms, symbols, max_nodes, plain=True)
+        if t is not None:
+            out.append((t[0], np.ones_like(t[1]), np.zeros_like(t[2])))
+    return out

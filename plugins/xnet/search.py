@@ -84,7 +84,7 @@ def run_search(spec: TreeSpec, x: torch.Tensor, loss_fn: Callable, cfg: ABPConfi
                ) -> SearchResult:
     """Search until a near-exact fit (loss <= ``exact_loss``), ``max_rounds`` rounds or
     ``time_budget`` CPU seconds; returns the best candidate by :func:`score`. ``proposals``
-    (trees ``(ops, w, b)`` from ``propose.py``, best first) are refitted and kept like the
+    (trees ``(ops, w, b)`` from ``propose.py``, best first; ``[group, S]`` arrays for a group) are refitted and kept like the
     search's own structures before the first round, so they enter its populations as elites;
     the first alone, then the rest unless the first was an exact, sane fit (which ends the
     search at once) or the budget is spent. The budget is checked inside rounds too (every ABP
@@ -122,10 +122,11 @@ def run_search(spec: TreeSpec, x: torch.Tensor, loss_fn: Callable, cfg: ABPConfi
                 refined.setdefault(f.key, f)
 
     if proposals:
-        ops = np.stack([p[0] for p in proposals])
-        w, b = np.stack([p[1] for p in proposals]), np.stack([p[2] for p in proposals])
-        lo = losses(spec, x, loss_fn, 1, ops, w, b).numpy()
-        seeds = [Candidate(ops[i:i + 1], w[i:i + 1], b[i:i + 1], float(lo[i])) for i in range(len(ops))]
+        n = len(proposals)
+        ops, w, b = (np.stack([p[j] for p in proposals]).reshape(n * group, -1) for j in range(3))
+        lo = losses(spec, x, loss_fn, group, ops, w, b).numpy()
+        seeds = [Candidate(ops[i * group:(i + 1) * group], w[i * group:(i + 1) * group],
+                           b[i * group:(i + 1) * group], float(lo[i])) for i in range(n)]
         seeds = [c for c in seeds if c.key not in refined and np.isfinite(c.loss)]
         for part in (seeds[:1], seeds[1:]):  # the first (an exact fit when there is one) alone
             if part and not (best is not None and best.loss <= exact_loss and rank(best) < 1.0) \

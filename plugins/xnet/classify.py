@@ -1,0 +1,66 @@
+"""Classification helpers (ours; the paper's section 2.2 gives only one tree per class and
+cross-entropy): linear proposals for the class trees, an input projection (PCA, the paper's
+MNIST option) and the choice among the search's best candidates on an inner validation split.
+"""
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import numpy as np
+import sympy
+import torch
+from sklearn.linear_model import LogisticRegression
+
+from . import tree as T
+from .abp import Candidate
+from .convert import from_sympy
+from .tree import TreeSpec
+
+
+def pca(X: np.ndarray, n_components: int) -> np.ndarray:
+    """The ``n_components`` leading principal axes [n_components, d] of the (centred) rows of ``X``,
+    each with its largest entry positive (a deterministic sign)."""
+    _, _, vt = np.linalg.svd(X - X.mean(0), full_matrices=False)
+    comp = vt[:n_components]
+    return comp * np.sign(comp[np.arange(comp.shape[0]), np.abs(comp).argmax(1)])[:, None]
+
+
+def linear_proposals(X: np.ndarray, y: np.ndarray, n_classes: int, spec: TreeSpec, max_nodes: int,
+                     C: float = 100.0) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Initial class trees ``([G, S] ops, w, b)`` from a multinomial logistic regression on ``X``:
+    per class the logit ``sum_j a_j x_j + c`` over its ``m`` largest coefficients, for every ``m``
+    from the most the node budget holds (``2m - 1 <= max_nodes``) down to one input; the search
+    refits the constants on the cross-entropy and Alternating Backpropagation grows the trees."""
+    lr = LogisticRegression(C=C, max_iter=2000).fit(X, y)
+    coef, icpt = lr.coef_, lr.intercept_
+    if n_classes == 2:  # sklearn's one logit: class 0 gets its negative half, class 1 the positive
+        coef, icpt = np.stack([-coef[0] / 2, coef[0] / 2]), np.array([-icpt[0] / 2, icpt[0] / 2])
+    syms = sympy.symbols(f"x1:{X.shape[1] + 1}")
+    top = min(X.shape[1], (max_nodes + 1) // 2)
+    out = []
+    for m in range(top, 0, -1):
+        trees = []
+        for c in range(n_classes):
+            keep = np.argsort(-np.abs(coef[c]))[:m]
+            expr = sum((float(coef[c, j]) * syms[j] for j in keep), sympy.Float(float(icpt[c])))
+            t = from_sympy(spec, expr, syms, max_nodes)
+            if t is None:
+                break
+            trees.append(t)
+        if len(trees) == n_classes:
+            out.append(tuple(np.stack([t[i] for t in trees]) for i in range(3)))
+    return out
+
+
+def pick_on_validation(spec: TreeSpec, cands: Sequence[Candidate], x_val: torch.Tensor, y_val: np.ndarray,
+                       loss_fn: Callable[[torch.Tensor], torch.Tensor], group: int) -> Candidate:
+    """Of the search's best candidates, the one with the highest accuracy on a held-out part of
+    the training data (ties: lower cross-entropy ``loss_fn`` there, then fewer neurons)."""
+    ops = np.concatenate([c.ops for c in cands])
+    w, b = np.concatenate([c.w for c in cands]), np.concatenate([c.b for c in cands])
+    roots = T.root_output(spec, torch.as_tensor(ops), torch.as_tensor(w), torch.as_tensor(b), x_val)
+    roots = roots.reshape(len(cands), group, -1)
+    acc = (roots.argmax(1).numpy() == y_val[None, :]).mean(1)
+    ce = torch.nan_to_num(loss_fn(roots), nan=float("inf")).numpy()
+    best = min(range(len(cands)), key=lambda i: (-acc[i], ce[i], cands[i].nodes))
+    return cands[best]

@@ -1,0 +1,59 @@
+"""Classification additions: linear proposals, PCA inputs, hold-out choice, export and persistence."""
+import numpy as np
+import sympy
+import torch
+from sklearn.datasets import load_digits, load_iris
+from sklearn.linear_model import LogisticRegression
+
+from neuroplex.plugins.xnet import XNetClassifier, load, save
+from neuroplex.plugins.xnet import tree as T
+from neuroplex.plugins.xnet.classify import linear_proposals, pca
+from neuroplex.plugins.xnet.estimators import _holdout
+
+LIB = ("+", "-", "*", "/", "sin", "cos", "exp", "square", "x")
+
+
+def test_linear_proposals_are_valid_class_trees_equal_to_the_logistic_logits():
+    X, y = load_iris(return_X_y=True)
+    Z = (X - X.mean(0)) / X.std(0)
+    spec = T.TreeSpec(4, LIB, depth=5)
+    props = linear_proposals(Z, y, 3, spec, max_nodes=9)
+    assert [int((p[0] >= 0).sum(1).max()) for p in props] == [7, 5, 3, 1]  # 4, 3, 2, 1 inputs per class
+    ops, w, b = props[0]
+    assert ops.shape == (3, spec.slots) and all(T.is_valid(spec, o) for o in ops)
+    out = T.root_output(spec, torch.as_tensor(ops), torch.as_tensor(w), torch.as_tensor(b), torch.as_tensor(Z))
+    lr = LogisticRegression(C=100.0, max_iter=2000).fit(Z, y)
+    np.testing.assert_allclose(out.numpy().T, lr.decision_function(Z), rtol=1e-9, atol=1e-9)
+
+
+def test_pca_axes_are_orthonormal_and_ordered():
+    X = np.random.default_rng(0).normal(size=(200, 5)) * np.array([5.0, 3.0, 1.0, 0.5, 0.1])
+    comp = pca(X, 3)
+    np.testing.assert_allclose(comp @ comp.T, np.eye(3), atol=1e-12)
+    var = ((X - X.mean(0)) @ comp.T).var(0)
+    assert np.all(np.diff(var) < 0) and np.abs(comp[0]).argmax() == 0
+
+
+def test_holdout_is_stratified_and_disjoint():
+    y = np.repeat([0, 1, 2], [10, 20, 5])
+    fit, val = _holdout(y, 0.2, np.random.default_rng(0))
+    assert len(np.intersect1d(fit, val)) == 0 and len(fit) + len(val) == len(y)
+    assert list(np.bincount(y[val])) == [2, 4, 1]
+    assert len(_holdout(np.array([0, 0, 0, 1, 1, 1]), 0.2, np.random.default_rng(0))[1]) == 0  # too few
+
+
+def test_classifier_on_pca_inputs_exports_logits_of_the_raw_inputs_and_round_trips(tmp_path):
+    X, y = load_digits(return_X_y=True)
+    X, y = X[:300], y[:300]
+    clf = XNetClassifier(random_state=0, n_components=6, time_budget=None, max_rounds=1, population=4,
+                         steps_per_round=4, refit_per_round=2, validation=0.2).fit(X, y)
+    assert clf.spec_.n_vars == 6 and clf.score(X, y) > 0.6   # linear start on 6 components learns digits
+    syms = sympy.symbols("x1:65")
+    exprs = clf.sympy()
+    assert len(exprs) == 10 and set().union(*(e.free_symbols for e in exprs)) <= set(syms)
+    f = sympy.lambdify(syms, exprs, "numpy")
+    logits = np.stack([np.broadcast_to(v, (20,)) for v in f(*X[:20].T)], axis=1)
+    np.testing.assert_allclose(logits, clf._forward(clf._scaled(X[:20])).numpy().T, rtol=1e-6, atol=1e-6)
+    save(clf, tmp_path / "m.json")
+    back = load(tmp_path / "m.json")
+    np.testing.assert_allclose(back.predict_proba(X[:50]), clf.predict_proba(X[:50]), rtol=1e-12)
