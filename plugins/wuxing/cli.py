@@ -116,7 +116,7 @@ def add_commands(cli: click.Group) -> None:
         rule = WuxingRule(config_name, method=method, wiring=wiring, eta_c=eta_c, eta_k3=eta_k3, kt=kt, T=t_end,
                           dt=dt, mix_k3=weights[0], mix_c=weights[1])
         cfg = rule.config
-        if cfg.layers[0] != data.n_features or cfg.layers[-1] < data.n_classes:
+        if cfg.layers[0] != data.n_features or cfg.n_classes < data.n_classes:
             raise NeuroplexError(f"config {cfg.name!r} (layers {cfg.layers}) does not fit {data.name}: it has "
                                  f"{data.n_features} input features and {data.n_classes} classes")
         safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in dataset.split(":")[0])

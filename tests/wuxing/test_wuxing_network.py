@@ -60,6 +60,30 @@ def test_batched_simulation_matches_the_reference(readout):
 
 
 
+def test_population_readout_averages_each_classes_neurons():
+    """out_group 2: class k's Leb is the mean of output neurons 2k and 2k + 1 (readout element),
+    the reversed run injects err / 2 at each of them (the adjoint of that mean), both match the
+    plain reference, and an out_group that does not divide the output layer is rejected."""
+    cfg = load_config("digits", layers=[6, 4, 6], wiring="fanin:3", dtype="float64", T=8.0, in_scale=2.0,
+                      out_group=2)
+    net = WuxingNetwork(cfg, seed=1)
+    assert cfg.n_classes == 3 and net.readout_width == 2
+    x = torch.rand(5, 6, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    c = net.C.expand(5, -1)
+    dbar = net.forward(x)
+    assert torch.allclose(dbar.permute(2, 0, 1), reference_dbar(net, x, c), atol=1e-12)
+    out_neurons = dbar[net.offsets[-2]:, cfg.out_elem, :].T  # (B, 6)
+    assert torch.allclose(net.output(dbar), out_neurons.reshape(5, 3, 2).mean(-1), atol=1e-15)
+    y = torch.tensor([0, 1, 2, 0, 1])
+    assert net.targets(y).shape == (5, 3)
+    err = net.targets(y) - net.output(dbar)
+    dhat = net.backward(err)
+    assert torch.allclose(dhat.permute(2, 0, 1), reference_dbar(net, x, c, reversed_=True, err=err), atol=1e-12)
+    assert torch.equal(net.out_idx, 5 * (net.offsets[-2] + torch.arange(6)) + cfg.out_elem)
+    with pytest.raises(NeuroplexError, match="out_group"):
+        load_config("digits", layers=[6, 4, 6], out_group=4)
+
+
 def test_method2_update_is_a_descent_direction_link_by_link():
     """Linear regime (tiny input and error): sign(G1) = sign(-dL/dC) for >= 95 % of links
     of a 64-16-10 network, with dL/dC from forward finite differences (all links at once:
