@@ -71,7 +71,8 @@ def add_commands(cli: click.Group) -> None:
 
     @wuxing.command()
     @click.option("--config", "config_name", default="digits", show_default=True,
-                  help="Shipped config (digits, digits_match, digits_adder, model1, model2, model1_adder) or a JSON file.")
+                  help="Shipped config (digits, digits_single, digits_match, digits_adder, model1, model2, "
+                  "model1_adder) or a JSON file.")
     @click.option("--method", type=click.Choice(["k3", "coupling", "mixed"]), default="coupling", show_default=True,
                   help="k3: method 1 (K3); coupling: method 2 (C); mixed: both.")
     @click.option("--wiring", default=None, help="match | fanin:K | adder[:K] [config's].")

@@ -40,7 +40,7 @@ def reference_dbar(net, x, c, *, reversed_=False, err=None):
 
 
 def small_net(**changes):
-    cfg = load_config("digits", layers=[6, 4, 3], wiring="fanin:3", dtype="float64", T=8.0, **changes)
+    cfg = load_config("digits", layers=[6, 4, 3], wiring="fanin:3", dtype="float64", T=8.0, out_group=1, **changes)
     return WuxingNetwork(cfg, seed=1)
 
 
@@ -91,7 +91,7 @@ def test_method2_update_is_a_descent_direction_link_by_link():
     settle (the adjoint property is a steady-state one; at T = 20 about 83 % agree)."""
     from neuroplex.datasets import load_dataset
 
-    cfg = load_config("digits", layers=[64, 16, 10], wiring="fanin:4", dtype="float64", in_scale=1e-3,
+    cfg = load_config("digits", layers=[64, 16, 10], out_group=1, wiring="fanin:4", dtype="float64", in_scale=1e-3,
                       err_scale=1e-3, T=40.0, dt=0.5, target1=1e-3, target2=0.0)
     net = WuxingNetwork(cfg, seed=2)
     data = load_dataset("digits")
@@ -171,7 +171,9 @@ def test_wirings_follow_their_definitions():
 
 def test_shipped_configs_and_bad_config_errors(tmp_path):
     names = set(shipped_configs())
-    assert {"model1", "model2", "digits", "digits_match", "digits_adder"} <= names
+    assert {"model1", "model2", "digits", "digits_single", "digits_match", "digits_adder"} <= names
+    digits, single = load_config("digits"), load_config("digits_single")
+    assert digits.n_classes == single.n_classes == 10 and (digits.out_group, single.out_group) == (3, 1)
     assert load_config("model1").layers == [784, 839, 283, 96, 32, 10]
     assert load_config("model2").layers == [784, 1048, 353, 119, 40, 10]
     bad = tmp_path / "bad.json"
