@@ -71,7 +71,8 @@ def add_commands(cli: click.Group) -> None:
 
     @wuxing.command()
     @click.option("--config", "config_name", default="digits", show_default=True,
-                  help="Shipped config (digits, digits_match, digits_adder, model1, model2, model1_adder) or a JSON file.")
+                  help="Shipped config (digits, digits_single, digits_match, digits_adder, model1, model2, "
+                  "model1_adder) or a JSON file.")
     @click.option("--method", type=click.Choice(["k3", "coupling", "mixed"]), default="coupling", show_default=True,
                   help="k3: method 1 (K3); coupling: method 2 (C); mixed: both.")
     @click.option("--wiring", default=None, help="match | fanin:K | adder[:K] [config's].")
@@ -116,7 +117,7 @@ def add_commands(cli: click.Group) -> None:
         rule = WuxingRule(config_name, method=method, wiring=wiring, eta_c=eta_c, eta_k3=eta_k3, kt=kt, T=t_end,
                           dt=dt, mix_k3=weights[0], mix_c=weights[1])
         cfg = rule.config
-        if cfg.layers[0] != data.n_features or cfg.layers[-1] < data.n_classes:
+        if cfg.layers[0] != data.n_features or cfg.n_classes < data.n_classes:
             raise NeuroplexError(f"config {cfg.name!r} (layers {cfg.layers}) does not fit {data.name}: it has "
                                  f"{data.n_features} input features and {data.n_classes} classes")
         safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in dataset.split(":")[0])

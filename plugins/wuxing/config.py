@@ -22,6 +22,9 @@ class WuxingConfig:
     ``adder[:K]``). ``c0`` / ``c_max``: initial scale and clamp of C (None: ``c0_scale /
     fan-in`` and ``c_max_scale / fan-in`` per layer, fan-in = mean links per destination).
     ``readout``: ``element`` (Leb from element ``out_elem``) or ``mean`` (of the five elements).
+    ``out_group``: output neurons per class (population readout): the last layer has
+    ``classes x out_group`` neurons, class ``k`` owns neurons ``k out_group .. (k+1) out_group - 1``
+    and its ``Leb`` is their mean (1: the papers' one neuron per class).
     ``e_max``: E is clamped to ``[0, e_max B0]``; K3 to ``[k3_min, k3_max] x`` its initial value.
     ``eta_c`` / ``eta_k3``: learning rates of method 2 / method 1 (``G2 = atan(kt G1) / kt``);
     ``mix_c`` / ``mix_k3``: weights of the two updates in the mixed method. ``lr_decay``: both
@@ -45,6 +48,7 @@ class WuxingConfig:
     in_elem: int = 0
     out_elem: int = 0
     readout: str = "element"
+    out_group: int = 1
     err_scale: float = 1.0
     target1: float = 1.0
     target2: float = 0.0
@@ -83,6 +87,9 @@ class WuxingConfig:
         if self.readout not in ("element", "mean"):
             raise NeuroplexError(f"{where}: readout must be 'element' (out_elem) or 'mean' (of the five), "
                                  f"not {self.readout!r}")
+        if self.out_group < 1 or self.layers[-1] % self.out_group:
+            raise NeuroplexError(f"{where}: out_group must be >= 1 and divide the output layer "
+                                 f"({self.layers[-1]} neurons), got {self.out_group}")
         if self.dtype not in ("float32", "float64"):
             raise NeuroplexError(f"{where}: dtype must be float32 or float64, not {self.dtype!r}")
         if self.eta_c_layers is not None and len(self.eta_c_layers) != len(self.layers) - 1:
@@ -97,6 +104,11 @@ class WuxingConfig:
             raise NeuroplexError(f"{where}: need 0 < norm_momentum <= 1")
         if self.kt <= 0:
             raise NeuroplexError(f"{where}: kt must be > 0")
+
+    @property
+    def n_classes(self) -> int:
+        """Number of classes: output neurons over ``out_group``."""
+        return self.layers[-1] // self.out_group
 
     def wirings(self) -> list[str]:
         """One wiring spec per layer pair."""

@@ -94,13 +94,14 @@ class WuxingNetwork:
         self.in_idx = (5 * torch.arange(sizes[0]) + config.in_elem).to(self.device)
         out = 5 * (self.offsets[-2] + torch.arange(sizes[-1]))
         elems = torch.arange(5) if config.readout == "mean" else torch.tensor([config.out_elem])
-        #: readout interfaces, ``readout_width`` consecutive ones per output neuron
+        #: readout interfaces, ``readout_width`` consecutive ones per class (``out_group`` neurons)
         self.out_idx = (out[:, None] + elems[None, :]).reshape(-1).to(self.device)
-        self.readout_width = int(elems.numel())
+        self.readout_width = int(elems.numel()) * config.out_group
+        self.n_classes = config.n_classes
         self.k3_mask = torch.ones(shape, dtype=torch.bool, device=self.device)
         if not config.k3_input_layer:
             self.k3_mask[:sizes[0]] = False
-        n_out = sizes[-1]
+        n_out = self.n_classes
         self.out_mean = torch.zeros(n_out, **opts)
         self.out_var = torch.ones(n_out, **opts)
         self.out_seen = False
@@ -202,25 +203,27 @@ class WuxingNetwork:
         return self._run(drive, reversed_=False)
 
     def backward(self, err: torch.Tensor) -> torch.Tensor:
-        """Time-averaged reversed signal ``D^bar`` for output errors ``err`` ``(B, layers[-1])``
-        (injected at the readout interfaces, shared equally by them with ``readout="mean"``)."""
+        """Time-averaged reversed signal ``D^bar`` for output errors ``err`` ``(B, classes)``
+        (injected at the readout interfaces, shared equally by a class's interfaces with
+        ``readout="mean"`` or ``out_group > 1``: the adjoint of the mean)."""
         drive = torch.zeros(5 * self.n_total, err.shape[0], dtype=self.dtype, device=self.device)
         drive[self.out_idx] = self.config.err_scale / self.readout_width * err.T.to(self.dtype).repeat_interleave(
             self.readout_width, 0)
         return self._run(drive, reversed_=True)
 
     def output(self, dbar: torch.Tensor) -> torch.Tensor:
-        """``Leb`` (eq 5.1), ``(B, layers[-1])``."""
+        """``Leb`` (eq 5.1), ``(B, classes)``."""
         return self.readout(dbar.reshape(5 * self.n_total, -1).T)
 
     def readout(self, flat: torch.Tensor) -> torch.Tensor:
-        """Output per class from per-interface values ``(B, 5 n_total)``: the readout element, or
-        the mean of the five (``readout="mean"``)."""
-        return flat[:, self.out_idx].reshape(flat.shape[0], self.sizes[-1], self.readout_width).mean(-1)
+        """Output per class from per-interface values ``(B, 5 n_total)``: the mean over the class's
+        readout interfaces (its ``out_group`` neurons' readout element, or all five elements with
+        ``readout="mean"``)."""
+        return flat[:, self.out_idx].reshape(flat.shape[0], self.n_classes, self.readout_width).mean(-1)
 
     def targets(self, y: torch.Tensor) -> torch.Tensor:
         """target1 on the true class, target2 elsewhere (eq 5.2 / 5.3)."""
-        t = torch.full((y.shape[0], self.sizes[-1]), self.config.target2, dtype=self.dtype, device=self.device)
+        t = torch.full((y.shape[0], self.n_classes), self.config.target2, dtype=self.dtype, device=self.device)
         t[torch.arange(y.shape[0], device=self.device), y.to(self.device)] = self.config.target1
         return t
 

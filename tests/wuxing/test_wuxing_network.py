@@ -40,7 +40,7 @@ def reference_dbar(net, x, c, *, reversed_=False, err=None):
 
 
 def small_net(**changes):
-    cfg = load_config("digits", layers=[6, 4, 3], wiring="fanin:3", dtype="float64", T=8.0, **changes)
+    cfg = load_config("digits", layers=[6, 4, 3], wiring="fanin:3", dtype="float64", T=8.0, out_group=1, **changes)
     return WuxingNetwork(cfg, seed=1)
 
 
@@ -60,6 +60,30 @@ def test_batched_simulation_matches_the_reference(readout):
 
 
 
+def test_population_readout_averages_each_classes_neurons():
+    """out_group 2: class k's Leb is the mean of output neurons 2k and 2k + 1 (readout element),
+    the reversed run injects err / 2 at each of them (the adjoint of that mean), both match the
+    plain reference, and an out_group that does not divide the output layer is rejected."""
+    cfg = load_config("digits", layers=[6, 4, 6], wiring="fanin:3", dtype="float64", T=8.0, in_scale=2.0,
+                      out_group=2)
+    net = WuxingNetwork(cfg, seed=1)
+    assert cfg.n_classes == 3 and net.readout_width == 2
+    x = torch.rand(5, 6, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    c = net.C.expand(5, -1)
+    dbar = net.forward(x)
+    assert torch.allclose(dbar.permute(2, 0, 1), reference_dbar(net, x, c), atol=1e-12)
+    out_neurons = dbar[net.offsets[-2]:, cfg.out_elem, :].T  # (B, 6)
+    assert torch.allclose(net.output(dbar), out_neurons.reshape(5, 3, 2).mean(-1), atol=1e-15)
+    y = torch.tensor([0, 1, 2, 0, 1])
+    assert net.targets(y).shape == (5, 3)
+    err = net.targets(y) - net.output(dbar)
+    dhat = net.backward(err)
+    assert torch.allclose(dhat.permute(2, 0, 1), reference_dbar(net, x, c, reversed_=True, err=err), atol=1e-12)
+    assert torch.equal(net.out_idx, 5 * (net.offsets[-2] + torch.arange(6)) + cfg.out_elem)
+    with pytest.raises(NeuroplexError, match="out_group"):
+        load_config("digits", layers=[6, 4, 6], out_group=4)
+
+
 def test_method2_update_is_a_descent_direction_link_by_link():
     """Linear regime (tiny input and error): sign(G1) = sign(-dL/dC) for >= 95 % of links
     of a 64-16-10 network, with dL/dC from forward finite differences (all links at once:
@@ -67,7 +91,7 @@ def test_method2_update_is_a_descent_direction_link_by_link():
     settle (the adjoint property is a steady-state one; at T = 20 about 83 % agree)."""
     from neuroplex.datasets import load_dataset
 
-    cfg = load_config("digits", layers=[64, 16, 10], wiring="fanin:4", dtype="float64", in_scale=1e-3,
+    cfg = load_config("digits", layers=[64, 16, 10], out_group=1, wiring="fanin:4", dtype="float64", in_scale=1e-3,
                       err_scale=1e-3, T=40.0, dt=0.5, target1=1e-3, target2=0.0)
     net = WuxingNetwork(cfg, seed=2)
     data = load_dataset("digits")
@@ -147,7 +171,9 @@ def test_wirings_follow_their_definitions():
 
 def test_shipped_configs_and_bad_config_errors(tmp_path):
     names = set(shipped_configs())
-    assert {"model1", "model2", "digits", "digits_match", "digits_adder"} <= names
+    assert {"model1", "model2", "digits", "digits_single", "digits_match", "digits_adder"} <= names
+    digits, single = load_config("digits"), load_config("digits_single")
+    assert digits.n_classes == single.n_classes == 10 and (digits.out_group, single.out_group) == (3, 1)
     assert load_config("model1").layers == [784, 839, 283, 96, 32, 10]
     assert load_config("model2").layers == [784, 1048, 353, 119, 40, 10]
     bad = tmp_path / "bad.json"
