@@ -73,7 +73,7 @@ def add_evolve_command(group: click.Group) -> None:
     @click.option("--lake-fitness", type=click.Choice(("sampled", "exact")), default="sampled", show_default=True,
                   help="FrozenLake EPL fitness: sampled success rate, or the exact DP success of the tables "
                        "acted by (needs --acting table).")
-    @click.option("--mutation", type=click.Choice(("gentle", "direct")), default=None,
+    @click.option("--mutation", type=click.Choice(("gentle", "direct", "structural")), default=None,
                   help="NEAT mutation settings (neat_config.MUTATION). [default: EPL gentle, baseline direct]")
     @click.option("--validate-every", type=int, default=0, show_default=True,
                   help="Also re-test the fittest on fresh episodes every N generations (0: never).")

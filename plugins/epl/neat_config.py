@@ -106,8 +106,12 @@ MUTATION: dict[bool | str, dict[str, float]] = {
 }
 
 
-#: named mutation settings (``mutation=``): "gentle" the CPPN default, "direct" the baseline's
+#: named mutation settings (``mutation=``): "gentle" the CPPN default, "direct" the baseline's,
+#: "structural" gentle weight and bias steps with more new connections, nodes and activation
+#: changes (a CPPN then draws less regular patterns, e.g. FrozenLake's irregular policy table)
 MUTATION["gentle"], MUTATION["direct"] = MUTATION[True], MUTATION[False]
+MUTATION["structural"] = {**MUTATION[True], "conn_add_prob": 0.3, "conn_delete_prob": 0.1, "node_add_prob": 0.2,
+                          "node_delete_prob": 0.05, "act_mutate": 0.1}
 
 
 def neat_config_text(n_inputs: int, n_outputs: int, pop: int, *, cppn: bool, mutation: str = "") -> str:
@@ -115,7 +119,7 @@ def neat_config_text(n_inputs: int, n_outputs: int, pop: int, *, cppn: bool, mut
     ``mutation`` "gentle" / "direct" overrides the phenotype's default mutation settings."""
     if n_inputs < 1 or n_outputs < 1 or pop < 2:
         raise ValueError(f"neat config: need >= 1 input and output and pop >= 2 (got {n_inputs}, {n_outputs}, {pop})")
-    if mutation and mutation not in ("gentle", "direct"):
+    if mutation and mutation not in ("gentle", "direct", "structural"):
         raise ValueError(f"neat config: mutation must be 'gentle' or 'direct', got {mutation!r}")
     return _TEMPLATE.format(
         pop=pop, n_in=n_inputs, n_out=n_outputs,

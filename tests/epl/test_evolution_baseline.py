@@ -49,6 +49,8 @@ def test_frozenlake_success_many_equals_one_at_a_time():
 def test_named_mutation_settings():
     assert "weight_mutate_rate    = 0.8" in neat_config_text(6, 5, 10, cppn=True, mutation="direct")
     assert "weight_mutate_rate    = 0.2" in neat_config_text(6, 5, 10, cppn=True)
+    structural = neat_config_text(6, 5, 10, cppn=True, mutation="structural")
+    assert "weight_mutate_rate    = 0.2" in structural and "node_add_prob         = 0.2" in structural
     with pytest.raises(ValueError, match="mutation"):
         neat_config_text(6, 5, 10, cppn=True, mutation="wild")
 
