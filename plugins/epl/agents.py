@@ -21,6 +21,31 @@ One agent step (our reading of Algorithm 1 for reinforcement tasks; the paper gi
    into one action within ~10 steps (the pole falls).
 
 z carries over between steps and between the ``episodes`` of one lifetime (what was learned stays).
+
+FrozenLake options (our readings where the paper is silent; Algorithm 2's expression is unchanged):
+
+* ``lake_inputs "state"``: one input space per lake state (16), placed on the lake's grid
+  (x = -1.5 + column / 3, y = -1 + 2 row / 3), the state given one-hot; ``"rowcol"`` (default):
+  8 inputs, row and column one-hot. As far as the agent's action score is additive in its inputs,
+  row + column cannot express the optimal slippery policy (states 0 and 8 want left / up, state
+  10 left, state 2 up); a state input can.
+* ``acting "table"``: every step of an episode is one exploration of Algorithm 1 from the state
+  z*_k the agent had when episode k began (z* + I_z x, ``explore_steps`` steps, O_eep, argmax);
+  the state it reaches is dropped, except at the episode's last step, where F_z is applied to it
+  as above and the result becomes z*_{k+1}. So within an episode the agent acts by a fixed
+  state -> action table (read out once per episode for every state where it can act: one batched
+  exploration per state), and it learns between episodes. ``"carry"`` (default): z carries over
+  from step to step as described above. With ``readout "contrast"`` (table acting only) the table
+  is argmax over actions of O_eep(state) minus that output's mean O_eep over the acting states:
+  what the state changes in each output, without the output's own offset.
+* ``lake_fitness "exact"`` (needs ``acting "table"``): the return term of the fitness is the mean
+  over the lifetime's episodes of the exact success probability of the table in force in that
+  episode (:func:`.rl_tasks.frozenlake_success_many`: dynamic programming on the transition
+  table), instead of the sampled success. The episodes are still played (their ends drive F_z,
+  so what the agent learns is what it would learn acting); the expected success of episode k
+  given the history is exactly its table's DP success, so the fitness has the mean of the sampled
+  success rate and far less noise. ``"sampled"`` (default): the success rate of the episodes.
+  The raw figure logged and validated is always the success rate of played episodes.
 Fitness = w_return * mean raw return + w_learning * (last - first episode return)
 - w_memory * (nodes / substrate nodes) + w_progress * progress; progress (FrozenLake only, a
 shaping term of ours: the paper's FrozenLake fitness is not a raw success rate either) is the mean
@@ -38,23 +63,43 @@ import torch
 from .baseline import EvalResult
 from .cppn import TorchCPPN
 from .rds import RDS, RDSPopulation, build
-from .rl_tasks import TaskSpec, encode, make_vec_env
+from .rl_tasks import FrozenLakeVec, TaskSpec, encode, frozenlake_success_many, make_vec_env
 from .rule import activation
 from .substrate import CPPN_INPUTS, CPPN_OUTPUTS, ExpressedPopulation, Substrate
 
 OBS_SCALE = {"cartpole": (2.4, 3.0, 0.21, 3.0)}
 
 
-def agent_inputs(spec: TaskSpec) -> int:
-    """Input nodes of an EPL agent: CartPole's 4 observations; FrozenLake's row and column one-hot (8)."""
-    return 8 if spec.name == "frozenlake" else spec.n_inputs
+LAKE_INPUTS = ("rowcol", "state")
+READOUTS = ("relative", "absolute", "contrast")
 
 
-def agent_encode(spec: TaskSpec, obs: int | np.ndarray) -> np.ndarray:
+def agent_inputs(spec: TaskSpec, lake_inputs: str = "rowcol") -> int:
+    """Input nodes of an EPL agent: CartPole's 4 observations; FrozenLake's row and column one-hot
+    (8, ``lake_inputs "rowcol"``) or state one-hot (16, ``"state"``)."""
+    if spec.name != "frozenlake":
+        return spec.n_inputs
+    if lake_inputs not in LAKE_INPUTS:
+        raise ValueError(f"lake_inputs must be one of {LAKE_INPUTS}, got {lake_inputs!r}")
+    return 8 if lake_inputs == "rowcol" else spec.n_inputs
+
+
+def agent_input_pos(spec: TaskSpec, lake_inputs: str = "rowcol") -> list[tuple[float, float]] | None:
+    """Substrate positions of the input spaces: FrozenLake state inputs on the lake's grid
+    (x = -1.5 + column / 3, y = -1 + 2 row / 3); otherwise None (the input column x = -1)."""
+    if spec.name != "frozenlake" or lake_inputs == "rowcol":
+        return None
+    side = int(round(spec.n_inputs ** 0.5))
+    return [(-1.5 + (s % side) / (side - 1), -1.0 + 2.0 * (s // side) / (side - 1)) for s in range(spec.n_inputs)]
+
+
+def agent_encode(spec: TaskSpec, obs: int | np.ndarray, lake_inputs: str = "rowcol") -> np.ndarray:
     """Observation -> input vector of an EPL agent (see :func:`agent_inputs`); an array of
     observations (FrozenLake states (rows,), CartPole (rows, 4)) -> one input vector per row."""
     if spec.name == "frozenlake":
         state = np.asarray(obs, dtype=np.int64)[..., None]
+        if lake_inputs == "state":
+            return (np.arange(spec.n_inputs) == state).astype(np.float64)
         return np.concatenate([np.arange(4) == state // 4, np.arange(4) == state % 4], -1).astype(np.float64)
     return encode(spec, obs)
 
@@ -69,8 +114,11 @@ class AgentSettings:
     settle_steps: int = 20
     dt: float = 0.2
     input_gain: float = 1.0
-    readout: str = "relative"  # "relative": argmax(O_eep - O_rest); "absolute": argmax(O_eep)
+    readout: str = "relative"  # "relative": argmax(O_eep - O_rest); "absolute": argmax(O_eep); "contrast" (table)
     feedback: str = "terminal"  # "terminal": F_z only when an episode ends; "every-step": also after each reward
+    lake_inputs: str = "rowcol"  # FrozenLake: "rowcol" (8 inputs) or "state" (16, on the lake's grid)
+    acting: str = "carry"  # "carry": z carries from step to step; "table" (FrozenLake): a table per episode
+    lake_fitness: str = "sampled"  # FrozenLake: "sampled" success rate or "exact" DP success of the tables
     w_return: float = 1.0
     w_learning: float = 0.0
     w_memory: float = 0.0
@@ -80,11 +128,15 @@ class AgentSettings:
 @dataclass
 class Lifetime:
     """Raw returns (rows, episodes) of batched lifetimes, the progress toward FrozenLake's goal
-    (rows, episodes; 0 for CartPole) and, when traced, O_eep per step of row 0."""
+    (rows, episodes; 0 for CartPole), when traced O_eep per step of row 0, and with ``acting
+    "table"`` the exact success probability of each episode's table (rows, episodes) and the
+    tables themselves (rows, episodes, states)."""
 
     returns: np.ndarray
     trace: list[np.ndarray]
     progress: np.ndarray
+    expected: np.ndarray | None = None
+    tables: np.ndarray | None = None
 
 
 class EPLPhenotype:
@@ -101,9 +153,19 @@ class EPLPhenotype:
 
     def __init__(self, spec: TaskSpec, settings: AgentSettings | None = None):
         self.spec = spec
-        self.settings = settings or AgentSettings()
-        self.n_agent_inputs = agent_inputs(spec)
-        self.substrate = Substrate(self.n_agent_inputs, spec.n_actions, self.settings.hidden)
+        self.settings = s = settings or AgentSettings()
+        if s.acting not in ("carry", "table") or s.lake_fitness not in ("sampled", "exact"):
+            raise ValueError(f"acting must be carry|table and lake_fitness sampled|exact (got {s.acting!r}, "
+                             f"{s.lake_fitness!r})")
+        if s.readout not in READOUTS or (s.readout == "contrast" and s.acting != "table"):
+            raise ValueError(f"readout must be one of {READOUTS} ('contrast' with acting 'table'), got {s.readout!r}")
+        if s.acting == "table" and spec.name != "frozenlake":
+            raise ValueError("acting 'table' needs a task with discrete states (frozenlake)")
+        if s.lake_fitness == "exact" and s.acting != "table":
+            raise ValueError("lake_fitness 'exact' needs acting 'table' (a fixed state -> action table per episode)")
+        self.n_agent_inputs = agent_inputs(spec, s.lake_inputs)
+        self.substrate = Substrate(self.n_agent_inputs, spec.n_actions, s.hidden,
+                                   input_pos=agent_input_pos(spec, s.lake_inputs))
         self.scale = torch.tensor(OBS_SCALE.get(spec.name, (1.0,) * self.n_agent_inputs), dtype=torch.float64)
 
     def express(self, genomes: list[neat.DefaultGenome], config: neat.Config) -> list[RDS]:
@@ -116,7 +178,7 @@ class EPLPhenotype:
         return self.substrate.express_arrays(out)
 
     def _encode(self, obs: object, rows: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(agent_encode(self.spec, np.asarray(obs)[rows])) / self.scale
+        return torch.from_numpy(agent_encode(self.spec, np.asarray(obs)[rows], self.settings.lake_inputs)) / self.scale
 
     def play(self, systems: ExpressedPopulation, seeds: list[list[int]], *, trace: bool = False) -> Lifetime:
         """Row i lives through the episodes ``seeds[i]`` with system i of ``systems``, all rows batched."""
@@ -129,7 +191,7 @@ class EPLPhenotype:
         for _ in range(s.settle_steps):
             y = full.fixed_point_map(y)
         rest = torch.zeros(P, len(outs), dtype=y.dtype)
-        if s.readout == "relative":  # O_eep of the settled system at a zero observation
+        if s.readout == "relative" and s.acting == "carry":  # O_eep of the settled system at a zero observation
             z = y.clone()
             z[:, ins] = full.x0[:, ins]
             acc = torch.zeros(P, len(outs), dtype=y.dtype)
@@ -137,6 +199,8 @@ class EPLPhenotype:
                 z = full.fixed_point_map(z)
                 acc = acc + z[:, outs]
             rest = activation(acc / s.explore_steps)
+        if s.acting == "table":
+            return self._play_tables(systems, full, y, rest, seeds, trace)
         env = make_vec_env(self.spec)
         returns = np.zeros((P, E))
         progress = np.zeros((P, E))
@@ -166,12 +230,7 @@ class EPLPhenotype:
                 failed = term & ((r <= 0) | (self.spec.name == "cartpole"))
                 rewarded = (r > 0) & (term if s.feedback == "terminal" else True)
                 sign = np.where(failed, -1.0, np.where(rewarded, 1.0, 0.0))
-                target = torch.nn.functional.one_hot(torch.from_numpy(actions), len(outs)).to(y.dtype)
-                sg = torch.from_numpy(sign)[:, None]
-                target = torch.where(sg < 0, 1.0 - target, target)
-                x_out = z[:, outs]
-                z[:, outs] = torch.maximum(x_out - fb * ((o_eep - target) * (sg != 0)), 0.05 * x_out)
-                y[idx] = z
+                y[idx] = self._feedback(z, outs, o_eep, actions, sign, fb)
                 going = ~(term | trunc)
                 if not going.all():  # compact: drop the rows whose episode ended
                     keep = torch.from_numpy(np.flatnonzero(going))
@@ -180,14 +239,85 @@ class EPLPhenotype:
                         live, x0_in, fb, ref = live.select(keep), x0_in[keep], fb[keep], ref[keep]
         return Lifetime(returns, traced, progress)
 
+    @staticmethod
+    def _feedback(z: torch.Tensor, outs: torch.Tensor, o_eep: torch.Tensor, actions: np.ndarray, sign: np.ndarray,
+                  fb: torch.Tensor) -> torch.Tensor:
+        """F_z l on the output masses: l = O_eep - y, y = onehot(action) where ``sign`` > 0,
+        1 - onehot(action) where < 0, no feedback where 0; x_out <- max(x_out - f o l, 0.05 x_out)."""
+        target = torch.nn.functional.one_hot(torch.from_numpy(actions), len(outs)).to(z.dtype)
+        sg = torch.from_numpy(sign)[:, None]
+        target = torch.where(sg < 0, 1.0 - target, target)
+        x_out = z[:, outs]
+        z[:, outs] = torch.maximum(x_out - fb * ((o_eep - target) * (sg != 0)), 0.05 * x_out)
+        return z
+
+    def _play_tables(self, systems: ExpressedPopulation, full: RDSPopulation, y: torch.Tensor, rest: torch.Tensor,
+                     seeds: list[list[int]], trace: bool) -> Lifetime:
+        """``acting "table"``: per episode, one exploration from z*_k per state where the agent can
+        act (all rows batched) gives the table, O_rest being re-read from z*_k at a zero observation
+        (``readout "relative"``); the episode is played by it; F_z at its end from the last state's
+        exploration gives z*_{k+1} (see the module docstring)."""
+        s = self.settings
+        P, E = full.size, len(seeds[0])
+        ins, outs = systems.inputs, systems.outputs
+        env = make_vec_env(self.spec)
+        assert isinstance(env, FrozenLakeVec)
+        n_states = self.spec.n_inputs
+        desc = np.asarray(env.phys.desc).reshape(-1)
+        acting = [st for st in range(n_states) if desc[st] in (b"S", b"F")]
+        x0_in = full.x0[:, ins]
+        returns, progress, expected = np.zeros((P, E)), np.zeros((P, E)), np.zeros((P, E))
+        tables = np.zeros((P, E, n_states), dtype=np.int64)
+        traced: list[np.ndarray] = []
+        every = np.arange(P)
+        for e in range(E):
+            Z = y.new_zeros(P, n_states, y.shape[1])
+            O = y.new_zeros(P, n_states, len(outs))
+            if s.readout == "relative":  # O_rest of z*_k: the exploration at a zero observation
+                z, acc = y.clone(), torch.zeros(P, len(outs), dtype=y.dtype)
+                z[:, ins] = x0_in
+                for _ in range(s.explore_steps):
+                    z = full.fixed_point_map(z)
+                    acc = acc + z[:, outs]
+                rest = activation(acc / s.explore_steps)
+            for st in acting:
+                z = y.clone()
+                z[:, ins] = x0_in * torch.exp(s.input_gain * self._encode(np.full(P, st), every).clamp(-5, 5))
+                acc = torch.zeros(P, len(outs), dtype=y.dtype)
+                for _ in range(s.explore_steps):
+                    z = full.fixed_point_map(z)
+                    acc = acc + z[:, outs]
+                Z[:, st], O[:, st] = z, activation(acc / s.explore_steps)
+            if s.readout == "contrast":  # each output against its mean over the acting states
+                rest = O[:, acting].mean(1)
+            tables[:, e, acting] = (O[:, acting] - rest[:, None]).argmax(2).numpy()
+            table = tables[:, e]
+            expected[:, e] = frozenlake_success_many(table, env.phys, self.spec.max_steps)
+            env.reset([seeds[i][e] for i in range(P)])
+            rows, last, sign = every, env.obs.copy(), np.zeros(P)
+            while len(rows):
+                state = env.obs[rows]
+                if trace and rows[0] == 0:
+                    traced.append(O[0, state[0]].numpy().copy())
+                last[rows] = state
+                obs, r, term, trunc = env.step(rows, table[rows, state])
+                returns[rows, e] += r
+                progress[rows, e] = np.maximum(progress[rows, e], 1.0 - (6 - obs // 4 - obs % 4) / 6.0)
+                sign[rows] = np.where(term & (r <= 0), -1.0, np.where(term & (r > 0), 1.0, 0.0))
+                rows = rows[~(term | trunc)]
+            y = self._feedback(Z[every, last], outs, O[every, last], table[every, last], sign, systems.feedback)
+        return Lifetime(returns, traced, progress, expected, tables)
+
     def _results(self, systems: ExpressedPopulation, life: Lifetime) -> list[EvalResult]:
         s = self.settings
         out = []
-        for nodes, ret, prog in zip(systems.nodes.tolist(), life.returns, life.progress):
+        exact = life.expected if life.expected is not None else np.full_like(life.returns, np.nan)
+        for nodes, ret, prog, ex in zip(systems.nodes.tolist(), life.returns, life.progress, exact):
             raw = float(ret.mean())
-            fit = (s.w_return * raw + s.w_learning * float(ret[-1] - ret[0])
+            ret = ex if s.lake_fitness == "exact" else ret
+            fit = (s.w_return * float(ret.mean()) + s.w_learning * float(ret[-1] - ret[0])
                    - s.w_memory * nodes / self.substrate.max_nodes + s.w_progress * float(prog.mean()))
-            out.append(EvalResult(fit, raw))
+            out.append(EvalResult(fit, raw, float(ex.mean())))
         return out
 
     def evaluate(self, genomes: list[neat.DefaultGenome], config: neat.Config, seeds: list[int]) -> list[EvalResult]:

@@ -17,10 +17,12 @@ from .rl_tasks import TaskSpec, encode, frozenlake_success, make_env
 @dataclass
 class EvalResult:
     """One individual's evaluation: selection fitness and the raw gymnasium figure beside it
-    (mean return on CartPole, success probability/rate on FrozenLake)."""
+    (mean return on CartPole, success probability/rate on FrozenLake), and FrozenLake's exact
+    success probability of the policy acted by, where known (NaN otherwise)."""
 
     fitness: float
     raw: float
+    exact: float = float("nan")
 
 
 def _policy_table(net: neat.nn.FeedForwardNetwork, spec: TaskSpec) -> np.ndarray:
@@ -44,7 +46,7 @@ class FeedForwardPhenotype:
             net = neat.nn.FeedForwardNetwork.create(g, config)
             if self.spec.name == "frozenlake":
                 p = frozenlake_success(_policy_table(net, self.spec), env, self.spec.max_steps)
-                out.append(EvalResult(p, p))
+                out.append(EvalResult(p, p, p))
                 continue
             ret = float(np.mean([self._episode(net, env, s) for s in seeds]))
             out.append(EvalResult(ret, ret))

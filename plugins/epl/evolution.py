@@ -7,7 +7,8 @@ evaluated in this process (default) or fanned out through a core executor
 (``neuroplex.executors``: ``local`` processes, ``ray``), a failed sub-batch evaluated again here;
 then neat-python reproduces and speciates. The fittest individual is re-tested on fresh episodes
 (CartPole: 100 episodes, gymnasium's solved rule; FrozenLake: 1000 episodes) whenever its
-selection fitness reaches the task's solved level, and at the last generation.
+raw figure (or FrozenLake's exact success of its policy, where known) reaches the
+task's solved level, every ``validate_every`` generations, and at the last generation.
 
 Exact resume: the checkpoint holds the neat population (genomes, species, innovation tracker),
 every global RNG state and the log; episode seeds derive from (seed, generation) only.
@@ -86,7 +87,9 @@ class EvolutionSettings:
     stop_when_solved: bool = True
     phenotype: str = "epl"
     chunks: int = 1
-    extra: dict[str, float] = field(default_factory=dict)
+    mutation: str = ""  # "": the phenotype's default NEAT mutation settings; "gentle" / "direct"
+    validate_every: int = 0  # also re-test the fittest every this many generations (0: never)
+    extra: dict[str, float | str] = field(default_factory=dict)
 
 
 class _EvalChunk:
@@ -110,7 +113,7 @@ class Evolution:
         self.out = start_run_dir(out, asdict(settings), resume=resume)
         self.ckpt = self.out / "checkpoint.pt"
         self.config = make_neat_config(self.out / "neat.cfg", phenotype.n_inputs, phenotype.n_outputs, settings.pop,
-                                       cppn=phenotype.cppn)
+                                       cppn=phenotype.cppn, mutation=settings.mutation)
         self.rows: list[dict[str, float]] = []
         self.solved_generation: int | None = None
         self.best: neat.DefaultGenome | None = None
@@ -183,7 +186,10 @@ class Evolution:
         best, best_res = genomes[i_best], results[i_best]
         validation = float("nan")
         last = gen + 1 >= self.s.generations
-        if best_res.raw >= self.phenotype.spec.solved or last:
+        every = self.s.validate_every
+        figure = best_res.exact if best_res.exact == best_res.exact else best_res.raw  # exact where known
+        if (figure >= self.phenotype.spec.solved or last
+                or (every > 0 and (gen + 1) % every == 0)):
             n_val = self.s.validation_episodes or (100 if self.phenotype.spec.name == "cartpole" else 1000)
             vseeds = episode_seeds(self.s.seed + 7919, gen, n_val)
             validation = self.phenotype.validate(best, self.config, vseeds)

@@ -10,7 +10,7 @@ import torch
 
 from neuroplex.executors import EXECUTORS, get_executor
 
-from .agents import AgentSettings, EPLPhenotype
+from .agents import LAKE_INPUTS, READOUTS, AgentSettings, EPLPhenotype
 from .baseline import FeedForwardPhenotype
 from .draw import draw_system
 from .evolution import Evolution, EvolutionSettings, Phenotype
@@ -54,19 +54,39 @@ def add_evolve_command(group: click.Group) -> None:
     @click.option("--explore-steps", type=int, default=AgentSettings.explore_steps, show_default=True,
                   help="Implicit-layer steps per environment step (EPL).")
     @click.option("--dt", type=float, default=AgentSettings.dt, show_default=True, help="Implicit-layer step (EPL).")
+    @click.option("--input-gain", type=float, default=AgentSettings.input_gain, show_default=True,
+                  help="EPL: inputs clamped to x0 exp(gain * observation).")
     @click.option("--w-learning", type=float, default=0.0, show_default=True,
                   help="Fitness weight of (last - first episode return).")
     @click.option("--w-memory", type=float, default=0.0, show_default=True,
                   help="Fitness weight of -(nodes / substrate nodes).")
     @click.option("--w-progress", type=float, default=0.0, show_default=True,
                   help="Fitness weight of FrozenLake progress (best 1 - distance to goal / 6, mean over episodes).")
+    @click.option("--lake-inputs", type=click.Choice(LAKE_INPUTS), default="rowcol", show_default=True,
+                  help="FrozenLake input of an EPL agent: row and column one-hot, or state one-hot on the lake's grid.")
+    @click.option("--acting", type=click.Choice(("carry", "table")), default="carry", show_default=True,
+                  help="EPL: z carries from step to step, or (FrozenLake) every step explores from the "
+                       "episode's starting state z* (a fixed table per episode; learning between episodes).")
+    @click.option("--readout", type=click.Choice(READOUTS), default="relative", show_default=True,
+                  help="EPL action: argmax of O_eep - O_rest, of O_eep, or (--acting table) of O_eep minus "
+                       "each output's mean over the lake's states.")
+    @click.option("--lake-fitness", type=click.Choice(("sampled", "exact")), default="sampled", show_default=True,
+                  help="FrozenLake EPL fitness: sampled success rate, or the exact DP success of the tables "
+                       "acted by (needs --acting table).")
+    @click.option("--mutation", type=click.Choice(("gentle", "direct", "structural")), default=None,
+                  help="NEAT mutation settings (neat_config.MUTATION). [default: EPL gentle, baseline direct]")
+    @click.option("--validate-every", type=int, default=0, show_default=True,
+                  help="Also re-test the fittest on fresh episodes every N generations (0: never).")
     @click.option("--keep-going", is_flag=True, help="Do not stop at the validated solution.")
     @click.option("--out", type=click.Path(file_okay=False), required=True)
     @click.option("--resume", is_flag=True, help="Continue the run in --out exactly.")
     @click.option("--progress/--no-progress", default=True, show_default=True)
     def evolve(task: str, slippery: bool, pop: int, generations: int, seed: int, episodes: int | None,
-               validation_episodes: int, baseline: bool, executor: str, workers: int | None, address: str | None, hidden: int, explore_steps: int, dt: float, w_learning: float,
-               w_memory: float, w_progress: float, keep_going: bool, out: str, resume: bool, progress: bool) -> None:
+               validation_episodes: int, baseline: bool, executor: str, workers: int | None, address: str | None, hidden: int, explore_steps: int, dt: float, input_gain: float,
+               w_learning: float,
+               w_memory: float, w_progress: float, lake_inputs: str, acting: str, readout: str,
+               lake_fitness: str,
+               mutation: str | None, validate_every: int, keep_going: bool, out: str, resume: bool, progress: bool) -> None:
         """Evolve EPL systems by HyperNEAT (or the NEAT baseline) on a gymnasium task."""
         torch.set_num_threads(1)
         workers = workers or (1 if executor == "inprocess" else 2)
@@ -77,16 +97,20 @@ def add_evolve_command(group: click.Group) -> None:
             phenotype = FeedForwardPhenotype(spec)
         else:
             phenotype = EPLPhenotype(spec, AgentSettings(hidden=hidden, lifetime=episodes, explore_steps=explore_steps, dt=dt,
+                                                         input_gain=input_gain,
                                                          w_learning=w_learning,
-                                                         w_memory=w_memory, w_progress=w_progress))
+                                                         w_memory=w_memory, w_progress=w_progress,
+                                                         lake_inputs=lake_inputs, acting=acting, readout=readout,
+                                                         lake_fitness=lake_fitness))
         settings = EvolutionSettings(task=task, slippery=slippery, pop=pop, generations=generations, seed=seed,
                                      episodes=episodes, validation_episodes=validation_episodes,
                                      stop_when_solved=not keep_going,
                                      phenotype="baseline" if baseline else "epl",
-                                     chunks=workers,
-                                     extra={"hidden": hidden, "explore_steps": explore_steps, "dt": dt,
+                                     chunks=workers, validate_every=validate_every, mutation=mutation or "",
+                                     extra={"hidden": hidden, "explore_steps": explore_steps, "dt": dt, "input_gain": input_gain,
                                             "w_learning": w_learning, "w_memory": w_memory,
-                                            "w_progress": w_progress})
+                                            "w_progress": w_progress, "lake_inputs": lake_inputs,
+                                            "acting": acting, "readout": readout, "lake_fitness": lake_fitness})
         ex = None if executor == "inprocess" and workers == 1 else get_executor(executor, workers, address)
         try:
             ev = Evolution(settings, phenotype, out, executor=ex, resume=resume, progress=progress)

@@ -96,7 +96,7 @@ min_species_size   = 2
 #: for the CPPN (our choice, the paper gives none): in HyperNEAT one CPPN change moves every
 #: expressed node and edge at once, and with the usual settings almost every offspring of a good
 #: CPPN expressed a non-working system.
-MUTATION = {
+MUTATION: dict[bool | str, dict[str, float]] = {
     False: {"bias_mutate_power": 0.5, "bias_mutate_rate": 0.7, "bias_replace_rate": 0.1, "weight_mutate_power": 0.5,
             "weight_mutate_rate": 0.8, "weight_replace_rate": 0.1, "conn_add_prob": 0.5, "conn_delete_prob": 0.2,
             "node_add_prob": 0.2, "node_delete_prob": 0.1, "act_mutate": 0.0, "elitism": 2},
@@ -106,19 +106,31 @@ MUTATION = {
 }
 
 
-def neat_config_text(n_inputs: int, n_outputs: int, pop: int, *, cppn: bool) -> str:
-    """The config file text: a tanh feed-forward net (baseline) or a CPPN (mixed activations)."""
+#: named mutation settings (``mutation=``): "gentle" the CPPN default, "direct" the baseline's,
+#: "structural" gentle weight and bias steps with more new connections, nodes and activation
+#: changes (a CPPN then draws less regular patterns, e.g. FrozenLake's irregular policy table)
+MUTATION["gentle"], MUTATION["direct"] = MUTATION[True], MUTATION[False]
+MUTATION["structural"] = {**MUTATION[True], "conn_add_prob": 0.3, "conn_delete_prob": 0.1, "node_add_prob": 0.2,
+                          "node_delete_prob": 0.05, "act_mutate": 0.1}
+
+
+def neat_config_text(n_inputs: int, n_outputs: int, pop: int, *, cppn: bool, mutation: str = "") -> str:
+    """The config file text: a tanh feed-forward net (baseline) or a CPPN (mixed activations);
+    ``mutation`` "gentle" / "direct" overrides the phenotype's default mutation settings."""
     if n_inputs < 1 or n_outputs < 1 or pop < 2:
         raise ValueError(f"neat config: need >= 1 input and output and pop >= 2 (got {n_inputs}, {n_outputs}, {pop})")
+    if mutation and mutation not in ("gentle", "direct", "structural"):
+        raise ValueError(f"neat config: mutation must be 'gentle' or 'direct', got {mutation!r}")
     return _TEMPLATE.format(
         pop=pop, n_in=n_inputs, n_out=n_outputs,
         initial_connection="full_direct",
         act_default="random" if cppn else "tanh",
-        act_options=" ".join(CPPN_ACTIVATIONS) if cppn else "tanh", **MUTATION[cppn])
+        act_options=" ".join(CPPN_ACTIVATIONS) if cppn else "tanh", **MUTATION[mutation or cppn])
 
 
-def make_neat_config(path: Path, n_inputs: int, n_outputs: int, pop: int, *, cppn: bool) -> neat.Config:
+def make_neat_config(path: Path, n_inputs: int, n_outputs: int, pop: int, *, cppn: bool,
+                     mutation: str = "") -> neat.Config:
     """Write the config to ``path`` and load it with neat-python."""
-    path.write_text(neat_config_text(n_inputs, n_outputs, pop, cppn=cppn))
+    path.write_text(neat_config_text(n_inputs, n_outputs, pop, cppn=cppn, mutation=mutation))
     return neat.Config(neat.DefaultGenome, neat.DefaultReproduction, neat.DefaultSpeciesSet,
                        neat.DefaultStagnation, str(path))

@@ -161,22 +161,37 @@ def encode(spec: TaskSpec, obs: int | np.ndarray) -> np.ndarray:
 def frozenlake_success(policy: np.ndarray, env: gym.Env, horizon: int = 100) -> float:
     """Exact probability that the deterministic ``policy`` (state -> action) reaches the goal
     within ``horizon`` steps, by backward induction on the transition table ``env.unwrapped.P``."""
-    P = env.unwrapped.P
-    n = len(P)
+    n = len(env.unwrapped.P)
     policy = np.asarray(policy, dtype=np.int64)
     if policy.shape != (n,):
         raise ValueError(f"frozenlake_success: policy needs one action per state ({n}), got shape {policy.shape}")
-    T = np.zeros((n, n))
-    R = np.zeros(n)
+    return float(frozenlake_success_many(policy[None], env, horizon)[0])
+
+
+def frozenlake_success_many(policies: np.ndarray, env: gym.Env, horizon: int = 100) -> np.ndarray:
+    """:func:`frozenlake_success` of many policies (rows, states) at once: (rows,) probabilities.
+
+    v_{t+1}(s) = R(s, pi(s)) + sum_s' T(s, pi(s), s') v_t(s'), v_0 = 0, ``horizon`` times, with
+    R the probability of stepping onto the goal and T the non-terminal transition probabilities."""
+    P = env.unwrapped.P
+    n = len(P)
+    pol = np.asarray(policies, dtype=np.int64)
+    if pol.ndim != 2 or pol.shape[1] != n:
+        raise ValueError(f"frozenlake_success_many: policies need shape (rows, {n}), got {pol.shape}")
+    T = np.zeros((n, 4, n))
+    R = np.zeros((n, 4))
     for s in range(n):
-        for prob, nxt, rew, done in P[s][int(policy[s])]:
-            R[s] += prob * rew
-            if not done:
-                T[s, nxt] += prob
-    v = np.zeros(n)
+        for a, trans in P[s].items():
+            for prob, nxt, rew, done in trans:
+                R[s, a] += prob * rew
+                if not done:
+                    T[s, a, nxt] += prob
+    states = np.arange(n)[None]
+    Tp, Rp = T[states, pol], R[states, pol]
+    v = np.zeros(pol.shape)
     for _ in range(horizon):
-        v = R + T @ v
-    return float(v[0])
+        v = Rp + np.einsum("bij,bj->bi", Tp, v)
+    return v[:, 0]
 
 
 def frozenlake_optimum(env: gym.Env, horizon: int = 100) -> float:

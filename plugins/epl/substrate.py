@@ -1,7 +1,8 @@
 """The HyperNEAT substrate of EPL systems and its expression by a CPPN (paper, Algorithm 2).
 
 Coordinates: genes g on a line in [-1, 1]; spaces s = (x, y) in three columns, input spaces at
-x = -1 (one per input), ``hidden`` spaces at x = 0, output spaces at x = 1 (one per action). The
+x = -1 (one per input; or at given ``input_pos``, e.g. FrozenLake's grid of states), ``hidden``
+spaces at x = 0, output spaces at x = 1 (one per action). The
 CPPN takes (g_i, s_i, g_j, s_j) (6 numbers) and returns (exist, p1, p2, p3, p4). As in Algorithm 2,
 with the other arguments set to 0 or repeated,
 
@@ -79,14 +80,18 @@ class Substrate:
     n_outputs: int
     hidden: int = 3
     genes: list[str] = field(default_factory=lambda: list(GENES))
+    input_pos: list[tuple[float, float]] | None = None  # None: the input column x = -1
 
     def __post_init__(self) -> None:
+        if self.input_pos is not None and len(self.input_pos) != self.n_inputs:
+            raise ValueError(f"substrate: {len(self.input_pos)} input positions for {self.n_inputs} inputs")
         if self.n_inputs < 1 or self.n_outputs < 1 or self.hidden < 1:
             raise ValueError(f"substrate needs >= 1 input, output and hidden space (got {self.n_inputs}, "
                              f"{self.n_outputs}, {self.hidden})")
         self.space_names = ([f"in{i}" for i in range(self.n_inputs)] + [f"hid{i}" for i in range(self.hidden)]
                             + [f"out{i}" for i in range(self.n_outputs)])
-        self.space_pos = (_column(-1.0, self.n_inputs) + _column(0.0, self.hidden) + _column(1.0, self.n_outputs))
+        inputs = list(self.input_pos) if self.input_pos is not None else _column(-1.0, self.n_inputs)
+        self.space_pos = ([tuple(map(float, p)) for p in inputs] + _column(0.0, self.hidden) + _column(1.0, self.n_outputs))
         self.gene_pos = {g: (-1.0 + 2.0 * i / (len(self.genes) - 1)) for i, g in enumerate(self.genes)}
         col = [0] * self.n_inputs + [1] * self.hidden + [2] * self.n_outputs
         S = len(self.space_names)

@@ -10,8 +10,8 @@ from neuroplex.errors import NeuroplexError
 from neuroplex.plugins.epl.baseline import FeedForwardPhenotype
 from neuroplex.plugins.epl.evolution import Evolution, EvolutionSettings
 from neuroplex.plugins.epl.neat_config import neat_config_text
-from neuroplex.plugins.epl.rl_tasks import (episode_seeds, frozenlake_optimum, frozenlake_success, make_env,
-                                            task_spec)
+from neuroplex.plugins.epl.rl_tasks import (episode_seeds, frozenlake_optimum, frozenlake_success,
+                                            frozenlake_success_many, make_env, task_spec)
 
 
 def test_frozenlake_dp_matches_known_values_and_sampling():
@@ -34,6 +34,25 @@ def test_frozenlake_dp_matches_known_values_and_sampling():
     assert frozenlake_success(np.array([1, 2, 1, 0, 1, 0, 1, 0, 2, 1, 1, 0, 0, 2, 2, 0]), flat) == 1.0
     with pytest.raises(ValueError, match="one action per state"):
         frozenlake_success(np.zeros(3), flat)
+
+
+def test_frozenlake_success_many_equals_one_at_a_time():
+    env = make_env(task_spec("frozenlake", slippery=True))
+    policies = np.random.default_rng(0).integers(0, 4, (20, 16))
+    many = frozenlake_success_many(policies, env)
+    assert many.tolist() == pytest.approx([frozenlake_success(p, env) for p in policies], abs=1e-15)
+    assert many.max() > 0.0
+    with pytest.raises(ValueError, match="rows, 16"):
+        frozenlake_success_many(policies[:, :3], env)
+
+
+def test_named_mutation_settings():
+    assert "weight_mutate_rate    = 0.8" in neat_config_text(6, 5, 10, cppn=True, mutation="direct")
+    assert "weight_mutate_rate    = 0.2" in neat_config_text(6, 5, 10, cppn=True)
+    structural = neat_config_text(6, 5, 10, cppn=True, mutation="structural")
+    assert "weight_mutate_rate    = 0.2" in structural and "node_add_prob         = 0.2" in structural
+    with pytest.raises(ValueError, match="mutation"):
+        neat_config_text(6, 5, 10, cppn=True, mutation="wild")
 
 
 def test_unknown_task_and_bad_config_are_refused():

@@ -18,7 +18,8 @@ from neuroplex.plugins.epl.cppn import TorchCPPN
 from neuroplex.plugins.epl.evolution import Evolution, EvolutionSettings, evaluate_chunks
 from neuroplex.plugins.epl.neat_config import make_neat_config
 from neuroplex.plugins.epl.rds import RDSPopulation, build
-from neuroplex.plugins.epl.rl_tasks import CartPoleVec, FrozenLakeVec, episode_seeds, make_env, task_spec
+from neuroplex.plugins.epl.rl_tasks import (CartPoleVec, FrozenLakeVec, episode_seeds, frozenlake_success, make_env,
+                                            task_spec)
 from neuroplex.plugins.epl.substrate import CPPN_INPUTS, CPPN_OUTPUTS, Substrate
 
 
@@ -275,3 +276,62 @@ def test_frozenlake_vec_equals_gymnasium_episode_for_episode(slippery):
             if not alive[i]:
                 ends.add((r, te, tr))
     assert (0.0, True, False) in ends  # holes reached (and, slippery, random walks that time out)
+
+
+OPTIMAL_SLIPPERY = [0, 3, 3, 3, 0, 0, 0, 0, 3, 1, 0, 0, 0, 2, 1, 0]  # value iteration; DP success 0.740
+
+
+def _table_agent(**kw) -> EPLPhenotype:
+    return EPLPhenotype(task_spec("frozenlake", slippery=True),
+                        AgentSettings(lake_inputs="state", acting="table", lake_fitness="exact", **kw))
+
+
+def test_state_inputs_sit_on_the_lake_grid_and_a_table_agent_acts_by_its_table():
+    ph = _table_agent(lifetime=1)
+    assert agent_encode(ph.spec, np.array([6]), "state").tolist() == [[float(i == 6) for i in range(16)]]
+    sub = ph.substrate
+    assert sub.n_inputs == 16 and sub.space_pos[6] == (-1.5 + 2 / 3, -1 + 2 / 3) and sub.space_pos[15] == (-0.5, 1.0)
+    # u transports from each state's input space to the output of the optimal action only
+    n_in, n_hid = sub.n_inputs, sub.hidden
+    links = [("u", s, n_in + n_hid + a) for s, a in enumerate(OPTIMAL_SLIPPERY) if s not in (5, 7, 11, 12, 15)]
+    system = _hand_system(ph, links)
+    life = ph.play(system, [[3]])
+    acting = [0, 1, 2, 3, 4, 6, 8, 9, 10, 13, 14]
+    assert life.tables[0, 0, acting].tolist() == [OPTIMAL_SLIPPERY[s] for s in acting]
+    env = make_env(ph.spec)
+    assert life.expected[0, 0] == pytest.approx(frozenlake_success(life.tables[0, 0], env), abs=1e-12)
+    assert life.expected[0, 0] == pytest.approx(0.740, abs=1e-3)
+    contrast = _table_agent(lifetime=1, readout="contrast").play(system, [[3]])
+    assert contrast.tables[0, 0, acting].tolist() == [OPTIMAL_SLIPPERY[s] for s in acting]
+    res = ph._results(system, life)[0]
+    assert res.fitness == res.exact == life.expected[0, 0] and res.raw == life.returns[0, 0]
+    # played episodes follow the table: 200 fresh one-episode agents succeed at the DP rate (3 sigma)
+    copies = ph.play(system.select([0] * 200), [[s] for s in range(200)])
+    p = life.expected[0, 0]
+    assert abs(copies.returns.mean() - p) < 3 * np.sqrt(p * (1 - p) / 200)
+
+
+def test_table_agents_batched_equal_loop_and_settings_are_checked(tmp_path):
+    genomes, config = _population(tmp_path, 6, mutations=2)
+    ph = _table_agent(lifetime=2)
+    seeds = episode_seeds(0, 0, 2)
+    batched, loop = ph.evaluate(genomes, config, seeds), ph.evaluate_loop(genomes, config, seeds)
+    assert [(r.fitness, r.raw, r.exact) for r in batched] == [(r.fitness, r.raw, r.exact) for r in loop]
+    assert all(0.0 <= r.exact <= 0.75 for r in batched)
+    with pytest.raises(ValueError, match="discrete states"):
+        EPLPhenotype(task_spec("cartpole"), AgentSettings(acting="table"))
+    with pytest.raises(ValueError, match="needs acting 'table'"):
+        EPLPhenotype(task_spec("frozenlake"), AgentSettings(lake_fitness="exact"))
+    with pytest.raises(ValueError, match="lake_inputs"):
+        EPLPhenotype(task_spec("frozenlake"), AgentSettings(lake_inputs="grid"))
+    with pytest.raises(ValueError, match="'contrast' with acting 'table'"):
+        EPLPhenotype(task_spec("frozenlake"), AgentSettings(readout="contrast"))
+
+
+def test_validate_every_re_tests_the_fittest_on_schedule(tmp_path):
+    s = EvolutionSettings(task="frozenlake", pop=6, generations=2, seed=3, episodes=1, validation_episodes=4,
+                          validate_every=1, stop_when_solved=False)
+    ev = Evolution(s, _table_agent(lifetime=1), tmp_path / "run", progress=False)
+    rows = ev.run()
+    assert [r["validation"] == r["validation"] for r in rows] == [True, True]
+    assert all(0.0 <= r["validation"] <= 1.0 for r in rows)
