@@ -43,6 +43,7 @@ import torch
 from neuroplex.config import set_threads
 from neuroplex.datasets import load_dataset
 from neuroplex.plugins.wuxing.config import load_config
+from neuroplex.plugins.wuxing.rule import default_config
 from neuroplex.plugins.wuxing.network import NumericalError
 from neuroplex.plugins.wuxing.rule import WuxingRule
 from neuroplex.trainer import Trainer
@@ -178,6 +179,7 @@ def seed_table(args: argparse.Namespace) -> list[dict[str, Any]]:
             options[key] = json.loads(value)
         except ValueError:
             options[key] = value
+    args.config = args.config or default_config(args.method)
     load_config(args.config, **options)  # fail early on a bad option
     jobs = [{"seed": s, "config": args.config, "method": args.method, "options": options, "epochs": args.epochs,
              "batch_size": args.batch_size, "dataset": args.dataset, "validation": args.validation,
@@ -206,7 +208,7 @@ def main() -> None:
     parser.add_argument("--peer-batches", type=int, default=10)
     parser.add_argument("--seeds", default=None, help="e.g. 0-4: seed-table mode")
     parser.add_argument("--method", default="coupling", choices=["k3", "coupling", "mixed"])
-    parser.add_argument("--config", default="digits")
+    parser.add_argument("--config", default=None, help="[default: digits_single for k3, digits otherwise]")
     parser.add_argument("--option", action="append", default=[], help="config field=value (repeatable)")
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=16)

@@ -70,9 +70,9 @@ def add_commands(cli: click.Group) -> None:
             raise SystemExit(2)
 
     @wuxing.command()
-    @click.option("--config", "config_name", default="digits", show_default=True,
+    @click.option("--config", "config_name", default=None,
                   help="Shipped config (digits, digits_single, digits_match, digits_adder, model1, model2, "
-                  "model1_adder) or a JSON file.")
+                  "model1_adder) or a JSON file [default: digits_single for k3, digits otherwise].")
     @click.option("--method", type=click.Choice(["k3", "coupling", "mixed"]), default="coupling", show_default=True,
                   help="k3: method 1 (K3); coupling: method 2 (C); mixed: both.")
     @click.option("--wiring", default=None, help="match | fanin:K | adder[:K] [config's].")
@@ -95,7 +95,7 @@ def add_commands(cli: click.Group) -> None:
                   help="Run directory [default: log/wuxing_<config>_<method>_<data>].")
     @click.option("--resume", is_flag=True, help="Continue exactly from the last checkpoint in the log directory.")
     @click.option("--progress/--no-progress", default=True, help="Show the progress bar.")
-    def train(config_name: str, method: str, wiring: str | None, epochs: int, batch_size: int, dataset: str,
+    def train(config_name: str | None, method: str, wiring: str | None, epochs: int, batch_size: int, dataset: str,
               split_seed: int, train_samples: int | None, seed: int, eta_c: float | None, eta_k3: float | None,
               mix: str | None, kt: float | None, t_end: float | None, dt: float | None, device: str, threads: int,
               log_dir: str | None, resume: bool, progress: bool) -> None:

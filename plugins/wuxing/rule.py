@@ -27,6 +27,18 @@ from .network import WuxingNetwork
 METHODS = ("k3", "coupling", "mixed")
 
 
+
+DEFAULT_CONFIGS = {"k3": "digits_single", "coupling": "digits", "mixed": "digits"}
+
+
+def default_config(method: str) -> str:
+    """The shipped digits config a method trains by default: method 1 (``k3``) keeps the papers'
+    one-neuron-per-class readout (``digits_single``; the population readout of ``digits`` drops it
+    to chance on validation), methods 2 and mixed use ``digits``."""
+    if method not in DEFAULT_CONFIGS:
+        raise NeuroplexError(f"wuxing: method must be one of {', '.join(DEFAULT_CONFIGS)}, not {method!r}")
+    return DEFAULT_CONFIGS[method]
+
 class WuxingRule:
     """A Wuxing network trained by method 1, 2 or mixed (see the module docstring).
 
@@ -44,7 +56,7 @@ class WuxingRule:
         if isinstance(config, WuxingConfig):
             self.config = config.replace(**changes)
         else:
-            self.config = load_config(config or "digits", **changes)
+            self.config = load_config(config or default_config(self.method), **changes)
         self.name = f"wuxing-{self.method}"
         self.net: WuxingNetwork | None = None
         self.updates = 0

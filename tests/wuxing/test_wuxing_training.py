@@ -142,3 +142,15 @@ def test_per_layer_k3_rates_scale_each_layers_step(small_digits):
     assert torch.all(steps[1][80:] == 0) and torch.all(steps[1][:64] == 0)
     with pytest.raises(nx.NeuroplexError, match="eta_k3_layers"):
         make_rule("wuxing-k3", config="digits", eta_k3_layers=[1.0, 1.0])
+
+
+def test_each_method_trains_its_default_config_and_a_bad_method_is_named():
+    from neuroplex.errors import NeuroplexError
+    from neuroplex.plugins.wuxing.rule import WuxingRule, default_config
+
+    assert WuxingRule(method="k3").config.name == default_config("k3") == "digits_single"
+    assert WuxingRule(method="coupling").config.name == default_config("coupling") == "digits"
+    assert WuxingRule(method="mixed").config.name == "digits"
+    assert WuxingRule("digits", method="k3").config.name == "digits"
+    with pytest.raises(NeuroplexError, match="hebbian"):
+        default_config("hebbian")
