@@ -34,10 +34,14 @@ from neuroplex.errors import ModelError
 from neuroplex.settings import StepControl
 from neuroplex.shards import map_shards, shared_empty
 
+from .lanes import LANES, lanes_loop, lanes_rhs
 from .library import NativeLibrary, cache_dir, integrator
 
 #: fewest samples per shard worth a worker process (as the torch path's SBML shards)
 MIN_SHARD = 64
+#: the integrator's methods the lockstep loop runs (``auto`` and ``dopri5``; ``rodas4`` runs sample
+#: by sample)
+LOCKSTEP_METHODS = (0, 1)
 #: rows a process claims at a time from the shared counter (``ensemble.c``): small enough that
 #: the processes end within a chunk's time of each other, large enough that claiming is free
 CHUNK = 16
@@ -88,16 +92,24 @@ class Rows:
     next: np.ndarray
 
 
-def solve_rows(lib: NativeLibrary, rows: Rows, t0: float, t1: float, control: StepControl, method: int) -> int:
+def solve_rows(lib: NativeLibrary, rows: Rows, t0: float, t1: float, control: StepControl, method: int,
+               lanes: int | None = None) -> int:
     """Integrate the rows of ``rows`` not yet claimed from its counter, in one C call (writes
-    their outputs in place); how many rows this call ran."""
+    their outputs in place): in lockstep (``lanes.c``) where ``lanes`` (the model's
+    ``model_rhs_lanes``, :func:`.lanes.lanes_rhs`) is given and the method is ``auto`` or
+    ``dopri5``, else sample by sample (``ensemble.c``); how many rows this call ran."""
     batch, n, n_t, c = rows.y0.shape[0], lib.n_states, rows.t_eval.shape[0], control
     atol_stride = n if rows.atol.shape[0] > 1 else 0
-    done = batch_loop()(ctypes.cast(integrator(), ctypes.c_void_p).value, lib.bind, lib.rhs, lib.jac or None, n,
-                        lib.n_bound, batch, rows.params.ctypes.data, rows.params.shape[1], rows.y0.ctypes.data, t0,
-                        t1, rows.t_eval.ctypes.data, n_t, c.rtol, rows.atol.ctypes.data, atol_stride, c.dt0 or 0.0,
-                        c.dt_max or 0.0, c.dt_min, c.max_steps, method, rows.out.ctypes.data,
-                        rows.stats.ctypes.data, rows.status.ctypes.data, rows.next.ctypes.data, CHUNK)
+    solve = ctypes.cast(integrator(), ctypes.c_void_p).value
+    common = (batch, rows.params.ctypes.data, rows.params.shape[1], rows.y0.ctypes.data, t0, t1,
+              rows.t_eval.ctypes.data, n_t, c.rtol, rows.atol.ctypes.data, atol_stride, c.dt0 or 0.0, c.dt_max or 0.0,
+              c.dt_min, c.max_steps, method, rows.out.ctypes.data, rows.stats.ctypes.data, rows.status.ctypes.data,
+              rows.next.ctypes.data, CHUNK)
+    if lanes is not None and method in LOCKSTEP_METHODS and n > 0:
+        done = lanes_loop()(solve, lib.bind, lib.rhs, lib.jac or None, lanes, n, lib.n_bound, rows.params.shape[1],
+                            *common)
+    else:
+        done = batch_loop()(solve, lib.bind, lib.rhs, lib.jac or None, n, lib.n_bound, *common)
     if done < 0:
         raise MemoryError("native ensemble: no memory for a sample's outputs")
     return int(done)
@@ -110,10 +122,13 @@ def shard_count(batch: int, workers: int) -> int:
 
 
 def run_rows(lib: NativeLibrary, params: np.ndarray, y0: np.ndarray, atol: np.ndarray, t_eval: np.ndarray,
-             t0: float, t1: float, control: StepControl, method: int, workers: int = 1) -> tuple[Rows, int]:
+             t0: float, t1: float, control: StepControl, method: int, workers: int = 1, *,
+             lockstep: bool = True) -> tuple[Rows, int]:
     """Integrate every row (``params (B, P)``, ``y0 (B, n)``, ``atol (B, n)`` or ``(1, n)``) over
     ``(t0, t1)`` with outputs at ``t_eval``, in :func:`shard_count` processes claiming rows as
-    they go; the rows with their outputs, and the number of processes."""
+    they go, in lockstep where the model and method allow it (``lockstep=False``: sample by
+    sample, each row then equal to its one-trajectory run bit for bit); the rows with their
+    outputs, and the number of processes."""
     batch, n, n_t = y0.shape[0], lib.n_states, t_eval.shape[0]
     shards = shard_count(batch, workers)
     # outputs in shared memory (reused from earlier calls where free: no page faults) that
@@ -126,10 +141,12 @@ def run_rows(lib: NativeLibrary, params: np.ndarray, y0: np.ndarray, atol: np.nd
     rows = Rows(np.ascontiguousarray(params, np.float64), np.ascontiguousarray(y0, np.float64),
                 np.ascontiguousarray(atol, np.float64), np.ascontiguousarray(t_eval, np.float64), out, stats, status,
                 counter)
-    integrator(), batch_loop()  # built (or loaded) here, so forked workers inherit them
+    # built (or loaded) here, so forked workers inherit them
+    lanes = lanes_rhs(lib) if lockstep and method in LOCKSTEP_METHODS and batch >= LANES else None
+    integrator(), batch_loop(), lanes is not None and lanes_loop()
 
     def shard(i: int) -> int:
-        return solve_rows(lib, rows, t0, t1, control, method)
+        return solve_rows(lib, rows, t0, t1, control, method, lanes)
 
     map_shards(shard, shards)
     return rows, shards
