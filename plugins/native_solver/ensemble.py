@@ -22,6 +22,7 @@ which the SBML program computes its output expressions from them fastest.
 from __future__ import annotations
 
 import ctypes
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -121,6 +122,24 @@ def shard_count(batch: int, workers: int) -> int:
     return max(1, min(int(workers), batch // MIN_SHARD))
 
 
+def _libraries(lib: NativeLibrary, lockstep: bool) -> int | None:
+    """Build (or load) what a batch runs on, here, so forked workers inherit it: the integrator,
+    both loops and the model's lane build (on any batch of the model: a pilot of a few samples
+    then pays what a large batch would), the compilers of those not cached running at once
+    (on a cold cache the integrator and the lockstep loop take seconds each); the address of
+    ``model_rhs_lanes`` or None."""
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        jobs = [pool.submit(integrator), pool.submit(batch_loop)]
+        lanes = pool.submit(lanes_rhs, lib) if lockstep else None
+        loop = pool.submit(lanes_loop) if lockstep else None
+        for job in jobs:
+            job.result()
+        address = lanes.result() if lanes is not None else None
+        if address is not None and loop is not None:
+            loop.result()
+    return address
+
+
 def run_rows(lib: NativeLibrary, params: np.ndarray, y0: np.ndarray, atol: np.ndarray, t_eval: np.ndarray,
              t0: float, t1: float, control: StepControl, method: int, workers: int = 1, *,
              lockstep: bool = True) -> tuple[Rows, int]:
@@ -141,9 +160,8 @@ def run_rows(lib: NativeLibrary, params: np.ndarray, y0: np.ndarray, atol: np.nd
     rows = Rows(np.ascontiguousarray(params, np.float64), np.ascontiguousarray(y0, np.float64),
                 np.ascontiguousarray(atol, np.float64), np.ascontiguousarray(t_eval, np.float64), out, stats, status,
                 counter)
-    # built (or loaded) here, so forked workers inherit them
-    lanes = lanes_rhs(lib) if lockstep and method in LOCKSTEP_METHODS and batch >= LANES else None
-    integrator(), batch_loop(), lanes is not None and lanes_loop()
+    lanes = _libraries(lib, lockstep and method in LOCKSTEP_METHODS)
+    lanes = lanes if batch >= LANES else None
 
     def shard(i: int) -> int:
         return solve_rows(lib, rows, t0, t1, control, method, lanes)

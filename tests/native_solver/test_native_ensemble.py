@@ -20,6 +20,7 @@ from neuroplex.errors import NeuroplexError  # noqa: E402
 from neuroplex.plugins.native_solver import NativeSolver  # noqa: E402
 from neuroplex.plugins.native_solver.ensemble import MIN_SHARD, Rows, run_rows, shard_count  # noqa: E402
 from neuroplex.plugins.native_solver.lanes import lanes_source  # noqa: E402
+from neuroplex.plugins.native_solver.library import cache_dir  # noqa: E402
 from neuroplex.plugins.native_solver.solver import METHODS, model_library  # noqa: E402
 from neuroplex.sbml import runner  # noqa: E402
 from neuroplex.sbml.antimony_loader import read_antimony_string  # noqa: E402
@@ -117,6 +118,15 @@ def test_lockstep_hands_stiff_samples_to_the_single_run_under_auto() -> None:
     assert np.array_equal(lock.out, scalar.out) and np.array_equal(lock.stats, scalar.stats)
 
 
+def test_a_first_small_batch_builds_the_lane_library_a_large_one_uses() -> None:
+    # fused="auto" times a pilot after a 2-sample warm-up: the lane build must happen there
+    model, params = _perturbed("fitzhugh_nagumo.ant", 2)
+    lanes = lambda: {p.name for p in cache_dir().glob("lanes_*.so") if not p.name.startswith("lanes_loop_")}  # noqa: E731
+    before = lanes()
+    NativeSolver().simulate(model, (0.0, 5.0), params=params)
+    assert len(lanes() - before) == 1
+
+
 def test_the_lockstep_rewrite_takes_the_generated_form_only() -> None:
     source = ("#include <math.h>\nvoid model_rhs(double t, const double *y, const double *p, const double *k, "
               "double *dy) {\n    dy[0] = exp(p[0] * y[1]) + k[2];\n}\n")
@@ -206,6 +216,22 @@ def test_auto_takes_fused_steps_only_when_they_are_built_or_the_work_repays_comp
     monkeypatch.setattr(runner, "_FUSED_IN_PROCESS", {key})  # built in this process: nothing to pay
     loaded = runner.auto_path(model, solver, span, params, None, None)
     assert loaded.path == "fused" and not loaded.compile and "(loaded;" in loaded.reason
+
+
+def test_auto_estimates_a_repeated_ensemble_from_its_last_native_run(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "inductor"))
+    monkeypatch.setattr(runner, "_FUSED_IN_PROCESS", set())
+    monkeypatch.setattr(runner, "_NATIVE_LOST", {})
+    monkeypatch.setattr(runner, "_NATIVE_RATE", {})
+    model, params = _repressilator(runner.PILOT_MIN_BATCH)
+    kw = dict(params=params, n_points=5)
+    first = neuroplex.simulate(model, (0.0, 5.0), **kw)
+    assert first.meta["path"] == "native" and "(pilot)" in first.meta["path_reason"]
+    key = runner.fused_key(runner.compiled(model), neuroplex.host.get_host().get("solvers", "torch").obj(), params)
+    assert runner._NATIVE_RATE[key] > 0  # seconds per sample of that run
+    again = neuroplex.simulate(model, (0.0, 5.0), **kw)  # no pilot: the last run's rate
+    assert again.meta["path"] == "native" and "(last run)" in again.meta["path_reason"]
+    assert torch.equal(first.ys, again.ys)
 
 
 def test_fused_steps_are_recorded_in_inductors_cache_folder(tmp_path, monkeypatch, capsys) -> None:
