@@ -349,8 +349,10 @@ FUSED_COMPILE_S = 30.0
 #: seconds to trace and load cached fused steps in a new process (importing inductor included)
 FUSED_LOAD_S = 4.0
 #: run time of the native ensemble over that of fused steps, once built (BIOMD0000000012/-020,
-#: 10 000 sets, 2 processes: benchmarks/sbml_bench.py)
-FUSED_GAIN = 2.0
+#: 10 000 sets, 2 processes: benchmarks/sbml_bench.py): about even on an idle machine since the
+#: native ensemble runs in lockstep, the native ensemble 2x faster while other jobs load the
+#: cores; at 1 or less fused steps are never built for a batch the native ensemble can run
+FUSED_GAIN = 1.0
 #: batches from this size on may leave eager steps (smaller ones run in milliseconds on either path)
 AUTO_MIN_BATCH = 256
 #: samples of the native pilot run that estimates a batch's native time
@@ -470,7 +472,8 @@ def auto_path(model: SBMLModel, solver: Solver, t_span: tuple[float, float], par
     """The path of a batch under ``fused="auto"``: the native ensemble (compiled C, a second to
     build) where the model and run allow it, unless fused torch steps are expected to finish
     sooner, their building or loading included: a pilot of :data:`PILOT` samples times the
-    native run (or, on later calls with the same key, the last native run of this process), fused steps are expected :data:`FUSED_GAIN` times faster after
+    native run (or, on later calls with the same key, the last native run of this process), fused
+    steps are expected :data:`FUSED_GAIN` times faster (at 1 or less: never; no pilot) after
     :data:`FUSED_COMPILE_S` (cold cache), :data:`FUSED_LOAD_S` (cached on disk) or nothing
     (built in this process) first; calls of this process on the same steps add up (fused steps
     are built once what the native runs lost reaches that cost: repeated ensembles, e.g. a
@@ -494,6 +497,8 @@ def auto_path(model: SBMLModel, solver: Solver, t_span: tuple[float, float], par
     if not fusable or batch < PILOT_MIN_BATCH:
         return AutoPath("native", "fused steps cannot repay their loading" if fusable else "no fused steps",
                         native)
+    if FUSED_GAIN <= 1.0:
+        return AutoPath("native", f"fused steps are not expected to run faster (FUSED_GAIN {FUSED_GAIN:g})", native)
     def run_pilot(n: int) -> None:  # a pilot of n < 2 shards' samples runs in this process
         native.simulate(model, t_span, params=p_all[:n], y0=None if y0 is None else y_all[:n], t_eval=t_eval)
 

@@ -194,6 +194,7 @@ def test_auto_takes_fused_steps_only_when_they_are_built_or_the_work_repays_comp
     # nothing built before: an empty inductor cache and none built in this process (earlier tests may have)
     monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "inductor"))
     monkeypatch.setattr(runner, "_FUSED_IN_PROCESS", set())
+    monkeypatch.setattr(runner, "FUSED_GAIN", 2.0)  # were fused steps twice as fast
     model, params = _repressilator(runner.PILOT_MIN_BATCH)
     solver = neuroplex.host.get_host().get("solvers", "torch").obj()
     span = (0.0, 20.0)
@@ -216,6 +217,9 @@ def test_auto_takes_fused_steps_only_when_they_are_built_or_the_work_repays_comp
     monkeypatch.setattr(runner, "_FUSED_IN_PROCESS", {key})  # built in this process: nothing to pay
     loaded = runner.auto_path(model, solver, span, params, None, None)
     assert loaded.path == "fused" and not loaded.compile and "(loaded;" in loaded.reason
+    monkeypatch.setattr(runner, "FUSED_GAIN", 1.0)  # as measured: not faster, so never chosen, even built
+    even = runner.auto_path(model, solver, span, params, None, None)
+    assert even.path == "native" and "not expected to run faster" in even.reason
 
 
 def test_auto_estimates_a_repeated_ensemble_from_its_last_native_run(tmp_path, monkeypatch) -> None:
@@ -223,6 +227,7 @@ def test_auto_estimates_a_repeated_ensemble_from_its_last_native_run(tmp_path, m
     monkeypatch.setattr(runner, "_FUSED_IN_PROCESS", set())
     monkeypatch.setattr(runner, "_NATIVE_LOST", {})
     monkeypatch.setattr(runner, "_NATIVE_RATE", {})
+    monkeypatch.setattr(runner, "FUSED_GAIN", 2.0)  # were fused steps faster, the native time is estimated
     model, params = _repressilator(runner.PILOT_MIN_BATCH)
     kw = dict(params=params, n_points=5)
     first = neuroplex.simulate(model, (0.0, 5.0), **kw)
