@@ -1,14 +1,17 @@
 """Native ensembles: a batch of parameter sets / initial states through a model's compiled
-library, in one C call per shard, the shards in worker processes.
+library, in one C call per process, the processes forked workers.
 
-``ensemble.c`` (built once per machine, like the integrator, into the native cache folder) loops
-over the rows calling the integrator's ``neuroplex_solve`` for each, exactly as one call per
-trajectory does (:class:`~.solver.NativeSolver` with one sample), so a batched run's samples
-equal single runs bit for bit. What costs is the integration itself, one sample after another:
-about 0.1 ms per sample for the repressilator (BIOMD0000000012, 124 dopri5 steps) on one core
-against a model library that compiles in about a second, which is what makes it the ensemble
-path that pays off from the first call (a ``torch.compile`` fused step costs tens of seconds to
-build before its first sample, :mod:`neuroplex.plugins.torch_solver`).
+Batches of :data:`~.lanes.LANES` or more with method ``auto`` or ``dopri5`` run in lockstep
+(``lanes.c``, :mod:`.lanes`): 8 samples per dopri5 step, the model's right-hand side evaluated
+for all of them at once with its math functions vectorised, each sample within the
+integration's tolerance of its single run (bit for bit for models without math functions).
+Others run sample by sample (``ensemble.c``: the integrator's ``neuroplex_solve`` per row, as one
+call per trajectory does, :class:`~.solver.NativeSolver` with one sample), each sample equal to
+its single run bit for bit. What costs is the integration itself: about 0.15 / 0.3 ms per sample
+of BIOMD0000000012 / -020 on one loaded core in lockstep (twice that sample by sample), against a
+model library that compiles in about a second, which is what makes it the ensemble path that pays
+off from the first call (a ``torch.compile`` fused step costs tens of seconds to build before its
+first sample, :mod:`neuroplex.plugins.torch_solver`).
 
 ``workers > 1`` runs the batch in that many processes (fewer where one would get under
 :data:`MIN_SHARD` samples) forked from this one (:func:`neuroplex.shards.map_shards`: they
