@@ -340,14 +340,16 @@ int64_t neuroplex_solve_lanes(np_solve_fn solve, void *bind, void *rhs, void *ja
         memcpy(ks, a.f0, sizeof(double) * nl);
         for (int st = 1; st < 7; ++st) {
             for (int i = 0; i < n; ++i) {
-                double *yt = a.ytmp + (size_t)i * NP_L;
+                double *yt = a.ytmp + (size_t)i * NP_L, acc[NP_L];
                 const double *yi = a.y + (size_t)i * NP_L;
+                for (int l = 0; l < NP_L; ++l) acc[l] = 0.0;
+                for (int j = 0; j < st; ++j) { /* the single run's sum, term by term, over lanes at once */
+                    const double c = DP_A[st][j], *kj = ks + ((size_t)j * n + i) * NP_L;
 #pragma omp simd
-                for (int l = 0; l < NP_L; ++l) {
-                    double acc = 0.0;
-                    for (int j = 0; j < st; ++j) acc += DP_A[st][j] * ks[((size_t)j * n + i) * NP_L + l];
-                    yt[l] = yi[l] + h[l] * acc;
+                    for (int l = 0; l < NP_L; ++l) acc[l] += c * kj[l];
                 }
+#pragma omp simd
+                for (int l = 0; l < NP_L; ++l) yt[l] = yi[l] + h[l] * acc[l];
             }
             if (st == 6) memcpy(a.y1, a.ytmp, sizeof(double) * nl);
             if (st == 5) memcpy(a.keep, a.ytmp, sizeof(double) * nl); /* for the stiffness test */
@@ -358,11 +360,16 @@ int64_t neuroplex_solve_lanes(np_solve_fn solve, void *bind, void *rhs, void *ja
         double sum[NP_L];
         for (int l = 0; l < NP_L; ++l) sum[l] = 0.0;
         for (int i = 0; i < n; ++i) {
+            double acc[NP_L];
+            for (int l = 0; l < NP_L; ++l) acc[l] = 0.0;
+            for (int j = 0; j < 7; ++j) {
+                const double c = DP_E[j], *kj = ks + ((size_t)j * n + i) * NP_L;
+#pragma omp simd
+                for (int l = 0; l < NP_L; ++l) acc[l] += c * kj[l];
+            }
 #pragma omp simd
             for (int l = 0; l < NP_L; ++l) {
-                double acc = 0.0;
-                for (int j = 0; j < 7; ++j) acc += DP_E[j] * ks[((size_t)j * n + i) * NP_L + l];
-                double err = h[l] * acc;
+                double err = h[l] * acc[l];
                 double u = fabs(a.y[i * NP_L + l]), v = fabs(a.y1[i * NP_L + l]);
                 double sc = a.atol[i * NP_L + l] + rtol * (u > v ? u : v);
                 double q2 = err / sc;
