@@ -349,8 +349,10 @@ FUSED_COMPILE_S = 30.0
 #: seconds to trace and load cached fused steps in a new process (importing inductor included)
 FUSED_LOAD_S = 4.0
 #: run time of the native ensemble over that of fused steps, once built (BIOMD0000000012/-020,
-#: 10 000 sets, 2 processes: benchmarks/sbml_bench.py)
-FUSED_GAIN = 2.0
+#: 10 000 sets, 2 processes: benchmarks/sbml_bench.py): about even on an idle machine since the
+#: native ensemble runs in lockstep, the native ensemble 2x faster while other jobs load the
+#: cores; at 1 or less fused steps are never built for a batch the native ensemble can run
+FUSED_GAIN = 1.0
 #: batches from this size on may leave eager steps (smaller ones run in milliseconds on either path)
 AUTO_MIN_BATCH = 256
 #: samples of the native pilot run that estimates a batch's native time
@@ -361,6 +363,9 @@ PILOT_MIN_BATCH = 512
 _FUSED_IN_PROCESS: set[str] = set()
 #: per key, seconds the native ensemble is estimated to have lost to fused steps in this process
 _NATIVE_LOST: dict[str, float] = {}
+#: per key, seconds per sample and process of the last native ensemble run by ``fused="auto"`` in
+#: this process (its estimate for the next call instead of a pilot)
+_NATIVE_RATE: dict[str, float] = {}
 
 
 @dataclass(frozen=True)
@@ -373,6 +378,7 @@ class AutoPath:
     reason: str
     native: Solver | None = None
     compile: bool = False
+    key: str = ""
 
 
 def _cpu_float64(solver: Solver, *values: Any) -> str | None:
@@ -466,7 +472,8 @@ def auto_path(model: SBMLModel, solver: Solver, t_span: tuple[float, float], par
     """The path of a batch under ``fused="auto"``: the native ensemble (compiled C, a second to
     build) where the model and run allow it, unless fused torch steps are expected to finish
     sooner, their building or loading included: a pilot of :data:`PILOT` samples times the
-    native run, fused steps are expected :data:`FUSED_GAIN` times faster after
+    native run (or, on later calls with the same key, the last native run of this process), fused
+    steps are expected :data:`FUSED_GAIN` times faster (at 1 or less: never; no pilot) after
     :data:`FUSED_COMPILE_S` (cold cache), :data:`FUSED_LOAD_S` (cached on disk) or nothing
     (built in this process) first; calls of this process on the same steps add up (fused steps
     are built once what the native runs lost reaches that cost: repeated ensembles, e.g. a
@@ -490,13 +497,19 @@ def auto_path(model: SBMLModel, solver: Solver, t_span: tuple[float, float], par
     if not fusable or batch < PILOT_MIN_BATCH:
         return AutoPath("native", "fused steps cannot repay their loading" if fusable else "no fused steps",
                         native)
+    if FUSED_GAIN <= 1.0:
+        return AutoPath("native", f"fused steps are not expected to run faster (FUSED_GAIN {FUSED_GAIN:g})", native)
     def run_pilot(n: int) -> None:  # a pilot of n < 2 shards' samples runs in this process
         native.simulate(model, t_span, params=p_all[:n], y0=None if y0 is None else y_all[:n], t_eval=t_eval)
 
-    run_pilot(2)  # loads what a first run loads (the libraries), outside the timing
-    start = time.perf_counter()
-    run_pilot(PILOT)
-    per_sample = (time.perf_counter() - start) / PILOT
+    per_sample = _NATIVE_RATE.get(key)
+    timed = "last run"
+    if per_sample is None:
+        timed = "pilot"
+        run_pilot(2)  # loads what a first run loads (the libraries), outside the timing
+        start = time.perf_counter()
+        run_pilot(PILOT)
+        per_sample = (time.perf_counter() - start) / PILOT
     shards = max(1, min(solver.execution.workers, batch // MIN_SHARD))
     native_s = per_sample * batch / shards
     setup = {"loaded": 0.0, "cached": FUSED_LOAD_S, "cold": FUSED_COMPILE_S}[state]
@@ -504,12 +517,21 @@ def auto_path(model: SBMLModel, solver: Solver, t_span: tuple[float, float], par
     # what this call would lose by staying native, added to what earlier native calls of the same
     # steps lost: building pays once the losses reach its cost (the ski-rental rule)
     lost = _NATIVE_LOST.get(key, 0.0) + native_s - native_s / FUSED_GAIN
-    estimate = f"native ~{native_s:.2g} s, fused ~{fused_s:.2g} s ({state}; native lost ~{lost:.2g} s so far)"
+    estimate = (f"native ~{native_s:.2g} s ({timed}), fused ~{fused_s:.2g} s ({state}; native lost ~{lost:.2g} s "
+                f"so far)")
     if lost >= setup:
         _NATIVE_LOST.pop(key, None)
         return AutoPath("fused", estimate, compile=state == "cold")
     _NATIVE_LOST[key] = lost
-    return AutoPath("native", estimate, native)
+    return AutoPath("native", estimate, native, key=key)
+
+
+def _record_native_rate(key: str, seconds: float, sol: Solution) -> None:
+    """What a native ensemble run chosen by :func:`auto_path` took, per sample and process: the
+    next call with the same key estimates from it instead of running a pilot."""
+    batch = int(sol.ys.shape[0]) if sol.ys.dim() == 3 else 1
+    if key and batch > 0:
+        _NATIVE_RATE[key] = seconds * int(sol.meta.get("shards", 1)) / batch
 
 
 def _with_fused(solver: Solver, fused: bool) -> Solver:
@@ -555,7 +577,9 @@ def run_on_torch(model: SBMLModel, solver: Solver, t_span: tuple[float, float], 
         choice = auto_path(model, solver, t_span, params, y0, t_eval) if inputs is None else \
             AutoPath("eager", "inputs")
         if choice.native is not None:
+            start = time.perf_counter()
             sol = choice.native.simulate(model, t_span, y0=y0, params=params, t_eval=t_eval)
+            _record_native_rate(choice.key, time.perf_counter() - start, sol)
         else:
             solver = _with_fused(solver, choice.path == "fused")
     if choice is None or choice.native is None:

@@ -87,3 +87,19 @@ def test_one_thread_holds_for_its_block_and_restores_the_count() -> None:
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+def test_reused_shared_mappings_are_handed_out_only_when_nothing_references_them() -> None:
+    first = shards.shared_empty((1000, 7), reuse=True)
+    address = first.data_ptr()
+    view = first[3:5].numpy()  # a view still holds the mapping
+    del first
+    other = shards.shared_empty((1000, 7), reuse=True)
+    second = other.data_ptr()
+    assert second != address
+    del view, other
+    again = shards.shared_empty((900, 7), torch.int64, reuse=True)  # free again, and big enough
+    assert again.data_ptr() in (address, second)
+    assert again.shape == (900, 7) and again.dtype == torch.int64
+    assert shards.shared_empty((100, 7), reuse=True).data_ptr() not in (address, second)  # too big a mapping
+    assert len(shards._POOL) <= shards.POOL_SIZE

@@ -1,11 +1,14 @@
-"""Native ensembles (:mod:`neuroplex.plugins.native_solver.ensemble`): a batch equals its samples
-run one by one, bit for bit, whatever the number of worker processes; it agrees with the torch
-path; ``fused="auto"`` (the SBML runner's :func:`~neuroplex.sbml.runner.auto_path`) sends large
+"""Native ensembles (:mod:`neuroplex.plugins.native_solver.ensemble`): a batch is the same whatever
+the number of worker processes; in lockstep (:mod:`~neuroplex.plugins.native_solver.lanes`) each
+sample agrees with its single run to tolerance with the same steps (bit for bit for models
+without math functions, and for stiff samples under ``auto``), sample by sample bit for bit; it
+agrees with the torch path; ``fused="auto"`` (the SBML runner's :func:`~neuroplex.sbml.runner.auto_path`) sends large
 CPU batches to it and everything it cannot run to torch, and ``fused=True/False`` still force."""
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -15,7 +18,10 @@ import neuroplex  # noqa: E402
 from neuroplex import cbuild  # noqa: E402
 from neuroplex.errors import NeuroplexError  # noqa: E402
 from neuroplex.plugins.native_solver import NativeSolver  # noqa: E402
-from neuroplex.plugins.native_solver.ensemble import MIN_SHARD, shard_count  # noqa: E402
+from neuroplex.plugins.native_solver.ensemble import MIN_SHARD, Rows, run_rows, shard_count  # noqa: E402
+from neuroplex.plugins.native_solver.lanes import lanes_source  # noqa: E402
+from neuroplex.plugins.native_solver.library import cache_dir  # noqa: E402
+from neuroplex.plugins.native_solver.solver import METHODS, model_library  # noqa: E402
 from neuroplex.sbml import runner  # noqa: E402
 from neuroplex.sbml.antimony_loader import read_antimony_string  # noqa: E402
 from neuroplex.settings import Execution  # noqa: E402
@@ -45,6 +51,28 @@ def _repressilator(n: int, seed: int = 0) -> tuple[object, torch.Tensor]:
     return model, base * torch.exp(0.1 * torch.randn((n, base.numel()), generator=g, dtype=torch.float64))
 
 
+def _perturbed(name: str, n: int, seed: int = 0) -> tuple[object, torch.Tensor]:
+    model = neuroplex.load_model(MODELS / name)
+    base = torch.tensor([p.value for p in model.parameters], dtype=torch.float64)
+    g = torch.Generator().manual_seed(seed)
+    return model, base * torch.exp(0.1 * torch.randn((n, base.numel()), generator=g, dtype=torch.float64))
+
+
+def _rows(model: object, params: torch.Tensor, ts: torch.Tensor, method: str = "dopri5", workers: int = 1,
+          lockstep: bool = True, rtol: float = 1e-7, atol: float = 1e-10) -> Rows:
+    """The native ensemble's rows of a batch (``run_rows`` as the native solver calls it)."""
+    prog = runner.compiled(model)
+    lib = model_library(model, prog)
+    p = params.contiguous()
+    y0 = prog.initial_state(float(ts[0]), p)
+    scale = prog.atol_scale(p, y0)  # as the native solver scales it
+    tol = np.full((p.shape[0], prog.n), atol) if scale is None else (atol * scale).numpy()
+    control = NativeSolver(rtol=rtol, atol=atol).control
+    rows, _ = run_rows(lib, p.numpy(), y0.numpy(), tol, ts.numpy(), float(ts[0]), float(ts[-1]), control,
+                       METHODS[method], workers, lockstep=lockstep)
+    return rows
+
+
 def test_a_batch_equals_its_samples_run_one_by_one_in_any_number_of_workers() -> None:
     model, params = _repressilator(2 * MIN_SHARD + 3)
     ts = torch.linspace(0.0, 20.0, 11, dtype=torch.float64)
@@ -53,9 +81,60 @@ def test_a_batch_equals_its_samples_run_one_by_one_in_any_number_of_workers() ->
     assert one.meta["shards"] == 1 and two.meta["shards"] == 2 and one.ok
     assert torch.equal(one.ys, two.ys) and torch.equal(one.status, two.status)
     assert torch.equal(one.stats["n_steps"], two.stats["n_steps"])
+    # in lockstep (pow through its vector version): each sample within the tolerance of its single
+    # run, with the same steps; sample by sample: bit for bit
+    scalar, prog = _rows(model, params, ts, lockstep=False), runner.compiled(model)
     for b in (0, MIN_SHARD + 1, 2 * MIN_SHARD + 2):  # the first, a middle and the last sample
         single = NativeSolver(rtol=1e-7, atol=1e-10).simulate(model, (0.0, 20.0), params=params[b], t_eval=ts)
-        assert torch.equal(single.ys[0], two.ys[b])
+        torch.testing.assert_close(two.ys[b], single.ys[0], rtol=1e-9, atol=1e-12)
+        assert two.stats["n_steps"][b] == single.stats["n_steps"][0]
+        outputs = prog.observe(ts[None], torch.from_numpy(np.array(scalar.out[b:b + 1])), params[b:b + 1, None, :])
+        assert torch.equal(outputs, single.ys)
+
+
+def test_lockstep_equals_single_runs_bit_for_bit_without_math_functions() -> None:
+    # Lotka-Volterra is arithmetic only: the lockstep loop does the single run's operations in its
+    # order, so every sample equals its single run, in any lane and process
+    model, params = _perturbed("lotka_volterra.ant", 2 * MIN_SHARD + 5)
+    ts = torch.linspace(0.0, 15.0, 31, dtype=torch.float64)
+    lock = _rows(model, params, ts, workers=2)
+    scalar = _rows(model, params, ts, lockstep=False)
+    assert np.array_equal(lock.out, scalar.out) and np.array_equal(lock.stats, scalar.stats)
+    assert np.array_equal(lock.status, scalar.status) and not lock.status.any()
+    single = NativeSolver(rtol=1e-7, atol=1e-10).simulate(model, (0.0, 15.0), params=params[7], t_eval=ts)
+    prog = runner.compiled(model)
+    assert torch.equal(prog.observe(ts[None], torch.from_numpy(np.array(lock.out[7:8])), params[7:8, None, :]),
+                       single.ys)
+
+
+def test_lockstep_hands_stiff_samples_to_the_single_run_under_auto() -> None:
+    # the Oregonator turns stiff: under auto each lane whose sample the stiffness test flags gives
+    # it to the single-trajectory integrator (dopri5 switching to RODAS4), which it then equals
+    model, params = _perturbed("oregonator.ant", 24)
+    ts = torch.linspace(0.0, 30.0, 16, dtype=torch.float64)
+    lock = _rows(model, params, ts, method="auto")
+    scalar = _rows(model, params, ts, method="auto", lockstep=False)
+    assert (lock.stats[:, 4] >= 0).all() and not lock.status.any()
+    assert np.array_equal(lock.out, scalar.out) and np.array_equal(lock.stats, scalar.stats)
+
+
+def test_a_first_small_batch_builds_the_lane_library_a_large_one_uses() -> None:
+    # fused="auto" times a pilot after a 2-sample warm-up: the lane build must happen there
+    model, params = _perturbed("fitzhugh_nagumo.ant", 2)
+    lanes = lambda: {p.name for p in cache_dir().glob("lanes_*.so") if not p.name.startswith("lanes_loop_")}  # noqa: E731
+    before = lanes()
+    NativeSolver().simulate(model, (0.0, 5.0), params=params)
+    assert len(lanes() - before) == 1
+
+
+def test_the_lockstep_rewrite_takes_the_generated_form_only() -> None:
+    source = ("#include <math.h>\nvoid model_rhs(double t, const double *y, const double *p, const double *k, "
+              "double *dy) {\n    dy[0] = exp(p[0] * y[1]) + k[2];\n}\n")
+    out = lanes_source(source)
+    assert out is not None and "dy[0 * NP_L] = exp(p[0 * NP_L] * y[1 * NP_L]) + k[2 * NP_L];" in out
+    assert "double exp(double);" in out and "void model_rhs_lanes(" in out
+    assert lanes_source(source.replace("y[1]", "y[i]")) is None  # an index it cannot place
+    assert lanes_source("void model_rhs(double t) {}\n") is None
 
 
 def test_initial_states_batch_and_broadcast_against_parameters() -> None:
@@ -115,6 +194,7 @@ def test_auto_takes_fused_steps_only_when_they_are_built_or_the_work_repays_comp
     # nothing built before: an empty inductor cache and none built in this process (earlier tests may have)
     monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "inductor"))
     monkeypatch.setattr(runner, "_FUSED_IN_PROCESS", set())
+    monkeypatch.setattr(runner, "FUSED_GAIN", 2.0)  # were fused steps twice as fast
     model, params = _repressilator(runner.PILOT_MIN_BATCH)
     solver = neuroplex.host.get_host().get("solvers", "torch").obj()
     span = (0.0, 20.0)
@@ -137,6 +217,26 @@ def test_auto_takes_fused_steps_only_when_they_are_built_or_the_work_repays_comp
     monkeypatch.setattr(runner, "_FUSED_IN_PROCESS", {key})  # built in this process: nothing to pay
     loaded = runner.auto_path(model, solver, span, params, None, None)
     assert loaded.path == "fused" and not loaded.compile and "(loaded;" in loaded.reason
+    monkeypatch.setattr(runner, "FUSED_GAIN", 1.0)  # as measured: not faster, so never chosen, even built
+    even = runner.auto_path(model, solver, span, params, None, None)
+    assert even.path == "native" and "not expected to run faster" in even.reason
+
+
+def test_auto_estimates_a_repeated_ensemble_from_its_last_native_run(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "inductor"))
+    monkeypatch.setattr(runner, "_FUSED_IN_PROCESS", set())
+    monkeypatch.setattr(runner, "_NATIVE_LOST", {})
+    monkeypatch.setattr(runner, "_NATIVE_RATE", {})
+    monkeypatch.setattr(runner, "FUSED_GAIN", 2.0)  # were fused steps faster, the native time is estimated
+    model, params = _repressilator(runner.PILOT_MIN_BATCH)
+    kw = dict(params=params, n_points=5)
+    first = neuroplex.simulate(model, (0.0, 5.0), **kw)
+    assert first.meta["path"] == "native" and "(pilot)" in first.meta["path_reason"]
+    key = runner.fused_key(runner.compiled(model), neuroplex.host.get_host().get("solvers", "torch").obj(), params)
+    assert runner._NATIVE_RATE[key] > 0  # seconds per sample of that run
+    again = neuroplex.simulate(model, (0.0, 5.0), **kw)  # no pilot: the last run's rate
+    assert again.meta["path"] == "native" and "(last run)" in again.meta["path_reason"]
+    assert torch.equal(first.ys, again.ys)
 
 
 def test_fused_steps_are_recorded_in_inductors_cache_folder(tmp_path, monkeypatch, capsys) -> None:
