@@ -10,9 +10,10 @@
  * (glibc's libmvec) may round differently from the scalar ones in the last bits, so a sample
  * of a model that calls exp/pow/... agrees with its one-trajectory run to the integration's
  * tolerance rather than bit for bit (a model of pure arithmetic agrees bit for bit). A lane
- * whose sample the stiffness test finds stiff (method 0) gives the sample to neuroplex_solve
- * from the start (which switches to RODAS4 as a single run does), so such samples equal their
- * single runs. A lane whose sample ends takes the next row: rows are claimed CHUNK at a time
+ * whose sample the stiffness test finds stiff (method 0), or that reaches NP_PROBE_FIRST accepted
+ * steps (where a single run under method 0 tries RODAS4: integrator.c's PROBE_FIRST), gives the
+ * sample to neuroplex_solve from the start (which tries and keeps RODAS4 as a single run does), so
+ * such samples equal their single runs. A lane whose sample ends takes the next row: rows are claimed CHUNK at a time
  * from the counter *next, shared by the processes of an ensemble (ensemble.c).
  *
  * Outputs state-major as ensemble.c writes them: value (j, i) of row b at
@@ -46,6 +47,7 @@ static const double DP_A[7][6] = {
     {19372.0 / 6561, -25360.0 / 2187, 64448.0 / 6561, -212.0 / 729},
     {9017.0 / 3168, -355.0 / 33, 46732.0 / 5247, 49.0 / 176, -5103.0 / 18656},
     {35.0 / 384, 0.0, 500.0 / 1113, 125.0 / 192, -2187.0 / 6784, 11.0 / 84}};
+#define NP_PROBE_FIRST 200 /* integrator.c's PROBE_FIRST: method 0 tries RODAS4 after as many dopri5 steps */
 static const double DP_E[7] = {71.0 / 57600, 0.0, -71.0 / 16695, 71.0 / 1920, -17253.0 / 339200, 22.0 / 525, -1.0 / 40};
 static const double DP_D[7] = {-12715105075.0 / 11282082432.0, 0.0, 87487479700.0 / 32700410799.0,
                                -10690763975.0 / 1880347072.0, 701980252875.0 / 199316789632.0,
@@ -272,6 +274,10 @@ static void np_after(np_run *r, np_arrays *a, np_lane *s, int l, double e, doubl
         s->h *= fac;
         s->err_prev = es > 1e-4 ? es : 1e-4;
         s->last_rejected = 0;
+        if (r->method == 0 && s->steps >= NP_PROBE_FIRST) { /* where a single run tries RODAS4 */
+            np_single(r, s->row, one);
+            s->row = -1;
+        }
     } else {
         ++s->rejected;
         double fac = isfinite(e) ? 0.9 * pow(e, -(1.0 / order - 0.75 * beta)) * pow(s->err_prev, beta) : 0.2;

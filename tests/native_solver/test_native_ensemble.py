@@ -6,6 +6,7 @@ agrees with the torch path; ``fused="auto"`` (the SBML runner's :func:`~neurople
 CPU batches to it and everything it cannot run to torch, and ``fused=True/False`` still force."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -88,8 +89,10 @@ def test_a_batch_equals_its_samples_run_one_by_one_in_any_number_of_workers() ->
         single = NativeSolver(rtol=1e-7, atol=1e-10).simulate(model, (0.0, 20.0), params=params[b], t_eval=ts)
         torch.testing.assert_close(two.ys[b], single.ys[0], rtol=1e-9, atol=1e-12)
         assert two.stats["n_steps"][b] == single.stats["n_steps"][0]
+        # the rows ran dopri5 (auto would try RODAS4 after 200 steps, as the single run above did)
+        dopri5 = NativeSolver("dopri5", rtol=1e-7, atol=1e-10).simulate(model, (0.0, 20.0), params=params[b], t_eval=ts)
         outputs = prog.observe(ts[None], torch.from_numpy(np.array(scalar.out[b:b + 1])), params[b:b + 1, None, :])
-        assert torch.equal(outputs, single.ys)
+        assert torch.equal(outputs, dopri5.ys)
 
 
 def test_lockstep_equals_single_runs_bit_for_bit_without_math_functions() -> None:
@@ -288,3 +291,22 @@ def test_a_fused_run_says_it_compiles_when_cold_and_is_recorded_unless_it_gave_u
     assert "compiling" in capsys.readouterr().err and runner.fused_state(key) == "loaded"
     runner._run_fused(model, solver, (0.0, 1.0), "dopri5", **kw)
     assert "compiling" not in capsys.readouterr().err
+
+
+def test_lockstep_hands_samples_over_where_a_single_run_tries_rodas4() -> None:
+    # lanes.c mirrors integrator.c's trial point; a long non-stiff sample (> 200 steps) then
+    # equals its single run (which tried RODAS4 there) bit for bit
+    here = Path(__file__).resolve().parents[2] / "plugins" / "native_solver"
+    probe = re.search(r"#define PROBE_FIRST (\d+)", (here / "integrator.c").read_text()).group(1)
+    assert re.search(rf"#define NP_PROBE_FIRST {probe}\b", (here / "lanes.c").read_text())
+    model, params = _perturbed("lotka_volterra.ant", 9)
+    ts = torch.linspace(0.0, 60.0, 13, dtype=torch.float64)
+    lock = _rows(model, params, ts, method="auto", rtol=1e-9, atol=1e-12)
+    scalar = _rows(model, params, ts, method="auto", rtol=1e-9, atol=1e-12, lockstep=False)
+    assert np.array_equal(lock.out, scalar.out) and np.array_equal(lock.stats, scalar.stats)
+    prog = runner.compiled(model)
+    for b in (0, 8):
+        single = NativeSolver(rtol=1e-9, atol=1e-12).simulate(model, (0.0, 60.0), params=params[b], t_eval=ts)
+        assert single.stats["n_steps"][0] > 200
+        assert torch.equal(prog.observe(ts[None], torch.from_numpy(np.array(lock.out[b:b + 1])),
+                                        params[b:b + 1, None, :]), single.ys)
