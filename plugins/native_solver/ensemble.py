@@ -33,13 +33,11 @@ from importlib import resources
 import numpy as np
 import torch
 
-from neuroplex import cbuild
-from neuroplex.errors import ModelError
 from neuroplex.settings import StepControl
 from neuroplex.shards import map_shards, shared_empty
 
 from .lanes import LANES, lanes_loop, lanes_rhs
-from .library import NativeLibrary, cache_dir, integrator
+from .library import NativeLibrary, built_library, integrator
 
 #: fewest samples per shard worth a worker process (as the torch path's SBML shards)
 MIN_SHARD = 64
@@ -65,14 +63,7 @@ def batch_source() -> str:
 @lru_cache(maxsize=1)
 def batch_loop() -> ctypes._CFuncPtr:
     """``neuroplex_solve_rows`` (built once per machine, loaded once per process)."""
-    source = batch_source()
-    path = cache_dir() / f"ensemble_{cbuild.library_key(source)}.so"
-    if not path.exists():
-        cc = cbuild.compiler()
-        if cc is None:
-            raise ModelError("native ensembles need a C compiler (set $CC or install gcc/clang)")
-        cbuild.compile_library(cc, source, path)
-    fn = cbuild.load(path).neuroplex_solve_rows
+    fn = built_library("ensemble", batch_source()).neuroplex_solve_rows
     fn.restype = ctypes.c_int64
     fn.argtypes = _SIGNATURE
     return fn

@@ -24,7 +24,7 @@ from importlib import resources
 from neuroplex import cbuild
 from neuroplex.errors import ModelError
 
-from .library import NativeLibrary, cache_dir
+from .library import NativeLibrary, built_library, cache_dir
 
 #: samples a lockstep loop advances together (``NP_L`` in ``lanes.c``)
 LANES = 8
@@ -104,14 +104,7 @@ def loop_source() -> str:
 @lru_cache(maxsize=1)
 def lanes_loop() -> ctypes._CFuncPtr:
     """``neuroplex_solve_lanes`` (built once per machine, loaded once per process)."""
-    source = loop_source()
-    path = cache_dir() / f"lanes_loop_{cbuild.library_key(source)}.so"
-    if not path.exists():
-        cc = cbuild.compiler()
-        if cc is None:
-            raise ModelError("native ensembles need a C compiler (set $CC or install gcc/clang)")
-        cbuild.compile_library(cc, source, path)
-    fn = cbuild.load(path).neuroplex_solve_lanes
+    fn = built_library("lanes_loop", loop_source()).neuroplex_solve_lanes
     fn.restype = ctypes.c_int64
     fn.argtypes = _SIGNATURE
     return fn

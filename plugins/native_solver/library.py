@@ -70,13 +70,18 @@ def _compiler() -> str:
     return cc
 
 
-@lru_cache(maxsize=1)
-def _integrator_library() -> ctypes.CDLL:
-    source = integrator_source()
-    path = cache_dir() / f"integrator_{cbuild.library_key(source)}.so"
+def built_library(stem: str, source: str) -> ctypes.CDLL:
+    """``source`` built once per machine into the cache as ``<stem>_<key>.so`` (the key hashes the
+    source, the compiler and its flags) and loaded."""
+    path = cache_dir() / f"{stem}_{cbuild.library_key(source)}.so"
     if not path.exists():
         cbuild.compile_library(_compiler(), source, path)
     return cbuild.load(path)
+
+
+@lru_cache(maxsize=1)
+def _integrator_library() -> ctypes.CDLL:
+    return built_library("integrator", integrator_source())
 
 
 @lru_cache(maxsize=1)
