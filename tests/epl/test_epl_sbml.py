@@ -8,19 +8,11 @@ import pytest
 import torch
 
 from neuroplex.errors import ModelError
-from neuroplex.sbml import antimony_to_sbml
 from neuroplex.plugins.epl import build, from_sbml
 from neuroplex.plugins.epl.model import EXAMPLE
 from neuroplex.plugins.epl.sbml_export import to_reaction_ir
 from neuroplex.plugins.epl.fidelity import compare_with_roadrunner, export_roundtrip
 from neuroplex.plugins.epl.sbml_import import EPLImportError
-
-
-def sbml_file(tmp_path, text: str, name: str = "m.xml"):
-    pytest.importorskip("antimony")
-    path = tmp_path / name
-    path.write_text(antimony_to_sbml(text))
-    return path
 
 
 CONSISTENT = """
@@ -30,8 +22,8 @@ J2: C -> A; c * k3 * C; k3 = 0.2
 """
 
 
-def test_epl_from_sbml_matches_mass_action_and_reports(tmp_path):
-    path = sbml_file(tmp_path, CONSISTENT)
+def test_epl_from_sbml_matches_mass_action_and_reports(sbml_file):
+    path = sbml_file(CONSISTENT)
     system, report = from_sbml(path)
     assert report.species[:3] == ["A", "B", "C"] and "fuel_J2" in report.external
     j1, j2 = report.reactions
@@ -47,8 +39,8 @@ def test_epl_from_sbml_matches_mass_action_and_reports(tmp_path):
     assert report.consistent and "thermodynamic consistency" in report.text()
 
 
-def test_epl_from_sbml_flags_wegscheider_violation(tmp_path):
-    path = sbml_file(tmp_path, """
+def test_epl_from_sbml_flags_wegscheider_violation(sbml_file):
+    path = sbml_file("""
 compartment c = 1; species A in c, B in c, C in c; A = 1; B = 0; C = 0
 J1: A -> B; k1 * A - k2 * B; J2: B -> C; k3 * B - k4 * C; J3: C -> A; k5 * C - k6 * A
 k1 = 1; k2 = 1; k3 = 1; k4 = 1; k5 = 2; k6 = 1
@@ -68,9 +60,9 @@ k1 = 1; k2 = 1; k3 = 1; k4 = 1; k5 = 2; k6 = 1
     ("species S, P; S = 1; P = 0; J: S -> P; k * S - k * S * P; k = 1", r"reaction 'J'.*different extra factors \(catalysts\) in S"),
     ("x' = -x; x = 1", "rate rule"),
 ])
-def test_epl_from_sbml_refuses_what_it_cannot_express(tmp_path, text, match):
+def test_epl_from_sbml_refuses_what_it_cannot_express(text, match, sbml_file):
     with pytest.raises(EPLImportError, match=match):
-        from_sbml(sbml_file(tmp_path, text))
+        from_sbml(sbml_file(text))
 
 
 @pytest.mark.slow
@@ -85,18 +77,18 @@ def test_epl_biomodel_028_against_roadrunner_and_export(shared_data, tmp_path):
     assert rt["relative"] < 1e-6, rt
 
 
-def test_epl_from_sbml_keeps_zero_rate_reactions_as_k_zero(tmp_path):
-    path = sbml_file(tmp_path, "species A, B; A = 1; B = 0; J1: A -> B; k1 * A; J2: B -> A; k0 * B; k1 = 1; k0 = 0")
+def test_epl_from_sbml_keeps_zero_rate_reactions_as_k_zero(sbml_file):
+    path = sbml_file("species A, B; A = 1; B = 0; J1: A -> B; k1 * A; J2: B -> A; k0 * B; k1 = 1; k0 = 0")
     system, report = from_sbml(path)
     assert report.reactions[1]["kf"] == 0.0 and float(system.k[1]) == 0.0
     assert report.reactions[1]["approximation"] == "" and "irreversible" in report.reactions[0]["approximation"]
 
 
-def test_epl_from_sbml_keeps_catalysts_and_folds_placeholder_sources(tmp_path):
+def test_epl_from_sbml_keeps_catalysts_and_folds_placeholder_sources(sbml_file):
     """Species on both sides (D -> D + M), modifiers in the law (k E S with E varying) and a
     boundary placeholder source the law leaves out ($Src -> Y; k0) run as the SBML says (the
     net Mperp alone would lose the catalysts: the BIOMD0000000035 defect)."""
-    path = sbml_file(tmp_path, """
+    path = sbml_file("""
 species D, M, E, S, P, Y, $Src; D = 2; M = 0; E = 1; S = 3; P = 0; Y = 0; Src = 0
 J1: D -> D + M; a * D; J2: M -> ; d * M; J3: S -> P; k * E * S; J4: E -> ; kd * E; J5: Src -> Y; k0
 a = 0.7; d = 0.3; k = 0.5; kd = 0.2; k0 = 0.4
@@ -115,17 +107,17 @@ a = 0.7; d = 0.3; k = 0.5; kd = 0.2; k0 = 0.4
     assert float(system.catalysis[names.index("D"), 0]) == 1.0 and float(system.catalysis[names.index("E"), 2]) == 1.0
 
 
-def test_epl_from_sbml_reversed_law_runs_backwards(tmp_path):
-    path = sbml_file(tmp_path, "species A, B; A = 1; B = 2; J: A -> B; -kr * B; kr = 0.3")
+def test_epl_from_sbml_reversed_law_runs_backwards(sbml_file):
+    path = sbml_file("species A, B; A = 1; B = 2; J: A -> B; -kr * B; kr = 0.3")
     system, report = from_sbml(path)
     x = torch.tensor([1.0, 2.0] + [1.0] * (system.n - 2), dtype=torch.float64)
     dx, _ = system.rhs(x, torch.zeros_like(x))
     assert dx[:2].tolist() == pytest.approx([0.6, -0.6], rel=1e-10)
 
 
-def test_epl_export_writes_reactions_that_import_and_run_the_same(tmp_path):
+def test_epl_export_writes_reactions_that_import_and_run_the_same(tmp_path, sbml_file):
     libsbml = pytest.importorskip("libsbml")
-    system, report = from_sbml(sbml_file(tmp_path, CONSISTENT))
+    system, report = from_sbml(sbml_file(CONSISTENT))
     rt = export_roundtrip(system, report, tmp_path / "out.xml", t1=20.0, n_points=21)
     assert rt["relative"] < 1e-6, rt
     doc = libsbml.readSBMLFromFile(str(tmp_path / "out.xml"))

@@ -12,20 +12,12 @@ import pytest
 import torch
 
 import neuroplex
-from neuroplex.sbml import antimony_to_sbml
 from neuroplex.plugins.epl import EPLImportError, from_sbml
 from neuroplex.plugins.epl.dynamics import EPLDynamics, MassActionDynamics
 from neuroplex.plugins.epl.fidelity import integrate_nodes, species_values
 from neuroplex.sbml.testsuite import case_files, compare, read_results, read_settings
 
 pytest.importorskip("libsbml")
-
-
-def sbml_file(tmp_path, text: str, name: str = "m.xml"):
-    pytest.importorskip("antimony")
-    path = tmp_path / name
-    path.write_text(antimony_to_sbml(text))
-    return path
 
 
 NETWORK = """
@@ -37,8 +29,8 @@ J3: 2 D -> B; c * k4 * D^2; k4 = 1.5
 """
 
 
-def test_mass_action_dynamics_is_the_chemical_flow_on_free_nodes_with_exact_jacobian(tmp_path):
-    system, report = from_sbml(sbml_file(tmp_path, NETWORK))
+def test_mass_action_dynamics_is_the_chemical_flow_on_free_nodes_with_exact_jacobian(sbml_file):
+    system, report = from_sbml(sbml_file(NETWORK))
     red = MassActionDynamics(system)
     assert len(red.state_names) == 4 < system.n  # E and the fuel nodes are clamped
     g = torch.Generator().manual_seed(1)
@@ -59,11 +51,11 @@ def test_mass_action_dynamics_is_the_chemical_flow_on_free_nodes_with_exact_jaco
     assert torch.allclose(red.full_state(got.ys[0]), ref.ys[0, :, :system.n], rtol=1e-7, atol=1e-9)
 
 
-def test_native_run_of_the_export_equals_the_torch_run(tmp_path):
+def test_native_run_of_the_export_equals_the_torch_run(sbml_file):
     """``integrate_nodes(solver="native")`` runs the DS's SBML export on the compiled C solver:
     the same trajectories as MassActionDynamics on torch."""
     pytest.importorskip("neuroplex.plugins.native_solver")
-    system, _ = from_sbml(sbml_file(tmp_path, NETWORK))
+    system, _ = from_sbml(sbml_file(NETWORK))
     t = torch.linspace(0, 10, 11, dtype=torch.float64)
     try:
         native = integrate_nodes(system, t, solver="native", rtol=1e-10)
@@ -76,18 +68,18 @@ def test_native_run_of_the_export_equals_the_torch_run(tmp_path):
     assert torch.allclose(native, torch_run, rtol=1e-6, atol=1e-10)
 
 
-def test_mass_action_dynamics_refuses_other_potentials(tmp_path):
-    system, _ = from_sbml(sbml_file(tmp_path, NETWORK))
+def test_mass_action_dynamics_refuses_other_potentials(sbml_file):
+    system, _ = from_sbml(sbml_file(NETWORK))
     with pytest.raises(neuroplex.errors.ModelError, match="V = 0"):
         MassActionDynamics(replace(system, V=torch.eye(system.n, dtype=torch.float64)))
 
 
 @pytest.mark.parametrize("volume", [1e-15, 1.0, 1e6])
-def test_irreversible_binding_stays_irreversible_at_any_amount_scale(tmp_path, volume):
+def test_irreversible_binding_stays_irreversible_at_any_amount_scale(volume, sbml_file):
     """A + B -> C on amounts of ~1e-21 mol: a fixed energy drop of 30 left the reverse flux
     e^-30 x_C / (x_A x_B) ~ 1e7 times the forward one (BIOMD0000000183 ran backwards); the drop
     now grows with the amount scale, and the DS follows the SBML model."""
-    path = sbml_file(tmp_path, f"""
+    path = sbml_file(f"""
 compartment c = {volume}; species A in c, B in c, C in c; A = 1e-6; B = 2e-6; C = 5e-7
 J1: A + B -> C; c * k1 * A * B; k1 = 1e6
 J2: C -> ; c * k2 * C; k2 = 0.3
@@ -103,8 +95,8 @@ J2: C -> ; c * k2 * C; k2 = 0.3
         assert torch.allclose(got[sid], want, rtol=1e-6, atol=1e-12 * float(want.abs().max())), sid
 
 
-def test_irreversible_approximation_too_coarse_is_refused_naming_the_reaction(tmp_path):
-    path = sbml_file(tmp_path, """
+def test_irreversible_approximation_too_coarse_is_refused_naming_the_reaction(sbml_file):
+    path = sbml_file("""
 compartment c = 1e-15; species A in c, B in c, C in c; A = 1e-6; B = 2e-6; C = 5e-7
 J1: A + B -> C; c * k1 * A * B; k1 = 1e6
 """)
