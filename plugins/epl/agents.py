@@ -63,7 +63,7 @@ import torch
 from .baseline import EvalResult
 from .cppn import TorchCPPN
 from .rds import RDS, RDSPopulation, build
-from .rl_tasks import FrozenLakeVec, TaskSpec, encode, frozenlake_success_many, make_vec_env
+from .rl_tasks import FrozenLakeVec, TaskSpec, encode, frozenlake_success_many, make_env, make_vec_env
 from .rule import activation
 from .substrate import CPPN_INPUTS, CPPN_OUTPUTS, ExpressedPopulation, Substrate
 
@@ -71,6 +71,9 @@ OBS_SCALE = {"cartpole": (2.4, 3.0, 0.21, 3.0)}
 
 
 LAKE_INPUTS = ("rowcol", "state")
+LAKE_RELATIONS = ("none", "neighbours")
+#: gymnasium's FrozenLake actions as (row, column) steps: left, down, right, up
+LAKE_MOVES = ((0, -1), (1, 0), (0, 1), (-1, 0))
 READOUTS = ("relative", "absolute", "contrast")
 
 
@@ -91,6 +94,29 @@ def agent_input_pos(spec: TaskSpec, lake_inputs: str = "rowcol") -> list[tuple[f
         return None
     side = int(round(spec.n_inputs ** 0.5))
     return [(-1.5 + (s % side) / (side - 1), -1.0 + 2.0 * (s // side) / (side - 1)) for s in range(spec.n_inputs)]
+
+
+def lake_relation(spec: TaskSpec, hidden: int) -> dict[tuple[int, int], tuple[float, float, float, float]]:
+    """Relation features of the substrate (``lake_relation "neighbours"``): for the input space of
+    lake state s (``lake_inputs "state"``) and the output space of action a, what the map holds in
+    the cell the action points at, in the two cells beside that direction and in the cell behind:
+    +1 hole, -1 goal, 0 otherwise (frozen, start, off the map). Computed from the task's map, any
+    map; the CPPN sees them beside the two spaces' coordinates (:class:`.substrate.Substrate`)."""
+    desc = np.asarray(make_env(spec).unwrapped.desc).astype(str)
+    rows, cols = desc.shape
+
+    def kind(r: int, c: int) -> float:
+        if not (0 <= r < rows and 0 <= c < cols):
+            return 0.0
+        return {"H": 1.0, "G": -1.0}.get(desc[r, c], 0.0)
+
+    out = {}
+    for s in range(rows * cols):
+        r, c = divmod(s, cols)
+        around = [kind(r + dr, c + dc) for dr, dc in LAKE_MOVES]
+        for a in range(len(LAKE_MOVES)):
+            out[(s, rows * cols + hidden + a)] = (around[a], around[(a + 1) % 4], around[(a - 1) % 4], around[(a + 2) % 4])
+    return out
 
 
 def agent_encode(spec: TaskSpec, obs: int | np.ndarray, lake_inputs: str = "rowcol") -> np.ndarray:
@@ -119,6 +145,7 @@ class AgentSettings:
     lake_inputs: str = "rowcol"  # FrozenLake: "rowcol" (8 inputs) or "state" (16, on the lake's grid)
     acting: str = "carry"  # "carry": z carries from step to step; "table" (FrozenLake): a table per episode
     lake_fitness: str = "sampled"  # FrozenLake: "sampled" success rate or "exact" DP success of the tables
+    lake_relation: str = "none"  # FrozenLake state inputs: "neighbours" adds the map around (state, action)
     w_return: float = 1.0
     w_learning: float = 0.0
     w_memory: float = 0.0
@@ -163,9 +190,15 @@ class EPLPhenotype:
             raise ValueError("acting 'table' needs a task with discrete states (frozenlake)")
         if s.lake_fitness == "exact" and s.acting != "table":
             raise ValueError("lake_fitness 'exact' needs acting 'table' (a fixed state -> action table per episode)")
+        if s.lake_relation not in LAKE_RELATIONS or (s.lake_relation != "none" and (
+                spec.name != "frozenlake" or s.lake_inputs != "state")):
+            raise ValueError(f"lake_relation must be one of {LAKE_RELATIONS} ('neighbours' with FrozenLake "
+                             f"state inputs), got {s.lake_relation!r}")
         self.n_agent_inputs = agent_inputs(spec, s.lake_inputs)
+        relation = lake_relation(spec, s.hidden) if s.lake_relation == "neighbours" else None
         self.substrate = Substrate(self.n_agent_inputs, spec.n_actions, s.hidden,
-                                   input_pos=agent_input_pos(spec, s.lake_inputs))
+                                   input_pos=agent_input_pos(spec, s.lake_inputs), relation=relation)
+        self.n_inputs = self.substrate.cppn_inputs
         self.scale = torch.tensor(OBS_SCALE.get(spec.name, (1.0,) * self.n_agent_inputs), dtype=torch.float64)
 
     def express(self, genomes: list[neat.DefaultGenome], config: neat.Config) -> list[RDS]:

@@ -10,12 +10,12 @@ import torch
 
 from neuroplex.executors import EXECUTORS, get_executor
 
-from .agents import LAKE_INPUTS, READOUTS, AgentSettings, EPLPhenotype
+from .agents import LAKE_INPUTS, LAKE_RELATIONS, READOUTS, AgentSettings, EPLPhenotype
 from .baseline import FeedForwardPhenotype
 from .draw import draw_system
 from .evolution import Evolution, EvolutionSettings, Phenotype
 from .evolution_plots import plot_response
-from .rl_tasks import TASKS, task_spec
+from .rl_tasks import TASKS, lake_map, task_spec
 
 
 def draw_snapshots(ev: Evolution, phenotype: EPLPhenotype) -> list[Path]:
@@ -37,6 +37,9 @@ def add_evolve_command(group: click.Group) -> None:
     @group.command()
     @click.option("--task", type=click.Choice(TASKS), default="cartpole", show_default=True)
     @click.option("--slippery/--no-slippery", default=True, show_default=True, help="FrozenLake's is_slippery.")
+    @click.option("--lake-map", "lake_map_text", default="4x4", show_default=True,
+                  help="FrozenLake map: 4x4 (gymnasium's), random:SEED (generate_random_map(size=4, seed=SEED)) "
+                       "or rows separated by commas (SFFF,FHFH,FFFH,HFFG).")
     @click.option("--pop", type=int, default=100, show_default=True)
     @click.option("--generations", type=int, default=50, show_default=True)
     @click.option("--seed", type=int, default=0, show_default=True)
@@ -64,6 +67,9 @@ def add_evolve_command(group: click.Group) -> None:
                   help="Fitness weight of FrozenLake progress (best 1 - distance to goal / 6, mean over episodes).")
     @click.option("--lake-inputs", type=click.Choice(LAKE_INPUTS), default="rowcol", show_default=True,
                   help="FrozenLake input of an EPL agent: row and column one-hot, or state one-hot on the lake's grid.")
+    @click.option("--lake-relation", type=click.Choice(LAKE_RELATIONS), default="none", show_default=True,
+                  help="EPL with --lake-inputs state: the CPPN also reads, for each (state, action) pair, the "
+                       "map's cells ahead, beside and behind the action's direction (hole/goal).")
     @click.option("--acting", type=click.Choice(("carry", "table")), default="carry", show_default=True,
                   help="EPL: z carries from step to step, or (FrozenLake) every step explores from the "
                        "episode's starting state z* (a fixed table per episode; learning between episodes).")
@@ -81,16 +87,16 @@ def add_evolve_command(group: click.Group) -> None:
     @click.option("--out", type=click.Path(file_okay=False), required=True)
     @click.option("--resume", is_flag=True, help="Continue the run in --out exactly.")
     @click.option("--progress/--no-progress", default=True, show_default=True)
-    def evolve(task: str, slippery: bool, pop: int, generations: int, seed: int, episodes: int | None,
+    def evolve(task: str, slippery: bool, lake_map_text: str, pop: int, generations: int, seed: int, episodes: int | None,
                validation_episodes: int, baseline: bool, executor: str, workers: int | None, address: str | None, hidden: int, explore_steps: int, dt: float, input_gain: float,
                w_learning: float,
-               w_memory: float, w_progress: float, lake_inputs: str, acting: str, readout: str,
+               w_memory: float, w_progress: float, lake_inputs: str, lake_relation: str, acting: str, readout: str,
                lake_fitness: str,
                mutation: str | None, validate_every: int, keep_going: bool, out: str, resume: bool, progress: bool) -> None:
         """Evolve EPL systems by HyperNEAT (or the NEAT baseline) on a gymnasium task."""
         torch.set_num_threads(1)
         workers = workers or (1 if executor == "inprocess" else 2)
-        spec = task_spec(task, slippery)
+        spec = task_spec(task, slippery, lake_map(lake_map_text) if task == "frozenlake" else None)
         episodes = episodes or (5 if baseline else 3)
         phenotype: Phenotype
         if baseline:
@@ -101,7 +107,7 @@ def add_evolve_command(group: click.Group) -> None:
                                                          w_learning=w_learning,
                                                          w_memory=w_memory, w_progress=w_progress,
                                                          lake_inputs=lake_inputs, acting=acting, readout=readout,
-                                                         lake_fitness=lake_fitness))
+                                                         lake_fitness=lake_fitness, lake_relation=lake_relation))
         settings = EvolutionSettings(task=task, slippery=slippery, pop=pop, generations=generations, seed=seed,
                                      episodes=episodes, validation_episodes=validation_episodes,
                                      stop_when_solved=not keep_going,
@@ -110,7 +116,8 @@ def add_evolve_command(group: click.Group) -> None:
                                      extra={"hidden": hidden, "explore_steps": explore_steps, "dt": dt, "input_gain": input_gain,
                                             "w_learning": w_learning, "w_memory": w_memory,
                                             "w_progress": w_progress, "lake_inputs": lake_inputs,
-                                            "acting": acting, "readout": readout, "lake_fitness": lake_fitness})
+                                            "acting": acting, "readout": readout, "lake_fitness": lake_fitness,
+                                            "lake_relation": lake_relation, "lake_map": lake_map_text})
         ex = None if executor == "inprocess" and workers == 1 else get_executor(executor, workers, address)
         try:
             ev = Evolution(settings, phenotype, out, executor=ex, resume=resume, progress=progress)
@@ -121,5 +128,6 @@ def add_evolve_command(group: click.Group) -> None:
         if isinstance(phenotype, EPLPhenotype):
             draw_snapshots(ev, phenotype)
         click.echo(json.dumps({"task": task, "slippery": slippery if task == "frozenlake" else None,
+                               **({"lake_map": lake_map_text, "solved_level": spec.solved} if task == "frozenlake" else {}),
                                "phenotype": settings.phenotype, "seed": seed, **ev.summary(),
                                "retried_sub_batches": ev.retried}))

@@ -17,6 +17,7 @@ from typing import Sequence
 import gymnasium as gym
 import numpy as np
 from gymnasium.envs.classic_control.cartpole import CartPoleEnv
+from gymnasium.envs.toy_text.frozen_lake import generate_random_map
 
 TASKS = ("cartpole", "frozenlake")
 
@@ -32,21 +33,44 @@ class TaskSpec:
     max_steps: int
     solved: float
     slippery: bool = True
+    lake_map: tuple[str, ...] | None = None  # FrozenLake rows ("SFFF", ...); None: gymnasium's 4x4 map
 
 
-def task_spec(task: str, slippery: bool = True) -> TaskSpec:
-    """The spec of ``cartpole`` or ``frozenlake`` (slippery only matters for FrozenLake)."""
+def lake_map(text: str | None) -> tuple[str, ...] | None:
+    """A FrozenLake map from the command line: None / "" / "4x4" (gymnasium's default map),
+    "random:SEED" (gymnasium's ``generate_random_map(size=4, seed=SEED)``) or the rows separated by
+    commas ("SFFF,FHFH,FFFH,HFFG")."""
+    if not text or text == "4x4":
+        return None
+    if text.startswith("random:"):
+        return tuple(generate_random_map(size=4, seed=int(text.split(":", 1)[1])))
+    rows = tuple(r.strip() for r in text.split(","))
+    if len({len(r) for r in rows}) != 1 or set("".join(rows)) - set("SFHG") or "".join(rows).count("S") != 1:
+        raise ValueError(f"lake map: equal rows of S, F, H, G with one S, got {text!r}")
+    return rows
+
+
+def task_spec(task: str, slippery: bool = True, lake: tuple[str, ...] | None = None) -> TaskSpec:
+    """The spec of ``cartpole`` or ``frozenlake`` (slippery and ``lake``, a map of rows, only matter
+    for FrozenLake). The solved level of a custom map is gymnasium's 0.70 scaled by the map's optimum
+    over the default map's (0.744 slippery), 1.0 not slippery."""
     if task == "cartpole":
         return TaskSpec("cartpole", "CartPole-v1", 4, 2, 500, 475.0, False)
     if task == "frozenlake":
-        return TaskSpec("frozenlake", "FrozenLake-v1", 16, 4, 100, 0.70 if slippery else 1.0, slippery)
+        spec = TaskSpec("frozenlake", "FrozenLake-v1", 16, 4, 100, 0.70 if slippery else 1.0, slippery,
+                        tuple(lake) if lake is not None else None)
+        if lake is not None:
+            n = len(lake) * len(lake[0])
+            solved = 0.70 * frozenlake_optimum(make_env(spec)) / 0.744 if slippery else 1.0
+            spec = TaskSpec("frozenlake", "FrozenLake-v1", n, 4, 100, round(solved, 3), slippery, tuple(lake))
+        return spec
     raise ValueError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
 
 
 def make_env(spec: TaskSpec) -> gym.Env:
     """A fresh gymnasium environment for the spec."""
     if spec.name == "frozenlake":
-        return gym.make(spec.env_id, is_slippery=spec.slippery)
+        return gym.make(spec.env_id, is_slippery=spec.slippery, desc=list(spec.lake_map) if spec.lake_map else None)
     return gym.make(spec.env_id)
 
 

@@ -15,6 +15,13 @@ with the other arguments set to 0 or repeated,
   of gene g between neighbouring spaces at (g, s_i, g, s_j), diffusion k = exp(2 p1) / 2,
   Hamiltonian v = max(p2, 0).
 
+Optional relation inputs (``relation``, our extension in the spirit of HyperNEAT's extra CPPN
+inputs such as the distance between the two points): a table from a pair of spaces (i, j) to R
+numbers appended to every query between them (zeros for other pairs and for one-space queries), so
+the CPPN takes 6 + R inputs (:attr:`Substrate.cppn_inputs`). The EPL agent uses it to give each
+(lake state, action) pair what the lake's map holds around that state seen from the action's
+direction (:func:`.agents.lake_relation`).
+
 The CPPN outputs pass through tanh first (p in (-1, 1)). Our choices where the paper is silent:
 the chemistry (components u, w with charges +-0.5; genes u, w, uw, uu; candidate reactions
 u + w <-> uw and u + u <-> uu), the fixed neighbourhood (spaces of different columns all
@@ -81,8 +88,14 @@ class Substrate:
     hidden: int = 3
     genes: list[str] = field(default_factory=lambda: list(GENES))
     input_pos: list[tuple[float, float]] | None = None  # None: the input column x = -1
+    relation: dict[tuple[int, int], tuple[float, ...]] | None = None  # (space i, space j) -> extra CPPN inputs
 
     def __post_init__(self) -> None:
+        rel = self.relation or {}
+        sizes = {len(v) for v in rel.values()}
+        if len(sizes) > 1:
+            raise ValueError(f"substrate: relation features of different lengths {sorted(sizes)}")
+        self.n_relation = sizes.pop() if sizes else 0
         if self.input_pos is not None and len(self.input_pos) != self.n_inputs:
             raise ValueError(f"substrate: {len(self.input_pos)} input positions for {self.n_inputs} inputs")
         if self.n_inputs < 1 or self.n_outputs < 1 or self.hidden < 1:
@@ -98,6 +111,9 @@ class Substrate:
         self.neighbours = [(a, b, math.dist(self.space_pos[a], self.space_pos[b]))
                            for a in range(S) for b in range(a + 1, S)
                            if col[a] != col[b] or abs(a - b) == 1]
+        S_all = len(self.space_names)
+        if any(not (0 <= i < S_all and 0 <= j < S_all) for i, j in rel):
+            raise ValueError(f"substrate: relation between spaces outside 0..{S_all - 1}")
         self.forced = {(INPUT_GENE, i) for i in range(self.n_inputs)} | {
             (OUTPUT_GENE, self.n_inputs + self.hidden + k) for k in range(self.n_outputs)}
         self._build_queries()
@@ -105,7 +121,8 @@ class Substrate:
     def _q(self, gi: str | None, si: int | None, gj: str | None, sj: int | None) -> list[float]:
         g = lambda name: self.gene_pos[name] if name else 0.0  # noqa: E731
         s = lambda idx: self.space_pos[idx] if idx is not None else (0.0, 0.0)  # noqa: E731
-        return [g(gi), *s(si), g(gj), *s(sj)]
+        rel = (self.relation or {}).get((si, sj), (0.0,) * self.n_relation)  # type: ignore[arg-type]
+        return [g(gi), *s(si), g(gj), *s(sj), *map(float, rel)]
 
     def _build_queries(self) -> None:
         rows: list[list[float]] = []
@@ -154,6 +171,11 @@ class Substrate:
         self.edge_prod = torch.tensor(prod)
         self.edge_rows = torch.tensor(self.reaction_rows + self.transport_rows)
         self.edge_is_transport = torch.tensor([False] * len(self.reaction_rows) + [True] * len(self.transport_rows))
+
+    @property
+    def cppn_inputs(self) -> int:
+        """Inputs of the CPPN querying this substrate: (g_i, s_i, g_j, s_j) and the relation features."""
+        return CPPN_INPUTS + self.n_relation
 
     @property
     def max_nodes(self) -> int:

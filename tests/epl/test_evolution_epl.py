@@ -18,8 +18,8 @@ from neuroplex.plugins.epl.cppn import TorchCPPN
 from neuroplex.plugins.epl.evolution import Evolution, EvolutionSettings, evaluate_chunks
 from neuroplex.plugins.epl.neat_config import make_neat_config
 from neuroplex.plugins.epl.rds import RDSPopulation, build
-from neuroplex.plugins.epl.rl_tasks import (CartPoleVec, FrozenLakeVec, episode_seeds, frozenlake_success, make_env,
-                                            task_spec)
+from neuroplex.plugins.epl.rl_tasks import (CartPoleVec, FrozenLakeVec, episode_seeds, frozenlake_optimum,
+                                            frozenlake_success, lake_map, make_env, task_spec)
 from neuroplex.plugins.epl.substrate import CPPN_INPUTS, CPPN_OUTPUTS, Substrate
 
 
@@ -335,3 +335,57 @@ def test_validate_every_re_tests_the_fittest_on_schedule(tmp_path):
     rows = ev.run()
     assert [r["validation"] == r["validation"] for r in rows] == [True, True]
     assert all(0.0 <= r["validation"] <= 1.0 for r in rows)
+
+
+def test_lake_maps_from_the_command_line_reach_the_env_and_scale_the_solved_level():
+    assert lake_map(None) is None and lake_map("4x4") is None
+    m = lake_map("random:5")
+    assert m == ("SHFF", "FFFF", "FHFF", "FHHG")  # gymnasium's generate_random_map(size=4, seed=5)
+    assert lake_map("SFFF,FHFH,FFFH,HFFG") == ("SFFF", "FHFH", "FFFH", "HFFG")
+    with pytest.raises(ValueError, match="one S"):
+        lake_map("SFF,FSG")
+    spec = task_spec("frozenlake", slippery=True, lake=m)
+    env = make_env(spec)
+    assert [bytes(r).decode() for r in env.unwrapped.desc] == list(m)
+    opt = frozenlake_optimum(env)
+    assert opt == pytest.approx(0.421, abs=1e-3) and spec.solved == pytest.approx(0.70 * opt / 0.744, abs=1e-3)
+    assert task_spec("frozenlake", slippery=False, lake=m).solved == 1.0
+    # the batched lake plays the custom map's episodes as gymnasium does
+    vec, ref = FrozenLakeVec(spec), make_env(spec)
+    vec.reset([4])
+    ref.reset(seed=4)
+    for a in [2, 1, 1, 2, 1, 2, 2, 1, 0, 3]:
+        s, r, term, _, _ = ref.step(a)
+        got = vec.step(np.array([0]), np.array([a]))
+        assert (got[0][0], got[1][0], got[2][0]) == (s, r, term)
+        if term:
+            break
+
+
+def test_lake_relation_gives_the_map_around_each_state_action_pair(tmp_path):
+    ph = _table_agent(lifetime=1, lake_relation="neighbours")
+    sub = ph.substrate
+    assert sub.cppn_inputs == ph.n_inputs == CPPN_INPUTS + 4
+    out0 = sub.n_inputs + sub.hidden
+    # state 9 (row 2, column 1): down points at 13 (frozen), beside it 10 and 8, behind it the hole 5
+    assert sub.relation[(9, out0 + 1)] == (0.0, 0.0, 0.0, 1.0)
+    # state 14: right points at the goal; left has 13 ahead, 10 and off-map beside, the goal behind
+    assert sub.relation[(14, out0 + 2)] == (-1.0, 0.0, 0.0, 0.0)
+    assert sub.relation[(14, out0 + 0)] == (0.0, 0.0, 0.0, -1.0)
+    # every query between state 9 and the down output ends with the features; one-space queries with zeros
+    row = sub.transport_rows[sub.transport_keys.index(("u", 9, out0 + 1))]
+    assert sub.queries[row, CPPN_INPUTS:].tolist() == [0.0, 0.0, 0.0, 1.0]
+    assert sub.queries[sub.node_rows[0], CPPN_INPUTS:].abs().sum() == 0
+    # another map: its own holes
+    other = EPLPhenotype(task_spec("frozenlake", slippery=True, lake=lake_map("random:5")),
+                         AgentSettings(lake_inputs="state", acting="table", lake_relation="neighbours"))
+    assert other.substrate.relation[(0, out0 + 2)] == (1.0, 0.0, 0.0, 0.0)  # S with the hole at its right
+    config = make_neat_config(tmp_path / "neat.cfg", ph.n_inputs, CPPN_OUTPUTS, 4, cppn=True)
+    genomes = list(neat.Population(config, seed=2).population.values())
+    seeds = episode_seeds(0, 0, 1)
+    batched, loop = ph.evaluate(genomes, config, seeds), ph.evaluate_loop(genomes, config, seeds)
+    assert [(r.fitness, r.raw) for r in batched] == [(r.fitness, r.raw) for r in loop]
+    with pytest.raises(ValueError, match="lake_relation"):
+        EPLPhenotype(task_spec("frozenlake"), AgentSettings(lake_relation="neighbours"))  # rowcol inputs
+    with pytest.raises(ValueError, match="different lengths"):
+        Substrate(2, 2, relation={(0, 4): (1.0,), (1, 4): (1.0, 2.0)})
