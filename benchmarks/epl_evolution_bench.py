@@ -26,7 +26,7 @@ import torch
 from neuroplex.plugins.epl.agents import AgentSettings, EPLPhenotype
 from neuroplex.plugins.epl.neat_config import make_neat_config
 from neuroplex.plugins.epl.rl_tasks import episode_seeds, task_spec
-from neuroplex.plugins.epl.substrate import CPPN_INPUTS, CPPN_OUTPUTS
+from neuroplex.plugins.epl.substrate import CPPN_OUTPUTS
 
 
 def main() -> None:
@@ -40,12 +40,16 @@ def main() -> None:
     ap.add_argument("--lake-inputs", default="rowcol", choices=("rowcol", "state"))
     ap.add_argument("--acting", default="carry", choices=("carry", "table"))
     ap.add_argument("--lake-fitness", default="sampled", choices=("sampled", "exact"))
+    ap.add_argument("--lake-relation", default="none", choices=("none", "neighbours"))
     ap.add_argument("--checkpoint", default=None,
                     help="Evaluate the population saved in an `epl evolve` run's checkpoint.pt instead")
     args = ap.parse_args()
     torch.set_num_threads(1)
+    ph = EPLPhenotype(task_spec(args.task, args.slippery),
+                      AgentSettings(lifetime=args.episodes, lake_inputs=args.lake_inputs, acting=args.acting,
+                                    lake_fitness=args.lake_fitness, lake_relation=args.lake_relation))
     with tempfile.TemporaryDirectory() as tmp:
-        config = make_neat_config(Path(tmp) / "neat.cfg", CPPN_INPUTS, CPPN_OUTPUTS, args.pop, cppn=True)
+        config = make_neat_config(Path(tmp) / "neat.cfg", ph.n_inputs, CPPN_OUTPUTS, args.pop, cppn=True)
     if args.checkpoint:
         genomes = list(torch.load(args.checkpoint, weights_only=False)["population"].values())[:args.pop]
     else:
@@ -53,9 +57,6 @@ def main() -> None:
         for g in genomes:
             for _ in range(args.mutations):
                 g.mutate(config.genome_config)
-    ph = EPLPhenotype(task_spec(args.task, args.slippery),
-                      AgentSettings(lifetime=args.episodes, lake_inputs=args.lake_inputs, acting=args.acting,
-                                    lake_fitness=args.lake_fitness))
     seeds = episode_seeds(args.seed, 0, args.episodes)
     t, c = time.perf_counter(), time.process_time()
     batched = ph.evaluate(genomes, config, seeds)

@@ -8,7 +8,8 @@ evaluated in this process (default) or fanned out through a core executor
 then neat-python reproduces and speciates. The fittest individual is re-tested on fresh episodes
 (CartPole: 100 episodes, gymnasium's solved rule; FrozenLake: 1000 episodes) whenever its
 raw figure (or FrozenLake's exact success of its policy, where known) reaches the
-task's solved level, every ``validate_every`` generations, and at the last generation.
+task's solved level until a validation confirms it (after that, with ``stop_when_solved`` off, only
+on schedule), every ``validate_every`` generations, and at the last generation.
 
 Exact resume: the checkpoint holds the neat population (genomes, species, innovation tracker),
 every global RNG state and the log; episode seeds derive from (seed, generation) only.
@@ -188,8 +189,8 @@ class Evolution:
         last = gen + 1 >= self.s.generations
         every = self.s.validate_every
         figure = best_res.exact if best_res.exact == best_res.exact else best_res.raw  # exact where known
-        if (figure >= self.phenotype.spec.solved or last
-                or (every > 0 and (gen + 1) % every == 0)):
+        reached = figure >= self.phenotype.spec.solved and self.solved_generation is None
+        if reached or last or (every > 0 and (gen + 1) % every == 0):
             n_val = self.s.validation_episodes or (100 if self.phenotype.spec.name == "cartpole" else 1000)
             vseeds = episode_seeds(self.s.seed + 7919, gen, n_val)
             validation = self.phenotype.validate(best, self.config, vseeds)

@@ -100,3 +100,15 @@ def test_resume_continues_exactly(tmp_path):
     rows_b = b.run()
     keys = ("best_fitness", "mean_fitness", "best_raw", "species")
     assert [[r[k] for k in keys] for r in rows_a] == [[r[k] for k in keys] for r in rows_b]
+
+
+def test_after_a_confirmed_solution_keep_going_validates_only_on_schedule(tmp_path):
+    s = EvolutionSettings(task="frozenlake", slippery=False, pop=100, generations=8, seed=0, phenotype="baseline",
+                          stop_when_solved=False, validate_every=4)
+    ev = Evolution(s, FeedForwardPhenotype(task_spec("frozenlake", slippery=False)), tmp_path, progress=False)
+    rows = ev.run()
+    solved = ev.summary()["solved_generation"]
+    assert solved is not None and solved < 8 and len(rows) == 8
+    assert all(r["best_raw"] == 1.0 for r in rows[solved - 1:])  # every later fittest still reaches the level
+    validated = [r["generation"] for r in rows if r["validation"] == r["validation"]]
+    assert validated == sorted({g for g in range(1, solved) if rows[g - 1]["best_raw"] >= 1.0} | {solved, 4, 8})
