@@ -46,6 +46,10 @@ FrozenLake options (our readings where the paper is silent; Algorithm 2's expres
   given the history is exactly its table's DP success, so the fitness has the mean of the sampled
   success rate and far less noise. ``"sampled"`` (default): the success rate of the episodes.
   The raw figure logged and validated is always the success rate of played episodes.
+* ``lake_relation "neighbours"`` (needs ``lake_inputs "state"``): the substrate's relation inputs
+  (:func:`lake_relation`): the CPPN also reads, for each (state, action) pair, the map ahead, beside
+  and behind the action's direction, so the substrate's geometry carries the lake's structure
+  (every table >= 0.70 on the default map is irregular over grid coordinates). ``"none"`` (default).
 Fitness = w_return * mean raw return + w_learning * (last - first episode return)
 - w_memory * (nodes / substrate nodes) + w_progress * progress; progress (FrozenLake only, a
 shaping term of ours: the paper's FrozenLake fitness is not a raw success rate either) is the mean
