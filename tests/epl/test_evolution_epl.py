@@ -389,3 +389,18 @@ def test_lake_relation_gives_the_map_around_each_state_action_pair(tmp_path):
         EPLPhenotype(task_spec("frozenlake"), AgentSettings(lake_relation="neighbours"))  # rowcol inputs
     with pytest.raises(ValueError, match="different lengths"):
         Substrate(2, 2, relation={(0, 4): (1.0,), (1, 4): (1.0, 2.0)})
+
+
+def test_cli_evolves_on_another_map_with_relation_inputs(tmp_path):
+    out = tmp_path / "m5"
+    res = CliRunner().invoke(build_cli(), ["epl", "evolve", "--task", "frozenlake", "--lake-map", "random:5",
+                                           "--lake-inputs", "state", "--lake-relation", "neighbours", "--acting",
+                                           "table", "--lake-fitness", "exact", "--pop", "6", "--generations", "1",
+                                           "--episodes", "1", "--validation-episodes", "4", "--out", str(out),
+                                           "--no-progress"])
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.output.strip().splitlines()[-1])
+    assert summary["lake_map"] == "random:5" and summary["solved_level"] == pytest.approx(0.396)
+    saved = json.loads((out / "config.json").read_text())
+    assert "lake_relation" in json.dumps(saved) and "random:5" in json.dumps(saved)
+    assert "num_inputs            = 10" in (out / "neat.cfg").read_text()  # 6 coordinates + 4 relation inputs
