@@ -139,9 +139,11 @@ def _one(job: dict[str, Any]) -> dict[str, Any]:
     if job["validation"]:
         data = validation_split(data, job["validation"], job["validation_start"])
     accs: list[float] = []
+    train: list[float] = []
 
     def record(trainer: Trainer, epoch: int, metrics: dict[str, float]) -> None:
         accs.append(metrics["test_accuracy"])
+        train.append(metrics["train_accuracy"])
 
     error = ""
     cpu = time.process_time()
@@ -150,7 +152,8 @@ def _one(job: dict[str, Any]) -> dict[str, Any]:
                 plot=False, callbacks=[record]).fit()
     except NumericalError as exc:
         error = str(exc)
-    return {"seed": job["seed"], "test_accuracy": accs, "error": error, "cpu_s": time.process_time() - cpu}
+    return {"seed": job["seed"], "test_accuracy": accs, "train_accuracy": train, "error": error,
+            "cpu_s": time.process_time() - cpu}
 
 
 def validation_split(data: Any, n: int, start: int | None = None) -> Any:
@@ -194,7 +197,8 @@ def seed_table(args: argparse.Namespace) -> list[dict[str, Any]]:
           f"{args.batch_size}{where}")
     for row in rows:
         print(f"seed {row['seed']}: " + " ".join(f"{a:.3f}" for a in row["test_accuracy"])
-              + f"  ({row['cpu_s']:.0f} CPU s){'  ERROR ' + row['error'] if row['error'] else ''}")
+              + f"  (train {row['train_accuracy'][-1] if row['train_accuracy'] else float('nan'):.3f}; "
+              f"{row['cpu_s']:.0f} CPU s){'  ERROR ' + row['error'] if row['error'] else ''}")
     for epoch in range(args.epochs):
         col = [r["test_accuracy"][epoch] for r in rows if len(r["test_accuracy"]) > epoch]
         if col:

@@ -79,10 +79,11 @@ NAMED: dict[str, Dimension] = {
     "volt": _V, "second": _S, "amp": _A, "siemens": _A / _V, "ohm": _V / _A, "farad": _A * _S / _V,
     "hertz": _S ** -1, "coulomb": _A * _S, "joule": _V * _A * _S, "watt": _V * _A, "newton": _KG * _M / _S**2,
     "metre": _M, "kilogram": _KG, "kelvin": _base(4), "mole": _base(5), "candela": _base(6),
-    "molar": _base(5) / _M**3,
 }
+#: mole per litre: 1000 mol/m**3 in SI, as Brian2's ``molar`` (``mM``/``mmolar`` = 1 mol/m**3)
+_MOLAR = (1e3, _base(5) / _M**3)
 _SYMBOLS = {"volt": "V", "second": "s", "amp": "A", "siemens": "S", "farad": "F", "hertz": "Hz",
-            "coulomb": "C", "joule": "J", "watt": "W", "newton": "N", "metre": "m", "mole": "mol", "molar": "M",
+            "coulomb": "C", "joule": "J", "watt": "W", "newton": "N", "metre": "m", "mole": "mol",
             "kelvin": "K"}
 _PREFIXES = {"p": 1e-12, "n": 1e-9, "u": 1e-6, "m": 1e-3, "c": 1e-2, "k": 1e3, "M": 1e6, "G": 1e9,
              "f": 1e-15}
@@ -101,8 +102,12 @@ def _table() -> dict[str, tuple[float, Dimension]]:
     units.update({"meter": (1.0, _M), "ampere": (1.0, _A), "gram": (1e-3, _KG), "kg": (1.0, _KG), "g": (1e-3, _KG),
                   "ohm": (1.0, NAMED["ohm"]), "Ohm": (1.0, NAMED["ohm"]), "mohm": (1e-3, NAMED["ohm"]),
                   "kohm": (1e3, NAMED["ohm"]), "Mohm": (1e6, NAMED["ohm"]), "Gohm": (1e9, NAMED["ohm"]),
-                  "litre": (1e-3, _M**3), "liter": (1e-3, _M**3), "l": (1e-3, _M**3), "mM": (1.0, NAMED["molar"]),
-                  "uM": (1e-3, NAMED["molar"]), "nM": (1e-6, NAMED["molar"]), "dimensionless": (1.0, DIMENSIONLESS)})
+                  "litre": (1e-3, _M**3), "liter": (1e-3, _M**3), "l": (1e-3, _M**3),
+                  "dimensionless": (1.0, DIMENSIONLESS)})
+    for base in ("molar", "M"):  # not coherent SI: every prefix scales 1000 mol/m**3
+        units[base] = _MOLAR
+        for prefix, scale in _PREFIXES.items():
+            units[prefix + base] = (float(f"{scale * _MOLAR[0]:.12g}"), _MOLAR[1])
     for length, scale in (("metre", 1.0), ("meter", 1.0), ("m", 1.0), ("cm", 1e-2), ("cmetre", 1e-2),
                           ("mm", 1e-3), ("mmetre", 1e-3), ("um", 1e-6), ("umetre", 1e-6)):
         units[length + "2"] = (scale**2, _M**2)

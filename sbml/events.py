@@ -194,12 +194,19 @@ class SampleRun:
                 ys[t_eval == t] = y[0]
                 continue
             settings = dict(self.settings)
-            if settings["control"].dt0 is None and self.dt0:  # a fixed step (dt) wins
+            carried = settings["control"].dt0 is None and bool(self.dt0)  # a fixed step (dt) wins
+            if carried:
                 settings["control"] = replace(settings["control"], dt0=self.dt0)
             res = self.integrate(rhs, t, t_next, y, t_eval=t_eval[sel] if bool(sel.any()) else None,
                                  event_fn=event_fn, **settings)
             steps = int(res.n_steps.sum())
             self.n_steps += steps
+            if carried and int(res.status[0]) == Status.DT_MIN:
+                # the carried step came from a segment a few ulps long (an event, then its trigger
+                # re-crossing at once): below the integrator's floor of ~10 ulps of t, it failed
+                # before growing; run the segment again from its own start-up step
+                self.dt0 = None
+                continue
             if steps > 0 and float(res.t_end[0]) > t:
                 self.dt0 = min((float(res.t_end[0]) - t) / steps * 2.0, t1 - t)
             t_stop = float(res.t_end[0])

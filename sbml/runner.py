@@ -309,7 +309,7 @@ def _one_cpu_sample(solver: Solver, *values: Any) -> bool:
     """Whether a run is one float64 CPU trajectory without gradients and without a method,
     fused steps or a device asked of the torch solver."""
     ex = solver.execution
-    if solver.requested_method is not None or ex.fused_steps or ex.dtype not in (None, torch.float64):
+    if solver.requested_method is not None or ex.fused_steps:
         return False
     if ex.device is not None and torch.device(ex.device).type != "cpu":
         return False
@@ -382,10 +382,9 @@ class AutoPath:
 
 
 def _cpu_float64(solver: Solver, *values: Any) -> str | None:
-    """Why a run is not float64 on the CPU without gradients (None: it is)."""
+    """Why a run is not on the CPU without gradients (None: it is; SBML runs are float64 only,
+    :func:`check_float64`)."""
     ex = solver.execution
-    if ex.dtype not in (None, torch.float64):
-        return f"dtype {ex.dtype}"
     if ex.device is not None and torch.device(ex.device).type != "cpu":
         return f"device {ex.device}"
     for v in values:
@@ -477,7 +476,7 @@ def auto_path(model: SBMLModel, solver: Solver, t_span: tuple[float, float], par
     :data:`FUSED_COMPILE_S` (cold cache), :data:`FUSED_LOAD_S` (cached on disk) or nothing
     (built in this process) first; calls of this process on the same steps add up (fused steps
     are built once what the native runs lost reaches that cost: repeated ensembles, e.g. a
-    fitting loop, move to fused steps after a while). Eager steps where neither applies (events, float32, GPUs,
+    fitting loop, move to fused steps after a while). Eager steps where neither applies (events, GPUs,
     gradients, a method the native solver lacks) unless cached fused steps apply; eager steps
     for batches under :data:`AUTO_MIN_BATCH`."""
     prog = compiled(model)
@@ -562,12 +561,25 @@ def _run_fused(model: SBMLModel, solver: Solver, t_span: tuple[float, float], me
     return sol
 
 
+def check_float64(model: SBMLModel, solver: Solver) -> None:
+    """Refuse a ``dtype`` other than float64 for an SBML model: its runs (events, per-species
+    tolerances, steady states, the compiled path) compute in float64 only, and a float32 request
+    must not come back as float64 numbers unannounced."""
+    dtype = solver.execution.dtype
+    if dtype not in (None, torch.float64):
+        name = str(dtype).removeprefix("torch.")
+        raise SolverError(f"SBML model {model.name!r} runs in float64 only: dtype={name!r} is not supported "
+                          f"for SBML models (leave dtype out or pass dtype='float64')")
+
+
 def run_on_torch(model: SBMLModel, solver: Solver, t_span: tuple[float, float], *, y0: torch.Tensor | None = None,
                  params: torch.Tensor | None = None, t_eval: torch.Tensor | None = None,
                  inputs: torch.Tensor | None = None, progress: bool = False) -> Solution:
     """An SBML model on the torch solver: its method as requested, else ``auto``; one CPU
     trajectory runs compiled instead (:func:`compiled_path`); under ``fused="auto"`` a batch runs
-    where :func:`auto_path` says (``sol.meta["path"]``)."""
+    where :func:`auto_path` says (``sol.meta["path"]``). SBML models run in float64 only
+    (:func:`check_float64`)."""
+    check_float64(model, solver)
     native = compiled_path(model, solver, params, y0) if inputs is None else None
     if native is not None:
         return native.simulate(model, t_span, y0=y0, params=params, t_eval=t_eval)

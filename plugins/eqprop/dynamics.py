@@ -43,13 +43,13 @@ class EqPropDynamics(Dynamics):
         self.x: Tensor | None = None
         self.target: Tensor | None = None
         self.beta = 0.0
-        self._drive: tuple[Tensor, Tensor] | None = None
+        self._drive: tuple[Tensor, int | None, Tensor] | None = None
         self._affine: tuple[Tensor, Tensor] | None = None
-        self._affine_base: tuple[Tensor, tuple[int, ...], Tensor, Tensor] | None = None
+        self._affine_base: tuple[Tensor, tuple[int | None, ...], Tensor, Tensor] | None = None
 
     # ------------------------------------------------------------------ binding
     def bind(self, x: Tensor, target: Tensor | None = None, beta: float = 0.0) -> "EqPropDynamics":
-        self.x, self.target, self.beta = x, target, float(beta)
+        self.x, self.target, self.beta = x, target, float(beta)  # the fast path reads x now
         self._drive = None  # parameters may have changed since the last batch
         self._affine = self._affine_step(x) if self._affine_ok() else None
         return self
@@ -67,9 +67,9 @@ class EqPropDynamics(Dynamics):
         [x W_0^T + b_0, b_1, ...]; squared-error nudging adds -eps beta on the output
         diagonal and eps beta y to c."""
         eps, ps, sizes = self.step_size, self.params, self.sizes
-        versions = tuple(p._version for p in ps)  # bumped by every in-place update
+        versions = tuple(_stamp(t) for t in (*ps, x))  # bumped by every in-place update
         base = self._affine_base
-        if base is None or base[0] is not x or base[1] != versions:
+        if base is None or base[0] is not x or base[1] != versions or None in versions:
             n = sum(sizes)
             offs = [sum(sizes[:i]) for i in range(len(sizes) + 1)]
             A = torch.zeros(n, n, dtype=ps[0].dtype, device=ps[0].device)
@@ -101,9 +101,10 @@ class EqPropDynamics(Dynamics):
 
     def _x_drive(self, x: Tensor) -> Tensor:
         W0, b0 = self.params[0], self.params[1]
-        if self._drive is None or self._drive[0] is not x:
-            self._drive = (x, torch.addmm(b0, x, W0.T))
-        return self._drive[1]
+        stamp = _stamp(x)
+        if self._drive is None or self._drive[0] is not x or self._drive[1] != stamp or stamp is None:
+            self._drive = (x, stamp, torch.addmm(b0, x, W0.T))
+        return self._drive[2]
 
     def _target(self, y: Tensor) -> Tensor:
         if self.target is None or self.target.shape[0] != y.shape[0]:
@@ -146,3 +147,10 @@ class EqPropDynamics(Dynamics):
         device = device or self.params[0].device
         n = sum(self.sizes)
         return torch.zeros(n if batch is None else (batch, n), dtype=dtype, device=device)
+
+
+def _stamp(t: Tensor) -> int | None:
+    """``t``'s version counter (bumped by every in-place write), so a cache keyed on a tensor
+    misses when its values change under the same object; None for an inference tensor (no
+    counter: never cached)."""
+    return None if t.is_inference() else t._version

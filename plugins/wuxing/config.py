@@ -10,6 +10,7 @@ from typing import Any
 
 from neuroplex.errors import NeuroplexError
 
+from .augment import image_side
 from .wiring import parse_wiring
 
 
@@ -31,6 +32,9 @@ class WuxingConfig:
     rates are divided by ``1 + lr_decay n`` at update ``n`` (0: constant rates).
     ``eta_c_layers``: one factor per layer pair multiplying ``eta_c`` (None: all 1);
     ``eta_k3_layers``: one factor per layer multiplying ``eta_k3`` (None: all 1).
+    ``c_decay``: method 2's decay of C toward its initial value, ``C <- C + eta (G2 - c_decay (C - C_0))``
+    (0: the papers' rule). ``aug_shift`` / ``aug_rotate`` / ``aug_scale``: random affine jitter of
+    the training images (pixels, degrees, relative zoom; inputs must be square images; 0: none).
     ``readout_norm``: ``none`` (argmax of Leb) or ``zscore`` (argmax of Leb standardised per
     class by running training statistics, momentum ``norm_momentum``).
     """
@@ -68,6 +72,10 @@ class WuxingConfig:
     k3_input_layer: bool = False
     eta_c_layers: list[float] | None = None
     eta_k3_layers: list[float] | None = None
+    c_decay: float = 0.0
+    aug_shift: float = 0.0
+    aug_rotate: float = 0.0
+    aug_scale: float = 0.0
     readout_norm: str = "none"
     norm_momentum: float = 0.02
     dtype: str = "float32"
@@ -102,8 +110,17 @@ class WuxingConfig:
             raise NeuroplexError(f"{where}: readout_norm must be 'none' or 'zscore', not {self.readout_norm!r}")
         if not 0.0 < self.norm_momentum <= 1.0:
             raise NeuroplexError(f"{where}: need 0 < norm_momentum <= 1")
+        if self.c_decay < 0 or min(self.aug_shift, self.aug_rotate, self.aug_scale) < 0:
+            raise NeuroplexError(f"{where}: c_decay, aug_shift, aug_rotate and aug_scale must be >= 0")
+        if self.augments:
+            image_side(self.layers[0])
         if self.kt <= 0:
             raise NeuroplexError(f"{where}: kt must be > 0")
+
+    @property
+    def augments(self) -> bool:
+        """Whether training images are jittered (any ``aug_*`` field non-zero)."""
+        return bool(self.aug_shift or self.aug_rotate or self.aug_scale)
 
     @property
     def n_classes(self) -> int:

@@ -85,6 +85,7 @@ class WuxingNetwork:
         self.src = torch.cat(src).to(self.device)
         self.dst = torch.cat(dst).to(self.device)
         self.C = torch.cat(c).to(**opts)
+        self.C_init = self.C.clone()
         self.link_layer = torch.cat(layer).to(self.device)
         self.C_max = torch.cat(cmax).to(**opts)
         layer_eta = torch.tensor(config.eta_c_layers or [1.0] * len(sizes[:-1]), dtype=torch.float64)
@@ -260,10 +261,13 @@ class WuxingNetwork:
         return torch.atan(kt * g1) / kt
 
     def update_coupling(self, g1: torch.Tensor, weight: float = 1.0) -> None:
-        """``C <- clamp(C + eta_c f_l G2)`` (connection paper eq 3.5; ``f_l`` the link's layer-pair
-        factor from ``eta_c_layers``, 1 by default)."""
-        self.C = torch.minimum(torch.maximum(self.C + weight * self.eta_link * self.bounded(g1), -self.C_max),
-                               self.C_max)
+        """``C <- clamp(C + eta_c f_l (G2 - c_decay (C - C_0)))`` (connection paper eq 3.5; ``f_l`` the
+        link's layer-pair factor from ``eta_c_layers``, 1 by default; ``c_decay`` 0 is the paper's rule,
+        > 0 pulls C toward its initial value ``C_0``, a weight decay)."""
+        step = self.bounded(g1)
+        if self.config.c_decay:
+            step = step - self.config.c_decay * (self.C - self.C_init)
+        self.C = torch.minimum(torch.maximum(self.C + weight * self.eta_link * step, -self.C_max), self.C_max)
         self.check_finite(self.C, "coupling coefficient C")
 
     def update_k3(self, g1: torch.Tensor, weight: float = 1.0) -> None:

@@ -21,6 +21,7 @@ import torch
 
 from neuroplex.errors import NeuroplexError
 
+from .augment import jitter_images
 from .config import WuxingConfig, load_config
 from .network import WuxingNetwork
 
@@ -74,6 +75,9 @@ class WuxingRule:
 
     def train_batch(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
         net = self.network
+        cfg = self.config
+        if cfg.augments:
+            x = jitter_images(x, shift=cfg.aug_shift, rotate=cfg.aug_rotate, scale=cfg.aug_scale)
         dbar = net.forward(x)
         out = net.output(dbar)
         net.track_output(out)

@@ -183,11 +183,9 @@ def test_auto_runs_a_large_cpu_batch_natively_and_fused_false_forces_torch() -> 
     eager = neuroplex.simulate(model, (0.0, 20.0), fused=False, **kw)
     assert eager.solver == "torch" and "path" not in eager.meta
     torch.testing.assert_close(auto.ys, eager.ys, rtol=1e-5, atol=1e-6)
-    # small batches, float32 and gradients stay on torch
+    # small batches and gradients stay on torch (float32 is refused: tests/audit/test_audit_sbml_dtype.py)
     small = neuroplex.simulate(model, (0.0, 20.0), params=params[:10], n_points=11)
     assert small.solver == "torch" and small.meta["path"] == "eager"
-    single = neuroplex.simulate(model, (0.0, 20.0), dtype="float32", **kw)
-    assert single.solver == "torch" and "float32" in single.meta["path_reason"]
     grad = params.clone().requires_grad_(True)
     sol = neuroplex.simulate(model, (0.0, 2.0), params=grad, n_points=3, method="dopri5")
     assert sol.solver == "torch" and sol.meta["path_reason"] == "native: gradients"
