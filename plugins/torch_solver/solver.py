@@ -17,7 +17,7 @@ from neuroplex.ir import ModelIR
 from neuroplex.kinds import Model
 from neuroplex.runners import route
 from neuroplex.settings import FUSED_AUTO, Execution, StepControl, as_dtype
-from neuroplex.solution import Solution, SpikeTrain
+from neuroplex.solution import Solution, SpikeTrain, Status
 from neuroplex.solver import Solver
 
 from .events import EventSpec
@@ -284,9 +284,13 @@ class TorchSolver(Solver):
         y, p, u = self._prepare(dyn, y0, params, inputs, dtype, device)
         problem = EquilibriumProblem(lambda yy: dyn.fixed_point_map(yy, p, u), lambda t, yy: dyn.rhs(t, yy, p, u))
         out = solve(problem, y, settings)
-        return Solution(ys=out.y, ts=None, names=list(dyn.state_names), status=out.status,
+        status, reasons = _events_at_rest(dyn, out.y, p, u, out.status)
+        meta: dict[str, Any] = {"model": getattr(dyn, "name", "")}
+        if reasons:
+            meta["reasons"] = reasons
+        return Solution(ys=out.y, ts=None, names=list(dyn.state_names), status=status,
                         stats={"iterations": out.iterations, "residual": out.residual},
-                        solver=self.name, method=method, meta={"model": getattr(dyn, "name", "")})
+                        solver=self.name, method=method, meta=meta)
 
 
 @dataclass
@@ -318,6 +322,29 @@ def _merge(first: _Run, again: _Run, rows: torch.Tensor) -> _Run:
     a.event_log = [entry for entry in log if entry[0].numel()]
     a.n_jac += r.n_jac
     return _Run(a, first.uses_jacobian or again.uses_jacobian)
+
+
+def _events_at_rest(dyn: Dynamics, y: torch.Tensor, p: torch.Tensor, u: torch.Tensor | None,
+                    status: torch.Tensor) -> tuple[torch.Tensor, dict[int, str]]:
+    """``status`` with ``NOT_CONVERGED`` for converged samples whose fixed point lies where an
+    event's trigger holds (a neuron settled past its threshold: the model with its events fires
+    and resets there, so it never rests; the methods see only ``rhs``), and why, per sample."""
+    if not dyn.events:
+        return status, {}
+    t = torch.zeros(y.shape[0], dtype=y.dtype, device=y.device)
+    with torch.no_grad():
+        fires = torch.stack([torch.broadcast_to(ev.trigger(t, y.detach(), p, u).reshape(-1), t.shape)
+                             for ev in dyn.events], -1)  # (batch, events)
+    bad = fires.any(-1) & (status == Status.SUCCESS)
+    if not bool(bad.any()):
+        return status, {}
+    status = torch.where(bad, torch.full_like(status, Status.NOT_CONVERGED), status)
+    rows = fires.cpu()
+    reasons = {b: (f"the fixed point of the right-hand side fires event(s) "
+                   f"{', '.join(ev.name for e, ev in enumerate(dyn.events) if bool(rows[b, e]))} (the trigger "
+                   f"holds there): no rest state of the model with its events")
+               for b in torch.nonzero(bad).flatten().tolist()}
+    return status, reasons
 
 
 def _event_spec(dyn: Dynamics, p: torch.Tensor, u: torch.Tensor | None, device: torch.device) -> EventSpec:
