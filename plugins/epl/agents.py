@@ -104,10 +104,9 @@ def agent_input_pos(spec: TaskSpec, lake_inputs: str = "rowcol") -> list[tuple[f
 def lake_goal_distance(desc: np.ndarray) -> np.ndarray:
     """Steps from each cell to the goal over cells that are not holes (breadth first, moves of
     :data:`LAKE_MOVES`), divided by rows + columns - 2; holes and cells cut off from the goal get
-    (rows + columns - 1) / (rows + columns - 2)."""
+    one step more than the farthest cell that reaches it."""
     rows, cols = desc.shape
-    scale = rows + cols - 2
-    dist = np.full(rows * cols, scale + 1.0)
+    dist = np.full(rows * cols, np.inf)
     goal = int(np.flatnonzero(desc.reshape(-1) == "G")[0])
     dist[goal], frontier = 0.0, [goal]
     while frontier:
@@ -116,12 +115,12 @@ def lake_goal_distance(desc: np.ndarray) -> np.ndarray:
             r, c = divmod(u, cols)
             for dr, dc in LAKE_MOVES:
                 r2, c2 = r + dr, c + dc
-                v = r2 * cols + c2
-                if 0 <= r2 < rows and 0 <= c2 < cols and desc[r2, c2] != "H" and dist[v] > scale:
-                    dist[v] = dist[u] + 1.0
-                    nxt.append(v)
+                if 0 <= r2 < rows and 0 <= c2 < cols and desc[r2, c2] != "H" and np.isinf(dist[r2 * cols + c2]):
+                    dist[r2 * cols + c2] = dist[u] + 1.0
+                    nxt.append(r2 * cols + c2)
         frontier = nxt
-    return dist / scale
+    far = dist[np.isfinite(dist)].max()
+    return np.where(np.isfinite(dist), dist, far + 1.0) / (rows + cols - 2)
 
 
 def lake_relation(spec: TaskSpec, hidden: int, kind: str = "neighbours") -> dict[tuple[int, int], tuple[float, ...]]:
