@@ -11,7 +11,9 @@ Features of a (state, action) pair:
   0 otherwise) and the action's direction;
 * ``relation``: the grid coordinates, the action's coordinate and the substrate's relation inputs of
   ``--lake-relation neighbours`` (:func:`neuroplex.plugins.epl.agents.lake_relation`: the map ahead,
-  beside and behind the action's direction).
+  beside and behind the action's direction);
+* ``distance``: the same with the relation inputs of ``--lake-relation distance`` (also the goal
+  distances of the cell ahead and of the state).
 
     OMP_NUM_THREADS=1 python benchmarks/epl_cppn_table_diag.py --features relation --seed 10 --lake-map random:5
 """
@@ -37,7 +39,7 @@ def pair_features(kind: str, desc: np.ndarray, relation: dict, s: int, a: int) -
     x, y, ya = -1 + 2 * c / (cols - 1), -1 + 2 * r / (rows - 1), -1 + 2 * a / 3
     if kind == "grid":
         return [x, y, ya]
-    if kind == "relation":
+    if kind in ("relation", "distance"):
         return [x, y, ya, *relation[(s, rows * cols + a)]]
     around = []
     for dr, dc in LAKE_MOVES:
@@ -50,7 +52,7 @@ def pair_features(kind: str, desc: np.ndarray, relation: dict, s: int, a: int) -
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--features", choices=("grid", "neighbours", "relation"), default="grid")
+    ap.add_argument("--features", choices=("grid", "neighbours", "relation", "distance"), default="grid")
     ap.add_argument("--seed", type=int, default=10)
     ap.add_argument("--lake-map", default="4x4")
     ap.add_argument("--generations", type=int, default=40)
@@ -59,7 +61,7 @@ def main() -> None:
     spec = task_spec("frozenlake", True, lake_map(args.lake_map))
     env = make_env(spec)
     desc = np.asarray(env.unwrapped.desc).astype(str)
-    relation = lake_relation(spec, hidden=0)
+    relation = lake_relation(spec, hidden=0, kind="distance" if args.features == "distance" else "neighbours")
     acting = [s for s in range(desc.size) if desc.flat[s] in "SF"]
     X = {(s, a): pair_features(args.features, desc, relation, s, a) for s in acting for a in range(4)}
     with tempfile.TemporaryDirectory() as tmp:

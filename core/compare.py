@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from .errors import NeuroplexError
-from .solution import Solution, save_figure
+from .solution import Solution, Status, save_figure
 
 
 @dataclass
@@ -67,7 +67,7 @@ class Comparison:
         """A text table: one row per variable, max abs / max rel per non-reference solver."""
         width = max([8, *(len(n) for n in self.names)])
         head = f"{'variable':<{width}}" + "".join(f"  {s + ' abs':>14}  {s + ' rel':>14}" for s in self.others)
-        rows = [f"{self.model}: reference {self.reference}, {len(self.names)} variables", head]
+        rows = [f"{self.model}: reference {self.reference}, {len(self.names)} variables", *self.failures(), head]
         names = self.names
         if limit is not None and len(names) > limit:
             names = sorted(names, key=lambda n: -_nan_last(max(self.max_rel[s][n] for s in self.others)))[:limit]
@@ -77,6 +77,18 @@ class Comparison:
         if limit is not None and len(self.names) > limit:
             rows.append(f"... {len(self.names) - limit} more variables (the {limit} with the largest relative difference shown)")
         return "\n".join(rows)
+
+    def failures(self) -> list[str]:
+        """One line per solver with failed samples (status other than SUCCESS): their outputs
+        after the failure are NaN, and points NaN on both sides count as equal in the table."""
+        out = []
+        for s, sol in self.solutions.items():
+            bad = [int(x) for x in sol.status.reshape(-1) if int(x) != Status.SUCCESS]
+            if bad:
+                codes = ", ".join(sorted({Status(c).name.lower() for c in bad}))
+                out.append(f"FAILED: {s}: {len(bad)} of {sol.status.numel()} sample(s) ({codes}); points where "
+                           f"both solvers give NaN count as equal")
+        return out
 
     def plot(self, path: str | os.PathLike | None = None, names: Sequence[str] | None = None,
              sample: int = 0, max_panels: int = 6) -> Any:

@@ -15,7 +15,7 @@ import torch
 
 from .codegen import TorchPrinter, build_function
 from .compiler import CompiledProgram
-from .errors import ModelError
+from .errors import ModelError, SolverError
 from .integration import Rhs
 from .ir import ModelIR
 
@@ -96,6 +96,23 @@ class Dynamics:
         return y[..., :0]
 
     observable_names: Sequence[str] = ()
+
+
+def check_event_options(dyn: Dynamics, solver: str) -> None:
+    """Refuse the SBML event options a solver's own event loop does not implement (it fires each
+    event at its trigger time, simultaneous ones in list order): a delay or a priority, named."""
+    for ev in dyn.events:
+        options = ev.options or {}
+        delay, priority = options.get("delay"), options.get("priority")
+        if delay is not None and not (getattr(delay, "is_zero", False) or delay == 0):
+            what = "a delay: the solver fires events at their trigger time"
+        elif priority is not None:
+            what = "a priority: the solver runs simultaneous events in list order"
+        else:
+            continue
+        raise SolverError(f"event {ev.name!r} of model {getattr(dyn, 'name', '?')!r} has {what} ({solver} "
+                          f"solver; SBML models with delays and priorities run through the SBML driver: load "
+                          f"the .xml/.ant file)")
 
 
 class CompiledDynamics(Dynamics):

@@ -18,7 +18,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from neuroplex.errors import NeuroplexError
-from neuroplex.solution import save_figure
+from neuroplex.solution import Status, save_figure
 
 Spikes = tuple[np.ndarray, np.ndarray]  # (neuron index, time)
 
@@ -168,7 +168,7 @@ def compare_runs(runs: Mapping[str, Any], *, n_neurons: int, duration: float, dt
     for label, sol in runs.items():
         st = spike_stats(sol, n_neurons, duration, sample=sample)
         report["runs"][label] = {**vars(st), **wall_times(sol), "solver": sol.solver, "code": code_ran(sol),
-                                 "method": sol.method}
+                                 "method": sol.method, "failed": _failed(sol)}
     ref = labels[0]
     for label in labels[1:]:
         pair = spike_agreement(runs[ref], runs[label], dt, sample=sample)
@@ -177,9 +177,17 @@ def compare_runs(runs: Mapping[str, Any], *, n_neurons: int, duration: float, dt
     return report
 
 
+def _failed(sol: Any) -> list[str]:
+    """The status names of ``sol``'s failed samples (empty when every sample succeeded)."""
+    return [Status(int(x)).name.lower() for x in sol.status.reshape(-1) if int(x) != Status.SUCCESS]
+
+
 def format_report(report: Mapping[str, Any]) -> str:
-    """A plain-text table of :func:`compare_runs`' report."""
-    lines = [f"{'run':<22} {'code':<14} {'spikes':>8} {'rate Hz':>8} {'ISI CV':>7} {'active':>7} {'loop s':>8} "
+    """A plain-text table of :func:`compare_runs`' report; a ``FAILED:`` line first for each run
+    with failed samples (a diverged run's spikes and NaN traces can still match another's)."""
+    lines = [f"FAILED: {label}: {len(r['failed'])} sample(s) ({', '.join(sorted(set(r['failed'])))})"
+             for label, r in report["runs"].items() if r.get("failed")]
+    lines += [f"{'run':<22} {'code':<14} {'spikes':>8} {'rate Hz':>8} {'ISI CV':>7} {'active':>7} {'loop s':>8} "
              f"{'wall s':>8}  method"]
     for label, r in report["runs"].items():
         loop = "-" if r["loop_s"] is None else f"{r['loop_s']:.3f}"

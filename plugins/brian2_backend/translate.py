@@ -355,16 +355,24 @@ class NeuronSpec:
 
 
 def spike_event(model: ModelIR) -> Any:
-    """The model's threshold event (named ``spike``/``threshold``/``fire`` or the only event)."""
+    """The model's one event, as Brian2's ``threshold``/``reset`` (None without events). Another
+    event, or SBML options Brian2's threshold cannot honour (a delay, a priority,
+    ``initial_value=False``, a terminal event), are refused naming the event, not dropped."""
     if not model.events:
         return None
-    for ev in model.events:
-        if ev.name.lower() in ("spike", "threshold", "fire", "firing"):
-            return ev
-    if len(model.events) == 1:
-        return model.events[0]
-    raise ModelError(f"model {model.name!r}: brian2 backend needs one spike event; have "
-                     f"{', '.join(e.name for e in model.events)} (name the threshold event 'spike')")
+    if len(model.events) > 1:
+        raise ModelError(f"model {model.name!r}: the brian2 backend runs one threshold event; have "
+                         f"{', '.join(e.name for e in model.events)}")
+    ev = model.events[0]
+    delay = ev.delay
+    options = [("a delay", delay is not None and not (getattr(delay, "is_zero", False) or delay == 0)),
+               ("a priority", ev.priority is not None), ("initial_value=False", not ev.initial_value),
+               ("terminal=True", ev.terminal)]
+    for what, present in options:
+        if present:
+            raise ModelError(f"event {ev.name!r} of model {model.name!r} has {what}, which Brian2's "
+                             f"threshold/reset cannot honour (SBML files run it through the SBML driver)")
+    return ev
 
 
 def translate_neuron(

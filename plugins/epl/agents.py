@@ -49,7 +49,8 @@ FrozenLake options (our readings where the paper is silent; Algorithm 2's expres
 * ``lake_relation "neighbours"`` (needs ``lake_inputs "state"``): the substrate's relation inputs
   (:func:`lake_relation`): the CPPN also reads, for each (state, action) pair, the map ahead, beside
   and behind the action's direction, so the substrate's geometry carries the lake's structure
-  (every table >= 0.70 on the default map is irregular over grid coordinates). ``"none"`` (default).
+  (every table >= 0.70 on the default map is irregular over grid coordinates); ``"distance"``
+  adds the goal distances of the cell ahead and of the state. ``"none"`` (default).
 Fitness = w_return * mean raw return + w_learning * (last - first episode return)
 - w_memory * (nodes / substrate nodes) + w_progress * progress; progress (FrozenLake only, a
 shaping term of ours: the paper's FrozenLake fitness is not a raw success rate either) is the mean
@@ -75,7 +76,7 @@ OBS_SCALE = {"cartpole": (2.4, 3.0, 0.21, 3.0)}
 
 
 LAKE_INPUTS = ("rowcol", "state")
-LAKE_RELATIONS = ("none", "neighbours")
+LAKE_RELATIONS = ("none", "neighbours", "distance")
 #: gymnasium's FrozenLake actions as (row, column) steps: left, down, right, up
 LAKE_MOVES = ((0, -1), (1, 0), (0, 1), (-1, 0))
 READOUTS = ("relative", "absolute", "contrast")
@@ -100,26 +101,55 @@ def agent_input_pos(spec: TaskSpec, lake_inputs: str = "rowcol") -> list[tuple[f
     return [(-1.5 + (s % side) / (side - 1), -1.0 + 2.0 * (s // side) / (side - 1)) for s in range(spec.n_inputs)]
 
 
-def lake_relation(spec: TaskSpec, hidden: int) -> dict[tuple[int, int], tuple[float, float, float, float]]:
-    """Relation features of the substrate (``lake_relation "neighbours"``): for the input space of
-    lake state s (``lake_inputs "state"``) and the output space of action a, what the map holds in
-    the cell the action points at, in the two cells beside that direction and in the cell behind:
-    +1 hole, -1 goal, 0 otherwise (frozen, start, off the map). Computed from the task's map, any
-    map; the CPPN sees them beside the two spaces' coordinates (:class:`.substrate.Substrate`)."""
+def lake_goal_distance(desc: np.ndarray) -> np.ndarray:
+    """Steps from each cell to the goal over cells that are not holes (breadth first, moves of
+    :data:`LAKE_MOVES`), divided by rows + columns - 2; holes and cells cut off from the goal get
+    one step more than the farthest cell that reaches it."""
+    rows, cols = desc.shape
+    dist = np.full(rows * cols, np.inf)
+    goal = int(np.flatnonzero(desc.reshape(-1) == "G")[0])
+    dist[goal], frontier = 0.0, [goal]
+    while frontier:
+        nxt = []
+        for u in frontier:
+            r, c = divmod(u, cols)
+            for dr, dc in LAKE_MOVES:
+                r2, c2 = r + dr, c + dc
+                if 0 <= r2 < rows and 0 <= c2 < cols and desc[r2, c2] != "H" and np.isinf(dist[r2 * cols + c2]):
+                    dist[r2 * cols + c2] = dist[u] + 1.0
+                    nxt.append(r2 * cols + c2)
+        frontier = nxt
+    far = dist[np.isfinite(dist)].max()
+    return np.where(np.isfinite(dist), dist, far + 1.0) / (rows + cols - 2)
+
+
+def lake_relation(spec: TaskSpec, hidden: int, kind: str = "neighbours") -> dict[tuple[int, int], tuple[float, ...]]:
+    """Relation features of the substrate (``lake_relation``): for the input space of lake state s
+    (``lake_inputs "state"``) and the output space of action a, what the map holds in the cell the
+    action points at, in the two cells beside that direction and in the cell behind: +1 hole,
+    -1 goal, 0 otherwise (frozen, start, off the map); ``kind "distance"`` adds the goal distance
+    (:func:`lake_goal_distance`) of the cell ahead (off the map: of s itself) and of s. Computed from
+    the task's map, any map; the CPPN sees them beside the two spaces' coordinates
+    (:class:`.substrate.Substrate`)."""
     desc = np.asarray(make_env(spec).unwrapped.desc).astype(str)
     rows, cols = desc.shape
+    dist = lake_goal_distance(desc)
 
-    def kind(r: int, c: int) -> float:
+    def kind_at(r: int, c: int) -> float:
         if not (0 <= r < rows and 0 <= c < cols):
             return 0.0
         return {"H": 1.0, "G": -1.0}.get(desc[r, c], 0.0)
 
-    out = {}
+    out: dict[tuple[int, int], tuple[float, ...]] = {}
     for s in range(rows * cols):
         r, c = divmod(s, cols)
-        around = [kind(r + dr, c + dc) for dr, dc in LAKE_MOVES]
-        for a in range(len(LAKE_MOVES)):
-            out[(s, rows * cols + hidden + a)] = (around[a], around[(a + 1) % 4], around[(a - 1) % 4], around[(a + 2) % 4])
+        around = [kind_at(r + dr, c + dc) for dr, dc in LAKE_MOVES]
+        for a, (dr, dc) in enumerate(LAKE_MOVES):
+            feats: tuple[float, ...] = (around[a], around[(a + 1) % 4], around[(a - 1) % 4], around[(a + 2) % 4])
+            if kind == "distance":
+                inside = 0 <= r + dr < rows and 0 <= c + dc < cols
+                feats += (float(dist[(r + dr) * cols + c + dc] if inside else dist[s]), float(dist[s]))
+            out[(s, rows * cols + hidden + a)] = feats
     return out
 
 
@@ -149,7 +179,7 @@ class AgentSettings:
     lake_inputs: str = "rowcol"  # FrozenLake: "rowcol" (8 inputs) or "state" (16, on the lake's grid)
     acting: str = "carry"  # "carry": z carries from step to step; "table" (FrozenLake): a table per episode
     lake_fitness: str = "sampled"  # FrozenLake: "sampled" success rate or "exact" DP success of the tables
-    lake_relation: str = "none"  # FrozenLake state inputs: "neighbours" adds the map around (state, action)
+    lake_relation: str = "none"  # FrozenLake state inputs: "neighbours" (the map around (state, action)), "distance"
     w_return: float = 1.0
     w_learning: float = 0.0
     w_memory: float = 0.0
@@ -196,10 +226,10 @@ class EPLPhenotype:
             raise ValueError("lake_fitness 'exact' needs acting 'table' (a fixed state -> action table per episode)")
         if s.lake_relation not in LAKE_RELATIONS or (s.lake_relation != "none" and (
                 spec.name != "frozenlake" or s.lake_inputs != "state")):
-            raise ValueError(f"lake_relation must be one of {LAKE_RELATIONS} ('neighbours' with FrozenLake "
+            raise ValueError(f"lake_relation must be one of {LAKE_RELATIONS} (other than 'none' with FrozenLake "
                              f"state inputs), got {s.lake_relation!r}")
         self.n_agent_inputs = agent_inputs(spec, s.lake_inputs)
-        relation = lake_relation(spec, s.hidden) if s.lake_relation == "neighbours" else None
+        relation = lake_relation(spec, s.hidden, s.lake_relation) if s.lake_relation != "none" else None
         self.substrate = Substrate(self.n_agent_inputs, spec.n_actions, s.hidden,
                                    input_pos=agent_input_pos(spec, s.lake_inputs), relation=relation)
         self.n_inputs = self.substrate.cppn_inputs

@@ -9,7 +9,8 @@ A batch of parameter sets or initial states runs as a loop over samples.
 Events: models built in Python (spiking resets, thresholds) are handled here with
 ``solve_ivp`` root finding (a crossing of the event's root function, or of the trigger's
 sign when it is a compound condition) followed by a restart from the reset state; those
-events fire on the trigger's false-to-true transition, in list order, without delays.
+events fire on the trigger's false-to-true transition, in list order; an event with a delay or
+a priority is refused (``neuroplex.dynamics.check_event_options``).
 Models read from SBML run through the SBML plugin's runner (``register_runners``), which
 implements delays, priorities, persistence and ``useValuesFromTriggerTime``, with
 :meth:`ScipySolver.integrator` (scipy's step-by-step solver classes) as its integrator.
@@ -23,7 +24,7 @@ import numpy as np
 import torch
 
 from neuroplex.batching import batch_size
-from neuroplex.dynamics import Dynamics, EventFunction
+from neuroplex.dynamics import Dynamics, EventFunction, check_event_options
 from neuroplex.errors import ModelError, NeuroplexError
 from neuroplex.features import check_placement
 from neuroplex.ir import ModelIR
@@ -128,6 +129,7 @@ class ScipySolver(Solver):
             return runner.run(model, self, (t0, t1), y0=y0, params=params, t_eval=ts, inputs=inputs,
                               progress=progress)
         dyn = _compile(model)
+        check_event_options(dyn, "scipy")
         p_b, y_b, u_b, batch = _batch(dyn, params, y0, inputs)
         n_obs = len(dyn.observable_names)
         ys = torch.full((batch, ts.numel(), dyn.n_states + n_obs), float("nan"), dtype=torch.float64)

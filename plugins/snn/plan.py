@@ -488,13 +488,16 @@ def evaluate(expr: Any, scalars: dict[str, float], arrays: dict[str, torch.Tenso
 
 
 def timed_row(t: float, array_dt: float, dt: float, n_values: int) -> int:
-    """The ``TimedArray`` row Brian2 reads at time ``t``: time is rounded on the simulation
-    clock (``K`` clock steps per array step, ``epsilon = array_dt/K``), then floor-divided by
-    ``K`` and clipped (brian2/input/timedarray.py). A fixed ``1e-3*array_dt`` offset would read
-    a long-step array one clock step early."""
-    k = max(1, int(round(array_dt / dt)))
+    """The ``TimedArray`` row Brian2 reads at time ``t`` (brian2/input/timedarray.py, its C++
+    and Cython code): time is rounded on a grid ``K`` times finer than the array's, ``K`` the
+    power of two at or above ``8 * array_dt / dt`` (``_find_K``: at least 8 points per clock
+    step, so a stage time ``t + dt/2`` never sits on a rounding tie), ``epsilon =
+    array_dt / K``, row ``int((t / epsilon + 0.5) / K)``, clipped. A stage half a clock step
+    before an array step therefore reads the row before it; a fixed ``1e-3*array_dt`` offset
+    would read a long-step array one clock step early."""
+    k = max(int(2 ** math.ceil(math.log2(8 / dt * array_dt))), 1)  # as _find_K writes it
     eps = array_dt / k
-    return min(max(int(round(t / eps)) // k, 0), n_values - 1)
+    return min(max(int((t / eps + 0.5) / k), 0), n_values - 1)
 
 
 # ----------------------------------------------------------------------------- synapses

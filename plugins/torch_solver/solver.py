@@ -10,14 +10,14 @@ import torch
 
 from neuroplex.batching import batch_size
 from neuroplex.config import resolve_device
-from neuroplex.dynamics import Dynamics
+from neuroplex.dynamics import Dynamics, check_event_options
 from neuroplex.errors import NeuroplexError, SolverError
 from neuroplex.integration import AutoPolicy
 from neuroplex.ir import ModelIR
 from neuroplex.kinds import Model
 from neuroplex.runners import route
 from neuroplex.settings import FUSED_AUTO, Execution, StepControl, as_dtype
-from neuroplex.solution import Solution, SpikeTrain
+from neuroplex.solution import Solution, SpikeTrain, Status
 from neuroplex.solver import Solver
 
 from .events import EventSpec
@@ -253,8 +253,13 @@ class TorchSolver(Solver):
 
         f = dyn.rhs_bound(p, u)  # compiled models: parameter-only work bound once, symbolic Jacobian
         events = _event_spec(dyn, p, u, device) if dyn.events else None
+        y, fired_at_t0 = _fire_initial(dyn, t0, y, p, u) if dyn.events else (y, [])
         refractory = None
         if isinstance(ir, ModelIR) and ir.refractory is not None and events is not None:
+            if fired_at_t0:
+                raise SolverError(f"model {ir.name!r}: an event with initial_value=False fired at t0 and the "
+                                  f"model has a refractory period; the torch solver starts every sample "
+                                  f"non-refractory (give initial_value=True or no refractory period)")
             refractory = Refractory(ir, torch.full((b,), t0, dtype=dtype, device=device), y, p, u)
             f, events = refractory.rhs(f), refractory.events(events)
         res = run_loop(f, stepper, torch.full((b,), t0, dtype=dtype, device=device),
@@ -265,6 +270,7 @@ class TorchSolver(Solver):
             n_ev = len(dyn.events)
             log = [(smp[col < n_ev], col[col < n_ev], tt[col < n_ev]) for smp, col, tt in res.event_log]
             res.event_log = [entry for entry in log if entry[0].numel()]
+        res.event_log = fired_at_t0 + res.event_log
         return _Run(res, bool(stepper.info.jac_per_step))
 
     # ------------------------------------------------------------ equilibrate
@@ -284,9 +290,13 @@ class TorchSolver(Solver):
         y, p, u = self._prepare(dyn, y0, params, inputs, dtype, device)
         problem = EquilibriumProblem(lambda yy: dyn.fixed_point_map(yy, p, u), lambda t, yy: dyn.rhs(t, yy, p, u))
         out = solve(problem, y, settings)
-        return Solution(ys=out.y, ts=None, names=list(dyn.state_names), status=out.status,
+        status, reasons = _events_at_rest(dyn, out.y, p, u, out.status)
+        meta: dict[str, Any] = {"model": getattr(dyn, "name", "")}
+        if reasons:
+            meta["reasons"] = reasons
+        return Solution(ys=out.y, ts=None, names=list(dyn.state_names), status=status,
                         stats={"iterations": out.iterations, "residual": out.residual},
-                        solver=self.name, method=method, meta={"model": getattr(dyn, "name", "")})
+                        solver=self.name, method=method, meta=meta)
 
 
 @dataclass
@@ -320,16 +330,51 @@ def _merge(first: _Run, again: _Run, rows: torch.Tensor) -> _Run:
     return _Run(a, first.uses_jacobian or again.uses_jacobian)
 
 
+def _fire_initial(dyn: Dynamics, t0: float, y: torch.Tensor, p: torch.Tensor, u: torch.Tensor | None
+                  ) -> tuple[torch.Tensor, list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]]:
+    """Events with ``initial_value=False`` whose trigger holds at ``t0`` fire there (SBML's
+    rule; the scipy solver's too), in list order, before the first step; their log entries."""
+    log: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+    t = torch.full((y.shape[0],), t0, dtype=y.dtype, device=y.device)
+    for e, ev in enumerate(dyn.events):
+        if (ev.options or {}).get("initial_value", True):
+            continue
+        fired = torch.broadcast_to(ev.trigger(t, y, p, u).reshape(-1), t.shape)
+        if bool(fired.any()):
+            y = torch.where(fired[:, None], ev.apply(t, y, p, u), y)
+            rows = torch.nonzero(fired).flatten()
+            log.append((rows, torch.full_like(rows, e), t[rows]))
+    return y, log
+
+
+def _events_at_rest(dyn: Dynamics, y: torch.Tensor, p: torch.Tensor, u: torch.Tensor | None,
+                    status: torch.Tensor) -> tuple[torch.Tensor, dict[int, str]]:
+    """``status`` with ``NOT_CONVERGED`` for converged samples whose fixed point lies where an
+    event's trigger holds (a neuron settled past its threshold: the model with its events fires
+    and resets there, so it never rests; the methods see only ``rhs``), and why, per sample."""
+    if not dyn.events:
+        return status, {}
+    t = torch.zeros(y.shape[0], dtype=y.dtype, device=y.device)
+    with torch.no_grad():
+        fires = torch.stack([torch.broadcast_to(ev.trigger(t, y.detach(), p, u).reshape(-1), t.shape)
+                             for ev in dyn.events], -1)  # (batch, events)
+    bad = fires.any(-1) & (status == Status.SUCCESS)
+    if not bool(bad.any()):
+        return status, {}
+    status = torch.where(bad, torch.full_like(status, Status.NOT_CONVERGED), status)
+    rows = fires.cpu()
+    reasons = {b: (f"the fixed point of the right-hand side fires event(s) "
+                   f"{', '.join(ev.name for e, ev in enumerate(dyn.events) if bool(rows[b, e]))} (the trigger "
+                   f"holds there): no rest state of the model with its events")
+               for b in torch.nonzero(bad).flatten().tolist()}
+    return status, reasons
+
+
 def _event_spec(dyn: Dynamics, p: torch.Tensor, u: torch.Tensor | None, device: torch.device) -> EventSpec:
     """Model events as continuous functions: ``root`` where the compiler found one, else the
     trigger as +-1 (located by bisection)."""
     evs = list(dyn.events)
-    for ev in evs:
-        delay = ev.options.get("delay") if ev.options else None
-        if delay is not None and not (getattr(delay, "is_zero", False) or delay == 0):
-            raise SolverError(f"event {ev.name!r} of model {getattr(dyn, 'name', '?')!r} has a delay: the torch "
-                              "solver fires events at their trigger time (SBML models with delays run through "
-                              "the SBML driver: load the .xml/.ant file)")
+    check_event_options(dyn, "torch")
 
     def g(t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         cols = []

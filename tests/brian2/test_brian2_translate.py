@@ -92,9 +92,16 @@ def test_reset_uses_pre_reset_values():
 def test_model_errors_are_clear():
     m = _lif()
     m.events.append(Event("other", "v > 0", {}))
-    with pytest.raises(ModelError, match="needs one spike event"):
+    with pytest.raises(ModelError, match="runs one threshold event; have spike, other"):
+        translate_neuron(m)  # a second event is refused, not dropped
+    with pytest.raises(ModelError, match="runs one threshold event"):
         translate_neuron(ModelIR("x", states=[State("v")], derivatives={"v": "0"},
                                  events=[Event("a", "v > 0"), Event("b", "v < 0")]))
+    for option, what in [({"delay": 0.1}, "a delay"), ({"priority": 1}, "a priority"),
+                         ({"initial_value": False}, "initial_value=False"), ({"terminal": True}, "terminal=True")]:
+        with pytest.raises(ModelError, match=f"event 'a' of model 'x' has {what}"):
+            translate_neuron(ModelIR("x", states=[State("v")], derivatives={"v": "0"},
+                                     events=[Event("a", "v > 0", **option)]))
     with pytest.raises(ModelError, match="unknown integration method"):
         brian_method("dopri5")
     assert brian_method("exp_euler") == "exponential_euler"

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from neuroplex.cli import build_cli
 from neuroplex.executors import InProcessExecutor, get_executor
-from neuroplex.plugins.epl.agents import AgentSettings, EPLPhenotype, agent_encode
+from neuroplex.plugins.epl.agents import AgentSettings, EPLPhenotype, agent_encode, lake_goal_distance
 from neuroplex.plugins.epl.baseline import EvalResult
 from neuroplex.plugins.epl.cppn import TorchCPPN
 from neuroplex.plugins.epl.evolution import Evolution, EvolutionSettings, evaluate_chunks
@@ -385,6 +385,15 @@ def test_lake_relation_gives_the_map_around_each_state_action_pair(tmp_path):
     seeds = episode_seeds(0, 0, 1)
     batched, loop = ph.evaluate(genomes, config, seeds), ph.evaluate_loop(genomes, config, seeds)
     assert [(r.fitness, r.raw) for r in batched] == [(r.fitness, r.raw) for r in loop]
+    # "distance": the goal distances (breadth first around holes, / 6) of the cell ahead and of the state
+    desc = np.asarray(make_env(ph.spec).unwrapped.desc).astype(str)
+    assert (lake_goal_distance(desc) * 6).round(9).tolist() == [6, 5, 4, 5, 5, 7, 3, 7, 4, 3, 2, 7, 7, 2, 1, 0]
+    winding = np.array([list("SFFF"), list("HHHF"), list("FFFF"), list("FHHH"), list("FFFG")])
+    assert (lake_goal_distance(winding) * 7).round(9).tolist()[:8] == [13, 12, 11, 10, 14, 14, 14, 9]
+    dist = _table_agent(lifetime=1, lake_relation="distance")
+    assert dist.n_inputs == CPPN_INPUTS + 6
+    assert dist.substrate.relation[(9, out0 + 1)] == pytest.approx((0, 0, 0, 1, 2 / 6, 3 / 6))
+    assert dist.substrate.relation[(0, out0 + 0)] == pytest.approx((0, 0, 0, 0, 1, 1))  # off the map: its own
     with pytest.raises(ValueError, match="lake_relation"):
         EPLPhenotype(task_spec("frozenlake"), AgentSettings(lake_relation="neighbours"))  # rowcol inputs
     with pytest.raises(ValueError, match="different lengths"):
