@@ -23,9 +23,11 @@ worst at each epoch and any NaN/Inf stop::
 
 Tuning without the test split: ``--validation 360`` trains on the first 1077 training samples
 and reports accuracy on the last 360 of them; ``--validation-start 0`` takes the block
-from sample 0 instead (a second fold)::
+from sample 0 instead (fold B), ``--validation-start 360`` from sample 360 (fold C, other
+writers: the fold closest to the test split, docs/wuxing.md round 4)::
 
     python benchmarks/wuxing_bench.py --seeds 0-3 --validation 360 --validation-start 0
+    python benchmarks/wuxing_bench.py --seeds 10-13 --validation 360 --validation-start 360
 """
 from __future__ import annotations
 
