@@ -1,11 +1,11 @@
 """Wuxing networks: epoch speed on digits (ours vs an eager per-layer peer), and seed tables.
 
 Speed mode (default), one CPU thread, CPU seconds (``time.process_time``, robust to a shared
-machine). Ours: ``wuxing-coupling`` on the ``digits`` config (64-64-10, fan-in 8, T 20,
-dt 0.2), one epoch of the fixed split (1437 samples, batch 16) through the core Trainer's
+machine). Ours: ``wuxing-coupling`` on the ``digits`` config (``--config``; the shipped one is
+64-256-80, fan-in 8, T 20, dt 0.2), one epoch of the fixed split (1437 samples, batch 16) through the core Trainer's
 batches: forward + reversed run + update. Peer (written here after the notes' eager design, not
 copied): per-layer state tensors ``(B, N, 5)``, ``torch.roll`` rings, links by
-``index_add_`` on the interface axis, Heun over the whole network, same sizes and steps;
+``index_add_`` on the interface axis, Heun over the whole network, the same layer sizes and steps;
 timed on ``--peer-batches`` batches and scaled to the epoch. Then ours at batch 256
 (samples per second, forward + reversed + update).
 
@@ -23,9 +23,11 @@ worst at each epoch and any NaN/Inf stop::
 
 Tuning without the test split: ``--validation 360`` trains on the first 1077 training samples
 and reports accuracy on the last 360 of them; ``--validation-start 0`` takes the block
-from sample 0 instead (a second fold)::
+from sample 0 instead (fold B), ``--validation-start 360`` from sample 360 (fold C, other
+writers: the fold closest to the test split, docs/wuxing.md round 4)::
 
     python benchmarks/wuxing_bench.py --seeds 0-3 --validation 360 --validation-start 0
+    python benchmarks/wuxing_bench.py --seeds 10-13 --validation 360 --validation-start 360
 """
 from __future__ import annotations
 
@@ -100,10 +102,10 @@ class EagerPeer:
             link[2] = (c + 0.3 * torch.atan(g1)).clamp(-1, 1)
 
 
-def speed(peer_batches: int) -> dict[str, Any]:
+def speed(peer_batches: int, config: str = "digits") -> dict[str, Any]:
     set_threads(1)
     data = load_dataset("digits")
-    rule = WuxingRule("digits", method="coupling")
+    rule = WuxingRule(config, method="coupling")
     trainer = Trainer(rule, data, epochs=1, batch_size=16, seed=0, progress=False, plot=False)
     rule.init(0, "cpu")
     trainer.generator.manual_seed(0)
@@ -113,7 +115,7 @@ def speed(peer_batches: int) -> dict[str, Any]:
         rule.train_batch(x, y)
         n += 1
     ours = time.process_time() - cpu
-    peer = EagerPeer([64, 64, 10], 8, 0)
+    peer = EagerPeer(rule.config.layers, 8, 0)
     cpu = time.process_time()
     for i in range(peer_batches):
         peer.train_batch(data.x_train[16 * i:16 * (i + 1)], data.y_train[16 * i:16 * (i + 1)])
@@ -126,7 +128,7 @@ def speed(peer_batches: int) -> dict[str, Any]:
     for _ in range(reps):
         rule.train_batch(x, y)
     per_256 = (time.process_time() - cpu) / reps
-    return {"batches": n, "ours_epoch_cpu_s": ours, "peer_epoch_cpu_s": peer_epoch, "speedup": peer_epoch / ours,
+    return {"config": config, "layers": rule.config.layers, "batches": n, "ours_epoch_cpu_s": ours, "peer_epoch_cpu_s": peer_epoch, "speedup": peer_epoch / ours,
             "batch256_samples_per_cpu_s": 256 / per_256}
 
 
@@ -227,8 +229,9 @@ def main() -> None:
     if args.seeds:
         result: Any = seed_table(args)
     else:
-        result = speed(args.peer_batches)
-        print(f"one digits epoch ({result['batches']} batches of 16, T 20, dt 0.2), 1 thread: ours "
+        result = speed(args.peer_batches, args.config or "digits")
+        print(f"one digits epoch ({result['config']} {result['layers']}, {result['batches']} batches of 16, "
+              f"T 20, dt 0.2), 1 thread: ours "
               f"{result['ours_epoch_cpu_s']:.2f} CPU s, eager peer {result['peer_epoch_cpu_s']:.2f} CPU s "
               f"(x{result['speedup']:.1f}); batch 256: {result['batch256_samples_per_cpu_s']:.0f} samples/CPU s")
     if args.json:

@@ -39,7 +39,7 @@ def add_evolve_command(group: click.Group) -> None:
     @click.option("--slippery/--no-slippery", default=True, show_default=True, help="FrozenLake's is_slippery.")
     @click.option("--lake-map", "lake_map_text", default="4x4", show_default=True,
                   help="FrozenLake map: 4x4 (gymnasium's), random:SEED (generate_random_map(size=4, seed=SEED)) "
-                       "or rows separated by commas (SFFF,FHFH,FFFH,HFFG).")
+                       "or 4 rows of 4 separated by commas, goal last (SFFF,FHFH,FFFH,HFFG).")
     @click.option("--pop", type=int, default=100, show_default=True)
     @click.option("--generations", type=int, default=50, show_default=True)
     @click.option("--seed", type=int, default=0, show_default=True)

@@ -38,15 +38,18 @@ class TaskSpec:
 
 def lake_map(text: str | None) -> tuple[str, ...] | None:
     """A FrozenLake map from the command line: None / "" / "4x4" (gymnasium's default map),
-    "random:SEED" (gymnasium's ``generate_random_map(size=4, seed=SEED)``) or the rows separated by
-    commas ("SFFF,FHFH,FFFH,HFFG")."""
+    "random:SEED" (gymnasium's ``generate_random_map(size=4, seed=SEED)``) or 4 rows of 4 separated by
+    commas ("SFFF,FHFH,FFFH,HFFG") with one start S and one goal G at the bottom right (the EPL
+    agent's row/column inputs and progress term assume that layout)."""
     if not text or text == "4x4":
         return None
     if text.startswith("random:"):
         return tuple(generate_random_map(size=4, seed=int(text.split(":", 1)[1])))
     rows = tuple(r.strip() for r in text.split(","))
-    if len({len(r) for r in rows}) != 1 or set("".join(rows)) - set("SFHG") or "".join(rows).count("S") != 1:
-        raise ValueError(f"lake map: equal rows of S, F, H, G with one S, got {text!r}")
+    flat = "".join(rows)
+    if ([len(r) for r in rows] != [4] * 4 or set(flat) - set("SFHG") or flat.count("S") != 1
+            or flat.count("G") != 1 or flat[-1] != "G"):
+        raise ValueError(f"lake map: 4 rows of 4 of S, F, H, G with one S and the goal G last, got {text!r}")
     return rows
 
 

@@ -342,8 +342,9 @@ def test_lake_maps_from_the_command_line_reach_the_env_and_scale_the_solved_leve
     m = lake_map("random:5")
     assert m == ("SHFF", "FFFF", "FHFF", "FHHG")  # gymnasium's generate_random_map(size=4, seed=5)
     assert lake_map("SFFF,FHFH,FFFH,HFFG") == ("SFFF", "FHFH", "FFFH", "HFFG")
-    with pytest.raises(ValueError, match="one S"):
-        lake_map("SFF,FSG")
+    for bad in ("SFF,FSG", "SFFF,FHFH,FFFH,HFFF", "SFFF,FHFH,FFFH,HFGF", "SFFF,FHFH,FFFH"):
+        with pytest.raises(ValueError, match="4 rows of 4"):
+            lake_map(bad)
     spec = task_spec("frozenlake", slippery=True, lake=m)
     env = make_env(spec)
     assert [bytes(r).decode() for r in env.unwrapped.desc] == list(m)

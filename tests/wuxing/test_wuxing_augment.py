@@ -40,7 +40,7 @@ def test_rotation_keeps_a_centred_symmetric_image_and_values_stay_in_range():
     with pytest.raises(nx.NeuroplexError, match="square"):
         image_side(63)
     with pytest.raises(nx.NeuroplexError, match="square"):
-        WuxingRule("digits", layers=[63, 16, 30], aug_shift=0.5)
+        WuxingRule("digits", layers=[63, 16, 30], out_group=3, aug_shift=0.5)
     with pytest.raises(nx.NeuroplexError, match="aug_shift"):
         WuxingRule("digits", aug_shift=-1.0)
 
@@ -50,7 +50,7 @@ def test_c_decay_pulls_coupling_toward_its_initial_value():
     x, y = data.x_train[:16], data.y_train[:16]
     moves = []
     for decay in (0.0, 1.0):
-        rule = WuxingRule("digits", layers=[64, 16, 30], c_decay=decay)
+        rule = WuxingRule("digits", layers=[64, 16, 30], out_group=3, c_decay=decay)
         rule.init(0, "cpu")
         net = rule.network
         net.C = net.C_init + 0.01  # every link 0.01 above its start
@@ -67,7 +67,7 @@ def test_augmented_training_resumes_exactly(tmp_path):
     data = replace(data, x_train=data.x_train[:96], y_train=data.y_train[:96],
                    x_test=data.x_test[:60], y_test=data.y_test[:60])
     kw = dict(batch_size=16, seed=2, progress=False, plot=False)
-    opts = dict(layers=[64, 16, 30], aug_shift=0.5, aug_rotate=10.0, c_decay=0.1)
+    opts = dict(layers=[64, 16, 30], out_group=3, aug_shift=0.5, aug_rotate=10.0, c_decay=0.1)
     full = Trainer(WuxingRule("digits", **opts), data, epochs=2, run_dir=tmp_path / "a", **kw)
     full.fit()
     Trainer(WuxingRule("digits", **opts), data, epochs=1, run_dir=tmp_path / "b", **kw).fit()
@@ -75,6 +75,6 @@ def test_augmented_training_resumes_exactly(tmp_path):
     resumed.fit()
     assert torch.equal(load_checkpoint(tmp_path / "a")["rule"]["net"]["C"],
                        load_checkpoint(tmp_path / "b")["rule"]["net"]["C"])
-    plain = Trainer(WuxingRule("digits", layers=[64, 16, 30], c_decay=0.1), data, epochs=2, **kw)
+    plain = Trainer(WuxingRule("digits", layers=[64, 16, 30], out_group=3, c_decay=0.1), data, epochs=2, **kw)
     plain.fit()
     assert full.history[-1]["train_loss"] != plain.history[-1]["train_loss"]  # the jitter is applied

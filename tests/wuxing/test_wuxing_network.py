@@ -173,7 +173,8 @@ def test_shipped_configs_and_bad_config_errors(tmp_path):
     names = set(shipped_configs())
     assert {"model1", "model2", "digits", "digits_single", "digits_match", "digits_adder"} <= names
     digits, single = load_config("digits"), load_config("digits_single")
-    assert digits.n_classes == single.n_classes == 10 and (digits.out_group, single.out_group) == (3, 1)
+    assert digits.n_classes == single.n_classes == 10 and (digits.out_group, single.out_group) == (8, 1)
+    assert digits.layers == [64, 256, 80] and digits.wirings() == ["fanin:8", "fanin:8"]
     assert load_config("model1").layers == [784, 839, 283, 96, 32, 10]
     assert load_config("model2").layers == [784, 1048, 353, 119, 40, 10]
     bad = tmp_path / "bad.json"

@@ -31,7 +31,7 @@ def test_rules_are_registered_and_method2_learns(small_digits):
 
 def test_method1_changes_only_k3_and_mixed_changes_both(small_digits):
     for name, k3_moves, c_moves in (("wuxing-k3", True, False), ("wuxing-mixed", True, True)):
-        rule = make_rule(name, config="digits", layers=[64, 16, 30])
+        rule = make_rule(name, config="digits", layers=[64, 16, 30], out_group=3)
         rule.init(0, "cpu")
         net = rule.network
         k3, c = net.K3.clone(), net.C.clone()
@@ -43,12 +43,12 @@ def test_method1_changes_only_k3_and_mixed_changes_both(small_digits):
 def test_resume_is_exact(small_digits, tmp_path):
     data = replace(small_digits, x_train=small_digits.x_train[:96], y_train=small_digits.y_train[:96])
     kw = dict(batch_size=16, seed=3, progress=False, plot=False)
-    full = Trainer(make_rule("wuxing-mixed", config="digits", layers=[64, 16, 30]), data, epochs=2,
+    full = Trainer(make_rule("wuxing-mixed", config="digits", layers=[64, 16, 30], out_group=3), data, epochs=2,
                    run_dir=tmp_path / "a", **kw)
     full.fit()
-    Trainer(make_rule("wuxing-mixed", config="digits", layers=[64, 16, 30]), data, epochs=1,
+    Trainer(make_rule("wuxing-mixed", config="digits", layers=[64, 16, 30], out_group=3), data, epochs=1,
             run_dir=tmp_path / "b", **kw).fit()
-    resumed = Trainer(make_rule("wuxing-mixed", config="digits", layers=[64, 16, 30]), data, epochs=2,
+    resumed = Trainer(make_rule("wuxing-mixed", config="digits", layers=[64, 16, 30], out_group=3), data, epochs=2,
                       run_dir=tmp_path / "b", resume=True, **kw)
     resumed.fit()
     a, b = load_checkpoint(tmp_path / "a"), load_checkpoint(tmp_path / "b")
@@ -79,7 +79,7 @@ def test_train_command_writes_run_files_and_resumes(tmp_path):
 
 
 def test_lr_decay_shrinks_later_steps(small_digits):
-    rule = make_rule("wuxing-coupling", config="digits", layers=[64, 16, 30], lr_decay=1e6)
+    rule = make_rule("wuxing-coupling", config="digits", layers=[64, 16, 30], out_group=3, lr_decay=1e6)
     rule.init(0, "cpu")
     x, y = small_digits.x_train[:16], small_digits.y_train[:16]
     c0 = rule.network.C.clone()
@@ -94,7 +94,7 @@ def test_per_layer_rates_scale_each_layer_pairs_step(small_digits):
     x, y = small_digits.x_train[:16], small_digits.y_train[:16]
     steps = []
     for layers_eta in ([1.0, 1.0], [2.0, 0.0]):
-        rule = make_rule("wuxing-coupling", config="digits", layers=[64, 16, 30], eta_c_layers=layers_eta)
+        rule = make_rule("wuxing-coupling", config="digits", layers=[64, 16, 30], out_group=3, eta_c_layers=layers_eta)
         rule.init(0, "cpu")
         c0 = rule.network.C.clone()
         rule.train_batch(x, y)
@@ -108,7 +108,7 @@ def test_per_layer_rates_scale_each_layer_pairs_step(small_digits):
 
 
 def test_zscore_readout_tracks_training_outputs_and_resumes(small_digits, tmp_path):
-    rule = make_rule("wuxing-k3", config="digits", layers=[64, 16, 30], readout_norm="zscore", norm_momentum=0.5)
+    rule = make_rule("wuxing-k3", config="digits", layers=[64, 16, 30], out_group=3, readout_norm="zscore", norm_momentum=0.5)
     rule.init(0, "cpu")
     net = rule.network
     outs = []
@@ -122,7 +122,7 @@ def test_zscore_readout_tracks_training_outputs_and_resumes(small_digits, tmp_pa
     out = outs[1]
     assert torch.allclose(net.decision(out), (out - mean) / var.sqrt(), atol=1e-4)
     state = rule.state_dict()
-    other = make_rule("wuxing-k3", config="digits", layers=[64, 16, 30], readout_norm="zscore", norm_momentum=0.5)
+    other = make_rule("wuxing-k3", config="digits", layers=[64, 16, 30], out_group=3, readout_norm="zscore", norm_momentum=0.5)
     other.init(1, "cpu")
     other.load_state_dict(state)
     assert torch.equal(other.network.out_mean, net.out_mean) and other.network.out_seen
@@ -132,7 +132,7 @@ def test_per_layer_k3_rates_scale_each_layers_step(small_digits):
     x, y = small_digits.x_train[:16], small_digits.y_train[:16]
     steps = []
     for factors in ([1.0, 1.0, 1.0], [1.0, 3.0, 0.0]):
-        rule = make_rule("wuxing-k3", config="digits", layers=[64, 16, 30], eta_k3_layers=factors)
+        rule = make_rule("wuxing-k3", config="digits", layers=[64, 16, 30], out_group=3, eta_k3_layers=factors)
         rule.init(0, "cpu")
         k0 = rule.network.K3.clone()
         rule.train_batch(x, y)
