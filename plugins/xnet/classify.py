@@ -1,19 +1,24 @@
 """Classification helpers (ours; the paper's section 2.2 gives only one tree per class and
 cross-entropy): linear proposals for the class trees, an input projection (PCA, the paper's
-MNIST option) and the choice among the search's best candidates on an inner validation split.
+MNIST option), the choice among the search's best candidates on an inner validation split, and
+the inner cross-validation that lets a searched tree replace the linear start only when it
+classifies held-out training data better.
 """
 from __future__ import annotations
 
+import time
 from typing import Callable, Sequence
 
 import numpy as np
 import sympy
 import torch
 from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold
 
 from . import tree as T
 from .abp import Candidate
 from .convert import from_sympy
+from .refit import lbfgs_refit, losses
 from .tree import TreeSpec
 
 
@@ -64,3 +69,27 @@ def pick_on_validation(spec: TreeSpec, cands: Sequence[Candidate], x_val: torch.
     ce = torch.nan_to_num(loss_fn(roots), nan=float("inf")).numpy()
     best = min(range(len(cands)), key=lambda i: (-acc[i], ce[i], cands[i].nodes))
     return cands[best]
+
+
+def inner_cv_accuracy(spec: TreeSpec, cands: Sequence[Candidate], Z: np.ndarray, y: np.ndarray, group: int,
+                      loss_for: Callable[[np.ndarray], Callable[[torch.Tensor], torch.Tensor]], folds: int,
+                      seed: int, deadline: float | None = None) -> np.ndarray | None:
+    """Stratified ``folds``-fold cross-validation inside the training data ``(Z, y)``: on each
+    split every candidate's constants are refitted (L-BFGS from its own, on ``loss_for(labels)``)
+    on the other folds and it classifies the held-out fold. Returns each candidate's held-out
+    accuracy over all samples, or ``None`` when ``time.process_time()`` passed ``deadline``
+    before the last split was scored."""
+    ops = np.concatenate([c.ops for c in cands])
+    correct = np.zeros(len(cands))
+    for tr, va in StratifiedKFold(folds, shuffle=True, random_state=seed).split(Z, y):
+        x_tr, lf = torch.as_tensor(Z[tr]), loss_for(y[tr])
+        lo = losses(spec, x_tr, lf, group, ops, np.concatenate([c.w for c in cands]),
+                    np.concatenate([c.b for c in cands])).numpy()
+        start = [Candidate(c.ops, c.w, c.b, float(v)) for c, v in zip(cands, lo)]
+        fitted = lbfgs_refit(spec, x_tr, lf, start, group=group, deadline=deadline)
+        if deadline is not None and time.process_time() >= deadline:
+            return None
+        roots = T.root_output(spec, torch.as_tensor(ops), torch.as_tensor(np.concatenate([c.w for c in fitted])),
+                              torch.as_tensor(np.concatenate([c.b for c in fitted])), torch.as_tensor(Z[va]))
+        correct += (roots.reshape(len(cands), group, -1).argmax(1).numpy() == y[va][None, :]).sum(1)
+    return correct / len(y)
