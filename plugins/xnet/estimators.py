@@ -308,21 +308,40 @@ class XNetClassifier(ClassifierMixin, _XNetBase):
     def _linear_or_searched(self, linear: tuple[np.ndarray, np.ndarray, np.ndarray], searched: Candidate,
                             Z: np.ndarray, y: np.ndarray, ce: Callable, rng: np.random.Generator,
                             deadline: float | None) -> Candidate:
-        """The full linear start (refitted) unless the searched trees have a strictly higher
-        inner ``select_cv``-fold cross-validated accuracy (``classify.inner_cv_accuracy``), or
-        the search's trees when the linear start is among them; the linear start also when the
-        cross-validation runs out of time."""
+        """The choice among the search's best trees and two linear starts by their accuracy in
+        an inner ``select_cv``-fold cross-validation (``classify.inner_cv_accuracy``): the
+        linear discriminant analysis's class trees (only when all inputs fit the node budget;
+        recomputed on each inner split), then the full logistic start refitted on the
+        cross-entropy, win ties; the searched trees must be strictly better than both. The
+        search's trees when the logistic start is among them already; the logistic start when
+        the cross-validation runs out of time."""
         k = searched.ops.shape[0]
         x, loss = torch.as_tensor(Z), ce(torch.as_tensor(y, dtype=torch.long))
-        ops, w, b = linear
-        lin = Candidate(ops, w, b, float(losses(self.spec_, x, loss, k, ops, w, b)[0]))
+
+        def scored(t: tuple[np.ndarray, np.ndarray, np.ndarray]) -> Candidate:
+            return Candidate(t[0], t[1], t[2], float(losses(self.spec_, x, loss, k, *t)[0]))
+
+        lin = scored(linear)
         if lin.key == searched.key:
             return searched
         lin = lbfgs_refit(self.spec_, x, loss, [lin], group=k, deadline=deadline)[0]
-        acc = inner_cv_accuracy(self.spec_, [searched, lin], Z, y, k,
+        cands, recompute = [searched, lin], {}
+        if (2 * Z.shape[1] - 1) <= self.max_nodes:
+
+            def lda(Zp: np.ndarray, yp: np.ndarray) -> Candidate:
+                ops, w, b = linear_proposals(Zp, yp, k, self.spec_, self.max_nodes, method="lda")[0]
+                return Candidate(ops, w, b, 0.0)
+
+            full = lda(Z, y)
+            cands.append(scored((full.ops, full.w, full.b)))
+            recompute = {2: lda}
+        acc = inner_cv_accuracy(self.spec_, cands, Z, y, k,
                                 lambda labels: ce(torch.as_tensor(labels, dtype=torch.long)), self.select_cv,
-                                int(rng.integers(2**31 - 1)), deadline)
-        return searched if acc is not None and acc[0] > acc[1] else lin
+                                int(rng.integers(2**31 - 1)), deadline, recompute)
+        if acc is None:
+            return lin
+        best = max(range(len(cands)), key=lambda i: (acc[i], i))  # ties: LDA, then logistic
+        return cands[best]
 
     def decision_function(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "candidate_")
