@@ -221,6 +221,9 @@ class XNetClassifier(ClassifierMixin, _XNetBase):
     regression (``classify.linear_proposals``), and with ``validation > 0`` that share of the
     training data (stratified) is held out to choose among the search's best candidates
     (accuracy, then cross-entropy), whose constants are then refitted on all the training data.
+    With ``select_cv`` folds (default 5) an inner cross-validation chooses among the searched
+    trees, the logistic start and the LDA class trees (``choice_`` names the one kept);
+    ``label_smoothing`` applies to every cross-entropy of the fit.
     """
 
     def __init__(self, library: Sequence[str] = ("+", "-", "*", "/", "sin", "cos", "exp", "square", "x"),
@@ -289,10 +292,10 @@ class XNetClassifier(ClassifierMixin, _XNetBase):
                          max_rounds=self.max_rounds, time_budget=budget,
                          refit_per_round=self.refit_per_round, parsimony=self.parsimony,
                          snap_constants=self.snap, exact_loss=0.0, proposals=seeds)
-        best = res.best
+        best, self.choice_ = res.best, "searched"
         deadline = None if self.time_budget is None else t0 + self.time_budget
         if seeds and not len(val_idx) and self.select_cv > 1 and np.bincount(y_fit).min() >= self.select_cv:
-            best = self._linear_or_searched(seeds[0], best, Z[fit_idx], y_fit, ce, rng, deadline)
+            best, self.choice_ = self._linear_or_searched(seeds[0], best, Z[fit_idx], y_fit, ce, rng, deadline)
         if len(val_idx):
             best = pick_on_validation(self.spec_, res.front, torch.as_tensor(Z[val_idx]), yi[val_idx],
                                       ce(torch.as_tensor(yi[val_idx], dtype=torch.long)), k)
@@ -307,8 +310,8 @@ class XNetClassifier(ClassifierMixin, _XNetBase):
 
     def _linear_or_searched(self, linear: tuple[np.ndarray, np.ndarray, np.ndarray], searched: Candidate,
                             Z: np.ndarray, y: np.ndarray, ce: Callable, rng: np.random.Generator,
-                            deadline: float | None) -> Candidate:
-        """The choice among the search's best trees and two linear starts by their accuracy in
+                            deadline: float | None) -> tuple[Candidate, str]:
+        """The choice (trees and ``"searched"``, ``"logistic"`` or ``"lda"``) among the search's best trees and two linear starts by their accuracy in
         an inner ``select_cv``-fold cross-validation (``classify.inner_cv_accuracy``): the
         linear discriminant analysis's class trees (only when all inputs fit the node budget;
         recomputed on each inner split), then the full logistic start refitted on the
@@ -323,7 +326,7 @@ class XNetClassifier(ClassifierMixin, _XNetBase):
 
         lin = scored(linear)
         if lin.key == searched.key:
-            return searched
+            return searched, "searched"
         lin = lbfgs_refit(self.spec_, x, loss, [lin], group=k, deadline=deadline)[0]
         cands, recompute = [searched, lin], {}
         if (2 * Z.shape[1] - 1) <= self.max_nodes:
@@ -339,9 +342,9 @@ class XNetClassifier(ClassifierMixin, _XNetBase):
                                 lambda labels: ce(torch.as_tensor(labels, dtype=torch.long)), self.select_cv,
                                 int(rng.integers(2**31 - 1)), deadline, recompute)
         if acc is None:
-            return lin
+            return lin, "logistic"
         best = max(range(len(cands)), key=lambda i: (acc[i], i))  # ties: LDA, then logistic
-        return cands[best]
+        return cands[best], ("searched", "logistic", "lda")[best]
 
     def decision_function(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "candidate_")

@@ -81,6 +81,7 @@ def test_label_smoothing_bounds_the_confidence_on_separable_classes():
     assert hard.predict_proba(X[setosa])[:, 0].min() > 0.999
     p = soft.predict_proba(X[setosa])[:, 0]          # smoothed target: 1 - 0.06 + 0.06 / 3 = 0.96
     assert p.mean() < 0.97 and soft.score(X, y) > 0.95
+    assert hard.choice_ == soft.choice_ == "searched"   # select_cv=0: no inner choice
 
 
 def _ce(labels):
@@ -106,3 +107,6 @@ def test_inner_cv_accuracy_ranks_the_full_linear_trees_above_one_input_trees():
         return Candidate(*linear_proposals(Zp, yp, 3, spec, max_nodes=9, method="lda")[0], 0.0)
     again = inner_cv_accuracy(spec, cands, Z, y, 3, _ce, folds=5, seed=0, recompute={1: lda})
     assert again[0] > 0.93 and again[1] > 0.93
+    clf = XNetClassifier(random_state=0, time_budget=None, max_rounds=1, population=4, steps_per_round=4,
+                         refit_per_round=2).fit(X, y)
+    assert clf.choice_ in ("searched", "logistic", "lda") and clf.score(X, y) > 0.95
