@@ -113,19 +113,20 @@ def classify_cv(name: str, seeds: list[int], time_budget: float, folds: int, n_c
     per_seed: dict[str, list[float]] = {k: [] for k in ["xnet", *peers]}
     for seed in seeds:
         accs: dict[str, list[float]] = {k: [] for k in per_seed}
-        nodes, cpu = [], []
+        nodes, cpu, chosen = [], [], []
         for tr, te in StratifiedKFold(folds, shuffle=True, random_state=seed).split(X, y):
             t0 = time.process_time()
             clf = XNetClassifier(random_state=seed, time_budget=time_budget, n_components=n_components).fit(X[tr], y[tr])
             cpu.append(time.process_time() - t0)
             accs["xnet"].append(clf.score(X[te], y[te]))
             nodes.append(clf.n_nodes_)
+            chosen.append(getattr(clf, "choice_", "-"))
             for k, make in peers.items():
                 accs[k].append(make().fit(X[tr], y[tr]).score(X[te], y[te]))
         for k in per_seed:
             per_seed[k].append(float(np.mean(accs[k])))
         print(f"{name} seed {seed} ({folds}-fold): X-Net {per_seed['xnet'][-1]:.4f} (folds "
-              + " ".join(f"{a:.3f}" for a in accs["xnet"]) + f"), nodes median {median(nodes)}, "
+              + " ".join(f"{a:.3f}" for a in accs["xnet"]) + f"), nodes median {median(nodes)}, chosen trees " + "/".join(chosen) + ", "
               f"CPU {sum(cpu):.1f} s; " + ", ".join(f"{k} {per_seed[k][-1]:.4f}" for k in peers), flush=True)
     for k, v in per_seed.items():
         print(f"{name} {folds}-fold CV, {k}: mean accuracy per seed median {median(v):.4f} worst {min(v):.4f}")

@@ -1,19 +1,25 @@
 """Classification helpers (ours; the paper's section 2.2 gives only one tree per class and
 cross-entropy): linear proposals for the class trees, an input projection (PCA, the paper's
-MNIST option) and the choice among the search's best candidates on an inner validation split.
+MNIST option), the choice among the search's best candidates on an inner validation split, and
+the inner cross-validation that lets a searched tree replace the linear start only when it
+classifies held-out training data better.
 """
 from __future__ import annotations
 
+import time
 from typing import Callable, Sequence
 
 import numpy as np
 import sympy
 import torch
+from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold
 
 from . import tree as T
 from .abp import Candidate
 from .convert import from_sympy
+from .refit import lbfgs_refit, losses
 from .tree import TreeSpec
 
 
@@ -26,13 +32,14 @@ def pca(X: np.ndarray, n_components: int) -> np.ndarray:
 
 
 def linear_proposals(X: np.ndarray, y: np.ndarray, n_classes: int, spec: TreeSpec, max_nodes: int,
-                     C: float = 100.0) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """Initial class trees ``([G, S] ops, w, b)`` from a multinomial logistic regression on ``X``:
+                     C: float = 100.0, method: str = "logistic") -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Initial class trees ``([G, S] ops, w, b)`` from a multinomial logistic regression on ``X``
+    (``method="lda"``: the discriminant functions of a linear discriminant analysis instead):
     per class the logit ``sum_j a_j x_j + c`` over its ``m`` largest coefficients, for every ``m``
     from the most the node budget holds (``2m - 1 <= max_nodes``) down to one input; the search
     refits the constants on the cross-entropy and Alternating Backpropagation grows the trees."""
-    lr = LogisticRegression(C=C, max_iter=2000).fit(X, y)
-    coef, icpt = lr.coef_, lr.intercept_
+    model = (LinearDiscriminantAnalysis() if method == "lda" else LogisticRegression(C=C, max_iter=2000)).fit(X, y)
+    coef, icpt = model.coef_, model.intercept_
     if n_classes == 2:  # sklearn's one logit: class 0 gets its negative half, class 1 the positive
         coef, icpt = np.stack([-coef[0] / 2, coef[0] / 2]), np.array([-icpt[0] / 2, icpt[0] / 2])
     syms = sympy.symbols(f"x1:{X.shape[1] + 1}")
@@ -64,3 +71,35 @@ def pick_on_validation(spec: TreeSpec, cands: Sequence[Candidate], x_val: torch.
     ce = torch.nan_to_num(loss_fn(roots), nan=float("inf")).numpy()
     best = min(range(len(cands)), key=lambda i: (-acc[i], ce[i], cands[i].nodes))
     return cands[best]
+
+
+def inner_cv_accuracy(spec: TreeSpec, cands: Sequence[Candidate], Z: np.ndarray, y: np.ndarray, group: int,
+                      loss_for: Callable[[np.ndarray], Callable[[torch.Tensor], torch.Tensor]], folds: int,
+                      seed: int, deadline: float | None = None,
+                      recompute: dict[int, Callable[[np.ndarray, np.ndarray], Candidate]] | None = None
+                      ) -> np.ndarray | None:
+    """Stratified ``folds``-fold cross-validation inside the training data ``(Z, y)``: on each
+    split every candidate's constants are refitted (L-BFGS from its own, on ``loss_for(labels)``;
+    candidate ``i`` in ``recompute`` instead by ``recompute[i](Z_part, y_part)``) on the other
+    folds and it classifies the held-out fold. Returns each candidate's held-out accuracy over
+    all samples, or ``None`` when ``time.process_time()`` passed ``deadline`` before the last
+    split was scored."""
+    recompute = recompute or {}
+    ops = np.concatenate([c.ops for c in cands])
+    correct = np.zeros(len(cands))
+    for tr, va in StratifiedKFold(folds, shuffle=True, random_state=seed).split(Z, y):
+        x_tr, lf = torch.as_tensor(Z[tr]), loss_for(y[tr])
+        lo = losses(spec, x_tr, lf, group, ops, np.concatenate([c.w for c in cands]),
+                    np.concatenate([c.b for c in cands])).numpy()
+        start = [Candidate(c.ops, c.w, c.b, float(v)) for c, v in zip(cands, lo)]
+        idx = [i for i in range(len(cands)) if i not in recompute]
+        fitted = dict(zip(idx, lbfgs_refit(spec, x_tr, lf, [start[i] for i in idx], group=group, deadline=deadline)))
+        fitted.update({i: f(Z[tr], y[tr]) for i, f in recompute.items()})
+        fitted = [fitted[i] for i in range(len(cands))]
+        if deadline is not None and time.process_time() >= deadline:
+            return None
+        roots = T.root_output(spec, torch.as_tensor(np.concatenate([c.ops for c in fitted])),
+                              torch.as_tensor(np.concatenate([c.w for c in fitted])),
+                              torch.as_tensor(np.concatenate([c.b for c in fitted])), torch.as_tensor(Z[va]))
+        correct += (roots.reshape(len(cands), group, -1).argmax(1).numpy() == y[va][None, :]).sum(1)
+    return correct / len(y)

@@ -15,7 +15,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import tree as T
 from .abp import ABPConfig, Candidate
-from .classify import linear_proposals, pca, pick_on_validation
+from .classify import inner_cv_accuracy, linear_proposals, pca, pick_on_validation
 from .library import DEFAULT_LIBRARY
 from .propose import propose
 from .refit import lbfgs_refit, losses
@@ -221,6 +221,9 @@ class XNetClassifier(ClassifierMixin, _XNetBase):
     regression (``classify.linear_proposals``), and with ``validation > 0`` that share of the
     training data (stratified) is held out to choose among the search's best candidates
     (accuracy, then cross-entropy), whose constants are then refitted on all the training data.
+    With ``select_cv`` folds (default 5) an inner cross-validation chooses among the searched
+    trees, the logistic start and the LDA class trees (``choice_`` names the one kept);
+    ``label_smoothing`` applies to every cross-entropy of the fit.
     """
 
     def __init__(self, library: Sequence[str] = ("+", "-", "*", "/", "sin", "cos", "exp", "square", "x"),
@@ -228,11 +231,14 @@ class XNetClassifier(ClassifierMixin, _XNetBase):
                  max_rounds: int = 30, time_budget: float | None = 60.0, refit_per_round: int = 8,
                  parsimony: float = 0.001, snap: bool = False, accept: float = 0.01, stall_limit: int = 20,
                  k_alternate: int = 2, standardize: bool = True, n_components: int | None = None,
-                 propose: bool = True, validation: float = 0.0, random_state: int | None = None) -> None:
+                 propose: bool = True, validation: float = 0.0, label_smoothing: float = 0.02,
+                 select_cv: int = 5, random_state: int | None = None) -> None:
         super().__init__(library=library, max_nodes=max_nodes, depth=depth, population=population,
                          steps_per_round=steps_per_round, max_rounds=max_rounds, time_budget=time_budget,
                          refit_per_round=refit_per_round, parsimony=parsimony, snap=snap, accept=accept,
                          stall_limit=stall_limit, k_alternate=k_alternate, random_state=random_state)
+        self.label_smoothing = label_smoothing
+        self.select_cv = select_cv
         self.standardize = standardize
         self.n_components = n_components
         self.propose = propose
@@ -273,7 +279,7 @@ class XNetClassifier(ClassifierMixin, _XNetBase):
                 logits = roots.permute(0, 2, 1)  # [M, N, C]
                 return torch.nn.functional.cross_entropy(
                     logits.reshape(-1, k), labels.repeat(roots.shape[0]),
-                    reduction="none").reshape(roots.shape[0], -1).mean(1)
+                    reduction="none", label_smoothing=self.label_smoothing).reshape(roots.shape[0], -1).mean(1)
             return loss_fn
 
         self.spec_ = TreeSpec(Z.shape[1], self.library, self.depth)
@@ -281,12 +287,15 @@ class XNetClassifier(ClassifierMixin, _XNetBase):
         loss_fit = ce(torch.as_tensor(y_fit, dtype=torch.long))
         seeds = (linear_proposals(Z[fit_idx], y_fit, k, self.spec_, self.max_nodes)
                  if self.propose and k >= 2 and len(np.unique(y_fit)) == k else [])
-        budget = None if self.time_budget is None else 0.9 * max(self.time_budget - (time.process_time() - t0), 0.0)
+        budget = None if self.time_budget is None else 0.8 * max(self.time_budget - (time.process_time() - t0), 0.0)
         res = run_search(self.spec_, x_fit, loss_fit, self._config(), rng, group=k,
                          max_rounds=self.max_rounds, time_budget=budget,
                          refit_per_round=self.refit_per_round, parsimony=self.parsimony,
                          snap_constants=self.snap, exact_loss=0.0, proposals=seeds)
-        best = res.best
+        best, self.choice_ = res.best, "searched"
+        deadline = None if self.time_budget is None else t0 + self.time_budget
+        if seeds and not len(val_idx) and self.select_cv > 1 and np.bincount(y_fit).min() >= self.select_cv:
+            best, self.choice_ = self._linear_or_searched(seeds[0], best, Z[fit_idx], y_fit, ce, rng, deadline)
         if len(val_idx):
             best = pick_on_validation(self.spec_, res.front, torch.as_tensor(Z[val_idx]), yi[val_idx],
                                       ce(torch.as_tensor(yi[val_idx], dtype=torch.long)), k)
@@ -298,6 +307,44 @@ class XNetClassifier(ClassifierMixin, _XNetBase):
         self.candidate_ = best
         self.n_rounds_, self.fit_seconds_ = res.rounds, res.seconds
         return self
+
+    def _linear_or_searched(self, linear: tuple[np.ndarray, np.ndarray, np.ndarray], searched: Candidate,
+                            Z: np.ndarray, y: np.ndarray, ce: Callable, rng: np.random.Generator,
+                            deadline: float | None) -> tuple[Candidate, str]:
+        """The choice (trees and ``"searched"``, ``"logistic"`` or ``"lda"``) among the search's best trees and two linear starts by their accuracy in
+        an inner ``select_cv``-fold cross-validation (``classify.inner_cv_accuracy``): the
+        linear discriminant analysis's class trees (only when all inputs fit the node budget;
+        recomputed on each inner split), then the full logistic start refitted on the
+        cross-entropy, win ties; the searched trees must be strictly better than both. The
+        search's trees when the logistic start is among them already; the logistic start when
+        the cross-validation runs out of time."""
+        k = searched.ops.shape[0]
+        x, loss = torch.as_tensor(Z), ce(torch.as_tensor(y, dtype=torch.long))
+
+        def scored(t: tuple[np.ndarray, np.ndarray, np.ndarray]) -> Candidate:
+            return Candidate(t[0], t[1], t[2], float(losses(self.spec_, x, loss, k, *t)[0]))
+
+        lin = scored(linear)
+        if lin.key == searched.key:
+            return searched, "searched"
+        lin = lbfgs_refit(self.spec_, x, loss, [lin], group=k, deadline=deadline)[0]
+        cands, recompute = [searched, lin], {}
+        if (2 * Z.shape[1] - 1) <= self.max_nodes:
+
+            def lda(Zp: np.ndarray, yp: np.ndarray) -> Candidate:
+                ops, w, b = linear_proposals(Zp, yp, k, self.spec_, self.max_nodes, method="lda")[0]
+                return Candidate(ops, w, b, 0.0)
+
+            full = lda(Z, y)
+            cands.append(scored((full.ops, full.w, full.b)))
+            recompute = {2: lda}
+        acc = inner_cv_accuracy(self.spec_, cands, Z, y, k,
+                                lambda labels: ce(torch.as_tensor(labels, dtype=torch.long)), self.select_cv,
+                                int(rng.integers(2**31 - 1)), deadline, recompute)
+        if acc is None:
+            return lin, "logistic"
+        best = max(range(len(cands)), key=lambda i: (acc[i], i))  # ties: LDA, then logistic
+        return cands[best], ("searched", "logistic", "lda")[best]
 
     def decision_function(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "candidate_")

@@ -160,13 +160,23 @@ def snap(spec: TreeSpec, x: torch.Tensor, loss_fn: LossFn, c: Candidate, group: 
 
 def lm_refit(spec: TreeSpec, x: torch.Tensor, residual_fn: Callable[[torch.Tensor], torch.Tensor],
              loss_fn: LossFn, cands: list[Candidate], iters: int = 40,
-             frozen: torch.Tensor | None = None, deadline: float | None = None) -> list[Candidate]:
+             frozen: torch.Tensor | None = None, deadline: float | None = None, chunk: int = 4) -> list[Candidate]:
     """Levenberg-Marquardt refit of every candidate's constants for a squared loss, batched over
     candidates (each with its own damping); ``residual_fn`` maps roots [M, N] to residuals [M, N]
     whose mean square is the loss; ``frozen`` [M, 2S] marks constants kept as they are; no
-    iteration starts past ``deadline`` (``time.process_time()``)."""
+    iteration starts past ``deadline`` (``time.process_time()``). With a deadline the candidates
+    go in batches of ``chunk`` (one Jacobian of many candidates can cost more than a whole
+    budget), and those not started by the deadline keep their constants."""
     if not cands:
         return []
+    if deadline is not None and len(cands) > chunk:
+        out: list[Candidate] = []
+        for i in range(0, len(cands), chunk):
+            part = cands[i:i + chunk]
+            out += list(part) if _past(deadline) else lm_refit(
+                spec, x, residual_fn, loss_fn, part, iters, None if frozen is None else frozen[i:i + chunk],
+                deadline, chunk)
+        return out
     ops = torch.as_tensor(np.concatenate([c.ops for c in cands]))
     m, s = ops.shape
     n = x.shape[0]

@@ -3,11 +3,13 @@ import numpy as np
 import sympy
 import torch
 from sklearn.datasets import load_digits, load_iris
+from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from sklearn.linear_model import LogisticRegression
 
 from neuroplex.plugins.xnet import XNetClassifier, load, save
 from neuroplex.plugins.xnet import tree as T
-from neuroplex.plugins.xnet.classify import linear_proposals, pca
+from neuroplex.plugins.xnet.abp import Candidate
+from neuroplex.plugins.xnet.classify import inner_cv_accuracy, linear_proposals, pca
 from neuroplex.plugins.xnet.estimators import _holdout
 
 LIB = ("+", "-", "*", "/", "sin", "cos", "exp", "square", "x")
@@ -24,6 +26,16 @@ def test_linear_proposals_are_valid_class_trees_equal_to_the_logistic_logits():
     out = T.root_output(spec, torch.as_tensor(ops), torch.as_tensor(w), torch.as_tensor(b), torch.as_tensor(Z))
     lr = LogisticRegression(C=100.0, max_iter=2000).fit(Z, y)
     np.testing.assert_allclose(out.numpy().T, lr.decision_function(Z), rtol=1e-9, atol=1e-9)
+
+
+def test_lda_proposal_trees_equal_the_discriminant_functions():
+    X, y = load_iris(return_X_y=True)
+    Z = (X - X.mean(0)) / X.std(0)
+    spec = T.TreeSpec(4, LIB, depth=5)
+    ops, w, b = linear_proposals(Z, y, 3, spec, max_nodes=9, method="lda")[0]
+    out = T.root_output(spec, torch.as_tensor(ops), torch.as_tensor(w), torch.as_tensor(b), torch.as_tensor(Z))
+    lda = LinearDiscriminantAnalysis().fit(Z, y)
+    np.testing.assert_allclose(out.numpy().T, lda.decision_function(Z), rtol=1e-9, atol=1e-9)
 
 
 def test_pca_axes_are_orthonormal_and_ordered():
@@ -57,3 +69,44 @@ def test_classifier_on_pca_inputs_exports_logits_of_the_raw_inputs_and_round_tri
     save(clf, tmp_path / "m.json")
     back = load(tmp_path / "m.json")
     np.testing.assert_allclose(back.predict_proba(X[:50]), clf.predict_proba(X[:50]), rtol=1e-12)
+
+
+def test_label_smoothing_bounds_the_confidence_on_separable_classes():
+    X, y = load_iris(return_X_y=True)
+    kw = dict(random_state=0, time_budget=None, max_rounds=1, population=4, steps_per_round=4, refit_per_round=2,
+              select_cv=0)                           # the trees as searched and refitted
+    hard = XNetClassifier(label_smoothing=0.0, **kw).fit(X, y)
+    soft = XNetClassifier(label_smoothing=0.06, **kw).fit(X, y)
+    setosa = y == 0                                  # linearly separable from the rest
+    assert hard.predict_proba(X[setosa])[:, 0].min() > 0.999
+    p = soft.predict_proba(X[setosa])[:, 0]          # smoothed target: 1 - 0.06 + 0.06 / 3 = 0.96
+    assert p.mean() < 0.97 and soft.score(X, y) > 0.95
+    assert hard.choice_ == soft.choice_ == "searched"   # select_cv=0: no inner choice
+
+
+def _ce(labels):
+    lab = torch.as_tensor(labels, dtype=torch.long)
+    return lambda roots: torch.nn.functional.cross_entropy(
+        roots.permute(0, 2, 1).reshape(-1, 3), lab.repeat(roots.shape[0]), reduction="none").reshape(roots.shape[0], -1).mean(1)
+
+
+def test_inner_cv_accuracy_ranks_the_full_linear_trees_above_one_input_trees():
+    X, y = load_iris(return_X_y=True)
+    Z = (X - X.mean(0)) / X.std(0)
+    spec = T.TreeSpec(4, LIB, depth=5)
+    full, *_, one = linear_proposals(Z, y, 3, spec, max_nodes=9)
+    ops, w, b = one                                  # one input per class: refit cannot add the others
+    w = w.copy()
+    ops = np.where(ops >= 0, 1, ops)                 # every class tree reads sepal width alone
+    cands = [Candidate(*full, 0.0), Candidate(ops, w, b, 0.0)]
+    acc = inner_cv_accuracy(spec, cands, Z, y, 3, _ce, folds=5, seed=0)
+    assert acc.shape == (2,) and acc[0] > 0.93 and acc[1] < 0.7
+    assert inner_cv_accuracy(spec, cands, Z, y, 3, _ce, folds=5, seed=0, deadline=0.0) is None
+    # a recomputed candidate is scored by what ``recompute`` returns on each inner split
+    def lda(Zp, yp):
+        return Candidate(*linear_proposals(Zp, yp, 3, spec, max_nodes=9, method="lda")[0], 0.0)
+    again = inner_cv_accuracy(spec, cands, Z, y, 3, _ce, folds=5, seed=0, recompute={1: lda})
+    assert again[0] > 0.93 and again[1] > 0.93
+    clf = XNetClassifier(random_state=0, time_budget=None, max_rounds=1, population=4, steps_per_round=4,
+                         refit_per_round=2).fit(X, y)
+    assert clf.choice_ in ("searched", "logistic", "lda") and clf.score(X, y) > 0.95
