@@ -83,9 +83,9 @@ class Comparison:
         after the failure are NaN, and points NaN on both sides count as equal in the table."""
         out = []
         for s, sol in self.solutions.items():
-            bad = [int(x) for x in sol.status.reshape(-1) if int(x) != Status.SUCCESS]
+            bad = sol.failed_samples()
             if bad:
-                codes = ", ".join(sorted({Status(c).name.lower() for c in bad}))
+                codes = ", ".join(sorted({Status(int(sol.status[i])).name.lower() for i in bad}))
                 out.append(f"FAILED: {s}: {len(bad)} of {sol.status.numel()} sample(s) ({codes}); points where "
                            f"both solvers give NaN count as equal")
         return out

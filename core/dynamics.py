@@ -17,7 +17,7 @@ from .codegen import TorchPrinter, build_function
 from .compiler import CompiledProgram
 from .errors import ModelError, SolverError
 from .integration import Rhs
-from .ir import ModelIR
+from .ir import ModelIR, is_delayed
 
 
 @dataclass
@@ -104,7 +104,7 @@ def check_event_options(dyn: Dynamics, solver: str) -> None:
     for ev in dyn.events:
         options = ev.options or {}
         delay, priority = options.get("delay"), options.get("priority")
-        if delay is not None and not (getattr(delay, "is_zero", False) or delay == 0):
+        if is_delayed(delay):
             what = "a delay: the solver fires events at their trigger time"
         elif priority is not None:
             what = "a priority: the solver runs simultaneous events in list order"

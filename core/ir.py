@@ -108,6 +108,11 @@ class Event:
     terminal: bool = False
 
 
+def is_delayed(delay: object) -> bool:
+    """Whether an event's ``delay`` (None, a number or a sympy expression) is other than zero."""
+    return delay is not None and not (getattr(delay, "is_zero", False) or delay == 0)
+
+
 @dataclass
 class ModelIR:
     """A model in neuroplex's internal form.

@@ -381,7 +381,7 @@ class AutoPath:
     key: str = ""
 
 
-def _cpu_float64(solver: Solver, *values: Any) -> str | None:
+def _why_not_cpu(solver: Solver, *values: Any) -> str | None:
     """Why a run is not on the CPU without gradients (None: it is; SBML runs are float64 only,
     :func:`check_float64`)."""
     ex = solver.execution
@@ -401,7 +401,7 @@ def _native_for(model: SBMLModel, solver: Solver, params: Any, y0: Any) -> tuple
         return None, f"no {COMPILED_SOLVER!r} solver registered"
     if solver.requested_method not in NATIVE_METHODS:
         return None, f"method {solver.requested_method!r} runs on torch"
-    why = _cpu_float64(solver, params, y0)
+    why = _why_not_cpu(solver, params, y0)
     if why is not None:
         return None, why
     cls = host.get("solvers", COMPILED_SOLVER).obj

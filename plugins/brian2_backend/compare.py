@@ -179,7 +179,7 @@ def compare_runs(runs: Mapping[str, Any], *, n_neurons: int, duration: float, dt
 
 def _failed(sol: Any) -> list[str]:
     """The status names of ``sol``'s failed samples (empty when every sample succeeded)."""
-    return [Status(int(x)).name.lower() for x in sol.status.reshape(-1) if int(x) != Status.SUCCESS]
+    return [Status(int(sol.status[i])).name.lower() for i in sol.failed_samples()]
 
 
 def format_report(report: Mapping[str, Any]) -> str:

@@ -28,7 +28,7 @@ import sympy
 from sympy.printing.str import StrPrinter
 
 from neuroplex.errors import ModelError
-from neuroplex.ir import ModelIR, exprel
+from neuroplex.ir import ModelIR, exprel, is_delayed
 from neuroplex.units import Dimension, unit_name
 
 #: identifiers Brian2 reserves or defines itself (variables, functions, constants)
@@ -364,8 +364,7 @@ def spike_event(model: ModelIR) -> Any:
         raise ModelError(f"model {model.name!r}: the brian2 backend runs one threshold event; have "
                          f"{', '.join(e.name for e in model.events)}")
     ev = model.events[0]
-    delay = ev.delay
-    options = [("a delay", delay is not None and not (getattr(delay, "is_zero", False) or delay == 0)),
+    options = [("a delay", is_delayed(ev.delay)),
                ("a priority", ev.priority is not None), ("initial_value=False", not ev.initial_value),
                ("terminal=True", ev.terminal)]
     for what, present in options:

@@ -11,7 +11,7 @@ episodes step for step), for the batched EPL agents.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Sequence
 
 import gymnasium as gym
@@ -60,13 +60,10 @@ def task_spec(task: str, slippery: bool = True, lake: tuple[str, ...] | None = N
     if task == "cartpole":
         return TaskSpec("cartpole", "CartPole-v1", 4, 2, 500, 475.0, False)
     if task == "frozenlake":
-        spec = TaskSpec("frozenlake", "FrozenLake-v1", 16, 4, 100, 0.70 if slippery else 1.0, slippery,
-                        tuple(lake) if lake is not None else None)
-        if lake is not None:
-            n = len(lake) * len(lake[0])
-            solved = 0.70 * frozenlake_optimum(make_env(spec)) / 0.744 if slippery else 1.0
-            spec = TaskSpec("frozenlake", "FrozenLake-v1", n, 4, 100, round(solved, 3), slippery, tuple(lake))
-        return spec
+        if lake is None:
+            return TaskSpec("frozenlake", "FrozenLake-v1", 16, 4, 100, 0.70 if slippery else 1.0, slippery)
+        spec = TaskSpec("frozenlake", "FrozenLake-v1", len(lake) * len(lake[0]), 4, 100, 1.0, slippery, tuple(lake))
+        return replace(spec, solved=round(0.70 * frozenlake_optimum(make_env(spec)) / 0.744, 3)) if slippery else spec
     raise ValueError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
 
 

@@ -331,13 +331,11 @@ class XNetClassifier(ClassifierMixin, _XNetBase):
         cands, recompute = [searched, lin], {}
         if (2 * Z.shape[1] - 1) <= self.max_nodes:
 
-            def lda(Zp: np.ndarray, yp: np.ndarray) -> Candidate:
-                ops, w, b = linear_proposals(Zp, yp, k, self.spec_, self.max_nodes, method="lda")[0]
-                return Candidate(ops, w, b, 0.0)
+            def lda(Zp: np.ndarray, yp: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                return linear_proposals(Zp, yp, k, self.spec_, self.max_nodes, method="lda")[0]
 
-            full = lda(Z, y)
-            cands.append(scored((full.ops, full.w, full.b)))
-            recompute = {2: lda}
+            cands.append(scored(lda(Z, y)))
+            recompute = {2: lambda Zp, yp: Candidate(*lda(Zp, yp), 0.0)}
         acc = inner_cv_accuracy(self.spec_, cands, Z, y, k,
                                 lambda labels: ce(torch.as_tensor(labels, dtype=torch.long)), self.select_cv,
                                 int(rng.integers(2**31 - 1)), deadline, recompute)

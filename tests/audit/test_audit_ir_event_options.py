@@ -8,11 +8,12 @@ refuse a delay or a priority, naming the event (the SBML driver implements them)
 from __future__ import annotations
 
 import pytest
+import sympy
 import torch
 
 import neuroplex as nx
 from neuroplex.errors import SolverError
-from neuroplex.ir import Event, ModelIR, State
+from neuroplex.ir import Event, ModelIR, State, is_delayed
 
 
 def _model(**options) -> ModelIR:
@@ -38,3 +39,8 @@ def test_initial_value_false_fires_at_t0_on_torch_as_on_scipy(method):
 def test_delays_and_priorities_are_refused(solver, option, word):
     with pytest.raises(SolverError, match=f"event 'E' of model 'm' has a {word}"):
         nx.simulate(_model(**option), (0.0, 1.0), solver=solver, n_points=3)
+
+
+def test_is_delayed_reads_none_zero_numbers_and_expressions():
+    assert not is_delayed(None) and not is_delayed(0) and not is_delayed(0.0) and not is_delayed(sympy.Integer(0))
+    assert is_delayed(0.2) and is_delayed(sympy.Symbol("d")) and is_delayed(sympy.Float(1e-3))
