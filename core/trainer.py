@@ -50,9 +50,9 @@ class LearningRule(Protocol):
     * ``init(seed, device)``: build fresh parameters and optimizer state (called once per
       fresh run, after the trainer has seeded every RNG with ``seed``).
     * ``train_batch(x, y)``: one update on a mini-batch; returns metrics (floats) that the
-      trainer averages over the epoch. A rule that learns from an environment instead
-      implements ``train_epoch(data, epoch)`` returning the epoch's metrics; the trainer
-      calls it when present.
+      trainer averages over the epoch's samples (each batch weighted by its size). A rule
+      that learns from an environment instead implements ``train_epoch(data, epoch)``
+      returning the epoch's metrics; the trainer calls it when present.
     * ``evaluate(x, y)``: metrics on a whole split (the trainer prefixes ``train_`` /
       ``test_``); for non-array data sources ``evaluate(data)`` returns final names.
     * ``state_dict()`` / ``load_state_dict(state)``: everything needed to continue
@@ -96,12 +96,28 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
+#: run settings a resume may change (a longer run, another device); any other change is refused
+RESUME_MAY_CHANGE = ("epochs", "device")
+
+
+def changed_settings(saved: Mapping[str, object], now: Mapping[str, object]) -> list[str]:
+    """The settings (besides ``RESUME_MAY_CHANGE``) whose value in ``now`` differs from the
+    run's ``saved`` ones, as ``key=old (now new)`` texts (compared as JSON values)."""
+    old, new = json.loads(json.dumps(saved, default=str)), json.loads(json.dumps(now, default=str))
+    return [f"{k}={old.get(k)!r} (now {new.get(k)!r})" for k in sorted(set(old) | set(new))
+            if k not in RESUME_MAY_CHANGE and old.get(k) != new.get(k)]
+
+
 def start_run_dir(run_dir: str | os.PathLike, settings: Mapping[str, object], *, resume: bool) -> Path:
     """Make ``run_dir`` for a training run and write its ``config.json`` (atomically); a folder
-    that already holds a checkpoint is refused unless ``resume`` continues it."""
+    that already holds a checkpoint is refused unless ``resume`` continues it, and a resume
+    with other settings than the run's ``config.json`` (besides ``RESUME_MAY_CHANGE``) is refused."""
     run_dir = Path(run_dir)
-    if not resume and (run_dir / "checkpoint.pt").exists():
-        raise NeuroplexError(f"{run_dir} already holds a run; pass --resume to continue it or choose --log-dir")
+    if (run_dir / CHECKPOINT).exists():
+        if not resume:
+            raise NeuroplexError(f"{run_dir} already holds a run; pass --resume to continue it or choose --log-dir")
+        if (run_dir / "config.json").exists():
+            _refuse_changed(run_dir / "config.json", json.loads((run_dir / "config.json").read_text()), settings)
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(run_dir / "config.json", json.dumps(settings, indent=1))
     return run_dir
@@ -256,8 +272,8 @@ class Trainer:
             for x, y in progress_bar(self.batches(), total=self.n_batches(), desc=f"epoch {epoch}", leave=False,
                                      enabled=self.progress):
                 for k, v in self.rule.train_batch(x, y).items():
-                    sums[k] = sums.get(k, 0.0) + float(v)
-                count += 1
+                    sums[k] = sums.get(k, 0.0) + float(v) * len(x)
+                count += len(x)
             train = {k: v / max(count, 1) for k, v in sums.items()}
         metrics: dict[str, float] = {"epoch": epoch}
         metrics.update(train)
@@ -343,6 +359,8 @@ class Trainer:
             raise NeuroplexError(f"{path}: cannot read checkpoint ({type(exc).__name__}: {exc})") from None
         if state.get("seed") != self.seed:
             raise NeuroplexError(f"{path}: checkpoint was written with seed {state.get('seed')}, not {self.seed}")
+        if state.get("config") and self.config:
+            _refuse_changed(path, state["config"], self.config)
         self.rule.init(self.seed, self.device)
         self.rule.load_state_dict(state["rule"])
         set_rng_state(state["rng"])
@@ -350,6 +368,13 @@ class Trainer:
         self.history = list(state["history"])
         self.epoch = int(state["epoch"])
         return True
+
+
+def _refuse_changed(path: Path, saved: Mapping[str, object], now: Mapping[str, object]) -> None:
+    diff = changed_settings(saved, now)
+    if diff:
+        raise NeuroplexError(f"{path}: the run was started with other settings; resume with the same ones "
+                             f"or choose another log directory: {', '.join(diff)}")
 
 
 def load_checkpoint(run_dir: str | os.PathLike) -> dict[str, Any]:
