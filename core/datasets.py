@@ -177,15 +177,32 @@ def mnist(path: str | Path, *, normalize: str = "none") -> Dataset:
         x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
         if len(x) != len(y) or y.ndim != 1:
             raise DataError(f"{path}: {split} images ({len(x)}) and labels ({y.shape}) do not match")
-    scale = 255.0 if arrays["x_train"].dtype == np.uint8 else 1.0
-    return _make(f"mnist:{path.name}", arrays["x_train"] / scale, arrays["y_train"].astype(np.int64),
-                 arrays["x_test"] / scale, arrays["y_test"].astype(np.int64), normalize, None, path=str(path))
+        if y.size and not (np.issubdtype(y.dtype, np.number) and np.all(y == np.round(y)) and y.min() >= 0):
+            raise DataError(f"{path}: {split} labels must be whole numbers >= 0 (got dtype {y.dtype}, "
+                            f"values from {y.min()} to {y.max()})")
+    if arrays["x_train"].shape[1:] != arrays["x_test"].shape[1:]:
+        raise DataError(f"{path}: train images {arrays['x_train'].shape[1:]} and test images "
+                        f"{arrays['x_test'].shape[1:]} differ in shape")
+    return _make(f"mnist:{path.name}", _pixels(path, arrays["x_train"]), arrays["y_train"].astype(np.int64),
+                 _pixels(path, arrays["x_test"]), arrays["y_test"].astype(np.int64), normalize, None, path=str(path))
+
+
+def _pixels(path: Path, x: np.ndarray) -> np.ndarray:
+    """Integer pixels (0..255, any integer dtype) / 255; float pixels as they are."""
+    if not np.issubdtype(x.dtype, np.integer):
+        return x
+    if x.size and (x.min() < 0 or x.max() > 255):
+        raise DataError(f"{path}: integer pixels must lie in 0..255 (got {x.min()}..{x.max()})")
+    return x / 255.0
 
 
 def load_dataset(spec: str, *, seed: int = 0, normalize: str = "none", split: str | None = None) -> Dataset:
     """A data set from a spec: ``digits``, ``digits-random``, ``iris`` or ``mnist:PATH``."""
     if spec == "digits":
         return digits(split=split or "fixed", seed=seed, normalize=normalize)
+    fixed_split = {"digits-random": "random", "iris": "random"}.get(spec, "fixed")
+    if spec != "digits" and split not in (None, fixed_split):
+        raise DataError(f"{spec}: split must be {fixed_split!r} (only digits offers both), not {split!r}")
     if spec == "digits-random":
         return digits(split="random", seed=seed, normalize=normalize)
     if spec == "iris":
