@@ -26,10 +26,19 @@ DTYPE = torch.float64
 
 
 def _symbols(names: Sequence[str]) -> list[sympy.Symbol]:
-    out = []
+    """One distinct sympy symbol per input name: non-word characters become ``_``, a leading
+    digit gets ``x_``, and a name that is then taken already gets ``_2``, ``_3``, ... (columns
+    ``"a b"`` and ``"a-b"`` are ``a_b`` and ``a_b_2``, never one variable)."""
+    out: list[sympy.Symbol] = []
+    used: set[str] = set()
     for n in names:
-        s = re.sub(r"\W", "_", str(n))
-        out.append(sympy.Symbol(s if s and not s[0].isdigit() else f"x_{s}"))
+        base = re.sub(r"\W", "_", str(n))
+        base = base if base and not base[0].isdigit() else f"x_{base}"
+        s, k = base, 2
+        while s in used:
+            s, k = f"{base}_{k}", k + 1
+        used.add(s)
+        out.append(sympy.Symbol(s))
     return out
 
 
