@@ -294,12 +294,16 @@ class Trainer:
     # ------------------------------------------------------------ stall check
     def stall_reasons(self, metrics: Mapping[str, float]) -> list[str] | None:
         """Why an epoch's ``metrics`` look like a stalled run: the rule's own
-        ``stall_reasons(metrics)`` when it has one, and train accuracy near chance (within
-        ``NEAR_CHANCE`` of the way from 1 / classes to 1) in this epoch and the one before.
-        ``None`` when neither test applies (no such rule method, no train accuracy)."""
+        ``stall_reasons(metrics)`` when it has one, a NaN or infinite metric, and train
+        accuracy near chance (within ``NEAR_CHANCE`` of the way from 1 / classes to 1) in this
+        epoch and the one before. ``None`` when no test applies (no such rule method, every
+        metric finite, no train accuracy)."""
         reasons: list[str] | None = None
         if hasattr(self.rule, "stall_reasons"):
             reasons = list(self.rule.stall_reasons(metrics))
+        bad = [k for k, v in metrics.items() if k not in TIMING_KEYS and not math.isfinite(v)]
+        if bad:
+            reasons = (reasons or []) + [f"non-finite {', '.join(bad)}"]
         n_classes = getattr(self.data, "n_classes", None)
         if "train_accuracy" in metrics and n_classes:
             reasons = reasons or []

@@ -1,4 +1,5 @@
-"""A resume continues the run it was started as, and epoch means weigh every sample once.
+"""A resume continues the run it was started as, epoch means weigh every sample once, and a
+non-finite metric marks the run stalled.
 
 Before: ``neuroplex eqprop train --resume`` (and ``Trainer(resume=True)``) with another
 ``--batch-size``, ``--split-seed`` or ``--normalize`` went on silently with the new data and
@@ -70,3 +71,18 @@ def test_start_run_dir_keeps_the_config_of_a_run_it_refuses_to_resume(tmp_path):
     assert json.loads((tmp_path / "config.json").read_text())["normalize"] == "zscore"
     start_run_dir(tmp_path, {**settings, "epochs": 3}, resume=True)  # a longer run is a resume
     assert json.loads((tmp_path / "config.json").read_text())["epochs"] == 3
+
+
+class OverflowRule(MeanRule):
+    """Reports an infinite weight norm, as a diverged run does."""
+
+    def epoch_metrics(self):
+        return {"w_norm": float("inf")}
+
+
+def test_a_non_finite_metric_marks_the_epoch_stalled():
+    # before: an overflowed weight norm (or a NaN loss) passed as an ordinary epoch
+    trainer = Trainer(OverflowRule(), _data(), epochs=1, batch_size=4, progress=False, plot=False)
+    with pytest.warns(RuntimeWarning, match="non-finite w_norm"):
+        history = trainer.fit()
+    assert history[0]["stalled"] == 1.0 and trainer.stalled == ["non-finite w_norm"]
