@@ -26,6 +26,9 @@ from typing import Any, Mapping
 
 import torch
 
+from neuroplex.errors import NeuroplexError
+from neuroplex.trainer import changed_settings
+
 from .dynamics import EPLDynamics, relax
 from .random import random_system
 from .system import EnergySystem, Flows
@@ -146,6 +149,9 @@ class EPLRule:
         return {"z": self.z, "steps": self.steps, "config": asdict(self.config)}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        diff = changed_settings(state["config"], asdict(self.config))
+        if diff:
+            raise NeuroplexError(f"epl: the checkpoint was written with other settings: {', '.join(diff)}")
         self.z = state["z"]
         self.steps = int(state["steps"])
 

@@ -21,7 +21,9 @@ class Task:
 
 
 def logic_task(gate: str = "and", low: float = 0.2, high: float = 0.7) -> Task:
-    """The four input pairs of a logic gate; outputs ``low`` / ``high`` for 0 / 1."""
+    """The four input pairs of a logic gate; outputs ``low`` / ``high`` for 0 / 1. The test
+    split *is* the training split (a gate has only four patterns): its "test" loss is a
+    training loss."""
     if gate not in GATES:
         raise NeuroplexError(f"unknown gate {gate!r}; gates: {', '.join(GATES)}")
     x = torch.tensor([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]], dtype=torch.float64)
@@ -29,7 +31,7 @@ def logic_task(gate: str = "and", low: float = 0.2, high: float = 0.7) -> Task:
     return Task(x, y, x, y, name=f"logic-{gate}")
 
 
-def regression_task(n: int = 8, seed: int = 0) -> Task:
+def regression_task(n: int = 8) -> Task:
     """y = 0.2 + 0.5 x on x in [0, 1]: ``n`` training points, ``n`` test points between them."""
     x = torch.linspace(0, 1, n, dtype=torch.float64)[:, None]
     xt = (x[:-1] + x[1:]) / 2
