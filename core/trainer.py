@@ -100,24 +100,27 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
 RESUME_MAY_CHANGE = ("epochs", "device")
 
 
-def changed_settings(saved: Mapping[str, object], now: Mapping[str, object]) -> list[str]:
-    """The settings (besides ``RESUME_MAY_CHANGE``) whose value in ``now`` differs from the
-    run's ``saved`` ones, as ``key=old (now new)`` texts (compared as JSON values)."""
+def changed_settings(saved: Mapping[str, object], now: Mapping[str, object],
+                     may_change: Sequence[str] = RESUME_MAY_CHANGE) -> list[str]:
+    """The settings (besides ``may_change``) whose value in ``now`` differs from the run's
+    ``saved`` ones, as ``key=old (now new)`` texts (compared as JSON values)."""
     old, new = json.loads(json.dumps(saved, default=str)), json.loads(json.dumps(now, default=str))
     return [f"{k}={old.get(k)!r} (now {new.get(k)!r})" for k in sorted(set(old) | set(new))
-            if k not in RESUME_MAY_CHANGE and old.get(k) != new.get(k)]
+            if k not in may_change and old.get(k) != new.get(k)]
 
 
-def start_run_dir(run_dir: str | os.PathLike, settings: Mapping[str, object], *, resume: bool) -> Path:
+def start_run_dir(run_dir: str | os.PathLike, settings: Mapping[str, object], *, resume: bool,
+                  may_change: Sequence[str] = RESUME_MAY_CHANGE) -> Path:
     """Make ``run_dir`` for a training run and write its ``config.json`` (atomically); a folder
     that already holds a checkpoint is refused unless ``resume`` continues it, and a resume
-    with other settings than the run's ``config.json`` (besides ``RESUME_MAY_CHANGE``) is refused."""
+    with other settings than the run's ``config.json`` (besides ``may_change``) is refused."""
     run_dir = Path(run_dir)
     if (run_dir / CHECKPOINT).exists():
         if not resume:
             raise NeuroplexError(f"{run_dir} already holds a run; pass --resume to continue it or choose --log-dir")
         if (run_dir / "config.json").exists():
-            _refuse_changed(run_dir / "config.json", json.loads((run_dir / "config.json").read_text()), settings)
+            _refuse_changed(run_dir / "config.json", json.loads((run_dir / "config.json").read_text()), settings,
+                            may_change)
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(run_dir / "config.json", json.dumps(settings, indent=1))
     return run_dir
@@ -374,8 +377,9 @@ class Trainer:
         return True
 
 
-def _refuse_changed(path: Path, saved: Mapping[str, object], now: Mapping[str, object]) -> None:
-    diff = changed_settings(saved, now)
+def _refuse_changed(path: Path, saved: Mapping[str, object], now: Mapping[str, object],
+                    may_change: Sequence[str] = RESUME_MAY_CHANGE) -> None:
+    diff = changed_settings(saved, now, may_change)
     if diff:
         raise NeuroplexError(f"{path}: the run was started with other settings; resume with the same ones "
                              f"or choose another log directory: {', '.join(diff)}")

@@ -74,6 +74,11 @@ def evaluate_chunks(executor: Executor | None, fn: Callable[[list[neat.DefaultGe
     return out, retried  # type: ignore[return-value]
 
 
+#: settings a ``--resume`` may change: more generations, other sub-batches, going on after a solve;
+#: any other change (task, population, episodes, ...) is refused
+RESUME_MAY_CHANGE = ("generations", "chunks", "stop_when_solved")
+
+
 @dataclass
 class EvolutionSettings:
     """Everything that defines a run (saved as ``config.json``)."""
@@ -111,7 +116,7 @@ class Evolution:
                  executor: Executor | None = None, resume: bool = False, progress: bool = True):
         self.s, self.phenotype, self.executor, self.progress = settings, phenotype, executor, progress
         self.retried = 0
-        self.out = start_run_dir(out, asdict(settings), resume=resume)
+        self.out = start_run_dir(out, asdict(settings), resume=resume, may_change=RESUME_MAY_CHANGE)
         self.ckpt = self.out / "checkpoint.pt"
         self.config = make_neat_config(self.out / "neat.cfg", phenotype.n_inputs, phenotype.n_outputs, settings.pop,
                                        cppn=phenotype.cppn, mutation=settings.mutation)

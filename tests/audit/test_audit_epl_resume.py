@@ -1,4 +1,4 @@
-"""An EPL run resumes only with the settings it was started with.
+"""An EPL training run or evolution resumes only with the settings it was started with.
 
 Before: ``EPLRule.load_state_dict`` took the learned state z* without looking at the saved
 settings, so ``neuroplex epl train --resume --reactions 5`` (a run started with 6) continued
@@ -24,3 +24,21 @@ def test_a_resume_with_another_system_is_refused(tmp_path):
     with pytest.raises(NeuroplexError, match="n_reactions=6 \\(now 5\\)"):
         _fit(tmp_path, EPLConfig(n_reactions=5, explore_steps=2, relax_steps=10), epochs=2, resume=True)
     assert [row["epoch"] for row in _fit(tmp_path, config, epochs=2, resume=True)] == [1, 2]
+
+
+def test_an_evolution_resume_with_another_population_is_refused(tmp_path):
+    # before: `neuroplex epl evolve --resume --pop 50` on a run of --pop 30 went on with the old
+    # population and overwrote config.json with pop 50; more --generations stays a resume
+    from neuroplex.plugins.epl.baseline import FeedForwardPhenotype
+    from neuroplex.plugins.epl.evolution import Evolution, EvolutionSettings
+    from neuroplex.plugins.epl.rl_tasks import task_spec
+
+    spec = task_spec("frozenlake", slippery=True)
+    first = EvolutionSettings(task="frozenlake", pop=20, generations=1, seed=0, phenotype="baseline")
+    Evolution(first, FeedForwardPhenotype(spec), tmp_path, progress=False).run()
+    with pytest.raises(NeuroplexError, match="pop=20 \\(now 30\\)"):
+        Evolution(EvolutionSettings(**{**first.__dict__, "pop": 30, "generations": 2}), FeedForwardPhenotype(spec),
+                  tmp_path, resume=True, progress=False)
+    longer = Evolution(EvolutionSettings(**{**first.__dict__, "generations": 2}), FeedForwardPhenotype(spec),
+                       tmp_path, resume=True, progress=False)
+    assert longer.pop.generation == 1
