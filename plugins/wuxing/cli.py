@@ -110,6 +110,9 @@ def add_commands(cli: click.Group) -> None:
 
         data = load_dataset(dataset, seed=split_seed)
         if train_samples is not None:
+            if not 1 <= train_samples <= len(data.x_train):
+                raise NeuroplexError(f"--train-samples {train_samples}: {data.name} has {len(data.x_train)} "
+                                     f"training samples (use 1 to {len(data.x_train)})")
             data = replace(data, x_train=data.x_train[:train_samples], y_train=data.y_train[:train_samples])
         weights = _numbers(mix, "mix") if mix else [None, None]
         if len(weights) != 2:
