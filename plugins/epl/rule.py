@@ -111,13 +111,26 @@ class EPLRule:
             y = nxt
         return activation(torch.stack(outs).mean(0)), y[0]
 
+    def check_shapes(self, x: torch.Tensor, y: torch.Tensor | None = None) -> None:
+        """Refuse inputs ``(B, n_inputs)`` and targets ``(B, n_outputs)`` (or ``(B,)`` for one
+        output) of other widths: they would broadcast over the input / output nodes."""
+        c = self.config
+        if x.dim() != 2 or x.shape[1] != c.n_inputs:
+            raise NeuroplexError(f"epl rule: inputs of shape {tuple(x.shape)}, expected (batch, {c.n_inputs}) "
+                                 f"(n_inputs={c.n_inputs})")
+        if y is not None and (len(y) != len(x) or y.numel() != len(x) * c.n_outputs):
+            raise NeuroplexError(f"epl rule: targets of shape {tuple(y.shape)} for {len(x)} inputs, expected "
+                                 f"({len(x)}, {c.n_outputs}) (n_outputs={c.n_outputs})")
+
     def predict(self, x: torch.Tensor) -> torch.Tensor:
+        self.check_shapes(x)
         with torch.no_grad():
             return torch.stack([self.explore(self.inject(self.z, xi.to(self.z.dtype)))[0] for xi in x])
 
     # ---------------------------------------------------------------- learning
     def train_batch(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
         c = self.config
+        self.check_shapes(x, y)
         losses, likeness = [], []
         for xi, yi in zip(x.to(self.z.dtype), y.to(self.z.dtype).reshape(len(x), -1)):
             z_pre = self.z.detach().requires_grad_(True)
@@ -142,6 +155,7 @@ class EPLRule:
         return {"loss": sum(losses) / len(losses), "bp_likeness": sum(likeness) / len(likeness)}
 
     def evaluate(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+        self.check_shapes(x, y)
         o = self.predict(x)
         return {"loss": float(((o - y.to(o.dtype).reshape(o.shape)) ** 2).mean())}
 

@@ -1,4 +1,5 @@
-"""An EPL training run or evolution resumes only with the settings it was started with.
+"""An EPL training run or evolution resumes only with the settings it was started with, and the
+rule refuses inputs and targets that do not fit its input and output nodes.
 
 Before: ``EPLRule.load_state_dict`` took the learned state z* without looking at the saved
 settings, so ``neuroplex epl train --resume --reactions 5`` (a run started with 6) continued
@@ -42,3 +43,20 @@ def test_an_evolution_resume_with_another_population_is_refused(tmp_path):
     longer = Evolution(EvolutionSettings(**{**first.__dict__, "generations": 2}), FeedForwardPhenotype(spec),
                        tmp_path, resume=True, progress=False)
     assert longer.pop.generation == 1
+
+
+def test_inputs_and_targets_of_other_widths_are_refused():
+    # before: a 1-input task on the default 2-input rule broadcast x onto both input nodes and
+    # trained without a word (regression-1d on EPLConfig() gave a test loss of 0.016)
+    from neuroplex.plugins.epl.tasks import regression_task
+
+    data = regression_task(n=3)
+    rule = EPLRule(EPLConfig(explore_steps=2, relax_steps=10))
+    rule.init(0, "cpu")
+    with pytest.raises(NeuroplexError, match="inputs of shape \\(3, 1\\), expected \\(batch, 2\\)"):
+        rule.train_batch(data.x_train, data.y_train)
+    with pytest.raises(NeuroplexError, match="inputs of shape"):
+        rule.predict(data.x_test)
+    logic = logic_task("and")
+    with pytest.raises(NeuroplexError, match="targets of shape \\(4, 2\\) for 4 inputs, expected \\(4, 1\\)"):
+        rule.evaluate(logic.x_test, logic.y_test.repeat(1, 2))
