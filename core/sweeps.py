@@ -244,7 +244,8 @@ class SweepResult:
 
     @property
     def best(self) -> Trial | None:
-        done = [t for t in self.trials if t.status == "done" and self.config.metric in t.metrics]
+        """The done trial with the best finite metric (a NaN or infinite one never wins)."""
+        done = [t for t in self.trials if t.status == "done" and math.isfinite(t.metrics.get(self.config.metric, math.nan))]
         if not done:
             return None
         sign = 1.0 if self.config.mode == "max" else -1.0
