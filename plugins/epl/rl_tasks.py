@@ -184,7 +184,7 @@ def encode(spec: TaskSpec, obs: int | np.ndarray) -> np.ndarray:
 
 def frozenlake_success(policy: np.ndarray, env: gym.Env, horizon: int = 100) -> float:
     """Exact probability that the deterministic ``policy`` (state -> action) reaches the goal
-    within ``horizon`` steps, by backward induction on the transition table ``env.unwrapped.P``."""
+    from the start state within ``horizon`` steps, by backward induction on the transition table ``env.unwrapped.P``."""
     n = len(env.unwrapped.P)
     policy = np.asarray(policy, dtype=np.int64)
     if policy.shape != (n,):
@@ -215,7 +215,12 @@ def frozenlake_success_many(policies: np.ndarray, env: gym.Env, horizon: int = 1
     v = np.zeros(pol.shape)
     for _ in range(horizon):
         v = Rp + np.einsum("bij,bj->bi", Tp, v)
-    return v[:, 0]
+    return v[:, start_state(env)]
+
+
+def start_state(env: gym.Env) -> int:
+    """The lake's start state (its S cell; not always state 0 on a custom map)."""
+    return int(np.argmax(env.unwrapped.initial_state_distrib))
 
 
 def frozenlake_optimum(env: gym.Env, horizon: int = 100) -> float:
@@ -226,7 +231,7 @@ def frozenlake_optimum(env: gym.Env, horizon: int = 100) -> float:
     for _ in range(horizon):
         v = np.array([max(sum(p * (r + (0.0 if d else v[s2])) for p, s2, r, d in P[s][a]) for a in P[s])
                       for s in range(n)])
-    return float(v[0])
+    return float(v[start_state(env)])
 
 
 def episode_seeds(seed: int, generation: int, count: int) -> list[int]:
