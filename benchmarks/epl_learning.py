@@ -14,17 +14,23 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from dataclasses import replace
 
 import torch
 
 from neuroplex.plugins.epl.random import conservation_matrix
 from neuroplex.plugins.epl.rule import EPLConfig, EPLRule
-from neuroplex.plugins.epl.tasks import get_task
+from neuroplex.plugins.epl.tasks import Task, get_task
+
+
+def fitted(config: EPLConfig, task: Task) -> EPLConfig:
+    """``config`` with the task's input and output widths (regression-1d has one input)."""
+    return replace(config, n_inputs=task.x_train.shape[1], n_outputs=task.y_train.shape[1])
 
 
 def run(task_name: str, seed: int, epochs: int, config: EPLConfig) -> dict[str, float]:
     task = get_task(task_name)
-    rule = EPLRule(config)
+    rule = EPLRule(fitted(config, task))
     rule.init(seed, torch.device("cpu"))
     before = rule.evaluate(task.x_test, task.y_test)["loss"]
     likeness = []
@@ -37,12 +43,12 @@ def run(task_name: str, seed: int, epochs: int, config: EPLConfig) -> dict[str, 
 
 def moieties(task_name: str, epochs: int, config: EPLConfig) -> str:
     """Directions in which training moved the conserved totals M^T z* (seed 0)."""
-    rule = EPLRule(config)
+    task = get_task(task_name)
+    rule = EPLRule(fitted(config, task))
     rule.init(0, torch.device("cpu"))
     n = rule.system.n
     M = conservation_matrix(rule.system.Mperp)
     M = M[:, M.abs().sum(0) > 0]
-    task = get_task(task_name)
     totals = [M.T @ rule.z[:n]]
     for _ in range(epochs):
         for xi, yi in zip(task.x_train, task.y_train):
