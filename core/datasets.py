@@ -196,11 +196,22 @@ def _pixels(path: Path, x: np.ndarray) -> np.ndarray:
     return x / 255.0
 
 
+#: the specs whose train / test split is a seeded permutation (the others' split is fixed)
+RANDOM_SPLITS = ("digits-random", "iris")
+
+
+def check_split_seed(spec: str, split_seed: int, option: str = "--split-seed") -> None:
+    """Refuse a non-zero split seed for a data set whose split it cannot change."""
+    if split_seed != 0 and spec not in RANDOM_SPLITS:
+        raise DataError(f"{option} {split_seed}: {spec} has a fixed train / test split "
+                        f"(only {' and '.join(RANDOM_SPLITS)} permute with a seed)")
+
+
 def load_dataset(spec: str, *, seed: int = 0, normalize: str = "none", split: str | None = None) -> Dataset:
     """A data set from a spec: ``digits``, ``digits-random``, ``iris`` or ``mnist:PATH``."""
     if spec == "digits":
         return digits(split=split or "fixed", seed=seed, normalize=normalize)
-    fixed_split = {"digits-random": "random", "iris": "random"}.get(spec, "fixed")
+    fixed_split = "random" if spec in RANDOM_SPLITS else "fixed"
     if spec != "digits" and split not in (None, fixed_split):
         raise DataError(f"{spec}: split must be {fixed_split!r} (only digits offers both), not {split!r}")
     if spec == "digits-random":

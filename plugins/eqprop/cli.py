@@ -85,13 +85,14 @@ def add_commands(cli: click.Group) -> None:
         are Scellier & Bengio's recipe on digits with centered nudging at beta 1
         (their beta 0.5 with a random sign: --beta 0.5 --beta-sign random).
         """
-        from neuroplex.datasets import load_dataset
+        from neuroplex.datasets import check_split_seed, load_dataset
         from neuroplex.trainer import Trainer, start_run_dir
 
         from .rule import EqPropRule
 
         dims = _numbers(dimensions, int, "dimensions")
         lrs = _numbers(learning_rate, float, "learning-rate")
+        check_split_seed(dataset, split_seed)
         data = load_dataset(dataset, seed=split_seed, normalize=normalize)
         if dims[0] != data.n_features or dims[-1] < data.n_classes:
             raise NeuroplexError(f"--dimensions {' '.join(map(str, dims))} do not fit {data.name}: it has "

@@ -10,7 +10,7 @@ from neuroplex.errors import NeuroplexError
 
 from .fixedpoint import CONVENTIONS, PARAMETERS, plot_fixed_point, train_fixed_point
 from .neuron import element_names
-from neuroplex.datasets import load_dataset
+from neuroplex.datasets import check_split_seed, load_dataset
 from neuroplex.trainer import Trainer, start_run_dir
 from .rule import WuxingRule
 
@@ -108,6 +108,7 @@ def add_commands(cli: click.Group) -> None:
 
 
 
+        check_split_seed(dataset, split_seed)
         data = load_dataset(dataset, seed=split_seed)
         if train_samples is not None:
             if not 1 <= train_samples <= len(data.x_train):

@@ -4,7 +4,7 @@ Before: an ``.npz`` whose pixels were int64 (0..255) came back unscaled (inputs 
 instead of 1); negative labels were accepted (``n_classes`` from the maximum only), fractional
 labels were truncated to integers, train and test images of different sizes were flattened to
 different feature counts, and ``load_dataset("iris", split="fixed")`` ignored the split it was
-given (iris is always a random split). All silently."""
+given (iris is always a random split) and `--split-seed` on digits was ignored. All silently."""
 from __future__ import annotations
 
 import numpy as np
@@ -61,3 +61,16 @@ def test_a_split_a_data_set_does_not_offer_is_refused(tmp_path):
     path, _ = _npz(tmp_path)
     with pytest.raises(DataError, match="split must be 'fixed'"):
         load_dataset(f"mnist:{path}", split="random")
+
+
+@pytest.mark.parametrize("command", [["eqprop", "train", "--dimensions", "64 10 10"], ["wuxing", "train"]])
+def test_a_split_seed_for_a_fixed_split_is_refused(tmp_path, command):
+    # before: `--dataset digits --split-seed 3` trained on the fixed split, the seed ignored
+    from click.testing import CliRunner
+
+    from neuroplex.cli import build_cli
+
+    res = CliRunner().invoke(build_cli(), [*command, "--split-seed", "3", "--epochs", "1", "--log-dir",
+                                           str(tmp_path / "run"), "--no-progress"])
+    assert res.exit_code != 0 and "--split-seed 3: digits has a fixed train / test split" in res.output
+    assert not (tmp_path / "run").exists()
