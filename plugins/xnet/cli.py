@@ -26,6 +26,9 @@ def read_csv(path: str, target: str) -> tuple[np.ndarray, np.ndarray, list[str]]
     header = [h.strip() for h in rows[0]]
     if target not in header:
         raise NeuroplexError(f"{path}: no column {target!r} (columns: {', '.join(header)})")
+    for line, r in enumerate(rows[1:], start=2):
+        if r and len(r) != len(header):
+            raise NeuroplexError(f"{path}: line {line} has {len(r)} values, the header {len(header)} columns")
     try:
         data = np.array([[float(v) for v in r] for r in rows[1:] if r], dtype=float)
     except ValueError as e:
