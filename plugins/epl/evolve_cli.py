@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 import torch
 
+from neuroplex.errors import NeuroplexError
 from neuroplex.executors import EXECUTORS, get_executor
 
 from .agents import LAKE_INPUTS, LAKE_RELATIONS, READOUTS, AgentSettings, EPLPhenotype
@@ -95,6 +96,10 @@ def add_evolve_command(group: click.Group) -> None:
                mutation: str | None, validate_every: int, keep_going: bool, out: str, resume: bool, progress: bool) -> None:
         """Evolve EPL systems by HyperNEAT (or the NEAT baseline) on a gymnasium task."""
         torch.set_num_threads(1)
+        for name, value, least in (("--pop", pop, 2), ("--generations", generations, 0), ("--episodes", episodes, 1),
+                                   ("--workers", workers, 1), ("--validation-episodes", validation_episodes, 0)):
+            if value is not None and value < least:
+                raise NeuroplexError(f"{name} must be >= {least}, got {value}")
         workers = workers or (1 if executor == "inprocess" else 2)
         spec = task_spec(task, slippery, lake_map(lake_map_text) if task == "frozenlake" else None)
         episodes = episodes or (5 if baseline else 3)
