@@ -239,6 +239,9 @@ class Trainer:
         """Train; returns the metrics history (one dict per epoch, epochs numbered from 1)."""
         if self.is_array_data and hasattr(self.data, "to"):
             self.data = self.data.to(self.device)
+        if self.is_array_data and not hasattr(self.rule, "train_epoch") and self.n_batches() == 0:
+            raise NeuroplexError(f"trainer: {self.data.x_train.shape[0]} training samples make no batch of "
+                                 f"{self.batch_size}{' (drop_last)' if self.drop_last else ''}: an epoch would not train")
         if not (self.resume and self._load_checkpoint()):
             seed_everything(self.seed)
             self.generator.manual_seed(self.seed)

@@ -1,5 +1,5 @@
 """A resume continues the run it was started as, epoch means weigh every sample once, and a
-non-finite metric marks the run stalled.
+non-finite metric marks the run stalled; an epoch that would train on no batch is refused.
 
 Before: ``neuroplex eqprop train --resume`` (and ``Trainer(resume=True)``) with another
 ``--batch-size``, ``--split-seed`` or ``--normalize`` went on silently with the new data and
@@ -86,3 +86,13 @@ def test_a_non_finite_metric_marks_the_epoch_stalled():
     with pytest.warns(RuntimeWarning, match="non-finite w_norm"):
         history = trainer.fit()
     assert history[0]["stalled"] == 1.0 and trainer.stalled == ["non-finite w_norm"]
+
+
+@pytest.mark.parametrize("n, drop_last", [(3, True), (0, False)])
+def test_an_epoch_without_a_batch_is_refused(n, drop_last):
+    # before: 3 samples with batch_size 4 and drop_last (or an empty training split) ran "epochs"
+    # that trained nothing and reported them like any other
+    data = _data(5)
+    data = Dataset("toy", data.x_train[:n], data.y_train[:n], data.x_test, data.y_test, n_classes=2)
+    with pytest.raises(NeuroplexError, match="make no batch of 4"):
+        Trainer(MeanRule(), data, epochs=1, batch_size=4, drop_last=drop_last, progress=False, plot=False).fit()
