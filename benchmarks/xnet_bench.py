@@ -58,7 +58,8 @@ def main() -> None:
 
 def classify(name: str, seeds: list[int], time_budget: float, n_components: int | None = None) -> None:
     """XNetClassifier (one tree per class, cross-entropy) on the core's data sets (the split
-    depends on the seed for iris; digits has one fixed split, so its seeds vary only the fit), next to a logistic regression on the same split."""
+    depends on the seed for iris; digits has one fixed split, so its seeds vary only the fit),
+    next to a logistic regression on the same split."""
     import time
     from statistics import median
 
