@@ -106,7 +106,7 @@ class StateMonitor:
 @dataclass
 class SpikeGeneratorGroup:
     """``n`` sources that spike at given steps (Brian2's ``SpikeGeneratorGroup``): one entry
-    per spike in ``indices`` (source), ``steps`` (``round(time/dt)``) and ``sample`` (which of
+    per spike in ``indices`` (source), ``steps`` (``floor(time/dt + 1e-3)``, Brian2's bins) and ``sample`` (which of
     the B networks), int64 arrays."""
 
     name: str
