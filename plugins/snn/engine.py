@@ -194,6 +194,8 @@ class Engine:
             state[f"S{P.index}"] = torch.zeros(P.size, dtype=torch.int32)
             if P.neurons and P.threshold is not None:  # threshold flags, zero-padded for 8-byte reads
                 state[f"SP{P.index}"] = torch.zeros(P.size + 8, dtype=torch.uint8)
+            if any(group.gated and group.post == P.index for group in plan.synapses):
+                state[f"NR{P.index}"] = torch.ones(P.size, dtype=torch.uint8)  # not_refractory after the threshold
             if P.record:
                 capacity = P.size + max(P.size, SPIKE_BUFFER)
                 state[f"OI{P.index}"] = torch.zeros(capacity, dtype=torch.int32)
