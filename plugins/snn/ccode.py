@@ -29,7 +29,7 @@ from neuroplex.codegen import CPrinter, c_helpers
 from neuroplex.errors import ModelError
 
 from . import cbuild
-from .plan import ExplicitUpdate, LinearUpdate, NetworkPlan, PopulationPlan
+from .plan import NEVER, ExplicitUpdate, LinearUpdate, NetworkPlan, PopulationPlan
 
 #: C element type of each buffer role
 CTYPES = {torch.int32: "int32_t", torch.int64: "int64_t", torch.uint8: "uint8_t"}
@@ -233,8 +233,10 @@ class _Generator:
             steps = P.ref_steps if isinstance(P.ref_steps, int) else \
                 f"{self.buffer(f'RF{i}', 'const', tensor=P.ref_steps, ctype='int32_t')}[j]"
             loop.append(f"    const int nr = (k - (int64_t)L{i}[j]) >= {steps};")
-        elif P.refractory == "condition":
-            loop.append(f"    const int nr = !({pr(P.ref_condition)});")
+        elif P.refractory == "condition":  # Brian2: not_refractory = not_refractory or not (cond),
+            # False from a spike on; lastspike NEVER marks a neuron that has left refractoriness
+            loop += [f"    const int nr = (L{i}[j] == {NEVER}) || !({pr(P.ref_condition)});",
+                     f"    if (nr) L{i}[j] = {NEVER};"]
         if isinstance(P.update, LinearUpdate):
             loop += ["    " + x for x in self._linear(P, P.update, old)]
         else:

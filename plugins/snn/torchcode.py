@@ -181,7 +181,10 @@ class _Generator:
             steps = P.ref_steps if isinstance(P.ref_steps, int) else self.const(P.ref_steps, f"RF{i}")
             out.append(f"nr{i} = (k - L{i}) >= {steps}")
         elif P.refractory == "condition":
-            out.append(f"nr{i} = _mask(_rt.logical_not({pr(P.ref_condition)}), {size}, DEVICE)")
+            # Brian2: not_refractory = not_refractory or not (cond), False from a spike on;
+            # lastspike NEVER marks a neuron that has left refractoriness
+            out.append(f"nr{i} = (L{i} == {NEVER}) | _mask(_rt.logical_not({pr(P.ref_condition)}), {size}, DEVICE)")
+            out.append(f"L{i}.masked_fill_(nr{i}, {NEVER})")
         if P.reads("notref"):
             out.append(f"nrf{i} = nr{i}.to({self.dtype})")
         if isinstance(P.update, LinearUpdate):
