@@ -113,6 +113,8 @@ class Registrar:
             key = obj.__name__
         if not key or not isinstance(key, str):
             raise PluginError(f"plugin {self.plugin!r} registered a {self.kind[:-1]} without a name: {obj!r}")
+        if isinstance(aliases, str):  # one alias, not one per character
+            aliases = (aliases,)
         self.items.append(Entry(key, self.kind, obj, self.plugin, tuple(aliases), dict(info)))
 
 

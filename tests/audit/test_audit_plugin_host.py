@@ -4,7 +4,8 @@ Before: a hook implementation under a misspelt name (``register_neuron`` for
 ``register_neurons``) was kept by pluggy and never called, so the plugin loaded as *ok*
 providing nothing (strict mode included); and a plugin registering one name twice (two
 neurons, or a name and another item's alias) kept the last one silently, so
-``load_model(name)`` ran a different model than the first registration."""
+``load_model(name)`` ran a different model than the first registration. ``aliases="shrink"``
+(a string, not a tuple) registered the aliases ``s``, ``h``, ``r``, ``i``, ``n``, ``k``."""
 from __future__ import annotations
 
 import pytest
@@ -73,3 +74,17 @@ def test_a_correct_plugin_still_loads():
     record = host.add_plugin(Fine(), "mine")
     assert record.status == "ok"
     assert host.get("neurons", "shrink").name == "decay"
+
+
+class StringAlias:
+    @hookimpl
+    def register_neurons(self, register):
+        register(_decay("-"), name="decay", aliases="shrink")
+
+
+def test_a_string_alias_is_one_alias():
+    host = PluginHost(entry_points=[], strict=True)
+    host.add_plugin(StringAlias(), "mine")
+    assert host.get("neurons", "shrink").aliases == ("shrink",)
+    with pytest.raises(nx.NeuroplexError):
+        host.get("neurons", "s")
