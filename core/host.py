@@ -11,6 +11,7 @@ registering one name for one kind of item is a :class:`PluginConflictError` nami
 """
 from __future__ import annotations
 
+import difflib
 import importlib.metadata as md
 import inspect
 import logging
@@ -112,6 +113,8 @@ class Registrar:
             key = obj.__name__
         if not key or not isinstance(key, str):
             raise PluginError(f"plugin {self.plugin!r} registered a {self.kind[:-1]} without a name: {obj!r}")
+        if isinstance(aliases, str):  # one alias, not one per character
+            aliases = (aliases,)
         self.items.append(Entry(key, self.kind, obj, self.plugin, tuple(aliases), dict(info)))
 
 
@@ -199,8 +202,26 @@ class PluginHost:
         record.module = module
         try:
             self.pm.register(module, name=record.name)
+            self._check_hook_names(module, record.name)
         except Exception as exc:  # noqa: BLE001 - PluginValidationError and friends
+            if self.pm.is_registered(module):
+                self.pm.unregister(module)
             self._fail(record, exc, "validate")
+
+    def _check_hook_names(self, module: Any, plugin: str) -> None:
+        """Refuse a hook implementation that no neuroplex hook specifies (a misspelt hook name).
+
+        pluggy keeps such an implementation and never calls it, so a plugin whose
+        ``register_neuron`` (for ``register_neurons``) would load as *ok* providing nothing.
+        """
+        for caller in self.pm.get_hookcallers(module) or []:
+            if caller.has_spec() or all(impl.optionalhook for impl in caller.get_hookimpls()
+                                        if impl.plugin_name == plugin):
+                continue
+            known = [name for name in vars(hookspecs) if name.startswith(("register_", "neuroplex_"))]
+            close = difflib.get_close_matches(caller.name, known, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f"; the hooks are: {', '.join(sorted(known))}"
+            raise PluginError(f"plugin {plugin!r} implements {caller.name!r}, which is not a neuroplex hook{hint}")
 
     def _register_items(self, record: PluginRecord) -> None:
         staged: list[Entry] = []
@@ -229,13 +250,19 @@ class PluginHost:
         return {arg: available[arg] for arg in impl.argnames if arg in available}
 
     def _commit(self, record: PluginRecord, items: list[Entry]) -> None:
+        staged: dict[tuple[str, str], Entry] = {}
         for item in items:  # check all first: all-or-nothing per plugin
-            for key in (item.name, *item.aliases):
+            for key in dict.fromkeys((item.name, *item.aliases)):
                 owner = self._owner(item.kind, key)
                 if owner is not None:
                     raise PluginConflictError(
                         f"{item.kind[:-1]} name {key!r} is registered by both plugin {owner!r} "
                         f"and plugin {record.name!r}")
+                first = staged.setdefault((item.kind, key), item)
+                if first is not item:  # the later one would silently replace the earlier
+                    raise PluginConflictError(
+                        f"{item.kind[:-1]} name {key!r} is registered twice by plugin {record.name!r} "
+                        f"(for {first.obj!r} and {item.obj!r})")
         for item in items:
             self.registry[item.kind][item.name] = item
             for alias in item.aliases:

@@ -435,7 +435,8 @@ class _Builder:
             local: dict[str, str] = {}
             kl = r.getKineticLaw() if r.isSetKineticLaw() else None
             if kl is not None:
-                for lp in list(kl.getListOfParameters()) + (list(kl.getListOfLocalParameters()) if self.level >= 3 else []):
+                # in L3 libsbml lists the local parameters under both names: read them once
+                for lp in (kl.getListOfLocalParameters() if self.level >= 3 else kl.getListOfParameters()):
                     name = _unique(f"{rid}_{lp.getId()}", self.taken)
                     local[lp.getId()] = name
                     local_meta[name] = [rid, lp.getId()]

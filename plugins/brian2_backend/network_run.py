@@ -20,7 +20,7 @@ import torch
 
 from neuroplex.errors import NeuroplexError
 from neuroplex.plugins.snn import Network as SpikingNetwork
-from neuroplex.plugins.snn import TimedArray, population_rate, population_spikes
+from neuroplex.plugins.snn import TimedArray, population_rate, population_spikes, timestep
 from neuroplex.solution import Solution, SpikeTrain, Status
 
 from .continuation import check_start, end_state, load_groups
@@ -76,7 +76,7 @@ def run_network(net: Any, t_span: tuple[float, float], *, dt: float | None, meth
                                  f"run to continue it (no run to continue; t_span starts at {t0})")
         start = net.end_state
         first = check_start(start, dt, t0, net.name)
-    n_steps = int(round(t1 / dt)) - first
+    n_steps = timestep(t1, dt) - first
     if n_steps < 0:
         raise NeuroplexError(f"network {net.name!r}: t_span {t_span} ends before it starts")
     wall0 = _time.perf_counter()

@@ -90,7 +90,8 @@ def _refractory(value: Any, threshold: str, model: str, units: bool, names: Iter
     """``None`` (no refractory period), a duration (a quantity, ``"5 ms"``, or SI seconds with
     ``units=False``), a parameter name, a condition string (``"v > -55*mV"``; unit names
     other than the model's ``names`` become SI values), or ``"threshold"`` meaning
-    'refractory while the threshold condition holds' (one spike per upward crossing)."""
+    'refractory from a spike until the threshold condition is false' (Brian2's meaning of a
+    condition: one spike per upward crossing)."""
     names = set(names)
     if value is None or value is False:
         return None

@@ -4,7 +4,7 @@ and the benchmark builders. This module's names are the plugin's public API; oth
 use these, not the submodules."""
 from .builders import BUILDERS, cobahh, cuba, cuba_from_instance, poisson_trains, song_neuron, song_stdp
 from .elements import (PoissonGroup, PoissonInput, Population, SpikeGeneratorGroup, StateMonitor, Synapses,
-                       TimedArray)
+                       TimedArray, timestep)
 from .engine import BACKENDS, Engine
 from .integrators import METHODS, build_step
 from .network import Network
@@ -17,4 +17,4 @@ __all__ = ["BACKENDS", "BUILDERS", "METHODS", "Engine", "Network", "PoissonGroup
            "SpikeGeneratorGroup", "StateMonitor", "SynapseModel", "Synapses", "TimedArray", "build_step", "cobahh",
            "cuba", "cuba_from_instance", "parse_statement", "poisson_trains", "population_rate", "population_spikes",
            "song_neuron", "song_stdp", "spike_stats", "stdp_additive", "stdp_multiplicative", "synapse_from_equations",
-           "triplet_stdp"]
+           "timestep", "triplet_stdp"]

@@ -23,6 +23,7 @@ from neuroplex.host import get_neuron
 from neuroplex.ir import Event, ModelIR, Parameter, State
 from neuroplex.units import QuantityLike, to_si
 
+from .elements import timestep
 from .network import Network
 from .plasticity import SynapseModel, stdp_additive
 
@@ -155,7 +156,7 @@ def poisson_trains(n: int, rate: float, duration: float, *, dt: float = 0.1 * ms
     ``PoissonGroup`` draws them (a spike in a step iff ``rand() < rate dt``), for a
     :meth:`Network.add_spike_generator` that both engines then see identically."""
     rng = np.random.default_rng(seed)
-    n_steps = int(round(duration / dt))
+    n_steps = timestep(duration, dt)
     idx, times, sample = [], [], []
     for b in range(batch):
         for k0 in range(0, n_steps, 10000):

@@ -29,7 +29,7 @@ from neuroplex.codegen import CPrinter, c_helpers
 from neuroplex.errors import ModelError
 
 from . import cbuild
-from .plan import ExplicitUpdate, LinearUpdate, NetworkPlan, PopulationPlan
+from .plan import NEVER, ExplicitUpdate, LinearUpdate, NetworkPlan, PopulationPlan
 
 #: C element type of each buffer role
 CTYPES = {torch.int32: "int32_t", torch.int64: "int64_t", torch.uint8: "uint8_t"}
@@ -146,6 +146,8 @@ class _Generator:
                 self.buffer(f"L{P.index}", "state", f"L{P.index}", ctype="int32_t")
                 if P.threshold is not None:
                     self.buffer(f"SP{P.index}", "state", f"SP{P.index}", ctype="uint8_t")
+                if P.index in self._gated_posts():
+                    self.buffer(f"NR{P.index}", "state", f"NR{P.index}", ctype="uint8_t")
             else:
                 self.buffer(f"R{P.index}", "call", f"R{P.index}")
                 self.buffer(f"PR{P.index}", "const", tensor=P.spike_prob)
@@ -231,8 +233,10 @@ class _Generator:
             steps = P.ref_steps if isinstance(P.ref_steps, int) else \
                 f"{self.buffer(f'RF{i}', 'const', tensor=P.ref_steps, ctype='int32_t')}[j]"
             loop.append(f"    const int nr = (k - (int64_t)L{i}[j]) >= {steps};")
-        elif P.refractory == "condition":
-            loop.append(f"    const int nr = !({pr(P.ref_condition)});")
+        elif P.refractory == "condition":  # Brian2: not_refractory = not_refractory or not (cond),
+            # False from a spike on; lastspike NEVER marks a neuron that has left refractoriness
+            loop += [f"    const int nr = (L{i}[j] == {NEVER}) || !({pr(P.ref_condition)});",
+                     f"    if (nr) L{i}[j] = {NEVER};"]
         if isinstance(P.update, LinearUpdate):
             loop += ["    " + x for x in self._linear(P, P.update, old)]
         else:
@@ -244,7 +248,10 @@ class _Generator:
         # a scan listing the flagged neurons eight flags at a time
         cond = CPrinter(self._names(P, "n"), self.dtype)(P.threshold)
         test = f"nr && ({cond})" if P.refractory != "none" else cond
-        loop += [f"    SP{i}[j] = (uint8_t)({test});", "}"]
+        loop += [f"    SP{i}[j] = (uint8_t)({test});"]
+        if i in self._gated_posts():  # not_refractory after the threshold, read by the synapses
+            loop.append(f"    NR{i}[j] = (uint8_t)(nr && !SP{i}[j]);")
+        loop.append("}")
         scan = [f"for (int64_t j0 = 0; j0 < {size}; j0 += 8) {{", "    uint64_t flags;",
                 f"    memcpy(&flags, SP{i} + j0, 8);", "    if (!flags) continue;",
                 f"    for (int64_t j = j0; j < j0 + 8 && j < {size}; ++j) if (SP{i}[j]) S{i}[ns{i}++] = (int32_t)j;",
@@ -290,14 +297,20 @@ class _Generator:
         return out
 
     # --------------------------------------------------------------- synapses
+    def _gated_posts(self) -> set[int]:
+        """Populations whose synapses write a state clamped while refractory (:func:`.plan.gated_rows`)."""
+        return {group.post for group in self.plan.synapses if group.gated}
+
     def _synapses(self, g: int, group: Any) -> list[str]:
         a, b = self.plan.pops[group.pre], self.plan.pops[group.post]
         rp = self.buffer(f"RP{g}", "const", tensor=group.rowptr)
         tg = self.buffer(f"TG{g}", "const", tensor=group.target)
         w = self.buffer(f"W{g}", "const", tensor=group.weight)
+        gate = f"if (NR{b.index}[x % {b.size}]) " if group.gated else ""  # Brian2's conditional write
         loop = [f"for (int64_t s = 0; s < ns{a.index}; ++s) {{", f"    const int64_t i = S{a.index}[s];"]
         if group.delay is None:
-            loop += [f"    for (int64_t e = {rp}[i]; e < {rp}[i + 1]; ++e) Y{b.index}[{tg}[e]] += {w}[e];", "}"]
+            loop += [f"    for (int64_t e = {rp}[i]; e < {rp}[i + 1]; ++e) {{ const int64_t x = {tg}[e]; "
+                     f"{gate}Y{b.index}[x] += {w}[e]; }}", "}"]
             return loop
         span = len(b.states) * b.size
         dl = self.buffer(f"DL{g}", "const", tensor=group.delay)
@@ -305,7 +318,7 @@ class _Generator:
         loop += [f"    for (int64_t e = {rp}[i]; e < {rp}[i + 1]; ++e)",
                  f"        D{g}[((k + {dl}[e]) % {group.slots}) * {span} + {tg}[e]] += {w}[e];", "}",
                  "{", f"    real *restrict cur = D{g} + (k % {group.slots}) * {span};",
-                 f"    for (int64_t x = 0; x < {span}; ++x) {{ Y{b.index}[x] += cur[x]; cur[x] = 0; }}", "}"]
+                 f"    for (int64_t x = 0; x < {span}; ++x) {{ {gate}Y{b.index}[x] += cur[x]; cur[x] = 0; }}", "}"]
         return loop
 
     # ------------------------------------------------------------------ reset

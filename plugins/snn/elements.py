@@ -13,6 +13,20 @@ from neuroplex.ir import ModelIR
 
 from .plasticity import SynapseModel
 
+#: Brian2's ``Clock.epsilon_dt``: a time this close to a grid point (in units of dt) is on it
+EPSILON_DT = 1e-4
+
+
+def timestep(t: float, dt: float) -> int:
+    """The step count of a run to time ``t`` on a clock of step ``dt``, as Brian2's
+    ``Clock._calc_timestep`` counts it: ``round(t/dt)`` when that grid point is within
+    ``1e-4 dt`` of ``t``, else rounded up, so that the step holding ``t`` is simulated
+    (a run of 1.234 ms at dt 0.1 ms takes 13 steps, one of 0.25 ms 3)."""
+    k = int(np.round(t / dt))
+    if k * dt == t or abs(k * dt - t) / dt <= EPSILON_DT:
+        return k
+    return int(np.ceil(t / dt))
+
 #: numbers given per neuron, synapse or spike: a scalar, a sequence, a numpy array or a tensor
 ArrayLike = Union[float, Sequence[float], np.ndarray, torch.Tensor]
 
@@ -106,7 +120,7 @@ class StateMonitor:
 @dataclass
 class SpikeGeneratorGroup:
     """``n`` sources that spike at given steps (Brian2's ``SpikeGeneratorGroup``): one entry
-    per spike in ``indices`` (source), ``steps`` (``round(time/dt)``) and ``sample`` (which of
+    per spike in ``indices`` (source), ``steps`` (``floor(time/dt + 1e-3)``, Brian2's bins) and ``sample`` (which of
     the B networks), int64 arrays."""
 
     name: str

@@ -29,6 +29,7 @@ from neuroplex.errors import NeuroplexError
 from neuroplex.solution import Solution
 
 from . import cbuild, ccode, torchcode
+from .elements import timestep
 from .plan import NEVER, NetworkPlan, make_plan
 from .plastic_runtime import PlasticSynapses
 from .results import RunOutput, solution
@@ -88,10 +89,11 @@ class Engine:
     # -------------------------------------------------------------------- run
     def run(self, duration: float, *, progress: bool = False, seed: int | None = None,
             chunk: int | None = None, start: dict[str, object] | None = None) -> Solution:
-        """Run ``round(duration/dt)`` steps from the initial state, or from ``start`` (an
-        :attr:`end_state` of an earlier run of the same network: the torch code only); a
-        Solution. Afterwards :attr:`end_state` holds where the run ended."""
-        n_steps = int(round(float(duration) / self.dt))
+        """Run ``timestep(duration, dt)`` steps (Brian2's count: the step holding ``duration``
+        included) from the initial state, or from ``start`` (an :attr:`end_state` of an earlier
+        run of the same network: the torch code only); a Solution. Afterwards :attr:`end_state`
+        holds where the run ended."""
+        n_steps = timestep(float(duration), self.dt)
         if n_steps < 0:
             raise NeuroplexError(f"duration must be >= 0, not {duration}")
         plan, dev = self.plan, self.device
@@ -194,6 +196,8 @@ class Engine:
             state[f"S{P.index}"] = torch.zeros(P.size, dtype=torch.int32)
             if P.neurons and P.threshold is not None:  # threshold flags, zero-padded for 8-byte reads
                 state[f"SP{P.index}"] = torch.zeros(P.size + 8, dtype=torch.uint8)
+            if any(group.gated and group.post == P.index for group in plan.synapses):
+                state[f"NR{P.index}"] = torch.ones(P.size, dtype=torch.uint8)  # not_refractory after the threshold
             if P.record:
                 capacity = P.size + max(P.size, SPIKE_BUFFER)
                 state[f"OI{P.index}"] = torch.zeros(capacity, dtype=torch.int32)

@@ -108,7 +108,8 @@ class Network:
                             sample: ArrayLike | None = None,
                             record_spikes: bool = False) -> SpikeGeneratorGroup:
         """Add ``n`` sources spiking at ``times`` (seconds; source ``indices[k]`` at ``times[k]``),
-        Brian2's ``SpikeGeneratorGroup``. A time falls in step ``round(time/dt)``. ``sample``:
+        Brian2's ``SpikeGeneratorGroup``. A time falls in step ``floor(time/dt + 1e-3)``, as in Brian2
+        (the step whose interval holds it; the shift keeps a time on the grid in its own step). ``sample``:
         which network each spike belongs to (default: the same spikes in every network)."""
         self._check_name(name)
         idx = np.asarray(indices, dtype=np.int64).ravel()
@@ -119,7 +120,7 @@ class Network:
             raise NeuroplexError(f"spike generator {name!r}: index outside 0..{n - 1}")
         if idx.size and (not np.isfinite(t).all() or t.min() < 0):
             raise NeuroplexError(f"spike generator {name!r}: times must be finite and >= 0")
-        steps = np.rint(t / self.dt).astype(np.int64)
+        steps = np.floor((t + 1e-3 * self.dt) / self.dt).astype(np.int64)  # Brian2's _timebins
         if sample is None:
             ss = np.repeat(np.arange(self.batch), idx.size)
             idx, steps = np.tile(idx, self.batch), np.tile(steps, self.batch)
@@ -168,7 +169,7 @@ class Network:
         per pair, Brian2's ``connect(p=...)``) or ``in_degree`` (each post neuron draws that
         many distinct pre neurons). ``pre_range``/``post_range`` restrict to index ranges
         ``[a, b)`` (e.g. the excitatory part). Random connectivity differs per sample and is
-        reproducible from ``seed``. ``weight``: scalar or per synapse; ``delay``: steps
+        reproducible from ``seed``. ``weight``: scalar or per synapse; ``delay``: whole steps of dt
         (scalar or per synapse), default none.
         """
         name = name or f"{pre}_{post}_{target}_{len(self.synapses)}"
@@ -183,8 +184,8 @@ class Network:
         if explicit := (i is not None or j is not None):
             if i is None or j is None or p is not None or in_degree is not None:
                 raise NeuroplexError(f"synapses {name!r}: give i and j together, without p/in_degree")
-            ii = np.asarray(i, dtype=np.int64).ravel()
-            jj = np.asarray(j, dtype=np.int64).ravel()
+            ii = _whole(i, name, "i").ravel()
+            jj = _whole(j, name, "j").ravel()
             if ii.shape != jj.shape:
                 raise NeuroplexError(f"synapses {name!r}: i has {ii.size} entries, j has {jj.size}")
             if sample is None:  # the same list in every sample
@@ -194,7 +195,7 @@ class Network:
                                  np.tile(np.asarray(x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else x),
                                          self.batch) for x in (weight, delay))
             else:
-                ss = np.asarray(sample, dtype=np.int64).ravel()
+                ss = _whole(sample, name, "sample").ravel()
         else:
             rng = np.random.default_rng(seed)
             parts = [_random_connect(rng, a0, a1, b0, b1, p, in_degree, pre == post and not autapses)
@@ -208,7 +209,8 @@ class Network:
         if n_syn and (ss.min() < 0 or ss.max() >= self.batch):
             raise NeuroplexError(f"synapses {name!r}: sample index outside 0..{self.batch - 1}")
         w = _per_synapse(weight, n_syn, np.float64, name, "weight", explicit)
-        d = None if delay is None else _per_synapse(delay, n_syn, np.int64, name, "delay", explicit)
+        d = None if delay is None else _per_synapse(_whole(delay, name, "delay (in steps of dt)"), n_syn, np.int64,
+                                                    name, "delay", explicit)
         if d is not None and n_syn and d.min() < 0:
             raise NeuroplexError(f"synapses {name!r}: negative delay")
         if model is not None:
@@ -503,6 +505,24 @@ def _per_synapse(value: Any, n: int, dtype: Any, name: str, what: str, explicit:
     if arr.size != n:
         raise NeuroplexError(f"synapses {name!r}: {what} has {arr.size} entries for {n} synapses")
     return arr
+
+
+def _whole(value: Any, name: str, what: str) -> np.ndarray:
+    """``value`` as int64, refusing what is not a whole number (casting would truncate it).
+
+    A delay of ``2e-3`` (seconds, Brian2's way) or ``0.0029 / 1e-4`` (28.999999999999996)
+    would otherwise become 0 or 28 steps; values within 1e-9 of a whole number are rounded.
+    """
+    arr = np.asarray(_np(value))
+    if arr.dtype.kind in "iub":
+        return arr.astype(np.int64)
+    num = arr.astype(np.float64)
+    whole = np.round(num)
+    bad = ~np.isfinite(num) | (np.abs(num - whole) > 1e-9 * np.maximum(1.0, np.abs(whole)))
+    if bad.any():
+        raise NeuroplexError(f"synapses {name!r}: {what} must be whole numbers; got {num.ravel()[bad.ravel()][0]!r}"
+                             + (" (a delay counts steps of dt: give round(delay_s / dt))" if "delay" in what else ""))
+    return whole.astype(np.int64)
 
 
 def _is_scalar(value: Any) -> bool:

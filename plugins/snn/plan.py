@@ -32,7 +32,7 @@ from neuroplex.ir import ModelIR
 from neuroplex.functions import exprel_torch as torch_exprel
 
 from .elements import PoissonGroup, Population, SpikeGeneratorGroup, TimedArray
-from .integrators import DT, NOTREF, ExplicitStep, LinearStep, build_step, substitute_assignments
+from .integrators import DT, NOTREF, ExplicitStep, LinearStep, build_step, clamped_states, substitute_assignments
 
 from .plasticity import SynapseModel
 
@@ -169,6 +169,7 @@ class SynapseGroup:
     weight: torch.Tensor  # float64 (nnz,)
     delay: torch.Tensor | None  # int64 (nnz,) or None
     slots: int = 1  # ring-buffer slots (max delay + 1)
+    gated: bool = False  # the target is clamped while refractory: see :func:`gated_rows`
 
 
 @dataclass
@@ -517,11 +518,24 @@ def _synapse_groups(net: Network, plan: NetworkPlan) -> list[SynapseGroup]:
         rowptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=a.size))]).astype(np.int64)
         group = SynapseGroup(a.index, b.index, torch.from_numpy(rowptr), torch.from_numpy(flat[order].astype(np.int64)),
                              torch.from_numpy(np.asarray(syn.weight, dtype=np.float64)[order]), None)
+        group.gated = b.states.index(syn.target) in gated_rows(b)
         if syn.delay is not None and int(syn.delay.max()) > 0:
             group.delay = torch.from_numpy(syn.delay[order].astype(np.int64))
             group.slots = int(syn.delay.max()) + 1
         out.append(group)
     return out
+
+
+def gated_rows(P: PopulationPlan) -> list[int]:
+    """The state rows of ``P`` that the synapses slot may change only where the neuron is not
+    refractory: the states clamped while refractory (Brian2's ``(unless refractory)``), which
+    Brian2 gives a conditional write on ``not_refractory``, so that ``on_pre: v += w`` (and a
+    ``PoissonInput`` or ``on_post`` onto ``v``) has no effect on a neuron that is refractory,
+    or that spiked in this step."""
+    if not P.neurons or P.refractory == "none" or P.model is None:
+        return []
+    clamped = set(clamped_states(P.model))
+    return [r for r, s in enumerate(P.states) if s in clamped]
 
 
 def _plastic_groups(net: Network, plan: NetworkPlan) -> list[PlasticGroup]:

@@ -20,7 +20,7 @@ import torch
 
 from neuroplex.codegen import TorchPrinter, build_function
 
-from .plan import NEVER, ExplicitUpdate, LinearUpdate, NetworkPlan, PopulationPlan
+from .plan import NEVER, ExplicitUpdate, LinearUpdate, NetworkPlan, PopulationPlan, gated_rows
 
 __all__ = ["TorchProgram", "generate", "NEVER"]
 
@@ -99,6 +99,10 @@ class _Generator:
             if P.record:
                 body += [f"if i{P.index}.numel() > 0:", f"    REC[{P.index}][0].append(k)",
                          f"    REC[{P.index}][1].append(i{P.index})"]
+        gated = self._gated()
+        for i, rows in gated.items():  # Brian2's conditional write: kept where refractory, below
+            size = plan.pops[i].size
+            body += [f"keep{i}_{r} = Y{i}[{r * size}:{(r + 1) * size}].clone()" for r in rows]
         for g, group in enumerate(plan.synapses):
             body += self._synapses(g, group)
         # Brian2's synapses slot: on_pre pathways (order -1), PoissonInput (0), on_post (+1)
@@ -116,12 +120,34 @@ class _Generator:
                         f"torch.binomial(PIN{q}, PIP{q}, generator=GENR) * {inp.weight!r})")
         for g, group in enumerate(plan.plastic):
             body += [f"if i{group.post}.numel() > 0:", f"    PL{g}.on_post(tt, i{group.post}, Y{group.post})"]
+        for i, rows in gated.items():
+            size = plan.pops[i].size
+            body += [f"ok{i} = nr{i}.clone()", f"ok{i}[i{i}] = False"]  # a neuron that spiked now is refractory
+            body += [f"Y{i}[{r * size}:{(r + 1) * size}] = torch.where(ok{i}, Y{i}[{r * size}:{(r + 1) * size}], "
+                     f"keep{i}_{r})" for r in rows]
         for P in plan.pops:
             if P.neurons:
                 body += self._reset(P)
         lines = self.pre + ["for kk in range(n):", "    k = k0 + kk"] + ["    " + x for x in body]
         fn = build_function("neuroplex_steps", ["k0", "n", "S", "C", "R", "TIX", "REC"], lines, glob)
         return TorchProgram(fn.__source__, fn, self.consts)
+
+    def _gated(self) -> dict[int, list[int]]:
+        """Population index -> the rows the synapses slot writes that are clamped while
+        refractory (:func:`.plan.gated_rows`): static synapses, plastic ones, PoissonInputs."""
+        plan = self.plan
+        out: dict[int, list[int]] = {}
+        for P in plan.pops:
+            rows = set(gated_rows(P))
+            if not rows:
+                continue
+            hit = {int(g.target[0]) // P.size for g in plan.synapses if g.post == P.index and g.gated and g.target.numel()}
+            hit |= {inp.row for inp in plan.poisson_inputs if inp.pop == P.index}
+            if any(g.post == P.index for g in plan.plastic):
+                hit |= rows
+            if rows & hit:
+                out[P.index] = sorted(rows & hit)
+        return out
 
     def _names(self, P: PopulationPlan, states: dict[int, str], at: str = "") -> dict[str, str]:
         names = {}
@@ -155,7 +181,10 @@ class _Generator:
             steps = P.ref_steps if isinstance(P.ref_steps, int) else self.const(P.ref_steps, f"RF{i}")
             out.append(f"nr{i} = (k - L{i}) >= {steps}")
         elif P.refractory == "condition":
-            out.append(f"nr{i} = _mask(_rt.logical_not({pr(P.ref_condition)}), {size}, DEVICE)")
+            # Brian2: not_refractory = not_refractory or not (cond), False from a spike on;
+            # lastspike NEVER marks a neuron that has left refractoriness
+            out.append(f"nr{i} = (L{i} == {NEVER}) | _mask(_rt.logical_not({pr(P.ref_condition)}), {size}, DEVICE)")
+            out.append(f"L{i}.masked_fill_(nr{i}, {NEVER})")
         if P.reads("notref"):
             out.append(f"nrf{i} = nr{i}.to({self.dtype})")
         if isinstance(P.update, LinearUpdate):

@@ -6,8 +6,11 @@ Brian2's semantics in continuous time, per sample of a batch:
   sample is refractory on ``[t_s, t_s + duration)``; its clamped states have zero derivative
   and its events cannot fire. The end time is an extra (hidden) event column ``t - t_end``,
   located exactly, so a step never integrates across it with the wrong right-hand side;
-* a **condition** (a relation of states/parameters, e.g. ``v > v_th``): the sample is
-  refractory while the condition holds.
+* a **condition** (one relation of states/parameters, e.g. ``v > v_th``): Brian2's
+  ``not_refractory = not_refractory or not (cond)``: refractory from a spike (when the
+  condition holds after the reset) until the condition turns false, located exactly as an
+  extra hidden event column (``b - a`` for ``a > b``); a sample that never spiked is not
+  refractory, whatever the condition. Conditions combining relations are refused.
 
 :class:`Refractory` wraps the right-hand side and the :class:`~.events.EventSpec` of a model.
 """
@@ -60,6 +63,11 @@ class Refractory:
         b = y.shape[0]
         if self.is_condition:
             self._cond = _compile(model, ref, "condition")
+            if not isinstance(ref, (sympy.StrictGreaterThan, sympy.GreaterThan, sympy.StrictLessThan, sympy.LessThan)):
+                raise SolverError(f"refractory condition {ref} of model {model.name!r}: the torch solver takes one "
+                                  f"relation (a > b, a < b, ...); run a Network on the engine or solver='brian2'")
+            ends = ref.rhs - ref.lhs if isinstance(ref, (sympy.StrictGreaterThan, sympy.GreaterThan)) else ref.lhs - ref.rhs
+            self._ends = _compile(model, ends, "duration")  # crosses 0 upwards where the condition turns false
         else:
             dur = _compile(model, ref, "duration")(t, y, p, u)
             self.duration = dur.expand(b).to(y.dtype)
@@ -70,8 +78,6 @@ class Refractory:
 
     def mask(self, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """``(B,)`` bool: which samples are refractory now."""
-        if self.is_condition:
-            return self._cond(t, y, self.p, self.u)
         return self.active
 
     def rhs(self, f: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> Callable[..., torch.Tensor]:
@@ -95,27 +101,27 @@ class Refractory:
             cols = g0(t, y)
             m = self.mask(t, y)
             cols = torch.where(m[:, None], -torch.ones_like(cols), cols)
-            if self.is_condition:
-                return cols
-            end = torch.where(self.active, t - self.until, -torch.ones_like(t))
+            ends = self._ends(t, y, self.p, self.u) if self.is_condition else t - self.until
+            end = torch.where(self.active, ends, -torch.ones_like(t))
             return torch.cat([cols, end[:, None]], -1)
 
         def apply(t: torch.Tensor, y: torch.Tensor, fired: torch.Tensor) -> torch.Tensor:
             if apply0 is not None:
                 y = apply0(t, y, fired[:, :k])
-            if not self.is_condition:
-                spiked = fired[:, :k].any(-1) & (self.duration > 0)
-                ended = fired[:, k] & ~spiked
+            spiked = fired[:, :k].any(-1)
+            if self.is_condition:  # refractory from the spike while the condition holds after the reset
+                spiked = spiked & self._cond(t, y, self.p, self.u)
+            else:
+                spiked = spiked & (self.duration > 0)
                 self.until = torch.where(spiked, t + self.duration, self.until)
-                self.active = (self.active | spiked) & ~ended
+            ended = fired[:, k] & ~spiked
+            self.active = (self.active | spiked) & ~ended
             return y
 
-        if self.is_condition:
-            return EventSpec(g, spec.bisect, spec.terminal, apply)
         false = torch.zeros(1, dtype=torch.bool, device=spec.bisect.device)
         return EventSpec(g, torch.cat([spec.bisect, false]), torch.cat([spec.terminal, false]), apply)
 
     @property
     def hidden_columns(self) -> int:
         """Event columns added after the model's own (not spikes)."""
-        return 0 if self.is_condition else 1
+        return 1

@@ -5,12 +5,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import pytest
 import torch
 
 import neuroplex
 from neuroplex.testing import require_data
-from neuroplex.units import mV
+from neuroplex.units import mV, ms
 
 TAU, E_L, V_TH, V_R = 20e-3, -49e-3, -50e-3, -60e-3
 FREE = TAU * math.log((V_R - E_L) / (V_TH - E_L))  # time from reset to threshold: 47.958 ms
@@ -60,11 +59,19 @@ def test_no_refractory_fires_at_the_free_period() -> None:
 
 
 def test_condition_refractory_blocks_events_and_holds_clamped_states() -> None:
-    """Refractory while v > -55 mV: v crosses -55 mV on the way up and is then held there,
-    so the threshold (-50 mV) is never reached."""
+    """Brian2's ``refractory="v > -55*mV"``: refractory from a spike until v <= -55 mV. A
+    neuron that has not spiked is not refractory (it fires at -50 mV, where the old reading,
+    "refractory while v > -55 mV", held it at -55 mV without a spike); after the reset to
+    -60 mV the condition is false at once, so it fires at the free period, as on Brian2. With
+    the condition still true after the reset (v > -65 mV), v is held there: one spike."""
+    free = neuroplex.simulate(neuroplex.get_neuron("lif")(refractory=0 * ms, E_l=-49 * mV), (0.0, 0.2),
+                              solver="torch", method="dopri5")
     lif = neuroplex.get_neuron("lif")(refractory="v > -55*mV", E_l=-49 * mV)
     sol = neuroplex.simulate(lif, (0.0, 0.2), solver="torch", method="dopri5", n_points=201)
-    assert len(sol.spikes) == 0
-    v = sol.ys[0, :, 0]
-    assert float(v.max()) == pytest.approx(-0.055, abs=1e-5)  # held at the condition boundary
+    assert len(sol.spikes) == len(free.spikes) == 4
+    assert torch.allclose(sol.spikes.time, free.spikes.time, atol=1e-9)
+    held = neuroplex.get_neuron("lif")(refractory="v > -65*mV", E_l=-49 * mV)
+    sol = neuroplex.simulate(held, (0.0, 0.2), solver="torch", method="dopri5", n_points=201)
+    assert len(sol.spikes) == 1
+    assert torch.allclose(sol.ys[0, 50:, 0], torch.tensor(-0.06, dtype=torch.float64))  # clamped at the reset
     assert (sol.status == 0).all()
