@@ -42,6 +42,11 @@ class EquilibriumSettings:
     dt_max: float | None = None
     max_steps: int = 100_000
     check_every: int = 5
+    #: ``"distance"``: a sample is SUCCESS only when its Newton correction is within
+    #: ``distance_atol + distance_rtol * |y|`` too (:mod:`.distance`); ``"residual"``: the residual alone
+    accept: str = "distance"
+    distance_rtol: float = 1e-3
+    distance_atol: float = 1e-6
 
 
 @dataclass

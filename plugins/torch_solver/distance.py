@@ -1,0 +1,133 @@
+"""Distance acceptance of equilibria (``accept="distance"``, the default of ``equilibrate``).
+
+A residual below ``tol`` says how fast a state still moves, not how far it is from the fixed
+point: ``y' = -1e-7 (y - 5)`` at ``y = 0`` has residual ``5e-7``. So after a method returns,
+each SUCCESS sample's Newton correction ``dy = -J^+ g`` (``g`` the residual function, ``J``
+its Jacobian: the model's own where it has one, else autograd, one batched pass) must satisfy
+``|dy_i| <= distance_atol + distance_rtol * |y_i|`` for every state ``i``. The correction is
+the least-squares one of :func:`neuroplex.newton.least_squares_correction`, the SBML
+steady-state solver's fallback: a conservation law or a state that never moves (a singular
+``J``, ``c^T g = 0``) adds no distance, while a residual with a part outside the range of
+``J`` beyond rounding (a drift with no fixed point nearby, or a mode slower than the dtype
+resolves next to the fastest: singular values below ``n * eps * s_max`` count as zero) fails.
+
+Samples that fail resume the method from where they are, with the residual tolerance scaled
+down by how far off they were (at most ``ROUNDS`` times, within the iterations or steps left
+of ``max_iter``/``max_steps``); those still failing end ``NOT_CONVERGED`` with the distance in
+``meta["reasons"]``. The check is one Jacobian and one batched SVD per call (not per
+iteration); the resumed runs keep the autograd graph, as the methods do.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Callable
+
+import torch
+
+from neuroplex.dynamics import Dynamics
+from neuroplex.integration import Rhs
+from neuroplex.newton import least_squares_correction
+from neuroplex.solution import Status
+
+from .equilibrium import EquilibriumProblem, EquilibriumResult, EquilibriumSettings
+from .rosenbrock import batched_jacobian
+
+#: the acceptance tests of ``TorchSolver(accept=...)``: residual and distance, or the residual alone
+ACCEPT = ("distance", "residual")
+#: resumptions of the samples whose distance is too large
+ROUNDS = 3
+#: the part of the residual outside the range of ``J`` counts as rounding (a conservation law)
+#: up to this many ulps of ``(|J| |y|)_i + |g_i|`` per entry; above, no fixed point is near
+NOISE_ULPS = 1e3
+
+Solve = Callable[[EquilibriumProblem, torch.Tensor, EquilibriumSettings], EquilibriumResult]
+
+
+def residual_function(dyn: Dynamics, p: torch.Tensor, u: torch.Tensor | None, method: str) -> Rhs:
+    """``g(t, y)`` whose zero ``method`` looks for: ``rhs`` for ``ode`` and for the default map
+    ``y + rhs`` (the model's analytic Jacobian rides along as ``g.jacobian``), else
+    ``F(y) - y`` of the model's own ``fixed_point_map``."""
+    if method == "ode" or type(dyn).fixed_point_map is Dynamics.fixed_point_map:
+        return dyn.rhs_bound(p, u)
+
+    def g(t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return dyn.fixed_point_map(y, p, u) - y
+
+    return g
+
+
+def newton_distance(g: Rhs, y: torch.Tensor, rtol: float, atol: float,
+                    mode: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(ratio, dist)`` per sample: ``max_i |dy_i| / (atol + rtol |y_i|)`` (accepted where
+    ``<= 1``) and ``max_i |dy_i|``; both ``inf`` where ``J`` or ``g`` is not finite or ``g`` has
+    a part outside the range of ``J`` beyond rounding. ``mode``: :func:`.rosenbrock.batched_jacobian`'s cache."""
+    y = y.detach()
+    t = torch.zeros(y.shape[0], dtype=y.dtype, device=y.device)
+    jac = batched_jacobian(g, t, y, mode)[0].detach()
+    with torch.no_grad():
+        f = g(t, y)
+        finite = torch.isfinite(jac).flatten(1).all(-1) & torch.isfinite(f).all(-1)
+        jac, f = torch.nan_to_num(jac), torch.nan_to_num(f)
+        # rounding of g_i: ulps of its terms, bounded by (|J| |y|)_i + |g_i| (mass-action terms)
+        noise = NOISE_ULPS * torch.finfo(y.dtype).eps * ((jac.abs() @ y.abs()[..., None])[..., 0] + f.abs())
+        dy, in_range = least_squares_correction(jac, f, noise)
+        ok = finite & in_range
+        inf = torch.full_like(t, math.inf)
+        ratio = torch.where(ok, (dy.abs() / (atol + rtol * y.abs())).amax(-1), inf)
+        dist = torch.where(ok, dy.abs().amax(-1), inf)
+    return ratio, dist
+
+
+def accept_by_distance(solve: Solve, dyn: Dynamics, p: torch.Tensor, u: torch.Tensor | None, method: str,
+                       s: EquilibriumSettings, out: EquilibriumResult) -> tuple[EquilibriumResult, dict[int, str]]:
+    """``out`` with every SUCCESS sample's distance to the fixed point bounded (module docstring):
+    the samples too far resumed with ``solve`` or, failing that, ``NOT_CONVERGED``; and why, per sample."""
+    if not dyn.n_states:
+        return out, {}
+    budget_name = "max_steps" if method == "ode" else "max_iter"
+    budget = int(getattr(s, budget_name))
+    y, iters, res, status = out.y, out.iterations.clone(), out.residual.clone(), out.status.clone()
+    reasons: dict[int, str] = {}
+    mode, tol = ["batched"], s.tol
+    allowed = f"distance_atol {s.distance_atol:g} + distance_rtol {s.distance_rtol:g} * |y|"
+    resumed = torch.zeros_like(status, dtype=torch.bool)
+    for round_ in range(ROUNDS + 1):
+        rows = torch.nonzero(status == Status.SUCCESS).flatten()
+        if not rows.numel():
+            break
+        pr, ur = p[rows], None if u is None else u[rows]
+        ratio, dist = newton_distance(residual_function(dyn, pr, ur, method), y[rows], s.distance_rtol,
+                                      s.distance_atol, mode)
+        far = ~(ratio <= 1)
+        if not bool(far.any()):
+            break
+        again = rows[far]
+        left = budget - int(iters[again].max())
+        no_fixed_point = ~torch.isfinite(dist[far])
+        give_up = no_fixed_point | (round_ == ROUNDS or left <= 0)
+        for b, d, stop in zip(again.tolist(), dist[far].tolist(), no_fixed_point.tolist()):
+            if stop:
+                reasons[b] = (f"residual {float(res[b]):.3g} below tol but the Jacobian is singular and the residual "
+                              f"lies outside its range: no fixed point near this state (a drift, or a mode too slow for "
+                              f"the dtype to resolve)")
+            elif round_ == ROUNDS or left <= 0:
+                reasons[b] = (f"residual {float(res[b]):.3g} below tol but the Newton correction puts the fixed "
+                              f"point {d:.3g} away (more than {allowed}) after {int(iters[b])} iterations: a slow "
+                              f"mode; raise {budget_name} or lower tol")
+        status[again[give_up]] = Status.NOT_CONVERGED
+        again, ratio_far = again[~give_up], ratio[far][~give_up]
+        if not again.numel():
+            break
+        tol = min(tol, float((res[again] / (2 * ratio_far)).min()))
+        pa, ua = p[again], None if u is None else u[again]
+        problem = EquilibriumProblem(lambda yy: dyn.fixed_point_map(yy, pa, ua), lambda t, yy: dyn.rhs(t, yy, pa, ua))
+        redo = solve(problem, y[again], dataclasses.replace(s, tol=tol, **{budget_name: left}))
+        y = y.index_put((again,), redo.y)
+        iters[again] += redo.iterations
+        res[again], status[again] = redo.residual.to(res.dtype), redo.status
+        resumed[again] = True
+    for b in torch.nonzero(resumed & (status != Status.SUCCESS)).flatten().tolist():
+        reasons.setdefault(b, f"residual below tol at first, but the fixed point lay farther than {allowed}; "
+                              f"resumed with tol {tol:.3g}, it did not converge within {budget_name}")
+    return EquilibriumResult(y, iters, res, status), reasons
