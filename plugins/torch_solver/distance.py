@@ -79,10 +79,14 @@ def newton_distance(g: Rhs, y: torch.Tensor, rtol: float, atol: float,
     return ratio, dist
 
 
-def accept_by_distance(solve: Solve, dyn: Dynamics, p: torch.Tensor, u: torch.Tensor | None, method: str,
-                       s: EquilibriumSettings, out: EquilibriumResult) -> tuple[EquilibriumResult, dict[int, str]]:
+def accept_by_distance(solve: Solve, problem: EquilibriumProblem, dyn: Dynamics, p: torch.Tensor,
+                       u: torch.Tensor | None, method: str, s: EquilibriumSettings, out: EquilibriumResult) -> tuple[EquilibriumResult, dict[int, str]]:
     """``out`` with every SUCCESS sample's distance to the fixed point bounded (module docstring):
-    the samples too far resumed with ``solve`` or, failing that, ``NOT_CONVERGED``; and why, per sample."""
+    the samples too far resumed with ``solve`` or, failing that, ``NOT_CONVERGED``; and why, per sample.
+
+    Every call sees the whole batch (a model may hold per-sample data bound to it, as EqProp's
+    input batch is): the resumed run gives the other samples ``tol = inf``, so they stop at once,
+    and keeps only the rows it resumed."""
     if not dyn.n_states:
         return out, {}
     budget_name = "max_steps" if method == "ode" else "max_iter"
@@ -91,43 +95,44 @@ def accept_by_distance(solve: Solve, dyn: Dynamics, p: torch.Tensor, u: torch.Te
     reasons: dict[int, str] = {}
     mode, tol = ["batched"], s.tol
     allowed = f"distance_atol {s.distance_atol:g} + distance_rtol {s.distance_rtol:g} * |y|"
+    g = residual_function(dyn, p, u, method)
     resumed = torch.zeros_like(status, dtype=torch.bool)
+    first = torch.full_like(res, math.nan)  # the distance when a sample was first found too far
     for round_ in range(ROUNDS + 1):
-        rows = torch.nonzero(status == Status.SUCCESS).flatten()
-        if not rows.numel():
+        success = status == Status.SUCCESS
+        if not bool(success.any()):
             break
-        pr, ur = p[rows], None if u is None else u[rows]
-        ratio, dist = newton_distance(residual_function(dyn, pr, ur, method), y[rows], s.distance_rtol,
-                                      s.distance_atol, mode)
-        far = ~(ratio <= 1)
+        ratio, dist = newton_distance(g, y, s.distance_rtol, s.distance_atol, mode)
+        far = success & ~(ratio <= 1)
         if not bool(far.any()):
             break
-        again = rows[far]
-        left = budget - int(iters[again].max())
-        no_fixed_point = ~torch.isfinite(dist[far])
-        give_up = no_fixed_point | (round_ == ROUNDS or left <= 0)
-        for b, d, stop in zip(again.tolist(), dist[far].tolist(), no_fixed_point.tolist()):
-            if stop:
+        first = torch.where(far & ~resumed, dist.to(first.dtype), first)
+        left = budget - int(iters[far].max())
+        give_up = far & (~torch.isfinite(dist) | (round_ == ROUNDS or left <= 0))
+        for b in torch.nonzero(give_up).flatten().tolist():
+            if not math.isfinite(float(dist[b])):
                 reasons[b] = (f"residual {float(res[b]):.3g} below tol but the Jacobian is singular and the residual "
-                              f"lies outside its range: no fixed point near this state (a drift, or a mode too slow for "
-                              f"the dtype to resolve)")
-            elif round_ == ROUNDS or left <= 0:
+                              f"lies outside its range: no fixed point near this state (a drift, or a mode too slow "
+                              f"for the dtype to resolve)")
+            else:
                 reasons[b] = (f"residual {float(res[b]):.3g} below tol but the Newton correction puts the fixed "
-                              f"point {d:.3g} away (more than {allowed}) after {int(iters[b])} iterations: a slow "
-                              f"mode; raise {budget_name} or lower tol")
-        status[again[give_up]] = Status.NOT_CONVERGED
-        again, ratio_far = again[~give_up], ratio[far][~give_up]
-        if not again.numel():
+                              f"point {float(dist[b]):.3g} away (more than {allowed}) after {int(iters[b])} "
+                              f"iterations: a slow mode; raise {budget_name} or lower tol")
+        status = torch.where(give_up, torch.full_like(status, Status.NOT_CONVERGED), status)
+        again = far & ~give_up
+        if not bool(again.any()):
             break
-        tol = min(tol, float((res[again] / (2 * ratio_far)).min()))
-        pa, ua = p[again], None if u is None else u[again]
-        problem = EquilibriumProblem(lambda yy: dyn.fixed_point_map(yy, pa, ua), lambda t, yy: dyn.rhs(t, yy, pa, ua))
-        redo = solve(problem, y[again], dataclasses.replace(s, tol=tol, **{budget_name: left}))
-        y = y.index_put((again,), redo.y)
-        iters[again] += redo.iterations
-        res[again], status[again] = redo.residual.to(res.dtype), redo.status
-        resumed[again] = True
+        tol = min(tol, float((res[again] / (2 * ratio[again])).min()))
+        tols = torch.where(again, torch.full_like(res, tol), torch.full_like(res, math.inf))
+        redo = solve(problem, y, dataclasses.replace(s, tol=tols, **{budget_name: left}))
+        y = torch.where(again[:, None], redo.y, y)
+        iters = torch.where(again, iters + redo.iterations, iters)
+        res = torch.where(again, redo.residual.to(res.dtype), res)
+        status = torch.where(again, redo.status, status)
+        resumed |= again
     for b in torch.nonzero(resumed & (status != Status.SUCCESS)).flatten().tolist():
-        reasons.setdefault(b, f"residual below tol at first, but the fixed point lay farther than {allowed}; "
-                              f"resumed with tol {tol:.3g}, it did not converge within {budget_name}")
+        reasons.setdefault(b, f"residual below tol but the Newton correction put the fixed point "
+                              f"{float(first[b]):.3g} away (more than {allowed}): a slow mode; resumed with tol "
+                              f"{tol:.3g}, it did not converge within {budget_name} {budget}: raise {budget_name} "
+                              f"or use a faster method (anderson)")
     return EquilibriumResult(y, iters, res, status), reasons

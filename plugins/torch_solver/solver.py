@@ -300,7 +300,7 @@ class TorchSolver(Solver):
         out = solve(problem, y, settings)
         far: dict[int, str] = {}
         if settings.accept == "distance":
-            out, far = accept_by_distance(solve, dyn, p, u, method, settings, out)
+            out, far = accept_by_distance(solve, problem, dyn, p, u, method, settings, out)
         status, reasons = _events_at_rest(dyn, out.y, p, u, out.status)
         reasons = {**far, **reasons}
         meta: dict[str, Any] = {"model": getattr(dyn, "name", "")}
