@@ -14,8 +14,9 @@ resolves next to the fastest: singular values below ``n * eps * s_max`` count as
 Samples that fail resume the method from where they are, with the residual tolerance scaled
 down by how far off they were (at most ``ROUNDS`` times, within the iterations or steps left
 of ``max_iter``/``max_steps``); those still failing end ``NOT_CONVERGED`` with the distance in
-``meta["reasons"]``. The check is one Jacobian and one batched SVD per call (not per
-iteration); the resumed runs keep the autograd graph, as the methods do.
+``meta["reasons"]``. The check is one Jacobian and one batched LU solve per call (not per
+iteration), a truncated SVD only for the samples the LU solve does not settle; the resumed runs
+keep the autograd graph, as the methods do.
 """
 from __future__ import annotations
 
@@ -57,25 +58,44 @@ def residual_function(dyn: Dynamics, p: torch.Tensor, u: torch.Tensor | None, me
     return g
 
 
-def newton_distance(g: Rhs, y: torch.Tensor, rtol: float, atol: float,
+def newton_distance(g: Rhs, y: torch.Tensor, rows: torch.Tensor, rtol: float, atol: float,
                     mode: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
     """``(ratio, dist)`` per sample: ``max_i |dy_i| / (atol + rtol |y_i|)`` (accepted where
     ``<= 1``) and ``max_i |dy_i|``; both ``inf`` where ``J`` or ``g`` is not finite or ``g`` has
-    a part outside the range of ``J`` beyond rounding. ``mode``: :func:`.rosenbrock.batched_jacobian`'s cache."""
+    a part outside the range of ``J`` beyond rounding; ``nan`` outside ``rows`` (a bool mask, the
+    samples to check: ``g`` sees the whole batch). ``mode``: :func:`.rosenbrock.batched_jacobian`'s cache.
+
+    An LU solve settles the rows where it gives a correction within bounds that solves
+    ``J dy = -g`` up to rounding (any such ``dy`` bounds the distance); the others (too far,
+    singular or ill-conditioned ``J``) get the least-squares correction of a truncated SVD,
+    several times dearer (:func:`neuroplex.newton.least_squares_correction`)."""
     y = y.detach()
     t = torch.zeros(y.shape[0], dtype=y.dtype, device=y.device)
     jac = batched_jacobian(g, t, y, mode)[0].detach()
     with torch.no_grad():
         f = g(t, y)
+        idx = torch.nonzero(rows).flatten()
+        jac, f, yr = jac[idx], f[idx], y[idx]
         finite = torch.isfinite(jac).flatten(1).all(-1) & torch.isfinite(f).all(-1)
         jac, f = torch.nan_to_num(jac), torch.nan_to_num(f)
         # rounding of g_i: ulps of its terms, bounded by (|J| |y|)_i + |g_i| (mass-action terms)
-        noise = NOISE_ULPS * torch.finfo(y.dtype).eps * ((jac.abs() @ y.abs()[..., None])[..., 0] + f.abs())
-        dy, in_range = least_squares_correction(jac, f, noise)
-        ok = finite & in_range
-        inf = torch.full_like(t, math.inf)
-        ratio = torch.where(ok, (dy.abs() / (atol + rtol * y.abs())).amax(-1), inf)
-        dist = torch.where(ok, dy.abs().amax(-1), inf)
+        ulp = NOISE_ULPS * torch.finfo(y.dtype).eps
+        noise = ulp * ((jac.abs() @ yr.abs()[..., None])[..., 0] + f.abs())
+        bound = atol + rtol * yr.abs()
+        dy, info = torch.linalg.solve_ex(jac, -f)
+        solved = (info == 0) & torch.isfinite(dy).all(-1)
+        dy = torch.nan_to_num(dy)
+        off = ((jac @ dy[..., None])[..., 0] + f).abs() - ulp * (jac.abs() @ dy.abs()[..., None])[..., 0]
+        ok = solved & (dy.abs() <= bound).all(-1) & (off <= noise).all(-1)
+        ok, in_range = ok & finite, torch.ones_like(ok)
+        hard = torch.nonzero(~ok & finite).flatten()
+        if hard.numel():
+            ls, consistent = least_squares_correction(jac[hard], f[hard], noise[hard])
+            dy, in_range = dy.index_put((hard,), ls), in_range.index_put((hard,), consistent)
+        valid = finite & in_range
+        nan = torch.full_like(t, math.nan)
+        ratio = nan.index_put((idx,), torch.where(valid, (dy.abs() / bound).amax(-1), math.inf))
+        dist = nan.index_put((idx,), torch.where(valid, dy.abs().amax(-1), math.inf))
     return ratio, dist
 
 
@@ -102,7 +122,7 @@ def accept_by_distance(solve: Solve, problem: EquilibriumProblem, dyn: Dynamics,
         success = status == Status.SUCCESS
         if not bool(success.any()):
             break
-        ratio, dist = newton_distance(g, y, s.distance_rtol, s.distance_atol, mode)
+        ratio, dist = newton_distance(g, y, success, s.distance_rtol, s.distance_atol, mode)
         far = success & ~(ratio <= 1)
         if not bool(far.any()):
             break

@@ -123,3 +123,20 @@ def test_a_conservation_law_is_still_a_fixed_point():
     y0 = torch.tensor([[3.0, 1.0]], dtype=torch.float64)
     sol = nx.equilibrate(Exchange(), y0, method="damped", tol=1e-9, throw=True)
     torch.testing.assert_close(sol.ys[0], torch.tensor([2.0, 2.0], dtype=torch.float64), rtol=0, atol=1e-8)
+
+
+def test_the_distance_is_the_newton_correction_on_either_path():
+    from neuroplex.plugins.torch_solver.distance import newton_distance
+
+    gen = torch.Generator().manual_seed(0)
+    a = torch.randn(4, 4, dtype=torch.float64, generator=gen) + 4 * torch.eye(4, dtype=torch.float64)
+    c = torch.randn(4, dtype=torch.float64, generator=gen)
+    offsets = torch.tensor([1e-9, 0.1, 2.0], dtype=torch.float64)  # within bounds (LU), beyond (SVD) x2
+    y = c + offsets[:, None] * torch.randn(3, 4, dtype=torch.float64, generator=gen)
+    rows = torch.tensor([True, True, False])
+    ratio, dist = newton_distance(lambda t, yy: (yy - c) @ a.T, y, rows, 1e-3, 1e-6, ["batched"])
+    exact = (y - c).abs()  # a linear g: the fixed point is c
+    torch.testing.assert_close(dist[:2], exact[:2].amax(-1), rtol=1e-9, atol=1e-15)
+    torch.testing.assert_close(ratio[:2], (exact[:2] / (1e-6 + 1e-3 * y[:2].abs())).amax(-1), rtol=1e-9, atol=0)
+    assert float(ratio[0]) <= 1 < float(ratio[1])
+    assert torch.isnan(dist[2]) and torch.isnan(ratio[2])  # not asked for
