@@ -4,6 +4,9 @@ plugins that call it, on one CPU thread, both timed in this process, interleaved
 
 - EqProp's free phase (the default rule, 64-100-10, batch 20, digits, ``free_steps`` 20):
   as the rule calls it (``tol`` 1e-4), and with ``tol`` 1e-2 so every sample is checked;
+- EqProp training, one epoch of the default rule (train CPU seconds), its calls of
+  ``neuroplex.equilibrate`` forced to each rule (it asks for ``accept="residual"``: this case
+  measured why), at its ``tol`` 1e-4 and at 1e-2;
 - EPL's RDS population relaxation (``RDSPopulation.relax``, fixed-point iteration to ``tol``).
 
 Prints one JSON line per case: CPU seconds per call of each rule (median over ``--reps``),
@@ -16,6 +19,7 @@ difference between the two::
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import statistics
 import time
@@ -29,6 +33,7 @@ from neuroplex.plugins.torch_solver import distance
 from neuroplex.plugins.epl import RDSPopulation, build, random_description
 from neuroplex.plugins.eqprop.rule import EqPropRule
 from neuroplex.solution import Solution, Status
+from neuroplex.trainer import Trainer
 
 ACCEPTS = ("residual", "distance")
 CHECK_S = [0.0]  # CPU seconds in the distance checks (Jacobian and solves), the rest is resumed runs
@@ -86,6 +91,33 @@ def eqprop_cases(reps: int) -> None:
             dyn, y0, solver="torch", method="iteration", tol=tol, max_iter=c.free_steps, accept=a), reps, tol=tol)
 
 
+def _forced(equilibrate: Callable[..., Solution], rule: str, /, *args: Any, **kwargs: Any) -> Solution:
+    """``equilibrate`` with ``accept=rule`` whatever the caller asked (the rule asks for "residual")."""
+    return equilibrate(*args, **{**kwargs, "accept": rule})
+
+
+def eqprop_epochs(reps: int) -> None:
+    """Train CPU seconds per epoch of the default rule under each rule (test accuracy too)."""
+    data, equilibrate = digits(), neuroplex.equilibrate
+    for tol in (EqPropRule().config.tol, 1e-2):
+        times: dict[str, list[float]] = {a: [] for a in ACCEPTS}
+        acc: dict[str, float] = {}
+        for _ in range(reps):
+            for a in ACCEPTS:
+                neuroplex.equilibrate = functools.partial(_forced, equilibrate, a)  # type: ignore[assignment]
+                try:
+                    hist = Trainer(EqPropRule(tol=tol), data, epochs=1, batch_size=20, seed=0, progress=False,
+                                   plot=False, threads=1).fit()
+                finally:
+                    neuroplex.equilibrate = equilibrate  # type: ignore[assignment]
+                times[a].append(hist[-1]["cpu_seconds"])
+                acc[a] = hist[-1]["test_accuracy"]
+        med = {a: statistics.median(times[a]) for a in ACCEPTS}
+        print(json.dumps({"case": "eqprop train epoch", "tol": tol, "residual_cpu_s": round(med["residual"], 4),
+                          "distance_cpu_s": round(med["distance"], 4), "ratio": round(med["distance"] / med["residual"], 3),
+                          "test_accuracy_residual": acc["residual"], "test_accuracy_distance": acc["distance"]}))
+
+
 def epl_cases(reps: int, pop: int, seed: int) -> None:
     g = torch.Generator().manual_seed(seed)
     sizes = torch.randint(2, 9, (pop,), generator=g).tolist()
@@ -103,6 +135,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(1)
     eqprop_cases(args.reps)
+    eqprop_epochs(args.reps)
     epl_cases(args.reps, args.pop, args.seed)
 
 

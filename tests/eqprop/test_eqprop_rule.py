@@ -83,11 +83,8 @@ def test_free_phase_stops_early_and_reports_residual(data):
     torch.manual_seed(0)
     rule.init(0, "cpu")
     _, stats = rule.free_phase(x)
-    # a sample stops once its residual is below tol and its fixed point is within 1e-3 |y| (the
-    # torch solver's distance test resumes the others); most stop well before the cap
-    its = stats["iterations"]
-    assert int(its.median()) < 400 and bool((stats["residual"] < 1e-2).all())
-    assert int(its.min()) < int(its.max())  # per-sample stopping
+    assert int(stats["iterations"].max()) < 400 and bool((stats["residual"] < 1e-2).all())
+    assert int(stats["iterations"].min()) < int(stats["iterations"].max())  # per-sample stopping
     tight = EqPropRule(free_steps=3, tol=1e-9)
     torch.manual_seed(0)
     tight.init(0, "cpu")
