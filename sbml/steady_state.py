@@ -31,6 +31,7 @@ from typing import Any
 import torch
 
 from neuroplex.errors import ModelError
+from neuroplex.newton import least_squares_correction
 from neuroplex.settings import StepControl
 from neuroplex.solution import Solution, Status
 
@@ -91,7 +92,7 @@ class _Problem:
         step, info = torch.linalg.solve_ex(jr, -fr)
         bad = (info != 0) | ~torch.isfinite(step).all(-1)
         if bool(bad.any()):
-            ls = torch.linalg.lstsq(torch.nan_to_num(jr), torch.nan_to_num(-fr)[..., None]).solution[..., 0]
+            ls = least_squares_correction(torch.nan_to_num(jr), torch.nan_to_num(fr))[0]
             step = torch.where(bad[:, None], ls, step)
         return step
 

@@ -31,7 +31,8 @@ class EquilibriumProblem:
 
 @dataclass
 class EquilibriumSettings:
-    tol: float = 1e-6
+    #: a number, or one per sample ``(B,)`` (the distance test's resumed runs)
+    tol: float | torch.Tensor = 1e-6
     max_iter: int = 1000
     damping: float = 0.5
     anderson_m: int = 5
@@ -42,6 +43,11 @@ class EquilibriumSettings:
     dt_max: float | None = None
     max_steps: int = 100_000
     check_every: int = 5
+    #: ``"distance"``: a sample is SUCCESS only when its Newton correction is within
+    #: ``distance_atol + distance_rtol * |y|`` too (:mod:`.distance`); ``"residual"``: the residual alone
+    accept: str = "distance"
+    distance_rtol: float = 1e-3
+    distance_atol: float = 1e-6
 
 
 @dataclass
@@ -50,6 +56,12 @@ class EquilibriumResult:
     iterations: torch.Tensor
     residual: torch.Tensor
     status: torch.Tensor
+
+
+def below_tol(r: torch.Tensor, tol: float | torch.Tensor) -> torch.Tensor:
+    """``r < tol`` per sample; a sample given ``tol = inf`` (one a resumed run leaves alone)
+    counts as converged even at a NaN residual, so it never holds the loop."""
+    return r < tol if not isinstance(tol, torch.Tensor) else (r < tol) | torch.isinf(tol)
 
 
 def _finish(y: torch.Tensor, iters: torch.Tensor, res: torch.Tensor, done: torch.Tensor,
@@ -81,7 +93,7 @@ def _relax(problem: EquilibriumProblem, y0: torch.Tensor, s: EquilibriumSettings
         fy = fixed_point(y)
         if k % every == 0 or k == max_iter:
             r = torch.linalg.vector_norm((fy - y).detach(), ord=math.inf, dim=-1)
-            now = r < tol
+            now = below_tol(r, tol)
             if done is not None:  # a frozen sample keeps its state, residual and count
                 now, r = now | done, torch.where(done, res, r)
             n_now = int(now.sum())  # the one host sync of a check
@@ -129,7 +141,7 @@ def anderson(problem: EquilibriumProblem, y0: torch.Tensor, s: EquilibriumSettin
         fx = problem.fixed_point(x)
         r = (fx - x).abs().amax(-1)
         res = torch.where(done, res, r.detach())
-        done = done | (r < s.tol)
+        done = done | below_tol(r, s.tol)
         if k == s.max_iter or bool(done.all()):
             break
         xs.append(x)
@@ -165,14 +177,15 @@ def ode(problem: EquilibriumProblem, y0: torch.Tensor, s: EquilibriumSettings) -
     b = y0.shape[0]
     t0 = torch.zeros(b, dtype=y0.dtype, device=y0.device)
     r0 = problem.rhs(t0, y0).abs().amax(-1)
-    at_rest = r0 < s.tol
+    at_rest = below_tol(r0, s.tol)
     t1 = torch.where(at_rest, t0, torch.full_like(t0, torch.inf))
     stepper = get_method(s.ode_method, "simulate").factory()
     # the local error must stay below the residual asked for, or steps hover at the
     # stability limit with a residual at the error-tolerance level
-    rtol, atol = min(s.rtol, s.tol), min(s.atol, 0.01 * s.tol)
+    tol = float(s.tol.min()) if isinstance(s.tol, torch.Tensor) else float(s.tol)
+    rtol, atol = min(s.rtol, tol), min(s.atol, 0.01 * tol)
     out = run_loop(problem.rhs, stepper, t0, t1, y0, rtol=rtol, atol=atol, dt0=s.dt, dt_max=s.dt_max,
-                   max_steps=s.max_steps, stop_fn=lambda t, y, f: f.abs().amax(-1) < s.tol)
+                   max_steps=s.max_steps, stop_fn=lambda t, y, f: below_tol(f.abs().amax(-1), s.tol))
     y = out.y_end
     res = problem.rhs(out.t_end, y).abs().amax(-1).detach()
     done = at_rest | (out.stopped & (out.status == Status.SUCCESS))

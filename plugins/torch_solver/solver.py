@@ -21,6 +21,7 @@ from neuroplex.solution import Solution, SpikeTrain, Status
 from neuroplex.solver import Solver
 
 from .events import EventSpec
+from .distance import ACCEPT, accept_by_distance
 from .equilibrium import EquilibriumProblem, EquilibriumSettings
 from .integrator import TorchIntegrator
 from .loop import run_loop
@@ -87,6 +88,7 @@ class TorchSolver(Solver):
                  max_steps: int = 100_000, device: str | torch.device | None = None,
                  dtype: str | torch.dtype | None = None, tol: float = 1e-6, max_iter: int = 1000,
                  damping: float = 0.5, anderson_m: int = 5, ode_method: str = "dopri5", check_every: int = 5,
+                 accept: str = "distance", distance_rtol: float = 1e-3, distance_atol: float = 1e-6,
                  workers: int = 1, fused: bool | str = FUSED_AUTO):
         if method not in (None, AUTO) and not any(has_method(method, kind) for kind in ("simulate", "equilibrate", "clock")):
             raise NeuroplexError(f"torch solver: unknown method {method!r}; simulate: "
@@ -95,6 +97,11 @@ class TorchSolver(Solver):
                                  f"{', '.join(method_names('clock'))}")
         if not has_method(ode_method, "simulate"):
             raise NeuroplexError(f"torch solver: unknown ode_method {ode_method!r}; known: {', '.join(method_names('simulate'))}")
+        if accept not in ACCEPT:
+            raise NeuroplexError(f"torch solver: accept must be one of {', '.join(ACCEPT)}, got {accept!r}")
+        if not (float(distance_rtol) >= 0 and float(distance_atol) >= 0 and float(distance_rtol) + float(distance_atol) > 0):
+            raise NeuroplexError(f"torch solver: distance_rtol and distance_atol must be >= 0 and not both 0, "
+                                 f"got {distance_rtol}, {distance_atol}")
         if int(check_every) < 1:
             raise NeuroplexError(f"torch solver: check_every must be >= 1, got {check_every}")
         #: the method as given (None: each model's default, ``dopri5`` but ``auto`` for SBML models)
@@ -115,7 +122,8 @@ class TorchSolver(Solver):
         self.eq = EquilibriumSettings(tol=float(tol), max_iter=int(max_iter), damping=float(damping),
                                       anderson_m=int(anderson_m), ode_method=ode_method, rtol=c.rtol,
                                       atol=c.atol, dt=c.dt0, dt_max=c.dt_max, max_steps=c.max_steps,
-                                      check_every=int(check_every))
+                                      check_every=int(check_every), accept=accept,
+                                      distance_rtol=float(distance_rtol), distance_atol=float(distance_atol))
 
     def integrator(self) -> TorchIntegrator:
         """The functional integrator runners use (:class:`neuroplex.integration.Integrator`)."""
@@ -290,10 +298,14 @@ class TorchSolver(Solver):
         y, p, u = self._prepare(dyn, y0, params, inputs, dtype, device)
         problem = EquilibriumProblem(lambda yy: dyn.fixed_point_map(yy, p, u), lambda t, yy: dyn.rhs(t, yy, p, u))
         out = solve(problem, y, settings)
+        far: dict[int, str] = {}
+        if settings.accept == "distance":
+            out, far = accept_by_distance(solve, problem, dyn, p, u, method, settings, out)
         status, reasons = _events_at_rest(dyn, out.y, p, u, out.status)
+        reasons = {**far, **reasons}
         meta: dict[str, Any] = {"model": getattr(dyn, "name", "")}
         if reasons:
-            meta["reasons"] = reasons
+            meta["reasons"] = dict(sorted(reasons.items()))
         return Solution(ys=out.y, ts=None, names=list(dyn.state_names), status=status,
                         stats={"iterations": out.iterations, "residual": out.residual},
                         solver=self.name, method=method, meta=meta)
