@@ -235,6 +235,24 @@ def test_compact_population_steps_its_rows_to_the_same_bits():
     assert torch.equal(w[0, :len(mine)], y[2, mine]) and torch.equal(w[0, len(mine):], y[2, n + mine])
 
 
+def test_absent_edges_of_a_row_stay_inert_next_to_an_overflowing_node():
+    # shared edge columns read real nodes for the rows without the edge: their terms are masked, so a
+    # node whose f = x e^psi overflows in one row cannot reach its neighbours through another row's edges
+    sub = Substrate(4, 2)
+    out = torch.ones(2, len(sub.queries), CPPN_OUTPUTS, dtype=torch.float64)
+    i = sub.max_nodes - 1  # a node of the last output space, not an input
+    touching = (sub.edge_reac == i).any(-1) | (sub.edge_prod == i)
+    out[1, sub.edge_rows[touching], 0] = -1.0  # row 1: node i exists but has no edge
+    ex = sub.express_arrays(out)
+    pop = RDSPopulation.from_arrays(ex.arrays, dt=0.2, reactions=ex.reactions)
+    assert pop.edges.off is not None  # the shared layout
+    y = pop.initial_state()
+    y[1, sub.max_nodes + i] = 1e3  # momentum: psi_i ~ 5e5, f_i = inf
+    alone = RDSPopulation.from_arrays(ex.select([1]).arrays, dt=0.2, reactions=ex.reactions)
+    together, single = pop.rhs(torch.zeros(2), y), alone.rhs(torch.zeros(1), y[1:])
+    assert torch.isfinite(together[1]).all() and torch.equal(together[1], single[0])
+
+
 def test_rds_population_needs_reactions_before_transports():
     ex = Substrate(4, 2).express_arrays(torch.ones(1, len(Substrate(4, 2).queries), CPPN_OUTPUTS, dtype=torch.float64))
     with pytest.raises(ModelError, match="second reactant"):
