@@ -10,7 +10,13 @@ lifetimes' steps over the steps the batch must take (per episode, the longest ro
 batched step of a single live row costs what a loop step costs. FrozenLake agents with
 ``--acting table`` (and ``--lake-inputs state``) can be measured too.
 
+``--run-generations N`` measures a whole evolution instead: the runner evolves from generation 0
+for N generations (not stopping when solved) and every generation's population is evaluated both
+ways on that generation's episodes (the batched result drives the run; the loop's must be equal);
+it reports each generation and the sums, with the step ceiling of each generation and of the run.
+
     OMP_NUM_THREADS=1 python benchmarks/epl_evolution_bench.py --pop 100 --episodes 1
+    OMP_NUM_THREADS=1 python benchmarks/epl_evolution_bench.py --pop 100 --episodes 3 --run-generations 15
 """
 from __future__ import annotations
 
@@ -24,9 +30,55 @@ import neat
 import torch
 
 from neuroplex.plugins.epl.agents import AgentSettings, EPLPhenotype
+from neuroplex.plugins.epl.baseline import EvalResult
+from neuroplex.plugins.epl.evolution import Evolution, EvolutionSettings
 from neuroplex.plugins.epl.neat_config import make_neat_config
 from neuroplex.plugins.epl.rl_tasks import episode_seeds, task_spec
 from neuroplex.plugins.epl.substrate import CPPN_OUTPUTS
+
+
+class TimedPhenotype(EPLPhenotype):
+    """An EPL phenotype whose every selection evaluation is timed batched and as the per-individual
+    loop on the same genomes and episodes (the run goes on with the batched results)."""
+
+    records: list[dict[str, float | bool]]
+
+    def evaluate(self, genomes: list[neat.DefaultGenome], config: neat.Config, seeds: list[int]) -> list[EvalResult]:
+        t, c = time.perf_counter(), time.process_time()
+        batched, life = self.evaluate_lifetimes(genomes, config, seeds)
+        t_batch, c_batch = time.perf_counter() - t, time.process_time() - c
+        t, c = time.perf_counter(), time.process_time()
+        loop = self.evaluate_loop(genomes, config, seeds)
+        t_loop, c_loop = time.perf_counter() - t, time.process_time() - c
+        steps = life.returns  # CartPole: a return is the episode's step count
+        self.records.append({"generation": len(self.records), "mean_return": float(steps.mean()),
+                             "steps": float(steps.sum()), "batch_steps": float(steps.max(0).sum()),
+                             "batched_s": t_batch, "loop_s": t_loop, "cpu_batched_s": c_batch, "cpu_loop_s": c_loop,
+                             "identical": [(r.fitness, r.raw) for r in batched] == [(r.fitness, r.raw) for r in loop]})
+        return batched
+
+
+def run_generations(args: argparse.Namespace) -> dict[str, object]:
+    """Batched against the per-individual loop over every generation of one evolution run."""
+    ph = TimedPhenotype(task_spec("cartpole"), AgentSettings(lifetime=args.episodes))
+    ph.records = []
+    settings = EvolutionSettings(task="cartpole", pop=args.pop, generations=args.run_generations, seed=args.seed,
+                                 episodes=args.episodes, stop_when_solved=False)
+    with tempfile.TemporaryDirectory() as tmp:
+        Evolution(settings, ph, Path(tmp) / "run", progress=False).run()
+    rec = ph.records
+    total = {k: sum(float(r[k]) for r in rec) for k in ("steps", "batch_steps", "batched_s", "loop_s",
+                                                           "cpu_batched_s", "cpu_loop_s")}
+    per_gen = [{"generation": r["generation"], "mean_return": round(float(r["mean_return"]), 1),
+                "speedup": round(float(r["loop_s"]) / float(r["batched_s"]), 1),
+                "cpu_speedup": round(float(r["cpu_loop_s"]) / float(r["cpu_batched_s"]), 1),
+                "step_ceiling": round(float(r["steps"]) / float(r["batch_steps"]), 2)} for r in rec]
+    return {"task": "cartpole", "pop": args.pop, "episodes": args.episodes, "seed": args.seed, "generations": len(rec),
+            "per_generation": per_gen, "batched_s": round(total["batched_s"], 2), "loop_s": round(total["loop_s"], 2),
+            "speedup": round(total["loop_s"] / total["batched_s"], 1),
+            "cpu_speedup": round(total["cpu_loop_s"] / total["cpu_batched_s"], 1),
+            "step_ceiling": round(total["steps"] / total["batch_steps"], 2),
+            "identical": all(bool(r["identical"]) for r in rec)}
 
 
 def main() -> None:
@@ -41,13 +93,24 @@ def main() -> None:
     ap.add_argument("--acting", default="carry", choices=("carry", "table"))
     ap.add_argument("--lake-fitness", default="sampled", choices=("sampled", "exact"))
     ap.add_argument("--lake-relation", default="none", choices=("none", "neighbours"))
+    ap.add_argument("--readout", default="relative", choices=("relative", "absolute", "contrast"))
+    ap.add_argument("--input-gain", type=float, default=1.0)
+    ap.add_argument("--explore-steps", type=int, default=5)
     ap.add_argument("--checkpoint", default=None,
                     help="Evaluate the population saved in an `epl evolve` run's checkpoint.pt instead")
+    ap.add_argument("--run-generations", type=int, default=0,
+                    help="CartPole: time batched against the loop over every generation of a run of this many")
     args = ap.parse_args()
     torch.set_num_threads(1)
+    if args.run_generations:
+        if args.task != "cartpole":
+            ap.error("--run-generations measures CartPole runs")
+        print(json.dumps(run_generations(args)))
+        return
     ph = EPLPhenotype(task_spec(args.task, args.slippery),
                       AgentSettings(lifetime=args.episodes, lake_inputs=args.lake_inputs, acting=args.acting,
-                                    lake_fitness=args.lake_fitness, lake_relation=args.lake_relation))
+                                    lake_fitness=args.lake_fitness, lake_relation=args.lake_relation,
+                                    readout=args.readout, input_gain=args.input_gain, explore_steps=args.explore_steps))
     with tempfile.TemporaryDirectory() as tmp:
         config = make_neat_config(Path(tmp) / "neat.cfg", ph.n_inputs, CPPN_OUTPUTS, args.pop, cppn=True)
     if args.checkpoint:

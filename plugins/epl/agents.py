@@ -251,7 +251,8 @@ class EPLPhenotype:
         """Row i lives through the episodes ``seeds[i]`` with system i of ``systems``, all rows batched."""
         s = self.settings
         E = len(seeds[0])
-        full = RDSPopulation.from_arrays(systems.arrays, dt=s.dt)
+        systems = systems.compact()  # only the node and edge slots some row expresses
+        full = RDSPopulation.from_arrays(systems.arrays, dt=s.dt, reactions=systems.reactions)
         P = full.size
         ins, outs = systems.inputs, systems.outputs
         y = full.initial_state()
@@ -389,8 +390,14 @@ class EPLPhenotype:
 
     def evaluate(self, genomes: list[neat.DefaultGenome], config: neat.Config, seeds: list[int]) -> list[EvalResult]:
         """Every genome lives through the episodes ``seeds`` (one lifetime), all in one batch."""
+        return self.evaluate_lifetimes(genomes, config, seeds)[0]
+
+    def evaluate_lifetimes(self, genomes: list[neat.DefaultGenome], config: neat.Config,
+                           seeds: list[int]) -> tuple[list[EvalResult], Lifetime]:
+        """:meth:`evaluate` with the lifetimes it played (per-episode returns: CartPole's step counts)."""
         systems = self.express_population(genomes, config)
-        return self._results(systems, self.play(systems, [seeds] * len(genomes)))
+        life = self.play(systems, [seeds] * len(genomes))
+        return self._results(systems, life), life
 
     def evaluate_loop(self, genomes: list[neat.DefaultGenome], config: neat.Config,
                       seeds: list[int]) -> list[EvalResult]:

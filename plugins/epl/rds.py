@@ -81,6 +81,7 @@ class RDS:
     inv_D: torch.Tensor
     inputs: list[int]
     outputs: list[int]
+    charge: torch.Tensor     # (n,) node charges f_c(g_i)^T q_c
 
     @property
     def node_names(self) -> list[str]:
@@ -127,7 +128,8 @@ def build(source: str | Path | Mapping[str, Any], *, dtype: torch.dtype = torch.
             raise ModelError(f"{where}: neighbours entry {item} needs two known spaces and a distance > 0")
         inv_D[snames.index(s1), snames.index(s2)] = inv_D[snames.index(s2), snames.index(s1)] = 1.0 / float(dist)
     inv_D += torch.diag(inv_D.sum(1) + float(d.get("self_inverse_distance", 1.0)))
-    q = torch.diag(M @ q_c) @ S
+    charge = M @ q_c if cnames else torch.zeros(n, dtype=dtype)
+    q = torch.diag(charge) @ S
     V = q @ inv_D @ q.T
     mass = M @ m_c if cnames else torch.ones(n, dtype=dtype)
     if bool((mass <= 0).any()):
@@ -184,7 +186,86 @@ def build(source: str | Path | Mapping[str, Any], *, dtype: torch.dtype = torch.
     return RDS(desc=d, nodes=nodes, system=system, reactants=torch.tensor(reactants, dtype=torch.long).reshape(-1, 2),
                products=torch.tensor(products, dtype=torch.long), kinds=kinds, S=S, inv_D=inv_D,
                inputs=[i for i, r in enumerate(roles) if r == "input"],
-               outputs=[i for i, r in enumerate(roles) if r == "output"])
+               outputs=[i for i, r in enumerate(roles) if r == "output"], charge=charge)
+
+
+@dataclass
+class _Edges:
+    """The edges of a population: reactions (k, a, b, c) and transports (k, v, from, to).
+
+    Shared layout (``off`` given): every edge column joins the same nodes in every row that has it
+    (the substrate's slots; any single system), so the indices are one vector per column set, the
+    rates (columns, rows) and ``off`` marks the rows without the edge; gathers and sums then run
+    node-major over whole rows (``index_select`` / ``index_add_``). Otherwise per-row indices
+    (rows, columns), absent edges pointing at the neutral slot. Both add each node's terms in column
+    order, so a row gets the same bits in either layout and in any batch."""
+
+    reactions: tuple[torch.Tensor, ...]
+    transports: tuple[torch.Tensor, ...]
+    off: tuple[torch.Tensor, torch.Tensor] | None
+
+    @classmethod
+    def of(cls, k: torch.Tensor, v: torch.Tensor, reac: torch.Tensor, prod: torch.Tensor, R: int, n: int) -> _Edges:
+        """From the padded per-row arrays (absent edges at the neutral slot ``n``); the shared layout
+        where every column's present edges join the same nodes in all rows."""
+        ends = (reac[..., 0], reac[..., 1], prod)
+        on = prod != n
+        first = on.to(torch.uint8).argmax(0)  # a row that has the edge (row 0 where none: all at n)
+        cols = torch.arange(prod.shape[1])
+        ref = tuple(t[first, cols] for t in ends)
+        if not all(bool(((t == r) | ~on).all()) for t, r in zip(ends, ref)):
+            return cls((k[:, :R], *(t[:, :R].contiguous() for t in ends)),
+                       (k[:, R:], v[:, R:], ends[0][:, R:].contiguous(), prod[:, R:].contiguous()), None)
+        kT, vT, offT = k.T.contiguous(), v.T.contiguous(), (~on).T.contiguous()
+        return cls((kT[:R], ref[0][:R], ref[1][:R], ref[2][:R]), (kT[R:], vT[R:], ref[0][R:], ref[2][R:]),
+                   (offT[:R], offT[R:]))
+
+    def rows(self, idx: torch.Tensor) -> _Edges:
+        """The edges of the rows ``idx``."""
+        if self.off is None:
+            return _Edges(tuple(t[idx] for t in self.reactions), tuple(t[idx] for t in self.transports), None)
+        pick = lambda ts, nidx: tuple(t if i in nidx else t[:, idx] for i, t in enumerate(ts))  # noqa: E731
+        return _Edges(pick(self.reactions, (1, 2, 3)), pick(self.transports, (2, 3)),
+                      (self.off[0][:, idx], self.off[1][:, idx]))
+
+    def flows(self, f: torch.Tensor, xx: torch.Tensor, Hp: torch.Tensor, Hx: torch.Tensor,
+              flows: Flows) -> tuple[torch.Tensor, torch.Tensor]:
+        """dx and dq (rows, n + 1) of the chemical and Hamiltonian flows over the edges, from f = x e^psi,
+        x, dH/dp and dH/dx with the neutral slot appended (1, 1, 0, 0)."""
+        shared = self.off is not None
+        if shared:
+            f, xx, Hp, Hx = (t.T.contiguous() for t in (f, xx, Hp, Hx))
+            take = lambda src, idx: src.index_select(0, idx)  # noqa: E731
+            put = lambda dst, idx, val: dst.index_add_(0, idx, val)  # noqa: E731
+        else:
+            take = lambda src, idx: torch.gather(src, 1, idx)  # noqa: E731
+            put = lambda dst, idx, val: dst.scatter_add_(1, idx, val)  # noqa: E731
+        dx, dq = torch.zeros_like(f), torch.zeros_like(f)
+        (rk, ra, rb, rc), (tk, tv, tf, tt) = self.reactions, self.transports
+        # reactions a + b <-> c first, then the transports; in place where a fresh edge-sized tensor
+        # would be allocated at every step
+        if flows.chemical and len(ra):
+            flux = take(f, ra).mul_(take(f, rb)).sub_(take(f, rc)).mul_(rk)  # k (f_a f_b - f_c)
+            if shared:
+                flux.masked_fill_(self.off[0], 0.0)  # absent edges read real nodes here: no term, not even nan
+            put(dx, rc, flux)
+            flux.neg_()
+            put(dx, ra, flux)
+            put(dx, rb, flux)
+        jt = take(f, tf).sub_(take(f, tt)).mul_(tk) if flows.chemical else torch.zeros_like(tk)  # diffusion
+        if flows.hamiltonian:
+            w = take(xx, tf).mul_(tv).mul_(take(xx, tt))  # v x_from x_to
+            jt.add_(take(Hp, tt).sub_(take(Hp, tf)).mul_(w))
+            jp = take(Hx, tt).sub_(take(Hx, tf)).mul_(w)
+            if shared:
+                jp.masked_fill_(self.off[1], 0.0)
+            put(dq, tf, jp)
+            put(dq, tt, jp.neg_())
+        if shared:
+            jt.masked_fill_(self.off[1], 0.0)
+        put(dx, tt, jt)
+        put(dx, tf, jt.neg_())
+        return (dx.T, dq.T) if shared else (dx, dq)
 
 
 class RDSPopulation(Dynamics):
@@ -203,26 +284,35 @@ class RDSPopulation(Dynamics):
         dtype = systems[0].system.Mperp.dtype
         P = len(systems)
         n = max(max(r.system.n for r in systems), pad_to[0] if pad_to else 0)
-        e = max(max(r.system.e for r in systems), 1, pad_to[1] if pad_to else 0)
+        n_reac = [r.kinds.count("reaction") for r in systems]
+        R = max(n_reac)  # reactions in columns 0..R-1, transports after them
+        e = max(R + max(r.system.e - nr for r, nr in zip(systems, n_reac)), 1, pad_to[1] if pad_to else 0)
         z = lambda *s: torch.zeros(P, *s, dtype=dtype)  # noqa: E731
-        arrays = {"a": z(n), "m": z(n) + 1, "c": z(n), "h": z(n), "x_h": z(n) + 1, "free": z(n), "V": z(n, n),
+        arrays = {"a": z(n), "m": z(n) + 1, "c": z(n), "h": z(n), "x_h": z(n) + 1, "free": z(n), "charge": z(n),
+                  "space": torch.zeros(P, n, dtype=torch.long), "inv_D": z(n, n),
                   "k": z(e), "v": z(e), "x0": z(n) + 1, "p0": z(n),
                   "reac": torch.full((P, e, 2), n, dtype=torch.long),  # index n = the neutral "one" slot
                   "prod": torch.full((P, e), n, dtype=torch.long)}
         for i, r in enumerate(systems):
-            s, ni, ei = r.system, r.system.n, r.system.e
+            s, ni = r.system, r.system.n
             for name in ("a", "m", "c", "h", "x_h", "free", "x0", "p0"):
                 arrays[name][i, :ni] = getattr(s, name)
-            arrays["V"][i, :ni, :ni] = s.V
-            arrays["k"][i, :ei], arrays["v"][i, :ei] = s.k, s.v
-            arrays["reac"][i, :ei] = torch.where(r.reactants < 0, n, r.reactants)
-            arrays["prod"][i, :ei] = r.products
+            used, space = torch.unique(r.S.argmax(1), return_inverse=True)  # the occupied spaces only (<= ni)
+            arrays["charge"][i, :ni], arrays["space"][i, :ni] = r.charge, space
+            arrays["inv_D"][i, :len(used), :len(used)] = r.inv_D[used][:, used]
+            is_reac = torch.tensor([kd == "reaction" for kd in r.kinds], dtype=torch.bool)
+            cols = torch.where(is_reac, torch.cumsum(is_reac, 0) - 1, R + torch.cumsum(~is_reac, 0) - 1)
+            arrays["k"][i, cols], arrays["v"][i, cols] = s.k, s.v
+            arrays["reac"][i, cols] = torch.where(r.reactants < 0, n, r.reactants)
+            arrays["prod"][i, cols] = r.products
         self.systems = list(systems)
-        self._set(arrays, dt, flows)
+        self._set(arrays, dt, flows, R)
 
-    ARRAYS = ("a", "m", "c", "h", "x_h", "free", "V", "k", "v", "x0", "p0", "reac", "prod")
+    NODE_ARRAYS = ("a", "m", "c", "h", "x_h", "free", "charge", "space", "x0", "p0")
+    EDGE_ARRAYS = ("k", "v", "reac", "prod")
+    ARRAYS = NODE_ARRAYS + EDGE_ARRAYS + ("inv_D",)
 
-    def _set(self, arrays: Mapping[str, torch.Tensor], dt: float, flows: Flows | None) -> None:
+    def _set(self, arrays: Mapping[str, torch.Tensor], dt: float, flows: Flows | None, reactions: int) -> None:
         self.dt = float(dt)
         self.flows = flows or Flows()
         self.dtype, self.device = arrays["a"].dtype, torch.device("cpu")
@@ -230,30 +320,43 @@ class RDSPopulation(Dynamics):
         self.n_max, self.e_max = arrays["a"].shape[1], arrays["k"].shape[1]
         for name in self.ARRAYS:
             setattr(self, name, arrays[name])
+        self.space = self.space.contiguous()  # per-row scatter/gather: the same bits in any batch
+        R, n = int(reactions), self.n_max
+        if not 0 <= R <= self.e_max:
+            raise ModelError(f"RDSPopulation: {R} reaction columns of {self.e_max} edge columns")
+        if bool((self.reac[:, R:, 1] != n).any()):
+            raise ModelError(f"RDSPopulation: an edge column >= {R} (the transports) has a second reactant; "
+                             "reactions must come first")
+        if bool((self.v[:, :R] != 0).any()):
+            raise ModelError(f"RDSPopulation: a reaction column (< {R}) has a Hamiltonian rate v != 0")
+        self.n_reactions = R
+        self.edges = _Edges.of(self.k, self.v, self.reac, self.prod, R, n)
         self.state_names = [f"x{i}" for i in range(self.n_max)] + [f"p{i}" for i in range(self.n_max)]
         self.param_names = ["system"]
         self.name = "epl-rds-population"
 
     @classmethod
     def from_arrays(cls, arrays: Mapping[str, torch.Tensor], *, dt: float = 0.05,
-                    flows: Flows | None = None) -> "RDSPopulation":
-        """A population straight from its padded tensors (``ARRAYS``: per-node (P, n), ``V`` (P, n, n),
-        per-edge ``k``, ``v`` (P, e), ``reac`` (P, e, 2) and ``prod`` (P, e) node indices, n = none),
-        e.g. expressed by a CPPN for a whole population at once; ``systems`` is then None."""
+                    flows: Flows | None = None, reactions: int = 0) -> RDSPopulation:
+        """A population straight from its padded tensors (``ARRAYS``: per-node (P, n) (``charge`` q_i,
+        ``space`` the index of the node's space), ``inv_D`` (P, spaces, spaces), per-edge ``k``, ``v``
+        (P, e), ``reac`` (P, e, 2) and ``prod`` (P, e) node indices, n = none),
+        e.g. expressed by a CPPN for a whole population at once; ``systems`` is then None. The first
+        ``reactions`` edge columns are reactions (v = 0), the others transports (no second reactant)."""
         missing = [nm for nm in cls.ARRAYS if nm not in arrays]
         if missing:
             raise ModelError(f"RDSPopulation.from_arrays: missing {missing}")
         pop = cls.__new__(cls)
         pop.systems = None
-        pop._set(arrays, dt, flows)
+        pop._set(arrays, dt, flows, reactions)
         return pop
 
-    def select(self, rows: torch.Tensor | Sequence[int]) -> "RDSPopulation":
+    def select(self, rows: torch.Tensor | Sequence[int]) -> RDSPopulation:
         """The sub-population of ``rows`` (a compact copy of their tensors: row j is system ``rows[j]``)."""
         idx = torch.as_tensor(rows, dtype=torch.long)
         pop = type(self).__new__(type(self))
         pop.systems = [self.systems[i] for i in idx.tolist()] if self.systems is not None else None
-        pop._set({nm: getattr(self, nm)[idx] for nm in self.ARRAYS}, self.dt, self.flows)
+        pop._set({nm: getattr(self, nm)[idx] for nm in self.ARRAYS}, self.dt, self.flows, self.n_reactions)
         return pop
 
     def default_params(self, batch: int | None = None, *, dtype: Any = None, device: Any = None) -> torch.Tensor:
@@ -263,47 +366,42 @@ class RDSPopulation(Dynamics):
                       dtype: Any = None, device: Any = None) -> torch.Tensor:
         return torch.cat([self.x0, self.p0], -1).to(dtype or self.dtype)
 
-    def _take(self, p: torch.Tensor | None, y: torch.Tensor) -> tuple[Any, ...]:
-        names = ("a", "m", "c", "h", "x_h", "free", "V", "k", "v", "reac", "prod")
+    NODE_TERMS = ("a", "m", "c", "h", "x_h", "free", "charge", "space", "inv_D")
+
+    def _take(self, p: torch.Tensor | None) -> tuple[list[torch.Tensor], _Edges]:
+        """Node terms and edges of the rows ``p`` (all rows for None)."""
+        nodes = [getattr(self, nm) for nm in self.NODE_TERMS]
         if p is None:
-            return tuple(getattr(self, nm) for nm in names)
+            return nodes, self.edges
         idx = p[:, 0].long()
-        return tuple(getattr(self, nm)[idx] for nm in names)
+        return [t[idx] for t in nodes], self.edges.rows(idx)
 
     def rhs(self, t: torch.Tensor, y: torch.Tensor, p: torch.Tensor | None = None,
             u: torch.Tensor | None = None) -> torch.Tensor:
-        a, m, c, h, x_h, free, V, k, v, reac, prod = self._take(p, y)
+        (a, m, c, h, x_h, free, charge, space, inv_D), edges = self._take(p)
         n = self.n_max
         x, q = y[:, :n], y[:, n:]
-        psi = 1.0 + a + (V * x.unsqueeze(-2)).sum(-1) + q * q / (2 * m)  # row-wise: same bits in any batch
+        psi = 1.0 + a + self._potential(x, charge, space, inv_D) + q * q / (2 * m)
         one = torch.ones_like(x[:, :1])
         f = torch.cat([x * torch.exp(psi), one], -1)
-        dx = torch.zeros_like(torch.cat([x, one], -1))
-        dq = torch.zeros_like(dx)
-        r0, r1 = reac[..., 0].contiguous(), reac[..., 1].contiguous()
-        take = lambda src, idx: torch.gather(src, 1, idx)  # noqa: E731 - per row: same bits in any batch
-        if self.flows.chemical:
-            flux = k * (take(f, r0) * take(f, r1) - take(f, prod))
-            dx.scatter_add_(1, prod, flux)
-            dx.scatter_add_(1, r0, -flux)
-            dx.scatter_add_(1, r1, -flux)
         Hp = torch.cat([q * x / m, 0 * one], -1)
-        if self.flows.hamiltonian:
-            xx = torch.cat([x, one], -1)
-            Hx = torch.cat([torch.log(x) + psi, 0 * one], -1)
-            w = v * take(xx, r0) * take(xx, prod)
-            jx = w * (take(Hp, prod) - take(Hp, r0))
-            jp = w * (take(Hx, prod) - take(Hx, r0))
-            dx.scatter_add_(1, prod, jx)
-            dx.scatter_add_(1, r0, -jx)
-            dq.scatter_add_(1, prod, -jp)
-            dq.scatter_add_(1, r0, jp)
+        xx = torch.cat([x, one], -1)
+        Hx = torch.cat([torch.log(x) + psi, 0 * one], -1)
+        dx, dq = edges.flows(f, xx, Hp, Hx, self.flows)
         dx, dq = dx[:, :n], dq[:, :n]
         if self.flows.collision:
             dq = dq - c * Hp[:, :n]
         if self.flows.homeostasis:
             dx = dx + h * (x_h - x)
         return torch.cat([dx * free, dq * free], -1)
+
+    @staticmethod
+    def _potential(x: torch.Tensor, charge: torch.Tensor, space: torch.Tensor, inv_D: torch.Tensor) -> torch.Tensor:
+        """V x with V = q (1/D) q^T, q = diag(charge) S, in factored form: the charge-weighted mass
+        of each space, through 1/D, back to the nodes (spaces^2 + 3 n per row instead of n^2).
+        Row-wise sums in node order and over a fixed number of spaces: the same bits in any batch."""
+        per_space = torch.zeros(x.shape[0], inv_D.shape[-1], dtype=x.dtype).scatter_add_(1, space, charge * x)
+        return charge * torch.gather((inv_D * per_space.unsqueeze(-2)).sum(-1), 1, space)
 
     def fixed_point_map(self, y: torch.Tensor, p: torch.Tensor | None = None,
                         u: torch.Tensor | None = None) -> torch.Tensor:

@@ -47,6 +47,7 @@ import neat
 import torch
 
 from .cppn import TorchCPPN
+from .rds import RDSPopulation
 
 COMPONENTS = {"u": {"mass": 1.0, "charge": 0.5}, "w": {"mass": 1.0, "charge": -0.5}}
 GENES = {"u": {"u": 1}, "w": {"w": 1}, "uw": {"u": 1, "w": 1}, "uu": {"u": 2}}
@@ -59,19 +60,41 @@ CPPN_INPUTS, CPPN_OUTPUTS = 6, 5
 class ExpressedPopulation:
     """Systems expressed for a population in substrate slot order: ``arrays`` for
     :meth:`.rds.RDSPopulation.from_arrays`, the input and output slots, the per-output F_z gain
-    (P, outputs) and the number of existing nodes per system."""
+    (P, outputs), the number of existing nodes per system, which slots exist (P, slots) and how
+    many edge columns (the first) are reactions."""
 
     arrays: dict[str, torch.Tensor]
     inputs: torch.Tensor
     outputs: torch.Tensor
     feedback: torch.Tensor
     nodes: torch.Tensor
+    on: torch.Tensor
+    reactions: int
 
     def select(self, rows: list[int] | torch.Tensor) -> "ExpressedPopulation":
         """Rows ``rows`` (repeats allowed: copies of one system)."""
         idx = torch.as_tensor(rows, dtype=torch.long)
         return ExpressedPopulation({k: v[idx] for k, v in self.arrays.items()}, self.inputs, self.outputs,
-                                   self.feedback[idx], self.nodes[idx])
+                                   self.feedback[idx], self.nodes[idx], self.on[idx], self.reactions)
+
+    def compact(self) -> "ExpressedPopulation":
+        """The same systems without the node slots that no row has and the edge slots that no row
+        has (slot order kept, the indices renumbered). An absent node or edge of a row is inert
+        (clamped, no charge, rate 0, pointing at the neutral slot), so every row steps to the same
+        bits as before; only the work per row shrinks, to what the population expresses."""
+        n = self.on.shape[1]
+        keep = self.on.any(0)
+        prod = self.arrays["prod"]
+        edges = (prod != n).any(0)
+        edges[0] |= not bool(edges.any())  # at least one (inert) edge slot
+        renumber = torch.full((n + 1,), int(keep.sum()), dtype=torch.long)  # the neutral slot n -> the new n
+        renumber[:n][keep] = torch.arange(int(keep.sum()))
+        arrays = {nm: self.arrays[nm][:, keep] for nm in RDSPopulation.NODE_ARRAYS}
+        arrays["inv_D"] = self.arrays["inv_D"]
+        arrays.update({nm: self.arrays[nm][:, edges] for nm in ("k", "v")})
+        arrays["reac"], arrays["prod"] = renumber[self.arrays["reac"][:, edges]], renumber[prod[:, edges]]
+        return ExpressedPopulation(arrays, renumber[self.inputs], renumber[self.outputs], self.feedback, self.nodes,
+                                   self.on[:, keep], int(edges[:self.reactions].sum()))
 
 
 def _column(x: float, count: int) -> list[tuple[float, float]]:
@@ -156,14 +179,12 @@ class Substrate:
         comp = torch.tensor([[float(GENES[g].get(c, 0)) for c in cnames] for g, _ in self.node_keys],
                             dtype=torch.float64)
         self.slot_mass = comp @ torch.tensor([COMPONENTS[c]["mass"] for c in cnames], dtype=torch.float64)
-        charge = comp @ torch.tensor([COMPONENTS[c]["charge"] for c in cnames], dtype=torch.float64)
+        self.slot_charge = comp @ torch.tensor([COMPONENTS[c]["charge"] for c in cnames], dtype=torch.float64)
         S = len(self.space_names)
         inv_D = torch.zeros(S, S, dtype=torch.float64)
         for a, b, d in self.neighbours:
             inv_D[a, b] = inv_D[b, a] = 1.0 / d
-        inv_D += torch.diag(inv_D.sum(1) + 1.0)  # as rds.build (self_inverse_distance 1)
-        q = torch.diag(charge) @ torch.nn.functional.one_hot(self.slot_space, S).to(torch.float64)
-        self.slot_V = q @ inv_D @ q.T
+        self.inv_D = inv_D + torch.diag(inv_D.sum(1) + 1.0)  # as rds.build (self_inverse_distance 1)
         reac = [[slot[(r[0], s)], slot[(r[1], s)]] for r, s in self.reaction_keys]
         reac += [[slot[(g, a)], -1] for g, a, _ in self.transport_keys]
         prod = [slot[(r[2], s)] for r, s in self.reaction_keys] + [slot[(g, b)] for g, _, b in self.transport_keys]
@@ -239,7 +260,8 @@ class Substrate:
             "x0": x0, "x_h": x0.clone(), "a": torch.where(on, 2 * pn[..., 2], 0.0),
             "h": torch.where(on, (1 + pn[..., 3]) / 4, 0.0), "c": on.to(o.dtype),
             "m": torch.where(on, self.slot_mass, 1.0), "free": free.to(o.dtype), "p0": torch.zeros_like(x0),
-            "V": torch.where(on[:, :, None] & on[:, None, :], self.slot_V, 0.0)}
+            "charge": torch.where(on, self.slot_charge, 0.0), "space": self.slot_space.expand(len(on), n),
+            "inv_D": self.inv_D.expand(len(on), *self.inv_D.shape)}
         pe = o[:, self.edge_rows]
         ends_on = on[:, self.edge_reac.clamp(min=0)].all(-1) & on[:, self.edge_prod]
         e_on = ex[:, self.edge_rows] & ends_on
@@ -251,7 +273,8 @@ class Substrate:
         arrays["reac"] = torch.where(e_on[..., None], reac, n)
         arrays["prod"] = torch.where(e_on, self.edge_prod, n)
         feedback = 1.0 + pn[:, self.output_slots, 4]
-        return ExpressedPopulation(arrays, self.input_slots, self.output_slots, feedback, on.sum(1))
+        return ExpressedPopulation(arrays, self.input_slots, self.output_slots, feedback, on.sum(1), on,
+                                   len(self.reaction_keys))
 
     def express_genome(self, genome: neat.DefaultGenome, config: neat.Config) -> dict[str, object]:
         """Algorithm 2 for one genome: one batched CPPN call over every query of the substrate."""
