@@ -4,7 +4,7 @@
     python benchmarks/xnet_bench.py --protocol paper --seeds 0,1,2
     python benchmarks/xnet_bench.py --classify iris --seeds 0,1,2 --time-budget 30
     python benchmarks/xnet_bench.py --classify iris --cv 5 --seeds 0,1,2 --time-budget 10
-    python benchmarks/xnet_bench.py --classify iris --cv 5 --seeds 0,1,2 --time-budget 10 --projection lda --bagging 4
+    python benchmarks/xnet_bench.py --classify iris --cv 5 --seeds 0,1,2 --time-budget 10 --projection lda --bagging 8
     python benchmarks/xnet_bench.py --classify digits --pca 6 --seeds 0,1,2 --time-budget 60
 
 * ``recovery``: the DSR/DSO spec (20 points U[a, b] per variable, docs/xnet.md), exact symbolic
