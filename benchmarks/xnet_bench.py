@@ -4,6 +4,7 @@
     python benchmarks/xnet_bench.py --protocol paper --seeds 0,1,2
     python benchmarks/xnet_bench.py --classify iris --seeds 0,1,2 --time-budget 30
     python benchmarks/xnet_bench.py --classify iris --cv 5 --seeds 0,1,2 --time-budget 10
+    python benchmarks/xnet_bench.py --classify iris --cv 5 --seeds 0,1,2 --time-budget 10 --projection lda --bagging 8
     python benchmarks/xnet_bench.py --classify digits --pca 6 --seeds 0,1,2 --time-budget 60
 
 * ``recovery``: the DSR/DSO spec (20 points U[a, b] per variable, docs/xnet.md), exact symbolic
@@ -40,14 +41,20 @@ def main() -> None:
     ap.add_argument("--cv", type=int, default=0,
                     help="classification: stratified K-fold cross-validation per seed (0: the data set's split)")
     ap.add_argument("--pca", type=int, default=None, help="classification: X-Net on this many principal components")
+    ap.add_argument("--projection", choices=("pca", "lda"), default="pca",
+                    help="classification: the input projection (lda: discriminant axes, n_classes - 1 unless --pca)")
+    ap.add_argument("--bagging", type=int, default=1,
+                    help="classification: searches on bootstrap resamples whose class trees are averaged")
+    ap.add_argument("--select-cv", type=int, default=5, help="classification: inner CV folds of the final choice")
     a = ap.parse_args()
     set_threads(1)
     if a.classify:
         seeds = [int(s) for s in a.seeds.split(",")]
+        opts = dict(n_components=a.pca, projection=a.projection, bagging=a.bagging, select_cv=a.select_cv)
         if a.cv:
-            classify_cv(a.classify, seeds, a.time_budget, a.cv, a.pca)
+            classify_cv(a.classify, seeds, a.time_budget, a.cv, opts)
         else:
-            classify(a.classify, seeds, a.time_budget, a.pca)
+            classify(a.classify, seeds, a.time_budget, opts)
         return
     rows = run_bench(parse_ids(a.problems), [int(s) for s in a.seeds.split(",")], a.protocol, a.time_budget,
                      a.with_gplearn, a.json)
@@ -56,10 +63,11 @@ def main() -> None:
     print(table2(rows))
 
 
-def classify(name: str, seeds: list[int], time_budget: float, n_components: int | None = None) -> None:
-    """XNetClassifier (one tree per class, cross-entropy) on the core's data sets (the split
-    depends on the seed for iris; digits has one fixed split, so its seeds vary only the fit),
-    next to a logistic regression on the same split."""
+def classify(name: str, seeds: list[int], time_budget: float, opts: dict) -> None:
+    """XNetClassifier (one tree per class, cross-entropy; ``opts``: its projection, bagging and
+    inner-CV settings) on the core's data sets (the split depends on the seed for iris; digits
+    has one fixed split, so its seeds vary only the fit), next to a logistic regression on the
+    same split."""
     import time
     from statistics import median
 
@@ -73,7 +81,7 @@ def classify(name: str, seeds: list[int], time_budget: float, n_components: int 
     accs, nodes = [], []
     for seed in seeds:
         d = load_dataset(name, seed=seed)
-        clf = XNetClassifier(random_state=seed, time_budget=time_budget, n_components=n_components)
+        clf = XNetClassifier(random_state=seed, time_budget=time_budget, **opts)
         t0 = time.process_time()
         clf.fit(d.x_train.numpy(), d.y_train.numpy())
         acc = clf.score(d.x_test.numpy(), d.y_test.numpy())
@@ -82,14 +90,16 @@ def classify(name: str, seeds: list[int], time_budget: float, n_components: int 
         cpu = time.process_time() - t0
         peer = make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000)).fit(d.x_train.numpy(), d.y_train.numpy())
         print(f"{name} seed {seed}: test accuracy {acc:.4f}, nodes {clf.n_nodes_}, parameters {clf.n_params_}, "
+              f"trees {clf.choice_}, rounds {clf.n_rounds_}, "
               f"CPU {cpu:.1f} s; logistic regression on the same split {peer.score(d.x_test.numpy(), d.y_test.numpy()):.4f}",
               flush=True)
     print(f"{name}: accuracy median {median(accs):.4f} worst {min(accs):.4f}; nodes median {median(nodes)}")
 
 
 
-def classify_cv(name: str, seeds: list[int], time_budget: float, folds: int, n_components: int | None) -> None:
-    """Stratified ``folds``-fold cross-validation of XNetClassifier on the whole data set, the
+def classify_cv(name: str, seeds: list[int], time_budget: float, folds: int, opts: dict) -> None:
+    """Stratified ``folds``-fold cross-validation of XNetClassifier (``opts``: its projection,
+    bagging and inner-CV settings) on the whole data set, the
     shuffle seeded by each seed; logistic regression (C = 1 and C = 100) and an RBF SVC on the
     same folds. Per seed the mean test accuracy over the folds; median and worst over seeds."""
     import time
@@ -117,7 +127,7 @@ def classify_cv(name: str, seeds: list[int], time_budget: float, folds: int, n_c
         nodes, cpu, chosen = [], [], []
         for tr, te in StratifiedKFold(folds, shuffle=True, random_state=seed).split(X, y):
             t0 = time.process_time()
-            clf = XNetClassifier(random_state=seed, time_budget=time_budget, n_components=n_components).fit(X[tr], y[tr])
+            clf = XNetClassifier(random_state=seed, time_budget=time_budget, **opts).fit(X[tr], y[tr])
             cpu.append(time.process_time() - t0)
             accs["xnet"].append(clf.score(X[te], y[te]))
             nodes.append(clf.n_nodes_)

@@ -20,7 +20,7 @@ from . import tree as T
 from .abp import Candidate
 from .convert import from_sympy
 from .refit import lbfgs_refit, losses
-from .tree import TreeSpec
+from .tree import EMPTY, TreeSpec
 
 
 def pca(X: np.ndarray, n_components: int) -> np.ndarray:
@@ -29,6 +29,21 @@ def pca(X: np.ndarray, n_components: int) -> np.ndarray:
     _, _, vt = np.linalg.svd(X - X.mean(0), full_matrices=False)
     comp = vt[:n_components]
     return comp * np.sign(comp[np.arange(comp.shape[0]), np.abs(comp).argmax(1)])[:, None]
+
+
+def discriminant_axes(X: np.ndarray, y: np.ndarray, n_components: int) -> np.ndarray:
+    """The ``n_components`` leading discriminant axes [n_components, d] of a linear discriminant
+    analysis of ``(X, y)`` (ours: the supervised counterpart of :func:`pca`): ``X @ axes.T`` are
+    the canonical variates, in units of the pooled within-class spread, each axis with its
+    largest entry positive. At most ``n_classes - 1`` and ``d`` axes exist."""
+    n_max = min(len(np.unique(y)) - 1, X.shape[1])
+    if not 1 <= n_components <= n_max:
+        raise ValueError(f"discriminant axes: n_components must be in 1..{n_max} for {len(np.unique(y))} classes "
+                         f"and {X.shape[1]} inputs, got {n_components}")
+    scal = LinearDiscriminantAnalysis(solver="svd").fit(X, y).scalings_[:, :n_components].T
+    if scal.shape[0] < n_components:
+        raise ValueError(f"discriminant axes: the data span only {scal.shape[0]} of the {n_components} axes asked for")
+    return scal * np.sign(scal[np.arange(scal.shape[0]), np.abs(scal).argmax(1)])[:, None]
 
 
 def linear_proposals(X: np.ndarray, y: np.ndarray, n_classes: int, spec: TreeSpec, max_nodes: int,
@@ -57,6 +72,44 @@ def linear_proposals(X: np.ndarray, y: np.ndarray, n_classes: int, spec: TreeSpe
         if len(trees) == n_classes:
             out.append(tuple(np.stack([t[i] for t in trees]) for i in range(3)))
     return out
+
+
+def stratified_bootstrap(y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Indices of a bootstrap resample of ``y`` drawn within each class (every class keeps its
+    count), sorted."""
+    return np.sort(np.concatenate([rng.choice(np.nonzero(y == c)[0], int((y == c).sum()))
+                                   for c in np.unique(y)]))
+
+
+def average_trees(spec: TreeSpec, parts: Sequence[Candidate]) -> tuple[TreeSpec, Candidate]:
+    """One X-Net tree per class whose output is the mean of the ``parts``' class trees (ours,
+    for bagging): the trees hang under a balanced binary tree of ``+`` neurons (``w = 1,
+    b = 0``; the root's scale ``1 / len(parts)``), so the result is an X-Net of depth
+    ``spec.depth + ceil(log2(len(parts)))``; returns its spec and the joined trees."""
+    names = [a.name for a in spec.binary]
+    if "+" not in names:
+        raise ValueError("averaging X-Net trees needs '+' in the library")
+    depth = spec.depth + int(np.ceil(np.log2(len(parts))))
+    out = TreeSpec(spec.n_vars, spec.library, depth)
+    plus = out.first_binary + names.index("+")
+    g = parts[0].ops.shape[0]
+    ops = np.full((g, out.slots), EMPTY, dtype=np.int64)
+    w, b = np.ones((g, out.slots)), np.zeros((g, out.slots))
+
+    def place(i: int, chunk: Sequence[Candidate]) -> None:
+        if len(chunk) == 1:  # level k of the part's heap -> level k below node i
+            for k in range(spec.depth):
+                src, dst = T.level_slice(k), slice((i + 1) * 2**k - 1, (i + 2) * 2**k - 1)
+                ops[:, dst], w[:, dst], b[:, dst] = chunk[0].ops[:, src], chunk[0].w[:, src], chunk[0].b[:, src]
+            return
+        ops[:, i] = plus
+        half = (len(chunk) + 1) // 2
+        place(2 * i + 1, chunk[:half])
+        place(2 * i + 2, chunk[half:])
+
+    place(0, parts)
+    w[:, 0] /= len(parts)  # with one part its root's scale, unchanged
+    return out, Candidate(ops, w, b, float("nan"))
 
 
 def pick_on_validation(spec: TreeSpec, cands: Sequence[Candidate], x_val: torch.Tensor, y_val: np.ndarray,

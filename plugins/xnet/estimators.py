@@ -15,7 +15,8 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import tree as T
 from .abp import ABPConfig, Candidate
-from .classify import inner_cv_accuracy, linear_proposals, pca, pick_on_validation
+from .classify import (average_trees, discriminant_axes, inner_cv_accuracy, linear_proposals, pca,
+                       pick_on_validation, stratified_bootstrap)
 from .library import DEFAULT_LIBRARY
 from .propose import propose
 from .refit import lbfgs_refit, losses
@@ -224,7 +225,10 @@ class XNetClassifier(ClassifierMixin, _XNetBase):
     """Classification with one X-Net tree per class and cross-entropy (paper section 2.2).
 
     Inputs are standardised before the trees see them (``standardize``) and optionally projected
-    on their ``n_components`` leading principal axes (the paper's PCA option for MNIST);
+    on their ``n_components`` leading principal axes (``projection="pca"``, the paper's PCA
+    option for MNIST) or, with ``projection="lda"`` (ours), on the leading discriminant axes of
+    a linear discriminant analysis (``classify.discriminant_axes``; ``n_components`` defaults to
+    ``n_classes - 1`` there);
     :meth:`sympy` maps the formulas back to the raw inputs. Ours (docs/xnet.md,
     "Classification"): ``propose`` starts the populations from linear class trees of a logistic
     regression (``classify.linear_proposals``), and with ``validation > 0`` that share of the
@@ -241,7 +245,8 @@ class XNetClassifier(ClassifierMixin, _XNetBase):
                  parsimony: float = 0.001, snap: bool = False, accept: float = 0.01, stall_limit: int = 20,
                  k_alternate: int = 2, standardize: bool = True, n_components: int | None = None,
                  propose: bool = True, validation: float = 0.0, label_smoothing: float = 0.02,
-                 select_cv: int = 5, random_state: int | None = None) -> None:
+                 select_cv: int = 5, projection: str = "pca", bagging: int = 1,
+                 random_state: int | None = None) -> None:
         super().__init__(library=library, max_nodes=max_nodes, depth=depth, population=population,
                          steps_per_round=steps_per_round, max_rounds=max_rounds, time_budget=time_budget,
                          refit_per_round=refit_per_round, parsimony=parsimony, snap=snap, accept=accept,
@@ -250,6 +255,8 @@ class XNetClassifier(ClassifierMixin, _XNetBase):
         self.select_cv = select_cv
         self.standardize = standardize
         self.n_components = n_components
+        self.projection = projection
+        self.bagging = bagging
         self.propose = propose
         self.validation = validation
 
@@ -263,10 +270,15 @@ class XNetClassifier(ClassifierMixin, _XNetBase):
     def __setstate__(self, state: dict[str, Any]) -> None:
         super().__setstate__(state)
         if "n_features_in_" in state:
-            self.spec_ = TreeSpec(self._tree_inputs(), self.library, self.depth)
+            self.spec_ = TreeSpec(self._tree_inputs(), self.library, getattr(self, "tree_depth_", self.depth))
 
     def fit(self, X: Any, y: Any) -> "XNetClassifier":
         t0 = time.process_time()
+        if self.projection not in ("pca", "lda"):
+            raise ValueError(f"XNetClassifier: projection must be 'pca' or 'lda', got {self.projection!r}")
+        if self.bagging < 1 or (self.bagging > 1 and self.validation > 0):
+            raise ValueError(f"XNetClassifier: bagging must be >= 1 and excludes validation > 0, got bagging "
+                             f"{self.bagging}, validation {self.validation}")
         X, y = validate_data(self, X, y, dtype=np.float64)
         check_classification_targets(y)
         self.classes_, yi = np.unique(y, return_inverse=True)
@@ -276,7 +288,12 @@ class XNetClassifier(ClassifierMixin, _XNetBase):
         else:
             self.mean_, self.std_ = np.zeros(X.shape[1]), np.ones(X.shape[1])
         self.components_ = None
-        if self.n_components is not None and self.n_components < X.shape[1]:
+        if self.projection == "lda":
+            if len(self.classes_) < 2:
+                raise ValueError("XNetClassifier: projection='lda' needs at least two classes")
+            n = self.n_components if self.n_components is not None else min(len(self.classes_) - 1, X.shape[1])
+            self.components_ = discriminant_axes((X - self.mean_) / self.std_, yi, n)
+        elif self.n_components is not None and self.n_components < X.shape[1]:
             self.components_ = pca((X - self.mean_) / self.std_, self.n_components)
         Z = self._scaled(X)
         k = len(self.classes_)
@@ -292,15 +309,11 @@ class XNetClassifier(ClassifierMixin, _XNetBase):
             return loss_fn
 
         self.spec_ = TreeSpec(Z.shape[1], self.library, self.depth)
-        x_fit, y_fit = torch.as_tensor(Z[fit_idx]), yi[fit_idx]
-        loss_fit = ce(torch.as_tensor(y_fit, dtype=torch.long))
-        seeds = (linear_proposals(Z[fit_idx], y_fit, k, self.spec_, self.max_nodes)
-                 if self.propose and k >= 2 and len(np.unique(y_fit)) == k else [])
+        if self.bagging > 1:
+            return self._fit_bagged(Z, yi, ce, rng, t0)
+        y_fit = yi[fit_idx]
         budget = None if self.time_budget is None else 0.8 * max(self.time_budget - (time.process_time() - t0), 0.0)
-        res = run_search(self.spec_, x_fit, loss_fit, self._config(), rng, group=k,
-                         max_rounds=self.max_rounds, time_budget=budget,
-                         refit_per_round=self.refit_per_round, parsimony=self.parsimony,
-                         snap_constants=self.snap, exact_loss=0.0, proposals=seeds)
+        res, seeds = self._search(Z[fit_idx], y_fit, ce, rng, budget)
         best, self.choice_ = res.best, "searched"
         deadline = None if self.time_budget is None else t0 + self.time_budget
         if seeds and not len(val_idx) and self.select_cv > 1 and np.bincount(y_fit).min() >= self.select_cv:
@@ -313,8 +326,43 @@ class XNetClassifier(ClassifierMixin, _XNetBase):
                              float(losses(self.spec_, x_all, loss_all, k, best.ops, best.w, best.b)[0]))
             best = lbfgs_refit(self.spec_, x_all, loss_all, [best], group=k,
                                deadline=None if self.time_budget is None else t0 + self.time_budget)[0]
-        self.candidate_ = best
+        self.candidate_, self.tree_depth_ = best, self.spec_.depth
         self.n_rounds_, self.fit_seconds_ = res.rounds, res.seconds
+        return self
+
+    def _search(self, Z: np.ndarray, y: np.ndarray, ce: Callable, rng: np.random.Generator,
+                budget: float | None) -> tuple[SearchResult, list]:
+        """The search (from the linear proposals when ``propose``) on ``(Z, y)``; its result and
+        the proposals."""
+        k = len(self.classes_)
+        seeds = (linear_proposals(Z, y, k, self.spec_, self.max_nodes)
+                 if self.propose and k >= 2 and len(np.unique(y)) == k else [])
+        res = run_search(self.spec_, torch.as_tensor(Z), ce(torch.as_tensor(y, dtype=torch.long)), self._config(),
+                         rng, group=k, max_rounds=self.max_rounds, time_budget=budget,
+                         refit_per_round=self.refit_per_round, parsimony=self.parsimony,
+                         snap_constants=self.snap, exact_loss=0.0, proposals=seeds)
+        return res, seeds
+
+    def _fit_bagged(self, Z: np.ndarray, y: np.ndarray, ce: Callable, rng: np.random.Generator,
+                    t0: float) -> "XNetClassifier":
+        """Bagging (ours): ``bagging`` searches, each on a stratified bootstrap resample of the
+        training data with an equal share of the budget left; the final class trees average
+        their best trees' logits (``classify.average_trees``), with no refit and no inner
+        choice (``choice_ = "bagged"``)."""
+        parts, rounds, secs = [], 0, 0.0
+        for i in range(self.bagging):
+            left = (None if self.time_budget is None
+                    else max(self.time_budget - (time.process_time() - t0), 0.0) / (self.bagging - i))
+            idx = stratified_bootstrap(y, rng)
+            res = self._search(Z[idx], y[idx], ce, rng, left)[0]
+            parts.append(res.best)
+            rounds, secs = rounds + res.rounds, secs + res.seconds
+        self.spec_, joined = average_trees(self.spec_, parts)
+        k = len(self.classes_)
+        joined.loss = float(losses(self.spec_, torch.as_tensor(Z), ce(torch.as_tensor(y, dtype=torch.long)), k,
+                                   joined.ops, joined.w, joined.b)[0])
+        self.candidate_, self.choice_, self.tree_depth_ = joined, "bagged", self.spec_.depth
+        self.n_rounds_, self.fit_seconds_ = rounds, secs
         return self
 
     def _linear_or_searched(self, linear: tuple[np.ndarray, np.ndarray, np.ndarray], searched: Candidate,
@@ -383,12 +431,14 @@ class XNetClassifier(ClassifierMixin, _XNetBase):
     def _save_state(self) -> dict[str, Any]:
         st = super()._save_state()
         st.update(classes=self.classes_.tolist(), mean=self.mean_.tolist(), std=self.std_.tolist(),
+                  tree_depth=self.spec_.depth,
                   components=None if self.components_ is None else self.components_.tolist())
         return st
 
     def _load_state(self, st: dict[str, Any]) -> None:
         super()._load_state(st)
+        self.tree_depth_ = int(st.get("tree_depth", self.depth))
         self.classes_ = np.asarray(st["classes"])
         self.mean_, self.std_ = np.asarray(st["mean"]), np.asarray(st["std"])
         self.components_ = None if st.get("components") is None else np.asarray(st["components"])
-        self.spec_ = TreeSpec(self._tree_inputs(), self.library, self.depth)
+        self.spec_ = TreeSpec(self._tree_inputs(), self.library, self.tree_depth_)

@@ -1,5 +1,6 @@
 """Classification additions: linear proposals, PCA inputs, hold-out choice, export and persistence."""
 import numpy as np
+import pytest
 import sympy
 import torch
 from sklearn.datasets import load_digits, load_iris
@@ -9,7 +10,8 @@ from sklearn.linear_model import LogisticRegression
 from neuroplex.plugins.xnet import XNetClassifier, load, save
 from neuroplex.plugins.xnet import tree as T
 from neuroplex.plugins.xnet.abp import Candidate
-from neuroplex.plugins.xnet.classify import inner_cv_accuracy, linear_proposals, pca
+from neuroplex.plugins.xnet.classify import (average_trees, discriminant_axes, inner_cv_accuracy, linear_proposals,
+                                             pca, stratified_bootstrap)
 from neuroplex.plugins.xnet.estimators import _holdout
 
 LIB = ("+", "-", "*", "/", "sin", "cos", "exp", "square", "x")
@@ -44,6 +46,77 @@ def test_pca_axes_are_orthonormal_and_ordered():
     np.testing.assert_allclose(comp @ comp.T, np.eye(3), atol=1e-12)
     var = ((X - X.mean(0)) @ comp.T).var(0)
     assert np.all(np.diff(var) < 0) and np.abs(comp[0]).argmax() == 0
+
+
+def test_discriminant_axes_give_the_canonical_variates():
+    X, y = load_iris(return_X_y=True)
+    Z = (X - X.mean(0)) / X.std(0)
+    axes = discriminant_axes(Z, y, 2)
+    ref = LinearDiscriminantAnalysis().fit(Z, y).transform(Z)
+    got = Z @ axes.T
+    np.testing.assert_allclose(np.abs(got - got.mean(0)), np.abs(ref - ref.mean(0)), rtol=1e-9, atol=1e-9)
+    within = np.concatenate([got[y == c] - got[y == c].mean(0) for c in range(3)])
+    np.testing.assert_allclose(within.T @ within / len(y), np.eye(2), atol=1e-9)  # unit pooled spread
+    assert np.all(axes[np.arange(2), np.abs(axes).argmax(1)] > 0)
+    with pytest.raises(ValueError, match="n_components must be in 1..2"):
+        discriminant_axes(Z, y, 3)                   # 3 classes: 2 axes at most
+
+
+def test_classifier_on_discriminant_axes_exports_raw_inputs_and_round_trips(tmp_path):
+    X, y = load_iris(return_X_y=True)
+    clf = XNetClassifier(random_state=0, projection="lda", time_budget=None, max_rounds=1, population=4,
+                         steps_per_round=4, refit_per_round=2, select_cv=0).fit(X, y)
+    assert clf.spec_.n_vars == 2 and clf.components_.shape == (2, 4) and clf.score(X, y) > 0.95
+    f = sympy.lambdify(sympy.symbols("x1:5"), clf.sympy(), "numpy")
+    logits = np.stack([np.broadcast_to(v, (30,)) for v in f(*X[:30].T)], axis=1)
+    np.testing.assert_allclose(logits, clf._forward(clf._scaled(X[:30])).numpy().T, rtol=1e-6, atol=1e-6)
+    save(clf, tmp_path / "m.json")
+    np.testing.assert_allclose(load(tmp_path / "m.json").predict_proba(X), clf.predict_proba(X), rtol=1e-12)
+    with pytest.raises(ValueError, match="projection must be 'pca' or 'lda'"):
+        XNetClassifier(projection="ica").fit(X, y)
+
+
+def test_average_trees_is_one_xnet_tree_per_class_giving_the_mean_logits():
+    rng = np.random.default_rng(0)
+    spec = T.TreeSpec(3, LIB, depth=4)
+    x = torch.as_tensor(rng.normal(size=(40, 3)))
+    parts = []
+    for _ in range(3):                               # 3 parts: an uneven split under the + neurons
+        trees = [T.random_tree(spec, int(rng.integers(1, 8)), rng) for _ in range(2)]
+        ops, w, b = (np.stack([t[i] for t in trees]) for i in range(3))
+        parts.append(Candidate(ops, w + rng.normal(size=w.shape) * (ops >= 0), b + rng.normal(size=b.shape), 0.0))
+    out_spec, joined = average_trees(spec, parts)
+    assert out_spec.depth == 6 and all(T.is_valid(out_spec, o) for o in joined.ops)
+    assert joined.nodes == sum(p.nodes for p in parts) + 2 * 2   # two + neurons per class tree
+    want = np.mean([T.root_output(spec, *(torch.as_tensor(a) for a in (p.ops, p.w, p.b)), x).numpy()
+                    for p in parts], axis=0)
+    got = T.root_output(out_spec, *(torch.as_tensor(a) for a in (joined.ops, joined.w, joined.b)), x).numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    with pytest.raises(ValueError, match="needs '\\+' in the library"):
+        average_trees(T.TreeSpec(3, ("*", "sin"), depth=4), parts)
+
+
+def test_stratified_bootstrap_keeps_every_class_count():
+    y = np.repeat([0, 1, 2], [10, 20, 5])
+    idx = stratified_bootstrap(y, np.random.default_rng(0))
+    assert list(np.bincount(y[idx])) == [10, 20, 5] and len(np.unique(idx)) < len(y)
+
+
+def test_bagged_classifier_averages_searches_and_round_trips(tmp_path):
+    X, y = load_iris(return_X_y=True)
+    kw = dict(random_state=0, projection="lda", time_budget=None, max_rounds=1, population=4, steps_per_round=4,
+              refit_per_round=2)
+    clf = XNetClassifier(bagging=3, **kw).fit(X, y)
+    assert clf.choice_ == "bagged" and clf.spec_.depth == clf.depth + 2 and clf.score(X, y) > 0.95
+    f = sympy.lambdify(sympy.symbols("x1:5"), clf.sympy(), "numpy")
+    logits = np.stack([np.broadcast_to(v, (30,)) for v in f(*X[:30].T)], axis=1)
+    np.testing.assert_allclose(logits, clf._forward(clf._scaled(X[:30])).numpy().T, rtol=1e-6, atol=1e-6)
+    save(clf, tmp_path / "m.json")
+    np.testing.assert_allclose(load(tmp_path / "m.json").predict_proba(X), clf.predict_proba(X), rtol=1e-12)
+    same = XNetClassifier(bagging=3, **kw).fit(X, y)
+    np.testing.assert_array_equal(same.candidate_.ops, clf.candidate_.ops)   # reproducible for a seed
+    with pytest.raises(ValueError, match="bagging must be >= 1 and excludes validation"):
+        XNetClassifier(bagging=2, validation=0.2).fit(X, y)
 
 
 def test_holdout_is_stratified_and_disjoint():
