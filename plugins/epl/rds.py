@@ -236,22 +236,22 @@ class _Edges:
         if shared:
             f, xx, Hp, Hx = (t.T.contiguous() for t in (f, xx, Hp, Hx))
             take = lambda src, idx: src.index_select(0, idx)  # noqa: E731
-            put = lambda dst, idx, val: dst.index_add_(0, idx, val)  # noqa: E731
+            put = lambda dst, idx, val, sign=1.0: dst.index_add_(0, idx, val, alpha=sign)  # noqa: E731
         else:
             take = lambda src, idx: torch.gather(src, 1, idx)  # noqa: E731
-            put = lambda dst, idx, val: dst.scatter_add_(1, idx, val)  # noqa: E731
+            put = lambda dst, idx, val, sign=1.0: dst.scatter_add_(1, idx, val if sign > 0 else -val)  # noqa: E731
         dx, dq = torch.zeros_like(f), torch.zeros_like(f)
         (rk, ra, rb, rc), (tk, tv, tf, tt) = self.reactions, self.transports
         # reactions a + b <-> c first, then the transports; in place where a fresh edge-sized tensor
-        # would be allocated at every step
+        # would be allocated at every step, but never on a term already added (index_add_ keeps its
+        # source for autograd, which the Jacobian of the solvers' distance test runs through)
         if flows.chemical and len(ra):
             flux = take(f, ra).mul_(take(f, rb)).sub_(take(f, rc)).mul_(rk)  # k (f_a f_b - f_c)
             if shared:
                 flux.masked_fill_(self.off[0], 0.0)  # absent edges read real nodes here: no term, not even nan
             put(dx, rc, flux)
-            flux.neg_()
-            put(dx, ra, flux)
-            put(dx, rb, flux)
+            put(dx, ra, flux, -1.0)
+            put(dx, rb, flux, -1.0)
         jt = take(f, tf).sub_(take(f, tt)).mul_(tk) if flows.chemical else torch.zeros_like(tk)  # diffusion
         if flows.hamiltonian:
             w = take(xx, tf).mul_(tv).mul_(take(xx, tt))  # v x_from x_to
@@ -260,11 +260,11 @@ class _Edges:
             if shared:
                 jp.masked_fill_(self.off[1], 0.0)
             put(dq, tf, jp)
-            put(dq, tt, jp.neg_())
+            put(dq, tt, jp, -1.0)
         if shared:
             jt.masked_fill_(self.off[1], 0.0)
         put(dx, tt, jt)
-        put(dx, tf, jt.neg_())
+        put(dx, tf, jt, -1.0)
         return (dx.T, dq.T) if shared else (dx, dq)
 
 
