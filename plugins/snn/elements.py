@@ -23,7 +23,7 @@ def timestep(t: float, dt: float) -> int:
     ``1e-4 dt`` of ``t``, else rounded up, so that the step holding ``t`` is simulated
     (a run of 1.234 ms at dt 0.1 ms takes 13 steps, one of 0.25 ms 3)."""
     k = int(np.round(t / dt))
-    if k * dt == t or abs(k * dt - t) / dt <= EPSILON_DT:
+    if abs(k * dt - t) / dt <= EPSILON_DT:
         return k
     return int(np.ceil(t / dt))
 
